@@ -1,0 +1,11 @@
+// Placeholder until the nacos watcher lands: refuses to start with a clear error.
+import type { RegistryFactory } from '../../src/discovery/types.js';
+
+const create: RegistryFactory<{ name: string }> = (config) => ({
+  start() {
+    throw new Error(`registry "${config.name}": type nacos is not implemented yet`);
+  },
+  stop() {},
+});
+
+export default create;

@@ -1,0 +1,507 @@
+// The one source of truth for meshgate's configuration.
+// TypeScript types, validation (with messages that name the bad key) and the
+// JSON Schema printed by `meshgate schema` all come from the zod schemas here.
+import { z } from 'zod';
+
+const strict = <T extends z.ZodRawShape>(shape: T) => z.strictObject(shape);
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'must be host:port');
+
+const nonNegInt = z.number().int().min(0);
+const positiveInt = z.number().int().min(1);
+
+// ---------- listeners and admin ----------
+
+export const TlsCertificateSchema = strict({
+  hosts: z.array(z.string().min(1)).min(1),
+  cert: z.string().min(1),
+  key: z.string().min(1),
+});
+
+export const ListenerSchema = strict({
+  name: z.string().min(1),
+  address: hostPort,
+  protocol: z.enum(['http', 'https']).default('http'),
+  tls: strict({ certificates: z.array(TlsCertificateSchema).min(1) }).optional(),
+  /** Trust X-Forwarded-For from the client (false: the gateway sets it from the socket). */
+  trustForwarded: z.boolean().default(false),
+  /** Server-side keep-alive timeout for downstream connections. */
+  keepAliveTimeoutMs: positiveInt.default(65_000),
+  /** Maximum request header size in bytes. */
+  maxHeaderBytes: positiveInt.default(16_384),
+});
+
+export const AdminSchema = strict({
+  address: hostPort.default('127.0.0.1:8001'),
+});
+
+// ---------- registries ----------
+
+const registryBase = {
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be letters, digits, _ . -'),
+};
+
+export const StaticRegistrySchema = strict({
+  ...registryBase,
+  type: z.literal('static'),
+  /** "host:port" or "host:port weight=N key=value ..." */
+  endpoints: z.array(z.string().min(1)),
+  protocol: z.string().optional(),
+});
+
+export const DnsRegistrySchema = strict({
+  ...registryBase,
+  type: z.literal('dns'),
+  /** host:port resolved as A/AAAA */
+  domain: hostPort.optional(),
+  /** SRV name, e.g. _http._tcp.payments.internal; gives ports and weights */
+  srv: z.string().optional(),
+  intervalMs: positiveInt.default(5_000),
+  /** Resolver servers (host or host:port); default: the system resolver */
+  resolvers: z.array(z.string()).optional(),
+});
+
+export const ZookeeperRegistrySchema = strict({
+  ...registryBase,
+  type: z.literal('zookeeper'),
+  servers: z.array(hostPort).min(1),
+  /** Root paths: /dubbo (interface level), /services (Dubbo 3 application level and Spring Cloud) */
+  paths: z.array(z.string().startsWith('/')).default(['/dubbo', '/services']),
+  sessionTimeoutMs: positiveInt.default(30_000),
+  spinDelayMs: positiveInt.default(1_000),
+  auth: z.string().optional(),
+});
+
+export const NacosRegistrySchema = strict({
+  ...registryBase,
+  type: z.literal('nacos'),
+  servers: z.array(hostPort).min(1),
+  namespace: z.string().default('public'),
+  groups: z.array(z.string().min(1)).default(['DEFAULT_GROUP']),
+  clusters: z.array(z.string().min(1)).default(['DEFAULT']),
+  username: z.string().optional(),
+  password: z.string().optional(),
+  accessToken: z.string().optional(),
+  /** How often the service list is refreshed (new and removed services). */
+  serviceListIntervalMs: positiveInt.default(5_000),
+  /** Fallback polling of each service, in addition to UDP push. */
+  pollIntervalMs: positiveInt.default(10_000),
+  /** UDP push listener port (0: any free port). */
+  udpPort: nonNegInt.optional(),
+});
+
+export const ConsulRegistrySchema = strict({
+  ...registryBase,
+  type: z.literal('consul'),
+  servers: z.array(hostPort).min(1),
+  datacenter: z.string().default('dc1'),
+  token: z.string().optional(),
+  tags: z.array(z.string()).optional(),
+  waitSec: positiveInt.default(30),
+  secure: z.boolean().default(false),
+});
+
+export const EurekaRegistrySchema = strict({
+  ...registryBase,
+  type: z.literal('eureka'),
+  /** e.g. http://user:pass@127.0.0.1:8761/eureka (Spring Cloud) or .../eureka/v2 (Netflix) */
+  servers: z.array(z.string().url()).min(1),
+  fetchIntervalMs: positiveInt.default(5_000),
+});
+
+export const RegistrySchema = z.discriminatedUnion('type', [
+  StaticRegistrySchema,
+  DnsRegistrySchema,
+  ZookeeperRegistrySchema,
+  NacosRegistrySchema,
+  ConsulRegistrySchema,
+  EurekaRegistrySchema,
+]);
+
+// ---------- services (upstream policy) ----------
+
+export const HashKeySchema = z.union([
+  strict({ header: z.string().min(1) }),
+  strict({ cookie: z.string().min(1) }),
+  strict({ query: z.string().min(1) }),
+  strict({ sourceIp: z.literal(true) }),
+]);
+
+export const LoadBalancerSchema = z.discriminatedUnion('type', [
+  strict({ type: z.literal('round_robin') }),
+  strict({ type: z.literal('random') }),
+  strict({ type: z.literal('least_request'), choices: z.number().int().min(2).default(2) }),
+  strict({
+    type: z.literal('consistent_hash'),
+    key: HashKeySchema,
+    algorithm: z.enum(['ring', 'maglev']).default('ring'),
+    ringSize: z.number().int().min(1024).default(1024),
+  }),
+  strict({
+    type: z.literal('sticky'),
+    cookie: z.string().min(1).default('meshgate-sticky'),
+    ttlSec: positiveInt.optional(),
+    /** The balancer used for the first pick, before a cookie is set. */
+    fallback: z.enum(['round_robin', 'random', 'least_request']).default('round_robin'),
+  }),
+]);
+
+export const RetryOnSchema = z.union([
+  z.enum(['connect-failure', 'refused-stream', 'reset', 'gateway-error', '5xx', 'timeout']),
+  z.number().int().min(100).max(599),
+  z.string().regex(/^[1-5]\d\d$/, 'must be a retry condition or a status code').transform(Number),
+]);
+
+export const RetriesSchema = strict({
+  attempts: nonNegInt.default(0),
+  on: z.array(RetryOnSchema).default(['connect-failure', 'refused-stream']),
+  perTryTimeoutMs: positiveInt.optional(),
+  backoff: strict({ baseMs: positiveInt.default(25), maxMs: positiveInt.default(250) }).default({ baseMs: 25, maxMs: 250 }),
+  /** Retry budget: retries in flight may be at most this share of active requests. */
+  budgetPercent: z.number().min(0).max(100).default(20),
+  minRetriesConcurrency: nonNegInt.default(3),
+  /** Retry non-idempotent requests (POST, PATCH) even after they reached the upstream. */
+  retryNonIdempotent: z.boolean().default(false),
+});
+
+export const OutlierDetectionSchema = strict({
+  consecutive5xx: positiveInt.default(5),
+  consecutiveGatewayFailure: positiveInt.optional(),
+  consecutiveConnectFailure: positiveInt.optional(),
+  intervalMs: positiveInt.default(10_000),
+  baseEjectionMs: positiveInt.default(30_000),
+  maxEjectionMs: positiveInt.default(300_000),
+  maxEjectionPercent: z.number().min(0).max(100).default(10),
+});
+
+export const HealthCheckSchema = strict({
+  type: z.enum(['http', 'tcp', 'grpc']).default('http'),
+  path: z.string().startsWith('/').default('/health'),
+  expectedStatuses: z.array(z.number().int().min(100).max(599)).default([200]),
+  grpcService: z.string().default(''),
+  intervalMs: positiveInt.default(5_000),
+  timeoutMs: positiveInt.default(1_000),
+  unhealthyThreshold: positiveInt.default(3),
+  healthyThreshold: positiveInt.default(2),
+});
+
+export const ErrorKindSchema = z.union([
+  z.enum(['connect-failure', 'timeout', 'reset', '5xx', '4xx']),
+  z.number().int().min(100).max(599),
+]);
+
+export const FallbackSchema = z.union([
+  strict({
+    response: strict({
+      status: z.number().int().min(100).max(599).default(503),
+      body: z.string().default(''),
+      headers: z.record(z.string(), z.string()).default({}),
+    }),
+  }),
+  strict({ service: z.string().min(1) }),
+]);
+
+export const CircuitBreakerSchema = strict({
+  strategy: z.enum(['slow_ratio', 'error_ratio', 'error_count']),
+  /** slow_ratio: a call slower than this is slow */
+  maxRtMs: positiveInt.optional(),
+  /** ratio (0..1) for slow_ratio/error_ratio, count for error_count */
+  threshold: z.number().min(0),
+  minRequests: positiveInt.default(5),
+  statIntervalMs: positiveInt.default(1_000),
+  openMs: positiveInt.default(10_000),
+  /** A half-open probe still running after this is counted as failed. */
+  probeTimeoutMs: positiveInt.optional(),
+  /** What counts as an error (default: connect-failure, timeout, reset, 5xx). */
+  errors: z.array(ErrorKindSchema).optional(),
+  scope: z.enum(['service', 'instance']).default('service'),
+  fallback: FallbackSchema.optional(),
+});
+
+export const ServiceSchema = strict({
+  protocol: z.enum(['http', 'http2', 'grpc', 'dubbo']).optional(),
+  timeoutMs: positiveInt.default(15_000),
+  connectTimeoutMs: positiveInt.default(5_000),
+  loadBalancer: LoadBalancerSchema.default({ type: 'round_robin' }),
+  retries: RetriesSchema.optional(),
+  outlierDetection: OutlierDetectionSchema.optional(),
+  healthCheck: HealthCheckSchema.optional(),
+  circuitBreakers: z.array(CircuitBreakerSchema).default([]),
+  /** Max idle keep-alive connections per instance */
+  maxConnectionsPerInstance: positiveInt.default(128),
+  /** Host header sent upstream: keep the client's, or rewrite to this value, or to the instance's host:port ("upstream"). */
+  host: z.union([z.literal('keep'), z.literal('upstream'), z.string().min(1)]).default('keep'),
+});
+
+// ---------- matching ----------
+
+export const StringMatchSchema = z.union([
+  strict({ exact: z.string() }),
+  strict({ prefix: z.string() }),
+  strict({ regex: z.string() }),
+  strict({ contains: z.string() }),
+  strict({ present: z.boolean() }),
+]);
+
+export const PathMatchSchema = z.union([
+  strict({ exact: z.string().startsWith('/') }),
+  strict({ prefix: z.string().startsWith('/') }),
+  strict({ regex: z.string() }),
+]);
+
+export const MatchSchema = strict({
+  hosts: z.array(z.string().min(1)).optional(),
+  path: PathMatchSchema.default({ prefix: '/' }),
+  methods: z.array(z.string().min(1).transform((m) => m.toUpperCase())).optional(),
+  headers: z.record(z.string(), StringMatchSchema).optional(),
+  query: z.record(z.string(), StringMatchSchema).optional(),
+});
+
+export const BackendSchema = strict({
+  service: z.string().min(1),
+  weight: nonNegInt.default(1),
+  /** Instance metadata must match every key */
+  subset: z.record(z.string(), z.string()).optional(),
+  /** When the subset has no instances: fall back to all instances, or answer 503 */
+  subsetFallback: z.enum(['all', 'none']).default('all'),
+});
+
+export const CanarySchema = strict({
+  byHeader: z.string().min(1).optional(),
+  byHeaderValue: z.string().optional(),
+  byHeaderPattern: z.string().optional(),
+  byCookie: z.string().min(1).optional(),
+  weight: nonNegInt.optional(),
+  weightTotal: positiveInt.default(100),
+  backends: z.array(BackendSchema).min(1),
+});
+
+// ---------- filters ----------
+
+const filterBase = { type: z.string() };
+
+export const RewriteFilterSchema = strict({
+  ...filterBase,
+  type: z.literal('rewrite'),
+  /** prefix: replaces the matched route prefix; exact: replaces the whole path; regex+substitution */
+  path: z
+    .union([
+      strict({ prefix: z.string().startsWith('/') }),
+      strict({ exact: z.string().startsWith('/') }),
+      strict({ regex: z.string(), substitution: z.string() }),
+    ])
+    .optional(),
+  host: z.string().min(1).optional(),
+});
+
+const headerOps = strict({
+  add: z.record(z.string(), z.string()).optional(),
+  set: z.record(z.string(), z.string()).optional(),
+  remove: z.array(z.string()).optional(),
+});
+
+export const HeadersFilterSchema = strict({
+  ...filterBase,
+  type: z.literal('headers'),
+  request: headerOps.optional(),
+  response: headerOps.optional(),
+});
+
+export const KeySourceSchema = z.union([
+  strict({ ip: z.literal(true) }),
+  strict({ host: z.literal(true) }),
+  strict({ header: z.string().min(1) }),
+  strict({ query: z.string().min(1) }),
+  strict({ cookie: z.string().min(1) }),
+]);
+
+export const FlowRuleSchema = strict({
+  metric: z.enum(['qps', 'concurrency']).default('qps'),
+  count: z.number().min(0),
+  behavior: z.enum(['reject', 'warm_up', 'queue']).default('reject'),
+  coldFactor: z.number().gt(1).default(3),
+  warmUpSec: positiveInt.default(10),
+  maxQueueingMs: nonNegInt.default(500),
+  key: KeySourceSchema.optional(),
+  /** Only keys whose value matches are limited (each key separately). */
+  match: StringMatchSchema.optional(),
+  burst: nonNegInt.default(0),
+  intervalSec: positiveInt.default(1),
+});
+
+export const FlowControlFilterSchema = strict({
+  ...filterBase,
+  type: z.literal('flow_control'),
+  rules: z.array(FlowRuleSchema).min(1),
+  /** Share counters across gateways through the store (qps/reject rules only). */
+  shared: z.boolean().default(false),
+});
+
+export const IpRestrictionFilterSchema = strict({
+  ...filterBase,
+  type: z.literal('ip_restriction'),
+  allow: z.array(z.string()).optional(),
+  deny: z.array(z.string()).optional(),
+  status: z.number().int().min(400).max(599).default(403),
+});
+
+export const CcFilterSchema = strict({
+  ...filterBase,
+  type: z.literal('cc'),
+  rules: z
+    .array(
+      strict({
+        key: z.union([z.enum(['ip', 'host']), KeySourceSchema]),
+        qps: positiveInt.optional(),
+        qpm: positiveInt.optional(),
+        qpd: positiveInt.optional(),
+        blockSeconds: positiveInt.default(60),
+      }),
+    )
+    .min(1),
+});
+
+export const WafFilterSchema = strict({
+  ...filterBase,
+  type: z.literal('waf'),
+  mode: z.enum(['block', 'detect']).default('block'),
+  paranoia: z.number().int().min(1).max(4).default(1),
+});
+
+export const SystemProtectionFilterSchema = strict({
+  ...filterBase,
+  type: z.literal('system_protection'),
+  maxEventLoopLagMs: positiveInt.optional(),
+  maxConcurrency: positiveInt.optional(),
+});
+
+export const FilterSchema = z.discriminatedUnion('type', [
+  RewriteFilterSchema,
+  HeadersFilterSchema,
+  FlowControlFilterSchema,
+  IpRestrictionFilterSchema,
+  CcFilterSchema,
+  WafFilterSchema,
+  SystemProtectionFilterSchema,
+]);
+
+// ---------- protocol-specific route sections ----------
+
+export const DubboParamSchema = strict({
+  paramKey: z.string().min(1),
+  paramSource: z.enum(['QUERY', 'HEADER', 'PATH', 'BODY']),
+  paramType: z.string().min(1),
+});
+
+export const DubboMethodSchema = strict({
+  serviceMethod: z.string().min(1),
+  httpPath: z.string().startsWith('/'),
+  httpMethods: z.array(z.string().transform((m) => m.toUpperCase())).default(['GET', 'POST']),
+  headersAttach: z.string().default(''),
+  params: z.array(DubboParamSchema).default([]),
+  paramFromEntireBody: strict({ paramType: z.string().min(1) }).optional(),
+});
+
+export const DubboRouteSchema = strict({
+  service: z.string().min(1),
+  version: z.string().default(''),
+  group: z.string().default(''),
+  timeoutMs: positiveInt.optional(),
+  methods: z.array(DubboMethodSchema).min(1),
+});
+
+export const AiRouteSchema = strict({
+  providers: z
+    .array(
+      strict({
+        name: z.string().min(1),
+        type: z.string().min(1),
+        apiKeys: z.array(z.string()).optional(),
+        service: z.string().optional(),
+        baseUrl: z.string().optional(),
+        modelMapping: z.record(z.string(), z.string()).optional(),
+      }),
+    )
+    .min(1),
+  fallback: strict({ on: z.array(z.string()), order: z.array(z.string()) }).optional(),
+  tokenRateLimit: strict({ key: KeySourceSchema, tokensPerMinute: positiveInt }).optional(),
+});
+
+export const GreySchema = strict({
+  /** The tag header (Higress: x-mse-tag) */
+  header: z.string().min(1).default('x-mse-tag'),
+  /** Instance metadata key that carries the tag (default: same as header name, and "tag") */
+  metadataKey: z.string().min(1).optional(),
+  /** Set the tag from conditions, first match wins (Higress traffic-tag). */
+  setTag: z
+    .array(
+      strict({
+        tag: z.string().min(1),
+        header: z.record(z.string(), StringMatchSchema).optional(),
+        query: z.record(z.string(), StringMatchSchema).optional(),
+        cookie: z.record(z.string(), StringMatchSchema).optional(),
+        percentage: z.number().min(0).max(100).optional(),
+      }),
+    )
+    .optional(),
+});
+
+export const RouteSchema = strict({
+  name: z.string().min(1),
+  match: MatchSchema.default({ path: { prefix: '/' } }),
+  backends: z.array(BackendSchema).default([]),
+  canary: CanarySchema.optional(),
+  grey: GreySchema.optional(),
+  filters: z.array(FilterSchema).default([]),
+  timeoutMs: positiveInt.optional(),
+  dubbo: DubboRouteSchema.optional(),
+  ai: AiRouteSchema.optional(),
+  /** Respond directly without an upstream */
+  directResponse: strict({ status: z.number().int().min(100).max(599), body: z.string().default('') }).optional(),
+});
+
+export const StoreSchema = z.discriminatedUnion('type', [
+  strict({ type: z.literal('memory') }),
+  strict({ type: z.literal('redis'), redis: strict({ url: z.string().min(1), prefix: z.string().default('meshgate:') }) }),
+]);
+
+export const ConfigSchema = strict({
+  listeners: z.array(ListenerSchema).min(1).default([{ name: 'public', address: '127.0.0.1:8080', protocol: 'http', trustForwarded: false, keepAliveTimeoutMs: 65_000, maxHeaderBytes: 16_384 }]),
+  admin: AdminSchema.default({ address: '127.0.0.1:8001' }),
+  registries: z.array(RegistrySchema).default([]),
+  services: z.record(z.string(), ServiceSchema).default({}),
+  routes: z.array(RouteSchema).default([]),
+  filters: z.array(FilterSchema).default([]),
+  store: StoreSchema.default({ type: 'memory' }),
+  log: strict({
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    access: z.boolean().default(true),
+  }).default({ level: 'info', access: true }),
+});
+
+export type Config = z.output<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+export type ListenerConfig = z.output<typeof ListenerSchema>;
+export type RegistryConfig = z.output<typeof RegistrySchema>;
+export type ServiceConfig = z.output<typeof ServiceSchema>;
+export type RouteConfig = z.output<typeof RouteSchema>;
+export type BackendConfig = z.output<typeof BackendSchema>;
+export type CanaryConfig = z.output<typeof CanarySchema>;
+export type FilterConfig = z.output<typeof FilterSchema>;
+export type StringMatch = z.output<typeof StringMatchSchema>;
+export type PathMatch = z.output<typeof PathMatchSchema>;
+export type LoadBalancerConfig = z.output<typeof LoadBalancerSchema>;
+export type HashKey = z.output<typeof HashKeySchema>;
+export type RetriesConfig = z.output<typeof RetriesSchema>;
+export type OutlierDetectionConfig = z.output<typeof OutlierDetectionSchema>;
+export type HealthCheckConfig = z.output<typeof HealthCheckSchema>;
+export type CircuitBreakerConfig = z.output<typeof CircuitBreakerSchema>;
+export type FlowRuleConfig = z.output<typeof FlowRuleSchema>;
+export type KeySource = z.output<typeof KeySourceSchema>;
+export type DubboRouteConfig = z.output<typeof DubboRouteSchema>;
+export type GreyConfig = z.output<typeof GreySchema>;
+export type StoreConfig = z.output<typeof StoreSchema>;
+
+export const DEFAULT_SERVICE: ServiceConfig = ServiceSchema.parse({});

@@ -1,0 +1,179 @@
+// The EndpointTable: every service's current instances, by gateway name.
+// It diffs what registries report, keeps the last known list while a
+// registry is down, and tells subscribers which services changed.
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { endpointKey, type Endpoint, type RegistrySink } from './types.js';
+
+export interface ServiceEntry {
+  name: string;
+  registry: string;
+  endpoints: readonly Endpoint[];
+  /** Bumped on every real change. */
+  version: number;
+  updatedAt: number;
+}
+
+export interface RegistryState {
+  name: string;
+  type: string;
+  up: boolean;
+  synced: boolean;
+  lastError?: string;
+  lastChangeAt?: number;
+  services: number;
+}
+
+function sameEndpoints(a: readonly Endpoint[], b: readonly Endpoint[]): boolean {
+  if (a.length !== b.length) return false;
+  const byKey = new Map<string, Endpoint>();
+  for (const e of a) byKey.set(endpointKey(e), e);
+  for (const e of b) {
+    const o = byKey.get(endpointKey(e));
+    if (!o || o.weight !== e.weight || o.healthy !== e.healthy) return false;
+    const ok = Object.keys(o.metadata);
+    if (ok.length !== Object.keys(e.metadata).length) return false;
+    for (const k of ok) if (o.metadata[k] !== e.metadata[k]) return false;
+  }
+  return true;
+}
+
+function sanitize(list: Endpoint[]): Endpoint[] {
+  const out: Endpoint[] = [];
+  const seen = new Set<string>();
+  for (const e of list) {
+    if (!e || typeof e.host !== 'string' || !e.host || !Number.isInteger(e.port) || e.port <= 0 || e.port > 65535) continue;
+    const key = endpointKey(e);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const weight = Number.isFinite(e.weight) && e.weight >= 0 ? e.weight : 1;
+    out.push({ host: e.host, port: e.port, weight, healthy: e.healthy !== false, metadata: e.metadata ?? {} });
+  }
+  return out;
+}
+
+/**
+ * Events: 'change' (service: string, entry: ServiceEntry | undefined),
+ * 'endpoints' (service: string, endpoints: readonly Endpoint[] | undefined),
+ * 'registry' (state: RegistryState)
+ */
+export class EndpointTable extends EventEmitter {
+  private readonly entries = new Map<string, ServiceEntry>();
+  private readonly registries = new Map<string, RegistryState>();
+  private readonly owned = new Map<string, Set<string>>();
+
+  constructor(private readonly log: Logger) {
+    super();
+    this.setMaxListeners(0);
+  }
+
+  endpointsOf(service: string): readonly Endpoint[] | undefined {
+    return this.entries.get(service)?.endpoints;
+  }
+
+  get(service: string): ServiceEntry | undefined {
+    return this.entries.get(service);
+  }
+
+  services(): ServiceEntry[] {
+    return [...this.entries.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  registryStates(): RegistryState[] {
+    return [...this.registries.values()];
+  }
+
+  allSynced(): boolean {
+    for (const r of this.registries.values()) if (!r.synced) return false;
+    return true;
+  }
+
+  /** Register a registry and get the sink its adapter reports to. */
+  sinkFor(name: string, type: string, log: Logger): RegistrySink {
+    const state: RegistryState = { name, type, up: false, synced: false, services: 0 };
+    this.registries.set(name, state);
+    this.owned.set(name, new Set());
+    const table = this;
+    return {
+      log,
+      set: (service, endpoints) => table.set(name, service, endpoints),
+      remove: (service) => table.remove(name, service),
+      replaceAll: (services) => {
+        const owned = table.owned.get(name);
+        if (!owned) return;
+        for (const s of [...owned]) if (!services.has(s)) table.remove(name, s);
+        for (const [s, eps] of services) table.set(name, s, eps);
+      },
+      status: (up, error) => {
+        if (!table.registries.has(name)) return;
+        const changed = state.up !== up || state.lastError !== error;
+        state.up = up;
+        state.lastError = up ? undefined : error;
+        if (changed) {
+          if (up) log.info({ registry: name }, 'registry up');
+          else log.warn({ registry: name, error }, 'registry down: keeping last known endpoints');
+          table.emit('registry', state);
+        }
+      },
+      synced: () => {
+        if (!state.synced) {
+          state.synced = true;
+          state.up = true;
+          table.emit('registry', state);
+        }
+      },
+      services: () => [...(table.owned.get(name) ?? [])],
+    };
+  }
+
+  /** Forget a registry (config reload removed it) and its services. */
+  dropRegistry(name: string): void {
+    for (const s of [...(this.owned.get(name) ?? [])]) this.remove(name, s);
+    this.owned.delete(name);
+    this.registries.delete(name);
+  }
+
+  private set(registry: string, service: string, endpoints: Endpoint[]): void {
+    const state = this.registries.get(registry);
+    if (!state) return; // a stopped registry reporting late
+    if (!Array.isArray(endpoints)) {
+      this.log.warn({ registry, service }, 'registry reported a non-list for a service; ignored');
+      return;
+    }
+    const current = this.entries.get(service);
+    if (current && current.registry !== registry) {
+      this.log.warn({ service, registry, owner: current.registry }, 'service name reported by two registries; keeping the first');
+      return;
+    }
+    const clean = sanitize(endpoints);
+    if (current && sameEndpoints(current.endpoints, clean)) return;
+    const entry: ServiceEntry = {
+      name: service,
+      registry,
+      endpoints: Object.freeze(clean),
+      version: (current?.version ?? 0) + 1,
+      updatedAt: Date.now(),
+    };
+    this.entries.set(service, entry);
+    this.owned.get(registry)!.add(service);
+    state.services = this.owned.get(registry)!.size;
+    state.lastChangeAt = entry.updatedAt;
+    this.emit('change', service, entry);
+    this.emit('endpoints', service, entry.endpoints);
+  }
+
+  private remove(registry: string, service: string): void {
+    const current = this.entries.get(service);
+    if (!current || current.registry !== registry) return;
+    this.entries.delete(service);
+    const owned = this.owned.get(registry);
+    owned?.delete(service);
+    const state = this.registries.get(registry);
+    if (state) {
+      state.services = owned?.size ?? 0;
+      state.lastChangeAt = Date.now();
+    }
+    this.emit('change', service, undefined);
+    this.emit('endpoints', service, undefined);
+  }
+}

@@ -1,0 +1,126 @@
+// Route table: compiled once per config, matched per request without allocation.
+//
+// Precedence (documented in README):
+//  1. Host: routes whose hosts list has the exact host, then wildcard hosts
+//     (longest suffix first), then routes without hosts (or "*").
+//  2. Within the same host rank: exact path, then prefix (longest first), then regex.
+//  3. Then config order.
+// If no route of a host rank matches, lower ranks are tried.
+import type { Cluster } from '../balancing/cluster.js';
+import type { RouteConfig } from '../config/schema.js';
+import type { FilterInstance } from '../filters/types.js';
+import type { Exchange } from '../server/exchange.js';
+import { compileBackends, compileCanary, type BackendSet, type CompiledCanary } from './canary.js';
+import { compilePathMatch, compileStringMatch, hostMatches, parseHostPattern, type HostPattern, type PathMatcher, type StringMatcher } from './match.js';
+
+export interface CompiledRoute {
+  readonly name: string;
+  readonly config: RouteConfig;
+  readonly index: number;
+  readonly path: PathMatcher;
+  readonly hosts: readonly HostPattern[] | undefined;
+  readonly methods: ReadonlySet<string> | undefined;
+  readonly headers: ReadonlyArray<[string, StringMatcher]>;
+  readonly query: ReadonlyArray<[string, StringMatcher]>;
+  readonly main: BackendSet;
+  readonly canary: CompiledCanary | undefined;
+  filters: FilterInstance[];
+  /** Upstream kind: proxy to backends, or a protocol-specific handler. */
+  readonly kind: 'proxy' | 'dubbo' | 'ai' | 'direct';
+  /** Opaque per-kind handler state (dubbo/ai compile their own). */
+  handler?: unknown;
+}
+
+const PATH_RANK = { exact: 0, prefix: 1, regex: 2 } as const;
+
+function pathOrder(a: CompiledRoute, b: CompiledRoute): number {
+  const k = PATH_RANK[a.path.kind] - PATH_RANK[b.path.kind];
+  if (k) return k;
+  if (a.path.kind === 'prefix' && a.path.length !== b.path.length) return b.path.length - a.path.length;
+  return a.index - b.index;
+}
+
+export function compileRoute(cfg: RouteConfig, index: number, cluster: (s: string) => Cluster): CompiledRoute {
+  return {
+    name: cfg.name,
+    config: cfg,
+    index,
+    path: compilePathMatch(cfg.match.path),
+    hosts: cfg.match.hosts?.map(parseHostPattern),
+    methods: cfg.match.methods ? new Set(cfg.match.methods) : undefined,
+    headers: Object.entries(cfg.match.headers ?? {}).map(([k, m]) => [k.toLowerCase(), compileStringMatch(m)]),
+    query: Object.entries(cfg.match.query ?? {}).map(([k, m]) => [k, compileStringMatch(m)]),
+    main: compileBackends(cfg.backends, cluster),
+    canary: cfg.canary ? compileCanary(cfg.canary, cluster) : undefined,
+    filters: [],
+    kind: cfg.dubbo ? 'dubbo' : cfg.ai ? 'ai' : cfg.directResponse ? 'direct' : 'proxy',
+  };
+}
+
+function matchesRest(r: CompiledRoute, ex: Exchange): boolean {
+  if (!r.path.test(ex.matchPath)) return false;
+  if (r.methods !== undefined && !r.methods.has(ex.method)) return false;
+  for (let i = 0; i < r.headers.length; i++) {
+    const [name, m] = r.headers[i]!;
+    if (!m(ex.header(name))) return false;
+  }
+  for (let i = 0; i < r.query.length; i++) {
+    const [name, m] = r.query[i]!;
+    if (!m(ex.query(name))) return false;
+  }
+  return true;
+}
+
+export class Router {
+  readonly routes: readonly CompiledRoute[];
+  private readonly exact = new Map<string, CompiledRoute[]>();
+  private readonly wildcard: Array<{ suffix: string; routes: CompiledRoute[] }> = [];
+  private readonly anyHost: CompiledRoute[] = [];
+  /** host -> ordered candidate list (exact, wildcard, any), memoised. */
+  private readonly cache = new Map<string, CompiledRoute[]>();
+
+  constructor(routes: CompiledRoute[]) {
+    this.routes = routes;
+    const wild = new Map<string, CompiledRoute[]>();
+    for (const r of routes) {
+      if (!r.hosts || r.hosts.some((h) => h.kind === 'any')) {
+        this.anyHost.push(r);
+        continue;
+      }
+      for (const h of r.hosts) {
+        const map = h.kind === 'exact' ? this.exact : wild;
+        const list = map.get(h.value) ?? [];
+        if (!list.includes(r)) list.push(r);
+        map.set(h.value, list);
+      }
+    }
+    for (const list of this.exact.values()) list.sort(pathOrder);
+    for (const [suffix, list] of wild) this.wildcard.push({ suffix, routes: list.sort(pathOrder) });
+    this.wildcard.sort((a, b) => b.suffix.length - a.suffix.length);
+    this.anyHost.sort(pathOrder);
+  }
+
+  private candidates(host: string): CompiledRoute[] {
+    let c = this.cache.get(host);
+    if (c) return c;
+    c = [];
+    const ex = this.exact.get(host);
+    if (ex) c.push(...ex);
+    for (const w of this.wildcard) {
+      if (hostMatches({ kind: 'wildcard', value: w.suffix }, host)) for (const r of w.routes) if (!c.includes(r)) c.push(r);
+    }
+    for (const r of this.anyHost) c.push(r);
+    if (this.cache.size >= 4096) this.cache.clear();
+    this.cache.set(host, c);
+    return c;
+  }
+
+  match(ex: Exchange): CompiledRoute | undefined {
+    const list = this.candidates(ex.host);
+    for (let i = 0; i < list.length; i++) {
+      const r = list[i]!;
+      if (matchesRest(r, ex)) return r;
+    }
+    return undefined;
+  }
+}

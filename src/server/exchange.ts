@@ -1,0 +1,117 @@
+// One request's context, shared by filters, the router, balancers and upstream adapters.
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Instance } from '../balancing/instance.js';
+import type { PickContext } from '../balancing/types.js';
+import type { Flag } from './flags.js';
+
+export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
+export type DownstreamResponse = ServerResponse | Http2ServerResponse;
+
+export interface HeaderOps {
+  add?: Record<string, string>;
+  set?: Record<string, string>;
+  remove?: string[];
+}
+
+export class Exchange implements PickContext {
+  readonly startNs = process.hrtime.bigint();
+  readonly startMs = Date.now();
+  /** Path (with query) as it will be sent upstream; filters may rewrite it. */
+  path: string;
+  /** Path without the query, as matched by routes. */
+  readonly matchPath: string;
+  readonly queryString: string;
+  private queryCache: URLSearchParams | undefined;
+  private cookieCache: Map<string, string> | undefined;
+  /** Host header to send upstream, undefined = per service policy. */
+  upstreamHost: string | undefined;
+  readonly requestHeaderOps: HeaderOps[] = [];
+  readonly responseHeaderOps: HeaderOps[] = [];
+  responseCookies: string[] | undefined;
+
+  routeName = '';
+  service = '';
+  upstreamAddr = '';
+  status = 0;
+  flag: Flag | '' = '';
+  attempts = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  instance: Instance | undefined;
+  /** Grey tag for full-link grey release (passed upstream). */
+  tag: string | undefined;
+  /** The matched route's filters (their onDone hooks run when the exchange ends). */
+  routeFilters: readonly import('../filters/types.js').FilterInstance[] | undefined;
+  /** Free-form values for filters (e.g. matched rule names). */
+  readonly vars: Record<string, unknown> = {};
+  /** Called once when the exchange is done (response finished or aborted). */
+  readonly onDone: Array<(ex: Exchange) => void> = [];
+
+  constructor(
+    readonly req: DownstreamRequest,
+    readonly res: DownstreamResponse,
+    readonly requestId: string,
+    readonly clientIp: string,
+    readonly host: string,
+    readonly scheme: 'http' | 'https',
+  ) {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    this.matchPath = q === -1 ? url : url.slice(0, q);
+    this.queryString = q === -1 ? '' : url.slice(q + 1);
+    this.path = url;
+  }
+
+  get method(): string {
+    return this.req.method ?? 'GET';
+  }
+
+  get headers(): IncomingHttpHeaders {
+    return this.req.headers;
+  }
+
+  header(name: string): string | undefined {
+    const v = this.req.headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  }
+
+  query(name: string): string | undefined {
+    if (!this.queryString) return undefined;
+    this.queryCache ??= new URLSearchParams(this.queryString);
+    return this.queryCache.get(name) ?? undefined;
+  }
+
+  cookie(name: string): string | undefined {
+    if (!this.cookieCache) {
+      this.cookieCache = new Map();
+      const raw = this.req.headers.cookie;
+      if (raw) {
+        for (const part of raw.split(';')) {
+          const eq = part.indexOf('=');
+          if (eq < 0) continue;
+          const k = part.slice(0, eq).trim();
+          if (!this.cookieCache.has(k)) {
+            let v = part.slice(eq + 1).trim();
+            if (v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
+            try {
+              v = decodeURIComponent(v);
+            } catch {
+              /* keep raw */
+            }
+            this.cookieCache.set(k, v);
+          }
+        }
+      }
+    }
+    return this.cookieCache.get(name);
+  }
+
+  setResponseCookie(cookie: string): void {
+    (this.responseCookies ??= []).push(cookie);
+  }
+
+  elapsedMs(): number {
+    return Number(process.hrtime.bigint() - this.startNs) / 1e6;
+  }
+}

@@ -1,0 +1,257 @@
+// The request path: global filters -> route match -> route filters ->
+// backend choice (canary, weights) -> forward (instance, breaker, adapter) ->
+// access log + metrics. Reads one RuntimeState reference per request and
+// never awaits the control plane.
+import { randomUUID } from 'node:crypto';
+import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { Cluster } from '../balancing/cluster.js';
+import type { ClusterManager } from '../balancing/clusters.js';
+import type { Instance } from '../balancing/instance.js';
+import type { FilterInstance, FilterResult, Rejection } from '../filters/types.js';
+import type { Metrics } from '../observability/metrics.js';
+import { routeToCanary, type CompiledBackend } from '../routing/canary.js';
+import { normalizeHost } from '../routing/match.js';
+import type { CompiledRoute } from '../routing/router.js';
+import { pickInstance } from '../routing/select.js';
+import { forward, type ForwardDeps } from '../upstreams/forward.js';
+import type { RouteHandler } from '../upstreams/route-handlers.js';
+import type { UpstreamAdapter } from '../upstreams/types.js';
+import { Exchange, type DownstreamRequest, type DownstreamResponse } from './exchange.js';
+import { sendDirect, sendError } from './respond.js';
+import type { RuntimeState } from './runtime.js';
+
+const REQUEST_ID_RE = /^[\w.:-]{1,128}$/;
+
+export interface PipelineDeps {
+  clusters: ClusterManager;
+  metrics: Metrics;
+  log: Logger;
+  accessLog: Logger | undefined;
+  /** protocol -> adapter (http always; http2/grpc/dubbo when available) */
+  adapters: Map<string, UpstreamAdapter>;
+}
+
+function isThenable(v: unknown): v is PromiseLike<FilterResult> {
+  return v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function';
+}
+
+/** Run filters from index i; synchronous unless a filter returns a promise. */
+function runChain(chain: readonly FilterInstance[], ex: Exchange, i = 0): FilterResult | Promise<FilterResult> {
+  for (; i < chain.length; i++) {
+    const f = chain[i]!;
+    if (f.onRequest === undefined) continue;
+    const r = f.onRequest(ex);
+    if (isThenable(r)) {
+      const next = i + 1;
+      return Promise.resolve(r).then((v) => (v ? v : runChain(chain, ex, next)));
+    }
+    if (r) return r;
+  }
+  return undefined;
+}
+
+function clientIpOf(req: DownstreamRequest): string {
+  const a = req.socket?.remoteAddress ?? '';
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
+}
+
+export class Pipeline {
+  state: RuntimeState;
+  readonly forwardDeps: ForwardDeps;
+  inflight = 0;
+
+  constructor(
+    initial: RuntimeState,
+    private readonly deps: PipelineDeps,
+  ) {
+    this.state = initial;
+    this.forwardDeps = {
+      metrics: deps.metrics,
+      adapterFor: (cluster, inst) => this.adapterFor(cluster, inst),
+      pickInstance,
+      cluster: (s) => deps.clusters.get(s),
+    };
+  }
+
+  adapterFor(cluster: Cluster, inst: Instance): UpstreamAdapter | undefined {
+    const protocol = cluster.config.protocol ?? inst.metadata.protocol ?? 'http';
+    return this.deps.adapters.get(protocol) ?? (protocol === 'rest' || protocol === 'https' ? undefined : undefined);
+  }
+
+  private newExchange(req: DownstreamRequest, res: DownstreamResponse, scheme: 'http' | 'https'): Exchange {
+    const given = req.headers['x-request-id'];
+    const requestId = typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomUUID();
+    const authority = req.headers.host ?? (req.headers[':authority'] as string | undefined);
+    return new Exchange(req, res, requestId, clientIpOf(req), normalizeHost(authority), scheme);
+  }
+
+  /** The 'request' handler of a listener. */
+  handle(req: DownstreamRequest, res: DownstreamResponse, scheme: 'http' | 'https' = 'http'): void {
+    const state = this.state;
+    const ex = this.newExchange(req, res, scheme);
+    const ac = new AbortController();
+    this.inflight++;
+    res.once('close', () => {
+      this.inflight--;
+      if (!res.writableFinished) {
+        ac.abort();
+        if (!ex.flag) ex.flag = 'DC';
+        if (!res.headersSent) ex.status = 499;
+      }
+      this.done(ex, state);
+    });
+    if (ex.matchPath.charCodeAt(0) !== 47 /* / */) {
+      // absolute-form or asterisk-form targets are not proxied
+      if (req.method === 'OPTIONS' && ex.matchPath === '*') sendDirect(ex, 204, '');
+      else sendError(ex, 'BR', 'request target must be an absolute path');
+      return;
+    }
+    const r = runChain(state.globalFilters, ex);
+    if (isThenable(r)) {
+      r.then(
+        (v) => (v ? this.reject(ex, v, undefined) : this.route(ex, state, ac.signal)),
+        (e) => this.internalError(ex, e),
+      );
+    } else if (r) this.reject(ex, r, undefined);
+    else this.route(ex, state, ac.signal);
+  }
+
+  private route(ex: Exchange, state: RuntimeState, signal: AbortSignal): void {
+    const route = state.router.match(ex);
+    if (!route) {
+      sendError(ex, 'NR', `no route for ${ex.method} ${ex.host}${ex.matchPath}`);
+      return;
+    }
+    ex.routeName = route.name;
+    ex.routeFilters = route.filters;
+    const r = runChain(route.filters, ex);
+    if (isThenable(r)) {
+      r.then(
+        (v) => (v ? this.reject(ex, v, route) : this.dispatch(ex, route, signal)),
+        (e) => this.internalError(ex, e),
+      );
+    } else if (r) this.reject(ex, r, route);
+    else this.dispatch(ex, route, signal);
+  }
+
+  private reject(ex: Exchange, rej: Rejection, route: CompiledRoute | undefined): void {
+    this.deps.metrics.rejections.labels(rej.flag, route?.name ?? '', ex.vars.rejectedBy ? String(ex.vars.rejectedBy) : '').inc();
+    if (rej.body !== undefined) {
+      ex.flag = rej.flag;
+      sendDirect(ex, rej.status, rej.body, { 'x-meshgate-flag': rej.flag, ...rej.headers });
+    } else sendError(ex, rej.flag, rej.message, rej.status, rej.headers);
+  }
+
+  private internalError(ex: Exchange, e: unknown): void {
+    this.deps.log.error({ err: e, requestId: ex.requestId }, 'request pipeline error');
+    if (!ex.res.headersSent) {
+      ex.flag = '';
+      ex.status = 500;
+      const body = JSON.stringify({ error: 'internal gateway error', requestId: ex.requestId });
+      ex.res.writeHead(500, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      ex.res.end(body);
+    } else ex.res.destroy();
+  }
+
+  /** Pick main or canary backends, then a weighted backend. */
+  chooseBackend(route: CompiledRoute, ex: Exchange): CompiledBackend | undefined {
+    const set = route.canary && routeToCanary(route.canary, ex) ? route.canary.backends : route.main;
+    if (set !== route.main) ex.vars.canary = true;
+    return set.pick();
+  }
+
+  private dispatch(ex: Exchange, route: CompiledRoute, signal: AbortSignal): void {
+    if (route.kind === 'direct') {
+      const d = route.config.directResponse!;
+      sendDirect(ex, d.status, d.body);
+      return;
+    }
+    if (ex.req.headers.expect === '100-continue' && 'writeContinue' in ex.res) (ex.res as ServerResponse).writeContinue();
+    if (route.kind !== 'proxy') {
+      (route.handler as RouteHandler).handle(ex, route, signal).catch((e) => this.internalError(ex, e));
+      return;
+    }
+    const backend = this.chooseBackend(route, ex);
+    if (!backend) {
+      sendError(ex, 'UH', 'route has no backend with weight > 0');
+      return;
+    }
+    forward(ex, backend, route.config.timeoutMs, signal, this.forwardDeps).catch((e) => this.internalError(ex, e));
+  }
+
+  /** The 'upgrade' handler (WebSocket). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https' = 'http'): void {
+    const state = this.state;
+    const res = new ServerResponse(req);
+    res.assignSocket(socket as never);
+    res.shouldKeepAlive = false;
+    const ex = this.newExchange(req, res, scheme);
+    socket.on('error', () => undefined);
+    let finished = false;
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      this.done(ex, state);
+    };
+    socket.once('close', finish);
+    const route = state.router.match(ex);
+    if (!route) {
+      sendError(ex, 'NR');
+      return;
+    }
+    ex.routeName = route.name;
+    Promise.resolve(runChain(state.globalFilters, ex))
+      .then((r) => r ?? runChain(route.filters, ex))
+      .then(async (r) => {
+        if (r) return this.reject(ex, r, route);
+        const backend = route.kind === 'proxy' ? this.chooseBackend(route, ex) : undefined;
+        if (!backend) return sendError(ex, 'UH');
+        const cluster = backend.cluster;
+        ex.service = cluster.name;
+        const inst = pickInstance(backend, ex, new Set());
+        if (!inst) return sendError(ex, 'UH');
+        const adapter = this.adapterFor(cluster, inst);
+        if (!adapter?.upgrade) return sendError(ex, 'UP', 'upstream protocol does not support upgrade');
+        ex.upstreamAddr = inst.id;
+        ex.instance = inst;
+        const ac = new AbortController();
+        socket.once('close', () => ac.abort());
+        const out = await adapter.upgrade(ex, socket, head, inst, cluster, { timeoutMs: route.config.timeoutMs ?? cluster.config.timeoutMs, signal: ac.signal });
+        if (!out.committed) sendError(ex, out.failure === 'timeout' ? 'UT' : out.failure === 'connect-failure' ? 'UF' : 'UC');
+      })
+      .catch((e) => {
+        this.deps.log.error({ err: e }, 'upgrade error');
+        socket.destroy();
+      });
+  }
+
+  private done(ex: Exchange, state: RuntimeState): void {
+    const seconds = ex.elapsedMs() / 1000;
+    const status = ex.status || ex.res.statusCode || 0;
+    this.deps.metrics.observeRequest(ex.routeName, ex.service, status, ex.flag, seconds);
+    for (const f of state.globalFilters) f.onDone?.(ex);
+    if (ex.routeFilters) for (const f of ex.routeFilters) f.onDone?.(ex);
+    for (const cb of ex.onDone) cb(ex);
+    if (this.deps.accessLog) {
+      this.deps.accessLog.info({
+        time: new Date(ex.startMs).toISOString(),
+        requestId: ex.requestId,
+        client: ex.clientIp,
+        method: ex.method,
+        host: ex.host,
+        path: ex.matchPath,
+        route: ex.routeName,
+        service: ex.service,
+        upstream: ex.upstreamAddr,
+        status,
+        flag: ex.flag,
+        attempts: ex.attempts,
+        durationMs: Math.round(seconds * 1e6) / 1e3,
+        bytesIn: ex.bytesIn,
+        bytesOut: ex.bytesOut,
+      });
+    }
+  }
+}

@@ -1,0 +1,227 @@
+// Forwarding one exchange to a backend: instance pick, breaker admission,
+// per-try and route timeouts, retries with jittered backoff and a budget,
+// outlier reports, upstream metrics. Protocol adapters only do one attempt.
+import type { Cluster } from '../balancing/cluster.js';
+import type { Instance } from '../balancing/instance.js';
+import type { RetriesConfig } from '../config/schema.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { CompiledBackend } from '../routing/canary.js';
+import type { Exchange } from '../server/exchange.js';
+import type { Flag } from '../server/flags.js';
+import { sendDirect, sendError } from '../server/respond.js';
+import type { AttemptOutcome, FailureKind, UpstreamAdapter } from './types.js';
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+const FAILURE_FLAG: Record<FailureKind, Flag> = {
+  'connect-failure': 'UF',
+  timeout: 'UT',
+  reset: 'UC',
+  'refused-stream': 'UC',
+  protocol: 'UP',
+  aborted: 'DC',
+};
+
+export interface ForwardDeps {
+  metrics: Metrics;
+  adapterFor(cluster: Cluster, inst: Instance): UpstreamAdapter | undefined;
+  /** Pick an instance for a backend honouring subsets and grey tags. */
+  pickInstance(backend: CompiledBackend, ex: Exchange, exclude: ReadonlySet<Instance>): Instance | undefined;
+  /** Forward to another service (breaker fallback). */
+  cluster(service: string): Cluster;
+}
+
+function statusRetryable(r: RetriesConfig, status: number): boolean {
+  for (const on of r.on) {
+    if (on === status) return true;
+    if (on === '5xx' && status >= 500) return true;
+    if (on === 'gateway-error' && (status === 502 || status === 503 || status === 504)) return true;
+  }
+  return false;
+}
+
+function failureRetryable(r: RetriesConfig, f: FailureKind): boolean {
+  if (f === 'aborted' || f === 'protocol') return false;
+  for (const on of r.on) {
+    if (on === f) return true;
+    if ((on === '5xx' || on === 'gateway-error') && (f === 'connect-failure' || f === 'timeout' || f === 'reset')) return true;
+  }
+  return false;
+}
+
+/** Envoy-style fully jittered exponential backoff. */
+export function backoffMs(r: RetriesConfig, retry: number): number {
+  const cap = Math.min(r.backoff.maxMs, r.backoff.baseMs * 2 ** (retry - 1));
+  return Math.random() * cap;
+}
+
+function budgetAllows(cluster: Cluster, r: RetriesConfig): boolean {
+  const allowed = Math.max(r.minRetriesConcurrency, (cluster.activeRequests * r.budgetPercent) / 100);
+  return cluster.activeRetries < allowed;
+}
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
+
+/**
+ * Forward `ex` to `backend`. Always answers the client (or leaves the
+ * response to the adapter once committed). `signal` aborts when the client goes away.
+ */
+export async function forward(ex: Exchange, backend: CompiledBackend, routeTimeoutMs: number | undefined, signal: AbortSignal, deps: ForwardDeps): Promise<void> {
+  const cluster = backend.cluster;
+  ex.service = cluster.name;
+  const cfg = cluster.config;
+  const retries = cfg.retries;
+  const maxAttempts = 1 + (retries?.attempts ?? 0);
+  const deadline = Date.now() + (routeTimeoutMs ?? cfg.timeoutMs);
+  const idempotent = IDEMPOTENT.has(ex.method);
+  const tried = new Set<Instance>();
+  cluster.activeRequests++;
+  try {
+    for (let attempt = 1; ; attempt++) {
+      ex.attempts = attempt;
+      let inst = deps.pickInstance(backend, ex, tried);
+      // Retries go to another instance when one exists, else the same one again.
+      if (!inst && tried.size > 0) inst = deps.pickInstance(backend, ex, new Set());
+      if (!inst) {
+        sendError(ex, 'UH', `no healthy upstream for ${cluster.name}`);
+        return;
+      }
+      const permit = cluster.breakers?.tryPass(inst);
+      if (cluster.breakers && !permit) {
+        deps.metrics.rejections.labels('UO', ex.routeName, 'circuit_breaker').inc();
+        await answerOpen(ex, cluster, routeTimeoutMs, signal, deps);
+        return;
+      }
+      tried.add(inst);
+      ex.instance = inst;
+      ex.upstreamAddr = inst.id;
+      const adapter = deps.adapterFor(cluster, inst);
+      if (!adapter) {
+        permit?.done({ committed: false, reachedUpstream: false, failure: 'protocol' }, 0);
+        sendError(ex, 'UP', `no upstream adapter for protocol ${cfg.protocol ?? inst.metadata.protocol}`);
+        return;
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        permit?.done({ committed: false, reachedUpstream: false, failure: 'timeout' }, 0);
+        sendError(ex, 'UT');
+        return;
+      }
+      const perTry = retries?.perTryTimeoutMs !== undefined ? Math.min(retries.perTryTimeoutMs, remaining) : remaining;
+      const canRetryMore = retries !== undefined && attempt < maxAttempts && budgetAllows(cluster, retries);
+      const isRetry = attempt > 1;
+      if (isRetry) cluster.activeRetries++;
+      inst.active++;
+      const started = performance.now();
+      let outcome: AttemptOutcome;
+      try {
+        outcome = await adapter.attempt(ex, inst, cluster, {
+          timeoutMs: perTry,
+          signal,
+          holdStatus:
+            canRetryMore && !requestHasBody(ex) && (idempotent || retries.retryNonIdempotent)
+              ? (s) => statusRetryable(retries, s) && deadline - Date.now() > 0
+              : undefined,
+        });
+      } finally {
+        inst.active--;
+        if (isRetry) cluster.activeRetries--;
+      }
+      const rt = outcome.headersMs ?? performance.now() - started;
+      permit?.done(outcome, rt);
+      if (outcome.failure !== 'aborted') cluster.outlier?.report(inst, outcome);
+      deps.metrics.upstreamRequests
+        .labels(cluster.name, inst.id, outcome.status ? String(outcome.status) : '0', outcome.failure ?? (outcome.committed ? 'ok' : 'retried'))
+        .inc();
+
+      if (outcome.committed) {
+        if (outcome.failure && outcome.failure !== 'aborted') ex.flag ||= FAILURE_FLAG[outcome.failure];
+        if (outcome.failure === 'aborted') ex.flag = 'DC';
+        return;
+      }
+      if (outcome.failure === 'aborted' || signal.aborted) {
+        ex.flag = 'DC';
+        ex.status = 499;
+        return;
+      }
+      // Not committed: a failure, or a held retryable status.
+      const retryable =
+        retries !== undefined &&
+        attempt < maxAttempts &&
+        Date.now() < deadline &&
+        (outcome.failure ? failureRetryable(retries, outcome.failure) : outcome.status !== undefined && statusRetryable(retries, outcome.status)) &&
+        // A request that reached the upstream is retried only when it is idempotent (or configured)
+        // and its body was not consumed.
+        (!outcome.reachedUpstream || ((idempotent || retries.retryNonIdempotent) && !requestHasBody(ex))) &&
+        (outcome.status !== undefined || budgetAllows(cluster, retries));
+      if (retryable) {
+        deps.metrics.retries.labels(cluster.name, outcome.failure ?? String(outcome.status)).inc();
+        await sleep(backoffMs(retries, attempt), signal);
+        if (signal.aborted) {
+          ex.flag = 'DC';
+          ex.status = 499;
+          return;
+        }
+        continue;
+      }
+      if (outcome.failure) {
+        const flag = FAILURE_FLAG[outcome.failure];
+        sendError(ex, flag, `${flagText(outcome.failure)} (${inst.id})`);
+      } else {
+        // A held status that can no longer be retried: the retry limit was hit.
+        sendError(ex, 'URX', `upstream answered ${outcome.status} and retries are exhausted`, outcome.status);
+      }
+      return;
+    }
+  } finally {
+    cluster.activeRequests--;
+  }
+}
+
+function requestHasBody(ex: Exchange): boolean {
+  const h = ex.req.headers;
+  return h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
+}
+
+function flagText(f: FailureKind): string {
+  switch (f) {
+    case 'connect-failure':
+      return 'upstream connect failure';
+    case 'timeout':
+      return 'upstream request timeout';
+    case 'reset':
+    case 'refused-stream':
+      return 'upstream connection terminated';
+    case 'protocol':
+      return 'upstream protocol error';
+    case 'aborted':
+      return 'downstream closed';
+  }
+}
+
+async function answerOpen(ex: Exchange, cluster: Cluster, routeTimeoutMs: number | undefined, signal: AbortSignal, deps: ForwardDeps): Promise<void> {
+  const fb = cluster.config.circuitBreakers.find((b) => b.fallback)?.fallback;
+  if (fb && 'response' in fb) {
+    ex.flag = 'UO';
+    sendDirect(ex, fb.response.status, fb.response.body, { 'x-meshgate-flag': 'UO', ...fb.response.headers });
+    return;
+  }
+  if (fb && 'service' in fb && fb.service !== cluster.name) {
+    const other = deps.cluster(fb.service);
+    ex.vars.fallbackFrom = cluster.name;
+    await forward(ex, { service: other.name, weight: 1, subset: undefined, subsetFallback: 'all', cluster: other }, routeTimeoutMs, signal, deps);
+    if (!ex.flag) ex.flag = 'UO';
+    return;
+  }
+  sendError(ex, 'UO', `circuit breaker open for ${cluster.name}`);
+}

@@ -1,0 +1,65 @@
+// Header rules shared by upstream adapters: hop-by-hop stripping (RFC 9110 7.6.1),
+// forwarded headers, header operations.
+import type { HeaderOps } from '../server/exchange.js';
+
+export const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+]);
+
+/** Extra hop-by-hop names listed in a Connection header. */
+export function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
+  if (!value) return undefined;
+  const s = Array.isArray(value) ? value.join(',') : value;
+  if (s === 'keep-alive' || s === 'close' || s === 'Keep-Alive') return undefined;
+  const out = new Set<string>();
+  for (const t of s.split(',')) {
+    const n = t.trim().toLowerCase();
+    if (n && n !== 'close' && n !== 'keep-alive') out.add(n);
+  }
+  return out.size ? out : undefined;
+}
+
+/** Apply add/set/remove operations to a flat [name, value, ...] header list. */
+export function applyHeaderOpsToList(list: string[], ops: readonly HeaderOps[]): void {
+  for (const op of ops) {
+    if (op.remove || op.set) {
+      const drop = new Set<string>([...(op.remove ?? []), ...Object.keys(op.set ?? {})].map((n) => n.toLowerCase()));
+      for (let i = list.length - 2; i >= 0; i -= 2) if (drop.has(list[i]!.toLowerCase())) list.splice(i, 2);
+    }
+    if (op.set) for (const [k, v] of Object.entries(op.set)) list.push(k, v);
+    if (op.add) for (const [k, v] of Object.entries(op.add)) list.push(k, v);
+  }
+}
+
+/** Apply add/set/remove operations to a header object (response headers). */
+export function applyHeaderOpsToObject(h: Record<string, string | string[] | undefined>, ops: readonly HeaderOps[]): void {
+  for (const op of ops) {
+    for (const n of op.remove ?? []) delete h[n.toLowerCase()];
+    for (const [k, v] of Object.entries(op.set ?? {})) h[k.toLowerCase()] = v;
+    for (const [k, v] of Object.entries(op.add ?? {})) {
+      const key = k.toLowerCase();
+      const cur = h[key];
+      h[key] = cur === undefined ? v : Array.isArray(cur) ? [...cur, v] : [cur, v];
+    }
+  }
+}
+
+/** Response headers from upstream minus hop-by-hop ones. */
+export function cleanResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
+  const extra = connectionTokens(headers.connection);
+  const out: Record<string, string | string[] | undefined> = {};
+  for (const k in headers) {
+    if (HOP_BY_HOP.has(k) || (extra !== undefined && extra.has(k))) continue;
+    out[k] = headers[k];
+  }
+  return out;
+}

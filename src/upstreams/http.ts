@@ -1,0 +1,394 @@
+// HTTP/1.1 upstream adapter: an undici keep-alive Pool per instance, bodies
+// streamed both ways with backpressure, never buffered.
+import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Readable } from 'node:stream';
+import { Pool, type Dispatcher } from 'undici';
+import type { Cluster } from '../balancing/cluster.js';
+import type { Instance } from '../balancing/instance.js';
+import type { Exchange } from '../server/exchange.js';
+import { applyHeaderOpsToList, applyHeaderOpsToObject, cleanResponseHeaders, connectionTokens, HOP_BY_HOP } from './headers.js';
+import { AttemptTimeoutError, type AttemptOptions, type AttemptOutcome, type FailureKind, type UpstreamAdapter } from './types.js';
+
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+export function classifyError(err: unknown, headersSeen: boolean): FailureKind {
+  const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+  if (e instanceof AttemptTimeoutError) return 'timeout';
+  const code = e?.code ?? e?.cause?.code ?? '';
+  if (code === 'MESHGATE_ABORTED' || e?.name === 'AbortError') return 'aborted';
+  if (!headersSeen && CONNECT_CODES.has(code)) return 'connect-failure';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
+  if (code === 'HPE_INVALID_CONSTANT' || code?.startsWith('HPE_') || code === 'UND_ERR_INFO') return 'protocol';
+  return 'reset';
+}
+
+class AbortedError extends Error {
+  readonly code = 'MESHGATE_ABORTED';
+  constructor() {
+    super('request aborted');
+  }
+}
+
+/**
+ * The request body as undici reads it. It attaches to the client's request
+ * only when undici starts reading (after the upstream connection is up), so an
+ * attempt that fails to connect leaves the body untouched for a retry, and
+ * destroying it never destroys the client's socket.
+ */
+class LazyBody extends Readable {
+  started = false;
+  private attached = false;
+  constructor(
+    private readonly src: Readable,
+    private readonly ex: Exchange,
+  ) {
+    super({ highWaterMark: 64 * 1024 });
+  }
+  private readonly onData = (chunk: Buffer): void => {
+    this.ex.bytesIn += chunk.length;
+    if (!this.push(chunk)) this.src.pause();
+  };
+  private readonly onEnd = (): void => {
+    this.push(null);
+  };
+  private readonly onError = (err: Error): void => {
+    this.destroy(err);
+  };
+  private readonly onAborted = (): void => {
+    this.destroy(new AbortedError());
+  };
+  override _read(): void {
+    this.started = true;
+    if (!this.attached) {
+      this.attached = true;
+      if (this.src.readableEnded) {
+        this.push(null);
+        return;
+      }
+      this.src.on('data', this.onData);
+      this.src.once('end', this.onEnd);
+      this.src.once('error', this.onError);
+      this.src.once('aborted', this.onAborted);
+    }
+    this.src.resume();
+  }
+  override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
+    this.detach();
+    cb(err);
+  }
+  detach(): void {
+    if (!this.attached) return;
+    this.src.off('data', this.onData);
+    this.src.off('end', this.onEnd);
+    this.src.off('error', this.onError);
+    this.src.off('aborted', this.onAborted);
+    this.attached = false;
+  }
+}
+
+function hasBody(ex: Exchange): boolean {
+  const h = ex.req.headers;
+  if (h['transfer-encoding'] !== undefined) return true;
+  const cl = h['content-length'];
+  if (cl !== undefined) return cl !== '0';
+  // HTTP/2: a body may come without content-length
+  if (ex.req.httpVersionMajor === 2) return !(ex.req as Readable).readableEnded && ex.method !== 'GET' && ex.method !== 'HEAD';
+  return false;
+}
+
+export function upstreamHostHeader(ex: Exchange, inst: Instance, cluster: Cluster): string {
+  if (ex.upstreamHost !== undefined) return ex.upstreamHost;
+  const policy = cluster.config.host;
+  if (policy === 'keep') return ex.host || inst.id;
+  if (policy === 'upstream') return inst.id;
+  return policy;
+}
+
+/** Request headers for upstream: client's headers minus hop-by-hop, plus forwarded headers. */
+export function buildRequestHeaders(ex: Exchange, inst: Instance, cluster: Cluster, trustForwarded: boolean): string[] {
+  const raw = ex.req.rawHeaders;
+  const extra = connectionTokens(ex.req.headers.connection);
+  const out: string[] = [];
+  let xff: string | undefined;
+  let xfProto: string | undefined;
+  let xfHost: string | undefined;
+  let teTrailers = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.charCodeAt(0) === 58 /* ':' */) continue; // HTTP/2 pseudo-headers
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'te' && /\btrailers\b/i.test(raw[i + 1]!)) teTrailers = true;
+      continue;
+    }
+    if (extra !== undefined && extra.has(lower)) continue;
+    switch (lower) {
+      case 'host':
+      case 'expect':
+      case 'x-request-id':
+        continue;
+      case 'x-forwarded-for':
+        if (trustForwarded) xff = xff ? `${xff}, ${raw[i + 1]}` : raw[i + 1];
+        continue;
+      case 'x-forwarded-proto':
+        if (trustForwarded) xfProto = raw[i + 1];
+        continue;
+      case 'x-forwarded-host':
+        if (trustForwarded) xfHost = raw[i + 1];
+        continue;
+    }
+    out.push(name, raw[i + 1]!);
+  }
+  out.push('host', upstreamHostHeader(ex, inst, cluster));
+  out.push('x-forwarded-for', xff ? `${xff}, ${ex.clientIp}` : ex.clientIp);
+  out.push('x-forwarded-proto', xfProto ?? ex.scheme);
+  if (ex.host) out.push('x-forwarded-host', xfHost ?? ex.host);
+  out.push('x-request-id', ex.requestId);
+  if (teTrailers) out.push('te', 'trailers');
+  if (ex.requestHeaderOps.length) applyHeaderOpsToList(out, ex.requestHeaderOps);
+  return out;
+}
+
+export interface HttpAdapterOptions {
+  trustForwarded?: boolean;
+  keepAliveTimeoutMs?: number;
+}
+
+export class HttpAdapter implements UpstreamAdapter {
+  readonly protocol = 'http';
+  private readonly pools = new Map<string, Pool>();
+
+  constructor(private readonly opts: HttpAdapterOptions = {}) {}
+
+  pool(inst: Instance, cluster: Cluster): Pool {
+    let p = this.pools.get(inst.id);
+    if (!p) {
+      p = new Pool(`http://${inst.id}`, {
+        connections: cluster.config.maxConnectionsPerInstance,
+        pipelining: 1,
+        keepAliveTimeout: this.opts.keepAliveTimeoutMs ?? 30_000,
+        keepAliveMaxTimeout: 600_000,
+        connect: { timeout: cluster.config.connectTimeoutMs },
+        headersTimeout: 0,
+        bodyTimeout: 0,
+      });
+      this.pools.set(inst.id, p);
+    }
+    return p;
+  }
+
+  attempt(ex: Exchange, inst: Instance, cluster: Cluster, opts: AttemptOptions): Promise<AttemptOutcome> {
+    return new Promise<AttemptOutcome>((resolve) => {
+      const started = performance.now();
+      const res = ex.res;
+      const body = hasBody(ex) ? new LazyBody(ex.req as Readable, ex) : null;
+      let controller: Dispatcher.DispatchController | undefined;
+      let headersSeen = false;
+      let committed = false;
+      let held = false;
+      let done = false;
+      let headersMs: number | undefined;
+      let status: number | undefined;
+      let pendingAbort: Error | undefined;
+
+      const finish = (o: Omit<AttemptOutcome, 'committed' | 'reachedUpstream'>): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        opts.signal.removeEventListener('abort', onAbort);
+        if (body && !body.started) body.detach();
+        resolve({ ...o, committed, reachedUpstream: headersSeen || (body?.started ?? false), headersMs });
+      };
+      const abortWith = (err: Error): void => {
+        if (controller) controller.abort(err);
+        else pendingAbort = err;
+      };
+      const timer = setTimeout(() => {
+        if (!headersSeen) abortWith(new AttemptTimeoutError(opts.timeoutMs));
+      }, opts.timeoutMs);
+      const onAbort = (): void => abortWith(new AbortedError());
+      if (opts.signal.aborted) {
+        clearTimeout(timer);
+        resolve({ failure: 'aborted', committed: false, reachedUpstream: false });
+        return;
+      }
+      opts.signal.addEventListener('abort', onAbort);
+
+      let onDrain: (() => void) | undefined;
+
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart(c) {
+          controller = c;
+          if (pendingAbort) c.abort(pendingAbort);
+        },
+        onResponseStart(c, statusCode, headers) {
+          if (statusCode < 200) return; // 1xx informational
+          headersSeen = true;
+          status = statusCode;
+          headersMs = performance.now() - started;
+          if (opts.holdStatus?.(statusCode)) {
+            held = true;
+            c.abort(new AbortedError());
+            return;
+          }
+          const out = cleanResponseHeaders(headers as Record<string, string | string[] | undefined>);
+          out['x-request-id'] ??= ex.requestId;
+          if (ex.responseCookies) {
+            const cur = out['set-cookie'];
+            out['set-cookie'] = cur === undefined ? ex.responseCookies : ([] as string[]).concat(cur, ex.responseCookies);
+          }
+          if (ex.responseHeaderOps.length) applyHeaderOpsToObject(out, ex.responseHeaderOps);
+          opts.onResponseHeaders?.(statusCode, out);
+          if (res.headersSent || res.destroyed) {
+            c.abort(new AbortedError());
+            return;
+          }
+          committed = true;
+          ex.status = statusCode;
+          try {
+            res.writeHead(statusCode, out as Record<string, string | string[]>);
+          } catch (e) {
+            c.abort(e as Error);
+            return;
+          }
+          // Streams of unknown length (SSE, long polls) get their headers at once,
+          // not with the first body chunk; sized bodies go out with the headers.
+          if (out['content-length'] === undefined) res.flushHeaders();
+        },
+        onResponseData(c, chunk) {
+          if (held) return;
+          ex.bytesOut += chunk.length;
+          if (!(res as ServerResponse).write(chunk)) {
+            c.pause();
+            onDrain ??= () => c.resume();
+            res.once('drain', onDrain);
+          }
+        },
+        onResponseEnd(_c, trailers) {
+          if (held) {
+            finish({ status });
+            return;
+          }
+          if (trailers && Object.keys(trailers).length && 'addTrailers' in res) {
+            try {
+              (res as { addTrailers(t: Record<string, string | string[]>): void }).addTrailers(trailers as Record<string, string | string[]>);
+            } catch {
+              /* downstream cannot carry trailers */
+            }
+          }
+          res.end();
+          finish({ status });
+        },
+        onResponseError(_c, err) {
+          if (held) {
+            finish({ status });
+            return;
+          }
+          const failure = classifyError(err, headersSeen);
+          if (committed) {
+            // Mid-stream failure: the client must see a broken response, not a clean end.
+            if (!res.destroyed) res.destroy(err);
+          }
+          finish({ status, failure, error: err });
+        },
+      };
+
+      try {
+        this.pool(inst, cluster).dispatch(
+          {
+            path: ex.path,
+            method: ex.method,
+            headers: buildRequestHeaders(ex, inst, cluster, this.opts.trustForwarded ?? false),
+            body,
+            idempotent: false,
+            blocking: true,
+            reset: false,
+          },
+          handler,
+        );
+      } catch (e) {
+        finish({ failure: 'protocol', error: e as Error });
+      }
+    });
+  }
+
+  upgrade(ex: Exchange, socket: Duplex, head: Buffer, inst: Instance, cluster: Cluster, opts: AttemptOptions): Promise<AttemptOutcome> {
+    return new Promise<AttemptOutcome>((resolve) => {
+      const started = performance.now();
+      let settled = false;
+      const settle = (o: AttemptOutcome): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(o);
+      };
+      let controller: Dispatcher.DispatchController | undefined;
+      const timer = setTimeout(() => controller?.abort(new AttemptTimeoutError(opts.timeoutMs)), opts.timeoutMs);
+      const headers = buildRequestHeaders(ex, inst, cluster, this.opts.trustForwarded ?? false);
+      // Upgrade needs its own hop-by-hop headers back.
+      const upgradeTo = ex.req.headers.upgrade ?? 'websocket';
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart(c) {
+          controller = c;
+        },
+        onRequestUpgrade(_c, statusCode, resHeaders, upstream) {
+          ex.status = statusCode;
+          let head101 = `HTTP/1.1 ${statusCode} Switching Protocols\r\n`;
+          for (const [k, v] of Object.entries(resHeaders)) {
+            for (const one of Array.isArray(v) ? v : [v]) if (one !== undefined) head101 += `${k}: ${one}\r\n`;
+          }
+          socket.write(head101 + '\r\n');
+          if (head.length) upstream.write(head);
+          upstream.on('data', (d: Buffer) => (ex.bytesOut += d.length));
+          socket.on('data', (d: Buffer) => (ex.bytesIn += d.length));
+          upstream.pipe(socket);
+          socket.pipe(upstream);
+          const close = (): void => {
+            upstream.destroy();
+            socket.destroy();
+          };
+          upstream.once('close', close);
+          socket.once('close', close);
+          upstream.on('error', close);
+          socket.on('error', close);
+          socket.once('close', () => settle({ status: statusCode, committed: true, reachedUpstream: true, headersMs: performance.now() - started }));
+        },
+        onResponseError(_c, err) {
+          settle({ failure: classifyError(err, false), error: err, committed: false, reachedUpstream: false });
+        },
+      };
+      try {
+        this.pool(inst, cluster).dispatch(
+          { path: ex.path, method: 'GET', headers, upgrade: String(upgradeTo), body: null },
+          handler,
+        );
+      } catch (e) {
+        settle({ failure: 'protocol', error: e as Error, committed: false, reachedUpstream: false });
+      }
+    });
+  }
+
+  prune(liveIds: ReadonlySet<string>): void {
+    for (const [id, pool] of this.pools) {
+      if (!liveIds.has(id)) {
+        this.pools.delete(id);
+        void pool.close().catch(() => undefined);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.allSettled(all.map((p) => p.close()));
+  }
+}
