@@ -262,7 +262,7 @@ export class HttpAdapter implements UpstreamAdapter {
           }
           // Streams of unknown length (SSE, long polls) get their headers at once,
           // not with the first body chunk; sized bodies go out with the headers.
-          if (out['content-length'] === undefined) res.flushHeaders();
+          if (out['content-length'] === undefined && 'flushHeaders' in res) (res as ServerResponse).flushHeaders();
         },
         onResponseData(c, chunk) {
           if (held) return;
