@@ -1,11 +1,13 @@
-// Placeholder until the zookeeper watcher lands: refuses to start with a clear error.
+// ZooKeeper registry: Dubbo interface-level providers, Dubbo 3 application-level
+// instances and Spring Cloud ZooKeeper instances, kept live through watches.
+// Service names:
+//   /dubbo/<interface>/providers/<url>  -> providers:<interface>:<version>:<group>.zookeeper
+//   /services/<name>/<id> (Curator)     -> <name>.zookeeper
 import type { RegistryFactory } from '../../src/discovery/types.js';
+import { ZookeeperWatcher, type ZookeeperConfig } from './watcher.js';
 
-const create: RegistryFactory<{ name: string }> = (config) => ({
-  start() {
-    throw new Error(`registry "${config.name}": type zookeeper is not implemented yet`);
-  },
-  stop() {},
-});
+export { ZookeeperWatcher } from './watcher.js';
 
-export default create;
+const createZookeeper: RegistryFactory<ZookeeperConfig> = (config, sink) => new ZookeeperWatcher(config, sink);
+
+export default createZookeeper;
