@@ -5,8 +5,10 @@ import type { LoadBalancer, PickContext } from './types.js';
 /**
  * nginx's smooth weighted round robin: each pick adds every available peer's
  * weight to its current value, takes the largest and subtracts the total from
- * it. Weights 5:1 give A A B A A A. Unavailable peers are skipped without
- * disturbing the others' sequence.
+ * it. Weights 5:1 give A A B A A A. A tie goes to the lighter peer (then the
+ * earlier one), which starts the cycle with the minority pick in the middle
+ * rather than late; the cycle itself is nginx's. Unavailable peers are skipped
+ * without disturbing the others' sequence.
  */
 export class SmoothRoundRobin implements LoadBalancer {
   private readonly current: Float64Array;
@@ -25,7 +27,7 @@ export class SmoothRoundRobin implements LoadBalancer {
       if (!inst.available(now) || (exclude !== undefined && exclude.has(inst))) continue;
       const c = (this.current[i]! += inst.weight);
       total += inst.weight;
-      if (c > bestVal) {
+      if (c > bestVal || (c === bestVal && inst.weight < list[best]!.weight)) {
         bestVal = c;
         best = i;
       }
