@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
+import { parseStaticEndpoint } from '../../registries/static/index.js';
 import { ConfigSchema, type Config } from './schema.js';
 
 export class ConfigError extends Error {
@@ -125,6 +126,15 @@ export function semanticProblems(cfg: Config): string[] {
   });
   cfg.registries.forEach((r, i) => {
     if (r.type === 'dns' && !r.domain && !r.srv) problems.push(`registries[${i}]: dns registry needs domain or srv`);
+    if (r.type === 'static') {
+      r.endpoints.forEach((e, j) => {
+        try {
+          parseStaticEndpoint(e);
+        } catch (err) {
+          problems.push(`registries[${i}].endpoints[${j}]: ${(err as Error).message}`);
+        }
+      });
+    }
   });
   cfg.routes.forEach((r, i) => {
     const p = `routes[${i}]`;

@@ -110,8 +110,8 @@ export class EndpointTable extends EventEmitter {
         state.up = up;
         state.lastError = up ? undefined : error;
         if (changed) {
-          if (up) log.info({ registry: name }, 'registry up');
-          else log.warn({ registry: name, error }, 'registry down: keeping last known endpoints');
+          if (up) log.info('registry up');
+          else log.warn({ error }, 'registry down: keeping last known endpoints');
           table.emit('registry', state);
         }
       },

@@ -39,6 +39,8 @@ export class Exchange implements PickContext {
   bytesIn = 0;
   bytesOut = 0;
   instance: Instance | undefined;
+  /** Trust X-Forwarded-* from the client (listener setting). */
+  trustForwarded = false;
   /** Grey tag for full-link grey release (passed upstream). */
   tag: string | undefined;
   /** The matched route's filters (their onDone hooks run when the exchange ends). */

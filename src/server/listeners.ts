@@ -23,10 +23,11 @@ export async function startListener(config: ListenerConfig, pipeline: Pipeline):
     headersTimeout: 60_000,
     noDelay: true,
   });
-  server.on('request', (req, res) => pipeline.handle(req, res, 'http'));
+  const trust = config.trustForwarded;
+  server.on('request', (req, res) => pipeline.handle(req, res, 'http', trust));
   // Answer Expect: 100-continue ourselves once the request is routed and admitted.
-  server.on('checkContinue', (req, res) => pipeline.handle(req, res, 'http'));
-  server.on('upgrade', (req, socket, head) => pipeline.handleUpgrade(req, socket, head, 'http'));
+  server.on('checkContinue', (req, res) => pipeline.handle(req, res, 'http', trust));
+  server.on('upgrade', (req, socket, head) => pipeline.handleUpgrade(req, socket, head, 'http', trust));
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;

@@ -88,9 +88,10 @@ export class Pipeline {
   }
 
   /** The 'request' handler of a listener. */
-  handle(req: DownstreamRequest, res: DownstreamResponse, scheme: 'http' | 'https' = 'http'): void {
+  handle(req: DownstreamRequest, res: DownstreamResponse, scheme: 'http' | 'https' = 'http', trustForwarded = false): void {
     const state = this.state;
     const ex = this.newExchange(req, res, scheme);
+    ex.trustForwarded = trustForwarded;
     const ac = new AbortController();
     this.inflight++;
     res.once('close', () => {
@@ -182,12 +183,13 @@ export class Pipeline {
   }
 
   /** The 'upgrade' handler (WebSocket). */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https' = 'http'): void {
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https' = 'http', trustForwarded = false): void {
     const state = this.state;
     const res = new ServerResponse(req);
     res.assignSocket(socket as never);
     res.shouldKeepAlive = false;
     const ex = this.newExchange(req, res, scheme);
+    ex.trustForwarded = trustForwarded;
     socket.on('error', () => undefined);
     let finished = false;
     const finish = (): void => {

@@ -108,13 +108,14 @@ function hasBody(ex: Exchange): boolean {
 export function upstreamHostHeader(ex: Exchange, inst: Instance, cluster: Cluster): string {
   if (ex.upstreamHost !== undefined) return ex.upstreamHost;
   const policy = cluster.config.host;
-  if (policy === 'keep') return ex.host || inst.id;
+  if (policy === 'keep') return ex.req.headers.host ?? (ex.req.headers[':authority'] as string | undefined) ?? inst.id;
   if (policy === 'upstream') return inst.id;
   return policy;
 }
 
 /** Request headers for upstream: client's headers minus hop-by-hop, plus forwarded headers. */
-export function buildRequestHeaders(ex: Exchange, inst: Instance, cluster: Cluster, trustForwarded: boolean): string[] {
+export function buildRequestHeaders(ex: Exchange, inst: Instance, cluster: Cluster): string[] {
+  const trustForwarded = ex.trustForwarded;
   const raw = ex.req.rawHeaders;
   const extra = connectionTokens(ex.req.headers.connection);
   const out: string[] = [];
@@ -159,7 +160,6 @@ export function buildRequestHeaders(ex: Exchange, inst: Instance, cluster: Clust
 }
 
 export interface HttpAdapterOptions {
-  trustForwarded?: boolean;
   keepAliveTimeoutMs?: number;
 }
 
@@ -307,7 +307,7 @@ export class HttpAdapter implements UpstreamAdapter {
           {
             path: ex.path,
             method: ex.method,
-            headers: buildRequestHeaders(ex, inst, cluster, this.opts.trustForwarded ?? false),
+            headers: buildRequestHeaders(ex, inst, cluster),
             body,
             idempotent: false,
             blocking: true,
@@ -333,7 +333,7 @@ export class HttpAdapter implements UpstreamAdapter {
       };
       let controller: Dispatcher.DispatchController | undefined;
       const timer = setTimeout(() => controller?.abort(new AttemptTimeoutError(opts.timeoutMs)), opts.timeoutMs);
-      const headers = buildRequestHeaders(ex, inst, cluster, this.opts.trustForwarded ?? false);
+      const headers = buildRequestHeaders(ex, inst, cluster);
       // Upgrade needs its own hop-by-hop headers back.
       const upgradeTo = ex.req.headers.upgrade ?? 'websocket';
       const handler: Dispatcher.DispatchHandler = {

@@ -1,0 +1,92 @@
+// Admin API on its own port: health, readiness, metrics, and the gateway's
+// view of routes, services and registries; POST /api/reload.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseHostPort } from '../discovery/types.js';
+import type { Gateway } from '../gateway.js';
+import { describeRoutes, describeServices, redactConfig } from './views.js';
+
+export interface AdminServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** What the admin API needs; in worker mode the primary supplies cluster-wide metrics. */
+export interface AdminHooks {
+  /** Prometheus text for /metrics (default: this process's registry). */
+  metrics?(): Promise<{ contentType: string; body: string }>;
+  /** Extra fields for /api/* answers (e.g. which workers they cover). */
+  scope?(): Record<string, unknown>;
+  /** Live per-worker views (instance state, breakers) for /api/services?live=1. */
+  workerViews?(path: string): Promise<unknown[]>;
+}
+
+function json(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, null, 2);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export async function startAdmin(gw: Gateway, address: string, hooks: AdminHooks = {}): Promise<AdminServer> {
+  const scope = (): Record<string, unknown> => hooks.scope?.() ?? { scope: 'process', pid: process.pid };
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const route = `${req.method} ${url.pathname}`;
+    const fail = (e: unknown): void => json(res, 500, { error: (e as Error).message });
+    switch (route) {
+      case 'GET /healthz':
+        return json(res, 200, { status: 'ok', uptimeSec: Math.round((Date.now() - gw.startedAt) / 1000) });
+      case 'GET /readyz': {
+        const pending = gw.table.registryStates().filter((r) => !r.synced).map((r) => r.name);
+        return json(res, pending.length ? 503 : 200, { ready: pending.length === 0, waitingFor: pending });
+      }
+      case 'GET /metrics': {
+        const get = hooks.metrics ?? (async () => ({ contentType: gw.metrics.registry.contentType, body: await gw.metrics.registry.metrics() }));
+        get().then((m) => {
+          res.writeHead(200, { 'content-type': m.contentType });
+          res.end(m.body);
+        }, fail);
+        return;
+      }
+      case 'GET /api/routes':
+        return json(res, 200, describeRoutes(gw.state));
+      case 'GET /api/services':
+        if (url.searchParams.get('live') && hooks.workerViews) {
+          hooks.workerViews('/api/services').then((views) => json(res, 200, { ...scope(), workers: views }), fail);
+          return;
+        }
+        return json(res, 200, describeServices(gw));
+      case 'GET /api/registries':
+        return json(
+          res,
+          200,
+          gw.table.registryStates().map((r) => ({
+            ...r,
+            lastChangeAt: r.lastChangeAt ? new Date(r.lastChangeAt).toISOString() : undefined,
+            details: gw.registryWatchers().find((w) => w.name === r.name)?.watcher.describe?.(),
+          })),
+        );
+      case 'GET /api/config':
+        return json(res, 200, { version: gw.state.version, lastReload: gw.lastReload, config: redactConfig(gw.config) });
+      case 'POST /api/reload':
+        gw.reload().then((r) => json(res, r.ok ? 200 : 400, r), fail);
+        return;
+      default:
+        return json(res, 404, { error: `no admin endpoint ${route}` });
+    }
+  });
+  const { host, port } = parseHostPort(address);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const a = server.address() as AddressInfo;
+  return {
+    url: `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,53 @@
+// JSON views of the running state for the admin API.
+import type { Config } from '../config/schema.js';
+import type { Gateway } from '../gateway.js';
+import type { RuntimeState } from '../server/runtime.js';
+
+export function describeRoutes(state: RuntimeState): unknown {
+  return {
+    version: state.version,
+    routes: state.router.routes.map((r) => ({
+      name: r.name,
+      kind: r.kind,
+      match: r.config.match,
+      backends: r.config.backends,
+      canary: r.config.canary,
+      filters: r.filters.map((f) => ({ type: f.type, phase: f.phase, state: f.describe?.() })),
+    })),
+    globalFilters: state.globalFilters.map((f) => ({ type: f.type, phase: f.phase, state: f.describe?.() })),
+  };
+}
+
+/** Every known service: from the registries, plus services routes name that have no instances. */
+export function describeServices(gw: Gateway): unknown[] {
+  const names = new Set<string>(gw.table.services().map((s) => s.name));
+  for (const c of gw.clusters.all()) names.add(c.name);
+  return [...names].sort().map((name) => {
+    const entry = gw.table.get(name);
+    const cluster = gw.clusters.has(name) ? gw.clusters.get(name) : undefined;
+    const endpoints = cluster
+      ? cluster.instances.map((i) => i.toJSON())
+      : (entry?.endpoints ?? []).map((e) => ({ host: e.host, port: e.port, weight: e.weight, healthy: e.healthy, metadata: e.metadata }));
+    return {
+      name,
+      registry: entry?.registry ?? null,
+      version: entry?.version ?? 0,
+      routed: cluster !== undefined,
+      endpoints,
+      breakers: cluster?.breakers?.describe(),
+      outlier: cluster?.outlier?.describe?.(),
+    };
+  });
+}
+
+const SECRET_KEYS = new Set(['password', 'token', 'accessToken', 'apiKeys', 'key', 'auth']);
+
+export function redactConfig(config: Config): unknown {
+  const walk = (v: unknown, k?: string): unknown => {
+    if (k && SECRET_KEYS.has(k) && (typeof v === 'string' || Array.isArray(v))) return Array.isArray(v) ? v.map(() => '***') : '***';
+    if (Array.isArray(v)) return v.map((x) => walk(x));
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([kk, vv]) => [kk, walk(vv, kk)]));
+    return v;
+  };
+  return walk(config);
+}
