@@ -4,12 +4,15 @@
 import type { Cluster } from '../balancing/cluster.js';
 import type { ServiceConfig } from '../config/schema.js';
 import type { CompileDeps } from '../server/runtime.js';
+import { applyCircuitBreakers, checkCircuitBreakers } from './circuit-policy.js';
 
 export function checkServicePolicies(services: Record<string, ServiceConfig>): void {
   for (const [name, svc] of Object.entries(services)) {
-    if (svc.circuitBreakers.length > 0) throw new Error(`services.${name}.circuitBreakers: circuit breakers are not available in this build`);
+    checkCircuitBreakers(name, svc, services);
     if (svc.outlierDetection) throw new Error(`services.${name}.outlierDetection: outlier detection is not available in this build`);
   }
 }
 
-export function applyClusterPolicies(_cluster: Cluster, _deps: Pick<CompileDeps, 'log' | 'metrics'>): void {}
+export function applyClusterPolicies(cluster: Cluster, deps: Pick<CompileDeps, 'log' | 'metrics'>): void {
+  applyCircuitBreakers(cluster, deps);
+}
