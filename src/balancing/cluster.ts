@@ -14,13 +14,21 @@ export interface InstanceSelector {
   subset?: Readonly<Record<string, string>>;
 }
 
-interface View {
+export interface View {
   instances: readonly Instance[];
   lb: LoadBalancer;
 }
 
-function selectorKey(sel: Readonly<Record<string, string>>): string {
-  return JSON.stringify(Object.entries(sel).sort(([a], [b]) => (a < b ? -1 : 1)));
+/** Subset objects come from config and live as long as it does: key them once, not per request. */
+const selectorKeys = new WeakMap<object, string>();
+
+export function selectorKey(sel: Readonly<Record<string, string>>): string {
+  let k = selectorKeys.get(sel);
+  if (k === undefined) {
+    k = JSON.stringify(Object.entries(sel).sort(([a], [b]) => (a < b ? -1 : 1)));
+    selectorKeys.set(sel, k);
+  }
+  return k;
 }
 
 export function matchesSubset(inst: Instance, subset: Readonly<Record<string, string>>): boolean {
@@ -33,6 +41,7 @@ export class Cluster {
   private byId = new Map<string, Instance>();
   private all: View;
   private views = new Map<string, View>();
+  private filteredViews = new Map<string, View>();
   /** Bumped when instances or policy change; caches keyed on a cluster compare it. */
   generation = 0;
   /** Requests and retries in flight (retry budget). */
@@ -90,6 +99,7 @@ export class Cluster {
     this.generation++;
     this.all = { instances: this.instances, lb: createLoadBalancer(this.instances, this.config.loadBalancer) };
     this.views.clear();
+    this.filteredViews.clear();
   }
 
   /** The instances a selector admits (all instances when there is no selector). */
@@ -103,6 +113,21 @@ export class Cluster {
       v = { instances, lb: createLoadBalancer(instances, this.config.loadBalancer) };
       if (this.views.size > 1024) this.views.clear();
       this.views.set(key, v);
+    }
+    return v;
+  }
+
+  /**
+   * A view of the instances `admit` accepts, cached under `key` until the
+   * instances or the balancer config change (grey tags build these).
+   */
+  filtered(key: string, admit: (inst: Instance) => boolean): View {
+    let v = this.filteredViews.get(key);
+    if (!v) {
+      const instances = this.instances.filter(admit);
+      v = { instances, lb: createLoadBalancer(instances, this.config.loadBalancer) };
+      if (this.filteredViews.size > 1024) this.filteredViews.clear();
+      this.filteredViews.set(key, v);
     }
     return v;
   }
