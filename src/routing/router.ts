@@ -11,6 +11,7 @@ import type { RouteConfig } from '../config/schema.js';
 import type { FilterInstance } from '../filters/types.js';
 import type { Exchange } from '../server/exchange.js';
 import { compileBackends, compileCanary, type BackendSet, type CompiledCanary } from './canary.js';
+import { compileGrey, type CompiledGrey } from './grey.js';
 import { compilePathMatch, compileStringMatch, hostMatches, parseHostPattern, type HostPattern, type PathMatcher, type StringMatcher } from './match.js';
 
 export interface CompiledRoute {
@@ -24,6 +25,8 @@ export interface CompiledRoute {
   readonly query: ReadonlyArray<[string, StringMatcher]>;
   readonly main: BackendSet;
   readonly canary: CompiledCanary | undefined;
+  /** Full-link grey (tag lanes), see grey.ts. */
+  readonly grey: CompiledGrey | undefined;
   filters: FilterInstance[];
   /** Upstream kind: proxy to backends, or a protocol-specific handler. */
   readonly kind: 'proxy' | 'dubbo' | 'ai' | 'direct';
@@ -52,6 +55,7 @@ export function compileRoute(cfg: RouteConfig, index: number, cluster: (s: strin
     query: Object.entries(cfg.match.query ?? {}).map(([k, m]) => [k, compileStringMatch(m)]),
     main: compileBackends(cfg.backends, cluster),
     canary: cfg.canary ? compileCanary(cfg.canary, cluster) : undefined,
+    grey: cfg.grey ? compileGrey(cfg.grey, `routes[${index}].grey`) : undefined,
     filters: [],
     kind: cfg.dubbo ? 'dubbo' : cfg.ai ? 'ai' : cfg.directResponse ? 'direct' : 'proxy',
   };

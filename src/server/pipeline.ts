@@ -12,6 +12,7 @@ import type { Instance } from '../balancing/instance.js';
 import type { FilterInstance, FilterResult, Rejection } from '../filters/types.js';
 import type { Metrics } from '../observability/metrics.js';
 import { routeToCanary, type CompiledBackend } from '../routing/canary.js';
+import { applyGrey } from '../routing/grey.js';
 import { normalizeHost } from '../routing/match.js';
 import type { CompiledRoute } from '../routing/router.js';
 import { pickInstance } from '../routing/select.js';
@@ -158,6 +159,7 @@ export class Pipeline {
 
   /** Pick main or canary backends, then a weighted backend. */
   chooseBackend(route: CompiledRoute, ex: Exchange): CompiledBackend | undefined {
+    if (route.grey !== undefined) applyGrey(route.grey, ex);
     const set = route.canary && routeToCanary(route.canary, ex) ? route.canary.backends : route.main;
     if (set !== route.main) ex.vars.canary = true;
     return set.pick();
