@@ -61,14 +61,17 @@ export class BlockingWatch {
       if (this.stopped || this.watch !== w) return;
       const idx = res?.headers?.['x-consul-index'];
       if (typeof idx === 'string') this.index = idx;
+      // Cleared before onData so the owner's health check sees this watch as healthy again.
+      const previousError = this.lastError;
+      this.lastError = undefined;
       try {
         this.o.onData(data, res?.headers ?? {});
       } catch (e) {
+        this.lastError = previousError;
         this.fail(w, e as Error, undefined);
         return;
       }
       this.failures = 0;
-      this.lastError = undefined;
       this.answers++;
     });
     w.on('error', (err: Error & { response?: { statusCode?: number } }, res?: { statusCode?: number }) => {
