@@ -4,15 +4,18 @@
 import type { Cluster } from '../balancing/cluster.js';
 import type { ServiceConfig } from '../config/schema.js';
 import type { CompileDeps } from '../server/runtime.js';
+import { applyOutlierDetection } from '../balancing/outlier.js';
 import { applyCircuitBreakers, checkCircuitBreakers } from './circuit-policy.js';
 
 export function checkServicePolicies(services: Record<string, ServiceConfig>): void {
   for (const [name, svc] of Object.entries(services)) {
     checkCircuitBreakers(name, svc, services);
-    if (svc.outlierDetection) throw new Error(`services.${name}.outlierDetection: outlier detection is not available in this build`);
+    const od = svc.outlierDetection;
+    if (od && od.maxEjectionMs < od.baseEjectionMs) throw new Error(`services.${name}.outlierDetection.maxEjectionMs: must be >= baseEjectionMs`);
   }
 }
 
 export function applyClusterPolicies(cluster: Cluster, deps: Pick<CompileDeps, 'log' | 'metrics'>): void {
   applyCircuitBreakers(cluster, deps);
+  applyOutlierDetection(cluster, deps);
 }
