@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import { ClusterManager } from './balancing/clusters.js';
 import { ConfigError, parseConfigText, validateConfig } from './config/load.js';
-import type { Config, RegistryConfig } from './config/schema.js';
+import type { Config, ConfigInput, RegistryConfig } from './config/schema.js';
 import { EndpointTable } from './discovery/endpoint-table.js';
 import { loadRegistryFactory } from './discovery/registries.js';
 import type { RegistryFactory, RegistryWatcher } from './discovery/types.js';
@@ -21,8 +21,8 @@ import type { UpstreamAdapter } from './upstreams/types.js';
 import { startAdmin, type AdminServer } from './admin/server.js';
 
 export interface GatewayOptions {
-  /** A Config object, or YAML text. */
-  config: Config | string;
+  /** A config object (validated here), or YAML text. */
+  config: ConfigInput | Config | string;
   /** File the config came from (reloads re-read it). */
   configPath?: string;
   log?: Logger;
@@ -202,7 +202,7 @@ export class Gateway {
   }
 
   /** Validate and apply a new config atomically; a bad one is refused and the old one keeps serving. */
-  reload(next?: Config | string): Promise<ReloadResult> {
+  reload(next?: ConfigInput | Config | string): Promise<ReloadResult> {
     const run = async (): Promise<ReloadResult> => {
       let config: Config;
       try {

@@ -9,6 +9,7 @@ type StaticConfig = z.output<typeof StaticRegistrySchema>;
 export function parseStaticEndpoint(spec: string): Endpoint {
   const [addr, ...words] = spec.trim().split(/\s+/);
   const { host, port } = parseHostPort(addr!);
+  if (port === 0) throw new Error(`port in "${spec}" must be 1..65535`);
   const metadata: Record<string, string> = {};
   let weight = 1;
   for (const w of words) {

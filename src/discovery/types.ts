@@ -48,11 +48,11 @@ export function endpointKey(e: Pick<Endpoint, 'host' | 'port'>): string {
   return e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;
 }
 
-/** Parse "host:port" / "[v6]:port". */
+/** Parse "host:port" / "[v6]:port" (port 0 allowed: listeners on any free port). */
 export function parseHostPort(s: string): { host: string; port: number } {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s);
   if (!m) throw new Error(`not host:port: ${s}`);
   const port = Number(m[2]);
-  if (!(port > 0 && port < 65536)) throw new Error(`bad port in ${s}`);
+  if (!(port >= 0 && port < 65536)) throw new Error(`bad port in ${s}`);
   return { host: m[1]!, port };
 }

@@ -1,11 +1,12 @@
 // Route table: compiled once per config, matched per request without allocation.
 //
-// Precedence (documented in README):
-//  1. Host: routes whose hosts list has the exact host, then wildcard hosts
-//     (longest suffix first), then routes without hosts (or "*").
-//  2. Within the same host rank: exact path, then prefix (longest first), then regex.
+// Precedence (documented in README), as virtual hosts in nginx and Envoy:
+//  1. Host picks one group of routes: the routes listing the exact host if
+//     any; else those of the longest matching wildcard ("*.example.com");
+//     else the routes without hosts (or with "*"). Other groups are not tried,
+//     so a host's routes never leak into a catch-all.
+//  2. Within the group: exact path, then prefix (longest first), then regex.
 //  3. Then config order.
-// If no route of a host rank matches, lower ranks are tried.
 import type { Cluster } from '../balancing/cluster.js';
 import type { RouteConfig } from '../config/schema.js';
 import type { FilterInstance } from '../filters/types.js';
@@ -80,7 +81,7 @@ export class Router {
   private readonly exact = new Map<string, CompiledRoute[]>();
   private readonly wildcard: Array<{ suffix: string; routes: CompiledRoute[] }> = [];
   private readonly anyHost: CompiledRoute[] = [];
-  /** host -> ordered candidate list (exact, wildcard, any), memoised. */
+  /** host -> the route group it selects, memoised. */
   private readonly cache = new Map<string, CompiledRoute[]>();
 
   constructor(routes: CompiledRoute[]) {
@@ -107,13 +108,7 @@ export class Router {
   private candidates(host: string): CompiledRoute[] {
     let c = this.cache.get(host);
     if (c) return c;
-    c = [];
-    const ex = this.exact.get(host);
-    if (ex) c.push(...ex);
-    for (const w of this.wildcard) {
-      if (hostMatches({ kind: 'wildcard', value: w.suffix }, host)) for (const r of w.routes) if (!c.includes(r)) c.push(r);
-    }
-    for (const r of this.anyHost) c.push(r);
+    c = this.exact.get(host) ?? this.wildcard.find((w) => hostMatches({ kind: 'wildcard', value: w.suffix }, host))?.routes ?? this.anyHost;
     if (this.cache.size >= 4096) this.cache.clear();
     this.cache.set(host, c);
     return c;
