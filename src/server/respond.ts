@@ -1,6 +1,7 @@
 // Gateway-generated responses: JSON {error, flag, requestId} with x-meshgate-flag.
 import type { Exchange } from './exchange.js';
 import { FLAGS, type Flag } from './flags.js';
+import { grpcStatusFor, isGrpcRequest, sendTrailersOnly } from '../upstreams/grpc-status.js';
 
 export function sendError(ex: Exchange, flag: Flag, message?: string, status?: number, headers?: Record<string, string>): void {
   ex.flag = flag;
@@ -9,6 +10,11 @@ export function sendError(ex: Exchange, flag: Flag, message?: string, status?: n
   const res = ex.res;
   if (res.headersSent || res.destroyed || res.writableEnded) {
     if (!res.writableEnded) res.destroy();
+    return;
+  }
+  // gRPC clients understand only gRPC statuses: answer trailers-only, not JSON.
+  if (isGrpcRequest(ex.req.headers)) {
+    sendTrailersOnly(res, grpcStatusFor(flag, code), message ?? FLAGS[flag].error, { 'x-meshgate-flag': flag, 'x-request-id': ex.requestId, ...headers });
     return;
   }
   const body = JSON.stringify({ error: message ?? FLAGS[flag].error, flag, requestId: ex.requestId });

@@ -1,0 +1,114 @@
+// gRPC wire facts shared by the gRPC adapter, the listeners and gateway
+// error responses: status codes, grpc-timeout parsing, grpc-message encoding
+// and trailers-only responses.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { DownstreamResponse } from '../server/exchange.js';
+
+export const GrpcStatus = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const;
+
+/** A gRPC request: content-type application/grpc, application/grpc+proto, application/grpc-web... */
+export function isGrpcRequest(headers: IncomingHttpHeaders): boolean {
+  const ct = headers['content-type'];
+  return ct !== undefined && ct.startsWith('application/grpc');
+}
+
+const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 1e-3, n: 1e-6 };
+
+/** grpc-timeout ("1-8 digits" + H|M|S|m|u|n) in milliseconds; undefined when absent or malformed. */
+export function parseGrpcTimeout(v: string | string[] | undefined): number | undefined {
+  if (typeof v !== 'string') return undefined;
+  const m = /^(\d{1,8})([HMSmun])$/.exec(v);
+  if (!m) return undefined;
+  return Number(m[1]) * UNIT_MS[m[2]!]!;
+}
+
+/** Milliseconds as a grpc-timeout value (at most 8 digits, rounded up so a deadline never shrinks to 0). */
+export function formatGrpcTimeout(ms: number): string {
+  const v = Math.max(1, Math.ceil(ms));
+  if (v < 1e8) return `${v}m`;
+  const s = Math.ceil(v / 1000);
+  if (s < 1e8) return `${s}S`;
+  return `${Math.min(99_999_999, Math.ceil(s / 60))}M`;
+}
+
+/** grpc-message is percent-encoded: everything outside printable ASCII, and '%' itself. */
+export function encodeGrpcMessage(msg: string): string {
+  let plain = true;
+  for (let i = 0; i < msg.length; i++) {
+    const c = msg.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x25) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return msg;
+  let out = '';
+  for (const b of Buffer.from(msg, 'utf8')) {
+    out += b < 0x20 || b > 0x7e || b === 0x25 ? `%${b.toString(16).toUpperCase().padStart(2, '0')}` : String.fromCharCode(b);
+  }
+  return out;
+}
+
+/**
+ * The gRPC status a gateway-generated error carries. Flags with a clear gRPC
+ * meaning map to it; the rest follow gRPC's HTTP-to-gRPC mapping of the status.
+ */
+export function grpcStatusFor(flag: string, httpStatus: number): number {
+  switch (flag) {
+    case 'UT':
+      return GrpcStatus.DEADLINE_EXCEEDED;
+    case 'NR':
+      return GrpcStatus.UNIMPLEMENTED;
+    case 'RL':
+    case 'CC':
+      return GrpcStatus.RESOURCE_EXHAUSTED;
+    case 'DC':
+      return GrpcStatus.CANCELLED;
+    case 'BR':
+      return GrpcStatus.INTERNAL;
+  }
+  switch (httpStatus) {
+    case 400:
+      return GrpcStatus.INTERNAL;
+    case 401:
+      return GrpcStatus.UNAUTHENTICATED;
+    case 403:
+      return GrpcStatus.PERMISSION_DENIED;
+    case 404:
+      return GrpcStatus.UNIMPLEMENTED;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return GrpcStatus.UNAVAILABLE;
+  }
+  return GrpcStatus.UNKNOWN;
+}
+
+/**
+ * A trailers-only response: one HEADERS frame with END_STREAM carrying
+ * :status 200 and grpc-status. Headers must be set with setHeader and sent by
+ * end() (not writeHead): only then does the HTTP/2 compat layer put
+ * END_STREAM on the HEADERS frame instead of following it with an empty DATA frame.
+ */
+export function sendTrailersOnly(res: DownstreamResponse, grpcStatus: number, message: string, headers?: Record<string, string>): void {
+  res.statusCode = 200;
+  res.setHeader('content-type', 'application/grpc');
+  res.setHeader('grpc-status', String(grpcStatus));
+  if (message) res.setHeader('grpc-message', encodeGrpcMessage(message));
+  if (headers) for (const k in headers) res.setHeader(k, headers[k]!);
+  res.end();
+}
