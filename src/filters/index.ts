@@ -2,6 +2,8 @@
 import type { FilterConfig } from '../config/schema.js';
 import { createHeaders } from './headers.js';
 import { createRewrite } from './rewrite.js';
+import { createFlowControl } from '../resilience/flow/filter.js';
+import { createSystemProtection } from '../resilience/system-protection.js';
 import { PHASES, type FilterContext, type FilterInstance } from './types.js';
 
 type Factory = (config: FilterConfig, ctx: FilterContext & { routePrefix?: string }) => FilterInstance;
@@ -9,6 +11,8 @@ type Factory = (config: FilterConfig, ctx: FilterContext & { routePrefix?: strin
 const factories = new Map<string, Factory>([
   ['rewrite', (c, ctx) => createRewrite(c as Extract<FilterConfig, { type: 'rewrite' }>, ctx.routePrefix)],
   ['headers', (c) => createHeaders(c as Extract<FilterConfig, { type: 'headers' }>)],
+  ['flow_control', (c, ctx) => createFlowControl(c as Extract<FilterConfig, { type: 'flow_control' }>, ctx)],
+  ['system_protection', (c, ctx) => createSystemProtection(c as Extract<FilterConfig, { type: 'system_protection' }>, ctx)],
 ]);
 
 /** Filter modules register themselves here (see src/filters/builtin.ts). */
