@@ -195,20 +195,20 @@ describe('warm_up (Sentinel WarmUpController)', () => {
 });
 
 describe('queue (uniform rate limiter)', () => {
-  it('spaces requests 1000/count ms apart and rejects what would wait maxQueueingMs or more', () => {
+  it('spaces requests 1000/count ms apart and rejects what would wait maxQueueingMs or more', async () => {
     const { f } = filter([{ count: 10, behavior: 'queue', maxQueueingMs: 500 }]);
-    const waits: Array<number | 'rejected'> = [];
+    const waits: Array<number | 'queued' | 'rejected'> = [];
     const timers: Promise<unknown>[] = [];
     for (let i = 0; i < 7; i++) {
       const r = f.onRequest!(exchange());
       if (r instanceof Promise) {
-        waits.push('queued' as never);
+        waits.push('queued');
         timers.push(r);
       } else waits.push(r ? 'rejected' : 0);
     }
     // 0 ms, then 100, 200, 300, 400 ms queued; 500 ms is not < maxQueueingMs.
     assert.deepEqual(waits, [0, 'queued', 'queued', 'queued', 'queued', 'rejected', 'rejected']);
-    return Promise.all(timers);
+    await Promise.all(timers);
   });
 
   it('queued requests leave about 1000/count ms apart (real timers)', async () => {
