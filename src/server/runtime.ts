@@ -10,6 +10,7 @@ import { applyClusterPolicies, checkServicePolicies } from '../resilience/polici
 import { compileRoute, Router } from '../routing/router.js';
 import type { CounterStore } from '../store/types.js';
 import { compileRouteHandler } from '../upstreams/route-handlers.js';
+import '../upstreams/dubbo/index.js'; // registers the `dubbo` route handler
 
 export interface RuntimeState {
   readonly version: number;
