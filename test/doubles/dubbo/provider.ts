@@ -127,6 +127,8 @@ function exceptionObject(e: JavaException, style: 'generic' | 'plain', generic: 
 export class DubboProviderDouble {
   readonly calls: RecordedCall[] = [];
   heartbeatsReceived = 0;
+  /** Answers consumers gave to the provider's own heartbeats. */
+  heartbeatRepliesReceived = 0;
   private readonly sockets = new Set<Socket>();
   private readonly services = new Map<string, ServiceDef>();
   private hbTimer: NodeJS.Timeout | undefined;
@@ -213,7 +215,10 @@ export class DubboProviderDouble {
   }
 
   private onFrame(s: Socket, flags: number, id: number, body: Buffer): void {
-    if (!(flags & 0x80)) return; // responses to our heartbeats
+    if (!(flags & 0x80)) {
+      if (flags & 0x20) this.heartbeatRepliesReceived++;
+      return;
+    }
     if (flags & 0x20) {
       this.heartbeatsReceived++;
       if (!this.opts.ignoreHeartbeats && flags & 0x40) s.write(frame(0x22, 20, id, encode(null)));
