@@ -1,11 +1,12 @@
-// Placeholder until the nacos watcher lands: refuses to start with a clear error.
+// Nacos registry: every service of the configured namespace and groups, as
+// `<service>.<group>.<namespace>.nacos` (group and namespace with '_' -> '-').
+// Instances follow UDP push at once, with polling as the fallback.
 import type { RegistryFactory } from '../../src/discovery/types.js';
+import { NacosWatcher, type NacosConfig } from './watcher.js';
 
-const create: RegistryFactory<{ name: string }> = (config) => ({
-  start() {
-    throw new Error(`registry "${config.name}": type nacos is not implemented yet`);
-  },
-  stop() {},
-});
+export { NacosWatcher } from './watcher.js';
+export { nacosServiceName } from './parse.js';
 
-export default create;
+const createNacos: RegistryFactory<NacosConfig> = (config, sink) => new NacosWatcher(config, sink);
+
+export default createNacos;

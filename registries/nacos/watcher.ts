@@ -1,0 +1,282 @@
+// The Nacos watcher.
+//
+// - Which services exist: GET /nacos/v1/ns/service/list per configured group,
+//   every serviceListIntervalMs (Nacos offers no push for this). New services
+//   are fetched and subscribed at once; services no longer listed are removed.
+// - Instances: the npm client's subscription (UDP push, applied at once, plus
+//   its own polling), observed at the point where every ServiceInfo enters the
+//   client (see client.ts), and our own direct poll every pollIntervalMs as the
+//   fallback. Answers are ordered by lastRefTime: an older answer never
+//   overwrites a newer one.
+// - A valid answer with no hosts empties the service. An error or a malformed
+//   answer changes nothing (keep last known); failures of our own calls mark
+//   the registry down until a call succeeds again.
+import type { z } from 'zod';
+import type { NacosRegistrySchema } from '../../src/config/schema.js';
+import type { Endpoint, RegistrySink, RegistryWatcher } from '../../src/discovery/types.js';
+import { NacosApi } from './api.js';
+import { NamingClient, type HostsListener } from './client.js';
+import { BadAnswer, hostToEndpoint, nacosServiceName, parseServiceInfo, type ParsedServiceInfo } from './parse.js';
+
+export type NacosConfig = z.output<typeof NacosRegistrySchema>;
+
+interface Tracked {
+  group: string;
+  service: string;
+  /** group@@service, the name Nacos answers with */
+  grouped: string;
+  gatewayName: string;
+  lastRefTime: number;
+  listener: HostsListener;
+  /** An answer (valid or empty) has been applied. */
+  known: boolean;
+}
+
+const FETCH_CONCURRENCY = 32;
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let i = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (i < items.length) await fn(items[i++]!);
+  });
+  await Promise.all(workers);
+}
+
+export class NacosWatcher implements RegistryWatcher {
+  private readonly api: NacosApi;
+  private client: NamingClient | undefined;
+  private readonly clusters: string;
+  /** by group@@service */
+  private readonly tracked = new Map<string, Tracked>();
+  private listTimer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private synced = false;
+  private listing = false;
+  private polling = false;
+  private lastError: string | undefined;
+  private lastListAt: number | undefined;
+  private pushesSeen = 0;
+  private garbageSeen = 0;
+
+  constructor(
+    private readonly config: NacosConfig,
+    private readonly sink: RegistrySink,
+  ) {
+    this.clusters = config.clusters.join(',');
+    this.api = new NacosApi({
+      servers: config.servers,
+      namespace: config.namespace,
+      username: config.username,
+      password: config.password,
+      accessToken: config.accessToken,
+    });
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    this.client = new NamingClient({
+      servers: this.config.servers,
+      namespace: this.config.namespace,
+      httpclient: this.api.httpClient(),
+      logger: {
+        debug: (msg, ...args) => this.sink.log.debug({ registry: this.config.name, args }, `nacos client: ${msg}`),
+        warn: (msg, ...args) => this.sink.log.warn({ registry: this.config.name, args }, `nacos client: ${msg}`),
+      },
+      onServiceInfo: (json) => this.onClientServiceInfo(json),
+      onError: (err) => this.sink.log.debug({ registry: this.config.name, err: errText(err) }, 'nacos client error'),
+    });
+    await this.client.ready();
+    // The first listing runs now; start() does not wait for the registry to answer.
+    void this.refreshServices();
+    this.scheduleList();
+    this.schedulePoll();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.listTimer) clearTimeout(this.listTimer);
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    const client = this.client;
+    this.client = undefined;
+    await client?.close().catch(() => {});
+    await this.api.close().catch(() => {});
+  }
+
+  describe(): Record<string, unknown> {
+    return {
+      servers: this.config.servers,
+      namespace: this.config.namespace,
+      groups: this.config.groups,
+      clusters: this.config.clusters,
+      services: this.tracked.size,
+      observingClient: this.client?.observing ?? false,
+      lastListAt: this.lastListAt,
+      lastError: this.lastError,
+      answersFromClient: this.pushesSeen,
+      badAnswers: this.garbageSeen,
+    };
+  }
+
+  private scheduleList(): void {
+    if (this.stopped) return;
+    this.listTimer = setTimeout(() => {
+      void this.refreshServices().finally(() => this.scheduleList());
+    }, this.config.serviceListIntervalMs);
+    this.listTimer.unref();
+  }
+
+  private schedulePoll(): void {
+    if (this.stopped) return;
+    this.pollTimer = setTimeout(() => {
+      void this.pollAll().finally(() => this.schedulePoll());
+    }, this.config.pollIntervalMs);
+    this.pollTimer.unref();
+  }
+
+  private down(err: unknown): void {
+    this.lastError = errText(err);
+    this.sink.status(false, this.lastError);
+  }
+
+  private up(): void {
+    this.lastError = undefined;
+    this.sink.status(true);
+  }
+
+  /** List every group's services; subscribe new ones, remove gone ones. */
+  async refreshServices(): Promise<void> {
+    if (this.listing || this.stopped) return;
+    this.listing = true;
+    try {
+      const seen = new Map<string, { group: string; service: string }>();
+      try {
+        for (const group of this.config.groups) {
+          for (const service of await this.api.serviceNames(group)) seen.set(`${group}@@${service}`, { group, service });
+        }
+      } catch (err) {
+        if (this.stopped) return;
+        if (err instanceof BadAnswer) {
+          this.garbageSeen++;
+          this.sink.log.warn({ registry: this.config.name, err: err.message }, 'nacos service list unreadable; keeping last known services');
+        }
+        this.down(err instanceof BadAnswer ? `bad answer: ${err.message}` : err);
+        return;
+      }
+      if (this.stopped) return;
+      this.lastListAt = Date.now();
+      this.up();
+      for (const [key, t] of this.tracked) {
+        if (seen.has(key)) continue;
+        this.tracked.delete(key);
+        this.client?.unsubscribe(t.service, t.group, this.clusters, t.listener);
+        this.sink.remove(t.gatewayName);
+      }
+      const fresh: Tracked[] = [];
+      for (const [key, { group, service }] of seen) {
+        if (this.tracked.has(key)) continue;
+        const t: Tracked = {
+          group,
+          service,
+          grouped: key,
+          gatewayName: nacosServiceName(service, group, this.config.namespace),
+          lastRefTime: 0,
+          known: false,
+          listener: (hosts) => this.onListenerHosts(t, hosts),
+        };
+        this.tracked.set(key, t);
+        fresh.push(t);
+      }
+      // Fetch new services ourselves (routable now), then let the client subscribe (push).
+      await eachLimited(fresh, FETCH_CONCURRENCY, async (t) => void (await this.fetch(t)));
+      for (const t of fresh) if (this.tracked.get(t.grouped) === t) this.client?.subscribe(t.service, t.group, this.clusters, t.listener);
+      if (!this.synced && !this.stopped) {
+        this.synced = true;
+        this.sink.synced();
+      }
+    } finally {
+      this.listing = false;
+    }
+  }
+
+  /** Our own instance/list call for one service. */
+  private async fetch(t: Tracked): Promise<boolean> {
+    let text: string;
+    try {
+      text = await this.api.instanceList(t.grouped, this.clusters);
+    } catch (err) {
+      if (!this.stopped) {
+        this.sink.log.debug({ registry: this.config.name, service: t.gatewayName, err: errText(err) }, 'nacos instance list failed');
+        this.down(err);
+      }
+      return false;
+    }
+    if (this.stopped || this.tracked.get(t.grouped) !== t) return true;
+    try {
+      this.apply(t, parseServiceInfo(text));
+    } catch (err) {
+      this.garbageSeen++;
+      this.sink.log.warn({ registry: this.config.name, service: t.gatewayName, err: errText(err) }, 'nacos instance list unreadable; keeping last known endpoints');
+    }
+    return true;
+  }
+
+  private async pollAll(): Promise<void> {
+    if (this.polling || this.stopped || !this.synced) return;
+    this.polling = true;
+    try {
+      let ok = 0;
+      let failed = 0;
+      await eachLimited([...this.tracked.values()], FETCH_CONCURRENCY, async (t) => {
+        if (await this.fetch(t)) ok++;
+        else failed++;
+      });
+      if (ok > 0 && failed === 0) this.up();
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  private apply(t: Tracked, info: ParsedServiceInfo): void {
+    if (info.lastRefTime && info.lastRefTime < t.lastRefTime) return; // older than what we applied
+    if (info.lastRefTime) t.lastRefTime = info.lastRefTime;
+    if (info.skipped) this.sink.log.warn({ registry: this.config.name, service: t.gatewayName, skipped: info.skipped }, 'nacos hosts skipped: unreadable');
+    t.known = true;
+    this.sink.set(t.gatewayName, info.endpoints);
+  }
+
+  /** Every ServiceInfo the client receives (push or its poll), empty ones included. */
+  private onClientServiceInfo(json: string): void {
+    if (this.stopped) return;
+    let info: ParsedServiceInfo;
+    try {
+      info = parseServiceInfo(json);
+    } catch (err) {
+      this.garbageSeen++;
+      this.sink.log.warn({ registry: this.config.name, err: errText(err) }, 'nacos push/answer unreadable; keeping last known endpoints');
+      return;
+    }
+    // The client subscribes with our clusters; answers for other cluster sets are not ours.
+    if (info.clusters !== this.clusters) return;
+    const t = this.tracked.get(info.name);
+    if (!t) return;
+    this.pushesSeen++;
+    this.apply(t, info);
+  }
+
+  /** Listener path, used only if the client could not be observed (it never reports empty lists). */
+  private onListenerHosts(t: Tracked, hosts: unknown[]): void {
+    if (this.stopped || this.client?.observing || !Array.isArray(hosts)) return;
+    if (this.tracked.get(t.grouped) !== t) return;
+    const eps: Endpoint[] = [];
+    for (const h of hosts) {
+      const e = hostToEndpoint(h, t.service);
+      if (e) eps.push(e);
+    }
+    if (eps.length) this.sink.set(t.gatewayName, eps);
+  }
+}
