@@ -199,6 +199,9 @@ export class HttpAdapter implements UpstreamAdapter {
       let headersMs: number | undefined;
       let status: number | undefined;
       let pendingAbort: Error | undefined;
+      // The request went out on a connected socket: from here on, a failure may
+      // leave the upstream having acted on it (never replay non-idempotent requests).
+      let sent = false;
 
       const finish = (o: Omit<AttemptOutcome, 'committed' | 'reachedUpstream'>): void => {
         if (done) return;
@@ -206,7 +209,7 @@ export class HttpAdapter implements UpstreamAdapter {
         clearTimeout(timer);
         opts.signal.removeEventListener('abort', onAbort);
         if (body && !body.started) body.detach();
-        resolve({ ...o, committed, reachedUpstream: headersSeen || (body?.started ?? false), headersMs });
+        resolve({ ...o, committed, reachedUpstream: headersSeen || sent || (body?.started ?? false), headersMs });
       };
       const abortWith = (err: Error): void => {
         if (controller) controller.abort(err);
@@ -229,6 +232,7 @@ export class HttpAdapter implements UpstreamAdapter {
         onRequestStart(c) {
           controller = c;
           if (pendingAbort) c.abort(pendingAbort);
+          else sent = true;
         },
         onResponseStart(c, statusCode, headers) {
           if (statusCode < 200) return; // 1xx informational
