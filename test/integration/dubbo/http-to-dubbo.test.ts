@@ -8,33 +8,9 @@ import type { Gateway } from '../../../src/gateway.js';
 import { orderService, ORDER_SERVICE } from '../../doubles/dubbo/order-service.js';
 import { DubboProviderDouble } from '../../doubles/dubbo/provider.js';
 import { startGateway } from '../../helpers/gateway.js';
+import { dubboRoute } from './routes.js';
 
 const Long = 'java.lang.Long';
-
-function dubboRoute(name: string, prefix: string, service: string, extra: Record<string, unknown> = {}) {
-  return {
-    name,
-    match: { path: { prefix } },
-    backends: [{ service }],
-    dubbo: {
-      service: ORDER_SERVICE,
-      version: '1.0.0',
-      group: '',
-      methods: [
-        { serviceMethod: 'getOrder', httpPath: `${prefix}/{id}`, httpMethods: ['GET'], headersAttach: 'x-tenant', params: [{ paramKey: 'id', paramSource: 'PATH', paramType: Long }] },
-        { serviceMethod: 'findByItem', httpPath: `${prefix}/by-item`, httpMethods: ['GET'], params: [{ paramKey: 'item', paramSource: 'QUERY', paramType: 'java.lang.String' }] },
-        { serviceMethod: 'createOrder', httpPath: prefix, httpMethods: ['POST'], paramFromEntireBody: { paramType: 'com.example.Order' } },
-        { serviceMethod: 'cancelOrder', httpPath: `${prefix}/{id}`, httpMethods: ['DELETE'], params: [{ paramKey: 'id', paramSource: 'PATH', paramType: Long }] },
-        { serviceMethod: 'failOrder', httpPath: `${prefix}/{id}/fail`, httpMethods: ['POST', 'GET'], params: [{ paramKey: 'id', paramSource: 'PATH', paramType: Long }] },
-        { serviceMethod: 'hang', httpPath: `${prefix}/hang`, httpMethods: ['GET'], params: [{ paramKey: 's', paramSource: 'QUERY', paramType: 'java.lang.String' }] },
-        { serviceMethod: 'crash', httpPath: `${prefix}/crash`, httpMethods: ['GET'], params: [{ paramKey: 's', paramSource: 'QUERY', paramType: 'java.lang.String' }] },
-        { serviceMethod: 'whoami', httpPath: `${prefix}/whoami`, httpMethods: ['GET'], headersAttach: '*' },
-        { serviceMethod: 'noSuchMethod', httpPath: `${prefix}/missing`, httpMethods: ['GET'] },
-      ],
-      ...extra,
-    },
-  };
-}
 
 async function json(res: Response): Promise<unknown> {
   const text = await res.text();
