@@ -166,7 +166,8 @@ export async function forward(ex: Exchange, backend: CompiledBackend, routeTimeo
         (outcome.status !== undefined || budgetAllows(cluster, retries));
       if (retryable) {
         deps.metrics.retries.labels(cluster.name, outcome.failure ?? String(outcome.status)).inc();
-        await sleep(backoffMs(retries, attempt), signal);
+        // Never sleep past the route deadline: the next try would have no time left.
+        await sleep(Math.min(backoffMs(retries, attempt), Math.max(0, deadline - Date.now())), signal);
         if (signal.aborted) {
           ex.flag = 'DC';
           ex.status = 499;
