@@ -3,7 +3,7 @@
 // call through forward() — so instance choice, breakers, retries, outlier
 // detection and metrics are the same as for HTTP backends.
 import type { ClusterManager } from '../../balancing/clusters.js';
-import { routeToCanary } from '../../routing/canary.js';
+import { BackendSet, routeToCanary, type CompiledBackend, type CompiledCanary } from '../../routing/canary.js';
 import type { CompiledRoute } from '../../routing/router.js';
 import { pickInstance } from '../../routing/select.js';
 import type { Exchange } from '../../server/exchange.js';
@@ -112,8 +112,27 @@ function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v.join(',') : v;
 }
 
+/**
+ * A registry lists every protocol a provider exports (dubbo://, tri://,
+ * rest://) under one service. Prefer instances labelled protocol=dubbo; when
+ * none is labelled (static endpoints), use them all.
+ */
+function dubboOnly(set: BackendSet): BackendSet {
+  return new BackendSet(
+    set.backends.map(
+      (b): CompiledBackend => ({
+        ...b,
+        subset: { ...b.subset, protocol: 'dubbo' },
+        subsetFallback: b.subset ? b.subsetFallback : 'all',
+      }),
+    ),
+  );
+}
+
 export class DubboRouteHandler implements RouteHandler {
   private readonly methods: CompiledMethod[];
+  private readonly main: BackendSet;
+  private readonly canary: CompiledCanary | undefined;
   private readonly fwd: ForwardDeps;
   private readonly shared: Shared;
   private readonly timeoutMs: number | undefined;
@@ -124,7 +143,7 @@ export class DubboRouteHandler implements RouteHandler {
 
   constructor(route: CompiledRoute, deps: CompileDeps) {
     const cfg = route.config.dubbo!;
-    if (route.main.backends.length === 0) throw new Error('a dubbo route needs backends: the provider service as discovered, e.g. providers:<interface>:<version>:<group>.<registry>');
+    if (route.main.backends.length === 0 && !route.canary) throw new Error('a dubbo route needs backends: the provider service as discovered, e.g. providers:<interface>:<version>:<group>.<registry>');
     this.methods = orderMethods(
       cfg.methods.map((m, i) => {
         try {
@@ -138,6 +157,8 @@ export class DubboRouteHandler implements RouteHandler {
     this.version = cfg.version;
     this.group = cfg.group;
     this.timeoutMs = cfg.timeoutMs ?? route.config.timeoutMs;
+    this.main = dubboOnly(route.main);
+    this.canary = route.canary && { ...route.canary, backends: dubboOnly(route.canary.backends) };
     this.shared = acquireAdapter(deps.clusters);
     const adapter = this.shared.adapter;
     this.fwd = {
@@ -172,7 +193,7 @@ export class DubboRouteHandler implements RouteHandler {
     return att;
   }
 
-  async handle(ex: Exchange, route: CompiledRoute, signal: AbortSignal): Promise<void> {
+  async handle(ex: Exchange, _route: CompiledRoute, signal: AbortSignal): Promise<void> {
     const found = matchMethod(this.methods, ex.matchPath, ex.method);
     if ('notFound' in found) {
       sendError(ex, 'NR', `no Dubbo method is mapped to ${ex.matchPath}`, 404);
@@ -217,8 +238,8 @@ export class DubboRouteHandler implements RouteHandler {
       return;
     }
     setInvocation(ex, genericInvocation(this.service, this.version, this.group, m.serviceMethod, m.types, args, this.attachments(ex, m)));
-    const set = route.canary && routeToCanary(route.canary, ex) ? route.canary.backends : route.main;
-    if (set !== route.main) ex.vars.canary = true;
+    const set = this.canary && routeToCanary(this.canary, ex) ? this.canary.backends : this.main;
+    if (set !== this.main) ex.vars.canary = true;
     const backend = set.pick();
     if (!backend) {
       sendError(ex, 'UH', 'route has no backend with weight > 0');

@@ -30,6 +30,8 @@ describe('HTTP-to-Dubbo (static registry)', () => {
       registries: [
         { name: 'orders', type: 'static', endpoints: [a.address, b.address] },
         { name: 'one', type: 'static', endpoints: [a.address] },
+        // The same provider exporting dubbo and tri: only the dubbo port takes Dubbo 2 calls.
+        { name: 'mixed', type: 'static', endpoints: [`${a.address} protocol=dubbo`, `127.0.0.1:1 protocol=tri`] },
       ],
       services: {
         'orders.static': { retries: { attempts: 1, on: ['connect-failure', 'refused-stream'] } },
@@ -38,6 +40,7 @@ describe('HTTP-to-Dubbo (static registry)', () => {
         dubboRoute('orders', '/orders', 'orders.static', { timeoutMs: 20_000 }),
         dubboRoute('slow', '/slow', 'one.static', { timeoutMs: 300 }),
         dubboRoute('wrong-group', '/grouped', 'one.static', { group: 'no-such-group' }),
+        dubboRoute('mixed', '/mixed', 'mixed.static'),
       ],
     };
     gw = await startGateway(config);
@@ -158,6 +161,14 @@ describe('HTTP-to-Dubbo (static registry)', () => {
     const ok = await fetch(`${base}/slow/by-item?item=a`);
     assert.equal(ok.status, 200);
     await ok.text();
+  });
+
+  it('sends calls only to instances that speak dubbo when a registry lists several protocols', async () => {
+    for (let i = 0; i < 6; i++) {
+      const res = await fetch(`${base}/mixed/by-item?item=m${i}`);
+      assert.equal(res.status, 200);
+      await res.text();
+    }
   });
 
   it('balances calls over both providers', async () => {
