@@ -221,6 +221,8 @@ export class NacosWatcher implements RegistryWatcher {
     } catch (err) {
       this.garbageSeen++;
       this.sink.log.warn({ registry: this.config.name, service: t.gatewayName, err: errText(err) }, 'nacos instance list unreadable; keeping last known endpoints');
+      this.down(`bad answer: ${errText(err)}`);
+      return false;
     }
     return true;
   }
