@@ -72,7 +72,7 @@ export function compileCanary(c: CanaryConfig, cluster: (service: string) => Clu
  * ingress-nginx canary decision: header, then cookie, then weight.
  * Returns true when the request goes to the canary backends.
  */
-export function routeToCanary(c: CompiledCanary, ex: Pick<Exchange, 'header' | 'cookie'>, random: () => number = Math.random): boolean {
+export function routeToCanary(c: CompiledCanary, ex: Pick<Exchange, 'header'>, random: () => number = Math.random): boolean {
   if (c.header !== undefined) {
     const v = ex.header(c.header);
     if (v !== undefined) {
@@ -85,7 +85,7 @@ export function routeToCanary(c: CompiledCanary, ex: Pick<Exchange, 'header' | '
     }
   }
   if (c.cookie !== undefined) {
-    const v = ex.cookie(c.cookie);
+    const v = cookieValue(ex.header('cookie'), c.cookie);
     if (v === 'always') return true;
     if (v === 'never') return false;
   }
@@ -95,4 +95,38 @@ export function routeToCanary(c: CompiledCanary, ex: Pick<Exchange, 'header' | '
     return r <= c.weight;
   }
   return false;
+}
+
+/**
+ * One cookie's value from a Cookie header (first occurrence, quotes stripped,
+ * percent-decoded), as Exchange.cookie() reads it, without parsing every
+ * cookie: the canary rule needs only its own, on every request.
+ */
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (header === undefined) return undefined;
+  const n = name.length;
+  let i = 0;
+  while (i < header.length) {
+    while (header.charCodeAt(i) === 32 /* space */) i++;
+    let end = header.indexOf(';', i);
+    if (end < 0) end = header.length;
+    if (header.startsWith(name, i)) {
+      let j = i + n;
+      while (header.charCodeAt(j) === 32) j++;
+      if (header.charCodeAt(j) === 61 /* = */) {
+        let v = header.slice(j + 1, end).trim();
+        if (v.length >= 2 && v.charCodeAt(0) === 34 && v.charCodeAt(v.length - 1) === 34) v = v.slice(1, -1);
+        if (v.includes('%')) {
+          try {
+            v = decodeURIComponent(v);
+          } catch {
+            /* keep raw */
+          }
+        }
+        return v;
+      }
+    }
+    i = end + 1;
+  }
+  return undefined;
 }

@@ -158,3 +158,26 @@ describe('weighted backends', () => {
     assert.equal(new BackendSet([{ service: 'a', weight: 0, subset: undefined, subsetFallback: 'all', cluster: svc }]).pick(), undefined);
   });
 });
+
+describe('canary cookie lookup', () => {
+  it('reads one cookie as Exchange.cookie() does', async () => {
+    const { cookieValue } = await import('../../../src/routing/canary.js');
+    const cases = [
+      'canary=always',
+      'a=1; canary=never; b=2',
+      'xcanary=always; canary=x',
+      'canaryx=always',
+      ' canary = "always" ',
+      'canary=alw%61ys',
+      'canary=%E0%A4%A',
+      'a=1;canary=always',
+      'canary=first; canary=second',
+      'a=1; b',
+      '',
+    ];
+    for (const header of cases) {
+      const ex = exchange({ headers: header ? { cookie: header } : {} });
+      assert.equal(cookieValue(ex.header('cookie'), 'canary'), ex.cookie('canary'), header);
+    }
+  });
+});
