@@ -171,6 +171,18 @@ export class NacosDouble {
     this.changed(this.service(namespace, group, service, false)!);
   }
 
+  /** Replace a service's whole instance list in one change (one push). */
+  setInstances(service: string, list: Array<Partial<DoubleInstance> & { ip: string; port: number }>, group = DEFAULT_GROUP, namespace = 'public'): void {
+    const svc = this.service(namespace, group, service, true)!;
+    svc.instances.clear();
+    for (const inst of list) {
+      const full: DoubleInstance = { weight: 1, healthy: true, enabled: true, ephemeral: false, clusterName: DEFAULT_CLUSTER, metadata: {}, lastBeat: Date.now(), ...inst };
+      svc.instances.set(`${full.ip}:${full.port}:${full.clusterName}`, full);
+    }
+    svc.emptySince = svc.instances.size ? undefined : Date.now();
+    this.changed(svc);
+  }
+
   deleteService(service: string, group = DEFAULT_GROUP, namespace = 'public'): void {
     this.services.delete(this.key(namespace, group, service));
   }
