@@ -50,6 +50,7 @@ export interface BreakerDeps {
 
 export class ServiceBreakers implements BreakerSet {
   readonly clock: Clock;
+  readonly perInstance: boolean;
   readonly keys: string[];
   /** Signature of the whole rule list: unchanged signature, unchanged set. */
   readonly signature: string;
@@ -70,6 +71,7 @@ export class ServiceBreakers implements BreakerSet {
   ) {
     this.clock = deps.clock ?? Date.now;
     this.keys = rules.map(ruleKey);
+    this.perInstance = rules.some((r) => r.scope === 'instance');
     this.signature = JSON.stringify(this.keys);
     // Breakers of rules that did not change keep their state. Rules are matched
     // by content, not position, so adding or removing another rule resets nothing.
@@ -248,4 +250,29 @@ function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
   const l = m.get(k);
   if (l) l.push(v);
   else m.set(k, [v]);
+}
+
+/** At most this many other instances are tried when instance breakers refuse one. */
+const MAX_ALTERNATIVES = 8;
+
+/**
+ * Instance-scope breakers refused `first`: pick other instances (not yet
+ * tried) until one passes, so an instance with an open breaker is skipped like
+ * an ejected one instead of failing the request. undefined: none passes.
+ */
+export function passAnotherInstance(
+  breakers: BreakerSet,
+  first: Instance,
+  tried: ReadonlySet<Instance>,
+  pick: (exclude: ReadonlySet<Instance>) => Instance | undefined,
+): { inst: Instance; permit: BreakerPermit } | undefined {
+  const skip = new Set(tried).add(first);
+  for (let n = 0; n < MAX_ALTERNATIVES; n++) {
+    const inst = pick(skip);
+    if (inst === undefined) return undefined;
+    const permit = breakers.tryPass(inst);
+    if (permit) return { inst, permit };
+    skip.add(inst);
+  }
+  return undefined;
 }

@@ -25,6 +25,8 @@ describe('resilience through the gateway', () => {
   let flaky: TestUpstream;
   let healthy = false;
   let slow: TestUpstream;
+  let bad: TestUpstream;
+  let good: TestUpstream;
   const releaseSlow: Array<() => void> = [];
 
   const baseConfig = (extra: { bRules?: unknown[] } = {}) => ({
@@ -33,6 +35,7 @@ describe('resilience through the gateway', () => {
       { name: 'fb', type: 'static' as const, endpoints: [flaky.address] },
       { name: 'b', type: 'static' as const, endpoints: [flaky.address] },
       { name: 'slow', type: 'static' as const, endpoints: [slow.address] },
+      { name: 'pair', type: 'static' as const, endpoints: [bad.address, good.address] },
     ],
     services: {
       'flaky.static': { circuitBreakers: [{ strategy: 'error_count' as const, threshold: 2, minRequests: 1, statIntervalMs: 60_000, openMs: 400 }] },
@@ -41,11 +44,13 @@ describe('resilience through the gateway', () => {
           { strategy: 'error_count' as const, threshold: 0, minRequests: 1, statIntervalMs: 60_000, openMs: 60_000, fallback: { response: { status: 200, body: 'served from fallback' } } },
         ],
       },
+      'pair.static': { circuitBreakers: [{ strategy: 'error_count' as const, threshold: 1, minRequests: 1, statIntervalMs: 60_000, openMs: 60_000, scope: 'instance' as const }] },
       'b.static': { circuitBreakers: (extra.bRules ?? [{ strategy: 'error_ratio', threshold: 0.5 }]) as never },
     },
     routes: [
       { name: 'flaky', match: { path: { prefix: '/flaky' } }, backends: [{ service: 'flaky.static' }] },
       { name: 'fb', match: { path: { prefix: '/fb' } }, backends: [{ service: 'fb.static' }] },
+      { name: 'pair', match: { path: { prefix: '/pair' } }, backends: [{ service: 'pair.static' }] },
       { name: 'b', match: { path: { prefix: '/b' } }, backends: [{ service: 'b.static' }] },
       {
         name: 'limited',
@@ -78,7 +83,12 @@ describe('resilience through the gateway', () => {
       req.resume();
       releaseSlow.push(() => res.end('slow done'));
     });
-    ups.push(flaky, slow);
+    bad = await startUpstream((req, res) => {
+      req.resume();
+      res.writeHead(502).end('bad instance');
+    });
+    good = await startUpstream('good');
+    ups.push(flaky, slow, bad, good);
     gw = await startGateway(baseConfig());
   });
 
@@ -109,6 +119,21 @@ describe('resilience through the gateway', () => {
     const probe = await call(gw, '/flaky');
     assert.equal(probe.status, 200, 'the probe reaches the recovered upstream');
     assert.equal((await call(gw, '/flaky')).status, 200, 'closed again');
+  });
+
+  it('scope instance: an instance with an open breaker is skipped, the others keep serving', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) statuses.push((await call(gw, '/pair')).status);
+    // Round robin sends the bad instance two requests before its breaker opens (errors > 1).
+    assert.equal(statuses.filter((s) => s === 502).length, 2, `statuses: ${statuses}`);
+    assert.deepEqual(statuses.slice(-6), [200, 200, 200, 200, 200, 200]);
+    assert.equal(bad.seen.length, 2, 'no request reached the bad instance after its breaker opened');
+    const svc = (JSON.parse(await admin(gw, '/api/services')) as Array<{ name: string; breakers?: { instances: Record<string, Array<{ state: string }>> } }>).find(
+      (s) => s.name === 'pair.static',
+    )!;
+    assert.equal(svc.breakers!.instances[bad.address]![0]!.state, 'open');
+    assert.equal(svc.breakers!.instances[good.address]![0]!.state, 'closed');
+    assert.match(await admin(gw, '/metrics'), new RegExp(`meshgate_circuit_state\\{service="pair.static",scope="${bad.address}"\\} 1`));
   });
 
   it('answers with the configured fallback while open', async () => {
