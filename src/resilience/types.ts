@@ -13,6 +13,8 @@ export interface BreakerSet {
   tryPass(inst: Instance | undefined): BreakerPermit | undefined;
   describe(): unknown;
   close?(): void;
+  /** Some breakers are per instance: when one instance is refused, another may still pass. */
+  readonly perInstance?: boolean;
 }
 
 export interface OutlierDetector {

@@ -8,6 +8,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { CompiledBackend } from '../routing/canary.js';
 import type { Exchange } from '../server/exchange.js';
 import type { Flag } from '../server/flags.js';
+import { passAnotherInstance } from '../resilience/breaker-set.js';
 import { sendDirect, sendError } from '../server/respond.js';
 import type { AttemptOutcome, FailureKind, UpstreamAdapter } from './types.js';
 
@@ -96,7 +97,11 @@ export async function forward(ex: Exchange, backend: CompiledBackend, routeTimeo
         sendError(ex, 'UH', `no healthy upstream for ${cluster.name}`);
         return;
       }
-      const permit = cluster.breakers?.tryPass(inst);
+      let permit = cluster.breakers?.tryPass(inst);
+      if (cluster.breakers?.perInstance && !permit) {
+        const other = passAnotherInstance(cluster.breakers, inst, tried, (skip) => deps.pickInstance(backend, ex, skip));
+        if (other) ({ inst, permit } = other);
+      }
       if (cluster.breakers && !permit) {
         deps.metrics.rejections.labels('UO', ex.routeName, 'circuit_breaker').inc();
         await answerOpen(ex, cluster, routeTimeoutMs, signal, deps);
