@@ -61,6 +61,7 @@ export function setInvocation(ex: Exchange, inv: Invocation): void {
 }
 
 const MAX_ID = 2 ** 53 - 1;
+const SAFE_HEADER = /^[\w.$-]{1,256}$/;
 
 export class DubboAdapter implements UpstreamAdapter {
   readonly protocol = 'dubbo';
@@ -170,7 +171,8 @@ export class DubboAdapter implements UpstreamAdapter {
       case 'exception':
         status = 500;
         body = JSON.stringify({ exception: res.error.exception, message: res.error.message, requestId: ex.requestId });
-        extra = { 'x-meshgate-dubbo-exception': res.error.exception };
+        // Header values must be plain ASCII; class names nearly always are.
+        if (SAFE_HEADER.test(res.error.exception)) extra = { 'x-meshgate-dubbo-exception': res.error.exception };
         break;
       case 'status':
         status = httpStatusFor(res.status);
