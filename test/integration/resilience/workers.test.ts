@@ -1,0 +1,88 @@
+// `meshgate start --workers 2` with flow_control counters shared through a
+// real Redis: the limit holds once for both worker processes together.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { request } from 'undici';
+import { waitFor } from '../../helpers/gateway.js';
+import { startRedis, type RedisServer } from '../../helpers/redis.js';
+import { freePort, startUpstream, type TestUpstream } from '../../helpers/upstream.js';
+
+describe('two worker processes sharing flow counters through Redis', () => {
+  let redis: RedisServer;
+  let upstream: TestUpstream;
+  let dir: string;
+  let child: ChildProcess | undefined;
+  let port: number;
+  let stderr = '';
+
+  before(async () => {
+    redis = await startRedis();
+    upstream = await startUpstream('u');
+    dir = await mkdtemp(join(tmpdir(), 'meshgate-workers-'));
+    port = await freePort();
+    const adminPort = await freePort();
+    const cfg = join(dir, 'meshgate.yaml');
+    await writeFile(
+      cfg,
+      `
+listeners: [{ name: public, address: "127.0.0.1:${port}" }]
+admin: { address: "127.0.0.1:${adminPort}" }
+log: { level: warn, access: false }
+store: { type: redis, redis: { url: "${redis.url}", prefix: "workers-test:" } }
+registries: [{ name: up, type: static, endpoints: ["${upstream.address}"] }]
+routes:
+  - name: limited
+    match: { path: { prefix: / } }
+    backends: [{ service: up.static }]
+    filters:
+      - { type: flow_control, shared: true, rules: [{ count: 10, intervalSec: 10 }] }
+`,
+    );
+    child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start', '--config', cfg, '--workers', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr?.on('data', (b) => (stderr += b.toString()));
+    await waitFor(
+      async () => {
+        if (child?.exitCode !== null) throw new Error(`gateway exited: ${stderr}`);
+        const r = await request(`http://127.0.0.1:${adminPort}/readyz`).catch(() => undefined);
+        if (!r) return false;
+        await r.body.text();
+        return r.statusCode === 200;
+      },
+      60_000,
+      200,
+    );
+  });
+
+  after(async () => {
+    if (child && child.exitCode === null) {
+      const exited = new Promise((r) => child!.once('exit', r));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child?.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(t);
+    }
+    await upstream?.close();
+    await redis?.destroy();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('admits count requests in a window across both workers', async () => {
+    // Land the burst inside one 10 s window.
+    const left = 10_000 - (Date.now() % 10_000);
+    if (left < 6_000) await new Promise((r) => setTimeout(r, left + 10));
+    const statuses = await Promise.all(
+      Array.from({ length: 30 }, async () => {
+        // A new connection per request, so the kernel can hand requests to either worker.
+        const r = await request(`http://127.0.0.1:${port}/x`, { reset: true });
+        await r.body.text();
+        return r.statusCode;
+      }),
+    );
+    assert.equal(statuses.filter((s) => s === 200).length, 10, `statuses: ${statuses}`);
+    assert.equal(statuses.filter((s) => s === 429).length, 20);
+  });
+});
