@@ -38,7 +38,7 @@ describe('HTTP-to-Dubbo (static registry)', () => {
       },
       routes: [
         dubboRoute('orders', '/orders', 'orders.static', { timeoutMs: 20_000 }),
-        dubboRoute('slow', '/slow', 'one.static', { timeoutMs: 300 }),
+        dubboRoute('slow', '/slow', 'one.static', { timeoutMs: 1_500 }),
         dubboRoute('wrong-group', '/grouped', 'one.static', { group: 'no-such-group' }),
         dubboRoute('mixed', '/mixed', 'mixed.static'),
       ],

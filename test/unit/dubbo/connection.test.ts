@@ -139,12 +139,20 @@ describe('dubbo provider connection', () => {
     assert.ok((await call(second, 'findByItem', ['java.lang.String'], ['2'])).ok);
   });
 
-  it('sends heartbeats on an idle connection and answers the provider heartbeats', async () => {
-    const p = await provider({ heartbeatMs: 100 });
+  it('sends heartbeats on an idle connection', async () => {
+    const p = await provider();
     const conn = connOf(adapter({ heartbeatMs: 100 }), p);
     assert.ok((await call(conn, 'findByItem', ['java.lang.String'], ['1'])).ok);
-    await poll(() => p.heartbeatsReceived >= 2 && p.heartbeatRepliesReceived >= 2);
-    assert.equal(conn.state, 'open');
+    await poll(() => p.heartbeatsReceived >= 2);
+    assert.equal(conn.state, 'open', 'answered heartbeats keep the connection open');
+  });
+
+  it("answers the provider's heartbeats", async () => {
+    const p = await provider({ heartbeatMs: 100 });
+    const conn = connOf(adapter(), p);
+    assert.ok((await call(conn, 'findByItem', ['java.lang.String'], ['1'])).ok);
+    await poll(() => p.heartbeatRepliesReceived >= 2);
+    assert.equal(p.heartbeatsReceived, 0, 'the gateway itself stays quiet within its 60 s interval');
   });
 
   it('closes a connection whose provider stops answering, failing calls in flight', async () => {
