@@ -97,7 +97,8 @@ export class Pipeline {
     this.inflight++;
     res.once('close', () => {
       this.inflight--;
-      if (!res.writableFinished) {
+      // HTTP/2 reports a stream reset by the client as writableFinished; writableEnded tells.
+      if (!res.writableFinished || !res.writableEnded) {
         ac.abort();
         if (!ex.flag) ex.flag = 'DC';
         if (!res.headersSent) ex.status = 499;
