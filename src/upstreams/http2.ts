@@ -1,0 +1,449 @@
+// HTTP/2 upstream adapter (protocol `http2`, and the transport of `grpc`):
+// one node:http2 client session per instance, multiplexing every request to
+// it, replaced when the upstream sends GOAWAY or the connection closes.
+// Bodies stream both ways under HTTP/2 flow control: a slow reader pauses the
+// other side's stream, which stops WINDOW_UPDATEs, so memory stays bounded by
+// the flow-control windows whatever the size of the stream.
+import http2, { type ClientHttp2Session, type ClientHttp2Stream, type Http2ServerResponse, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import type { ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Cluster } from '../balancing/cluster.js';
+import type { Instance } from '../balancing/instance.js';
+import type { DownstreamResponse, Exchange } from '../server/exchange.js';
+import { formatGrpcTimeout, GrpcStatus, isGrpcRequest, parseGrpcTimeout, sendTrailersOnly } from './grpc-status.js';
+import { applyHeaderOpsToObject, HOP_BY_HOP } from './headers.js';
+import { buildRequestHeaders } from './http.js';
+import { AttemptTimeoutError, type AttemptOptions, type AttemptOutcome, type FailureKind, type UpstreamAdapter } from './types.js';
+
+const {
+  NGHTTP2_CANCEL,
+  NGHTTP2_NO_ERROR,
+  NGHTTP2_REFUSED_STREAM,
+  NGHTTP2_INTERNAL_ERROR,
+  NGHTTP2_FLAG_END_STREAM,
+} = http2.constants;
+
+/** Per-stream receive window towards upstreams (the default 64 KiB throttles large streams). */
+const STREAM_WINDOW = 1 << 20;
+/** Connection receive window: several streams can be in full flight at once. */
+const SESSION_WINDOW = 16 << 20;
+
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL', 'ETIMEDOUT', 'ECONNRESET']);
+
+class ConnectTimeoutError extends Error {
+  readonly code = 'ETIMEDOUT';
+  constructor(ms: number) {
+    super(`connect timeout after ${ms} ms`);
+  }
+}
+
+/** One client session to one instance. */
+export interface SessionEntry {
+  readonly session: ClientHttp2Session;
+  /** The TCP connection is up and the preface was sent. */
+  connected: boolean;
+}
+
+export interface Http2PoolOptions {
+  /** Close a session with no activity for this long (ms). */
+  idleTimeoutMs?: number;
+}
+
+/** Sessions by instance id. A session that got GOAWAY, errored or closed is dropped; the next request opens a new one. */
+export class Http2SessionPool {
+  private readonly sessions = new Map<string, SessionEntry>();
+
+  constructor(private readonly opts: Http2PoolOptions = {}) {}
+
+  get(inst: Instance, connectTimeoutMs: number): SessionEntry {
+    const cur = this.sessions.get(inst.id);
+    if (cur && !cur.session.closed && !cur.session.destroyed) return cur;
+    return this.open(inst, connectTimeoutMs);
+  }
+
+  /** Forget the instance's session so the next request connects anew (after GOAWAY). */
+  drop(inst: Instance, entry: SessionEntry): void {
+    if (this.sessions.get(inst.id) === entry) this.sessions.delete(inst.id);
+  }
+
+  private open(inst: Instance, connectTimeoutMs: number): SessionEntry {
+    const session = http2.connect(`http://${inst.id}`, {
+      settings: { enablePush: false, initialWindowSize: STREAM_WINDOW },
+      maxSessionMemory: 64,
+    });
+    const entry: SessionEntry = { session, connected: false };
+    this.sessions.set(inst.id, entry);
+    const timer = setTimeout(() => {
+      if (!entry.connected) session.destroy(new ConnectTimeoutError(connectTimeoutMs));
+    }, connectTimeoutMs);
+    session.once('connect', () => {
+      entry.connected = true;
+      clearTimeout(timer);
+      try {
+        session.setLocalWindowSize(SESSION_WINDOW);
+      } catch {
+        /* session already closing */
+      }
+    });
+    const forget = (): void => {
+      clearTimeout(timer);
+      this.drop(inst, entry);
+    };
+    // Streams in flight finish on the old session; new ones go to a new session.
+    session.once('goaway', forget);
+    session.once('close', forget);
+    session.on('error', forget);
+    session.on('frameError', () => undefined);
+    if (this.opts.idleTimeoutMs) {
+      session.setTimeout(this.opts.idleTimeoutMs, () => {
+        forget();
+        session.close();
+      });
+    }
+    return entry;
+  }
+
+  prune(liveIds: ReadonlySet<string>): void {
+    for (const [id, e] of this.sessions) {
+      if (!liveIds.has(id)) {
+        this.sessions.delete(id);
+        e.session.close();
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.all(
+      all.map(
+        (e) =>
+          new Promise<void>((resolve) => {
+            if (e.session.destroyed) return resolve();
+            const t = setTimeout(() => {
+              e.session.destroy();
+              resolve();
+            }, 2_000);
+            e.session.close(() => {
+              clearTimeout(t);
+              resolve();
+            });
+          }),
+      ),
+    );
+  }
+}
+
+/** Does the downstream request carry a body? (HTTP/2: the HEADERS frame did not end the stream.) */
+function requestHasBody(ex: Exchange): boolean {
+  const req = ex.req;
+  if (req.httpVersionMajor === 2) {
+    const stream = (req as unknown as { stream?: { endAfterHeaders?: boolean } }).stream;
+    return stream ? !stream.endAfterHeaders && !(req as Readable).readableEnded : false;
+  }
+  const h = req.headers;
+  if (h['transfer-encoding'] !== undefined) return true;
+  const cl = h['content-length'];
+  return cl !== undefined && cl !== '0';
+}
+
+/** Response headers for downstream: no pseudo-headers, no hop-by-hop headers. */
+function downstreamHeaders(h: IncomingHttpHeaders): Record<string, string | string[] | undefined> {
+  const out: Record<string, string | string[] | undefined> = {};
+  for (const k in h) {
+    if (k.charCodeAt(0) === 58 /* ':' */ || HOP_BY_HOP.has(k)) continue;
+    out[k] = h[k];
+  }
+  return out;
+}
+
+function resetDownstream(res: DownstreamResponse, code: number): void {
+  const stream = (res as Http2ServerResponse).stream as Http2ServerResponse['stream'] | undefined;
+  if (stream && 'rstCode' in stream) {
+    if (!stream.destroyed) stream.close(code);
+  } else if (!(res as ServerResponse).destroyed) (res as ServerResponse).destroy();
+}
+
+function downstreamGone(res: DownstreamResponse): boolean {
+  if ((res as ServerResponse).destroyed) return true;
+  const stream = (res as Http2ServerResponse).stream as Http2ServerResponse['stream'] | undefined;
+  return stream !== undefined && 'rstCode' in stream && stream.destroyed;
+}
+
+export interface Http2AdapterOptions {
+  /** Close idle upstream sessions after this long (default 5 minutes). */
+  idleTimeoutMs?: number;
+}
+
+export class Http2Adapter implements UpstreamAdapter {
+  readonly protocol: string = 'http2';
+  /** gRPC semantics for gRPC requests: deadlines (grpc-timeout) enforced and passed on, trailers. */
+  protected readonly grpc: boolean = false;
+  readonly pool: Http2SessionPool;
+
+  constructor(protected readonly opts: Http2AdapterOptions = {}) {
+    this.pool = new Http2SessionPool({ idleTimeoutMs: opts.idleTimeoutMs ?? 300_000 });
+  }
+
+  /** Request headers for the upstream stream, with :authority from the host policy. */
+  protected requestHeaders(ex: Exchange, inst: Instance, cluster: Cluster, grpc: boolean, grpcTimeoutMs: number | undefined): OutgoingHttpHeaders {
+    const list = buildRequestHeaders(ex, inst, cluster);
+    const h: OutgoingHttpHeaders = { ':method': ex.method, ':scheme': 'http', ':path': ex.path, ':authority': inst.id };
+    for (let i = 0; i < list.length; i += 2) {
+      const k = list[i]!.toLowerCase();
+      const v = list[i + 1]!;
+      if (k === 'host') {
+        h[':authority'] = v;
+        continue;
+      }
+      const cur = h[k];
+      if (cur === undefined) h[k] = v;
+      else if (Array.isArray(cur)) cur.push(v);
+      else h[k] = [String(cur), v];
+    }
+    if (grpc) h.te = 'trailers';
+    // The deadline passed on is what is left of the client's, after the time spent here.
+    if (grpcTimeoutMs !== undefined) h['grpc-timeout'] = formatGrpcTimeout(grpcTimeoutMs);
+    return h;
+  }
+
+  attempt(ex: Exchange, inst: Instance, cluster: Cluster, opts: AttemptOptions): Promise<AttemptOutcome> {
+    return new Promise<AttemptOutcome>((resolve) => {
+      if (opts.signal.aborted) {
+        resolve({ failure: 'aborted', committed: false, reachedUpstream: false });
+        return;
+      }
+      const res = ex.res;
+      const grpc = this.grpc && isGrpcRequest(ex.req.headers);
+      // gRPC deadline: from the client's grpc-timeout, counted from when the gateway got the call.
+      const grpcTimeout = grpc ? parseGrpcTimeout(ex.req.headers['grpc-timeout']) : undefined;
+      const deadlineLeft = grpcTimeout !== undefined ? ex.startMs + grpcTimeout - Date.now() : undefined;
+      if (deadlineLeft !== undefined && deadlineLeft <= 0) {
+        ex.flag = 'UT';
+        sendTrailersOnly(res, GrpcStatus.DEADLINE_EXCEEDED, 'Deadline Exceeded', { 'x-request-id': ex.requestId, 'x-meshgate-flag': 'UT' });
+        resolve({ failure: 'timeout', committed: true, reachedUpstream: false });
+        return;
+      }
+
+      const started = performance.now();
+      const src = ex.req as Readable;
+      const withBody = requestHasBody(ex);
+      let entry: SessionEntry;
+      let stream: ClientHttp2Stream;
+      let headersSeen = false;
+      let committed = false;
+      let bodyAttached = false;
+      let done = false;
+      let status: number | undefined;
+      let headersMs: number | undefined;
+      let trailers: IncomingHttpHeaders | undefined;
+      let streamError: (Error & { code?: string; cause?: { code?: string } }) | undefined;
+      let headersTimer: NodeJS.Timeout | undefined;
+      let deadlineTimer: NodeJS.Timeout | undefined;
+
+      const onAbort = (): void => {
+        cancelUpstream(NGHTTP2_CANCEL);
+        finish({ failure: 'aborted' });
+      };
+      const onSrcData = (chunk: Buffer): void => {
+        ex.bytesIn += chunk.length;
+        if (!stream.write(chunk)) {
+          src.pause();
+          stream.once('drain', onUpstreamDrain);
+        }
+      };
+      const onUpstreamDrain = (): void => {
+        src.resume();
+      };
+      const onSrcEnd = (): void => {
+        if (!stream.destroyed) stream.end();
+      };
+      const onDownstreamDrain = (): void => {
+        stream.resume();
+      };
+      const attachBody = (): void => {
+        if (bodyAttached || done) return;
+        bodyAttached = true;
+        if (src.readableEnded) {
+          stream.end();
+          return;
+        }
+        src.on('data', onSrcData);
+        src.once('end', onSrcEnd);
+        src.resume();
+      };
+      const detachBody = (): void => {
+        if (!bodyAttached) return;
+        src.off('data', onSrcData);
+        src.off('end', onSrcEnd);
+        stream?.off('drain', onUpstreamDrain);
+      };
+      const cancelUpstream = (code: number): void => {
+        if (stream && !stream.destroyed) stream.close(code);
+      };
+      const finish = (o: { status?: number; failure?: FailureKind; error?: Error }): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(headersTimer);
+        clearTimeout(deadlineTimer);
+        opts.signal.removeEventListener('abort', onAbort);
+        detachBody();
+        res.off('drain', onDownstreamDrain);
+        // A failure before the session connected never reached the upstream; a
+        // refused stream was not processed. Otherwise the request went out.
+        const reached = headersSeen || bodyAttached || (entry?.connected === true && o.failure !== 'refused-stream' && o.failure !== 'connect-failure');
+        resolve({ ...o, committed, reachedUpstream: reached, headersMs });
+      };
+      const classify = (): FailureKind => {
+        if (!entry.connected) return 'connect-failure';
+        const code = streamError?.code ?? '';
+        const cause = streamError?.cause?.code ?? '';
+        if (code === 'ERR_HTTP2_GOAWAY_SESSION' || stream.rstCode === NGHTTP2_REFUSED_STREAM) return 'refused-stream';
+        if (code === 'ERR_HTTP2_STREAM_CANCEL' && CONNECT_CODES.has(cause) && !headersSeen) return 'connect-failure';
+        if (code.startsWith('ERR_HTTP2_INVALID') || code === 'ERR_HTTP2_ERROR' || stream.rstCode === http2.constants.NGHTTP2_PROTOCOL_ERROR) return 'protocol';
+        return 'reset';
+      };
+
+      // ----- send the request -----
+      const headers = this.requestHeaders(ex, inst, cluster, grpc, deadlineLeft);
+      for (let tries = 0; ; tries++) {
+        entry = this.pool.get(inst, cluster.config.connectTimeoutMs);
+        try {
+          stream = entry.session.request(headers, { endStream: !withBody });
+          break;
+        } catch (e) {
+          // The session went away between get() and request() (GOAWAY): once more on a new one.
+          this.pool.drop(inst, entry);
+          if (tries === 0 && (e as { code?: string }).code === 'ERR_HTTP2_GOAWAY_SESSION') continue;
+          finish({ failure: (e as { code?: string }).code === 'ERR_HTTP2_GOAWAY_SESSION' ? 'refused-stream' : 'protocol', error: e as Error });
+          return;
+        }
+      }
+      opts.signal.addEventListener('abort', onAbort);
+
+      headersTimer = setTimeout(() => {
+        if (headersSeen || done) return;
+        cancelUpstream(NGHTTP2_CANCEL);
+        finish({ failure: 'timeout', error: new AttemptTimeoutError(opts.timeoutMs) });
+      }, opts.timeoutMs);
+      if (deadlineLeft !== undefined) {
+        deadlineTimer = setTimeout(() => {
+          if (done) return;
+          cancelUpstream(NGHTTP2_CANCEL);
+          ex.flag = 'UT';
+          if (!committed) {
+            committed = true;
+            sendTrailersOnly(res, GrpcStatus.DEADLINE_EXCEEDED, 'Deadline Exceeded', { 'x-request-id': ex.requestId, 'x-meshgate-flag': 'UT' });
+          } else if (!downstreamGone(res)) {
+            (res as Http2ServerResponse).addTrailers({ 'grpc-status': String(GrpcStatus.DEADLINE_EXCEEDED), 'grpc-message': 'Deadline Exceeded' });
+            res.end();
+          }
+          finish({ status, failure: 'timeout', error: new AttemptTimeoutError(deadlineLeft) });
+        }, deadlineLeft);
+      }
+
+      // The body is attached once the session is up, so a connect failure leaves it untouched for a retry.
+      if (withBody) {
+        if (entry.connected) attachBody();
+        else entry.session.once('connect', attachBody);
+      }
+
+      // ----- the response -----
+      stream.on('response', (h, flags) => {
+        if (done) return;
+        headersSeen = true;
+        status = Number(h[':status']);
+        headersMs = performance.now() - started;
+        if (opts.holdStatus?.(status)) {
+          cancelUpstream(NGHTTP2_CANCEL);
+          finish({ status });
+          return;
+        }
+        const out = downstreamHeaders(h);
+        out['x-request-id'] ??= ex.requestId;
+        if (ex.responseCookies) {
+          const cur = out['set-cookie'];
+          out['set-cookie'] = cur === undefined ? ex.responseCookies : ([] as string[]).concat(cur, ex.responseCookies);
+        }
+        if (ex.responseHeaderOps.length) applyHeaderOpsToObject(out, ex.responseHeaderOps);
+        opts.onResponseHeaders?.(status, out);
+        if (res.headersSent || downstreamGone(res)) {
+          cancelUpstream(NGHTTP2_CANCEL);
+          finish({ status, failure: 'aborted' });
+          return;
+        }
+        committed = true;
+        ex.status = status;
+        try {
+          if (flags & NGHTTP2_FLAG_END_STREAM) {
+            // No body follows: for gRPC this is a trailers-only response, and it must
+            // stay one HEADERS frame with END_STREAM (setHeader + end, not writeHead).
+            res.statusCode = status;
+            for (const k in out) if (out[k] !== undefined) res.setHeader(k, out[k]!);
+            res.end();
+            finish({ status });
+            return;
+          }
+          res.writeHead(status, out as Record<string, string | string[]>);
+          if ('flushHeaders' in res && out['content-length'] === undefined) res.flushHeaders();
+        } catch (e) {
+          cancelUpstream(NGHTTP2_CANCEL);
+          resetDownstream(res, NGHTTP2_INTERNAL_ERROR);
+          finish({ status, failure: 'protocol', error: e as Error });
+        }
+      });
+      stream.on('data', (chunk: Buffer) => {
+        if (done || !committed) return;
+        ex.bytesOut += chunk.length;
+        if (!(res as ServerResponse).write(chunk)) {
+          stream.pause();
+          res.once('drain', onDownstreamDrain);
+        }
+      });
+      stream.on('trailers', (t: IncomingHttpHeaders) => {
+        trailers = t;
+      });
+      stream.on('end', () => {
+        if (done) return;
+        if (!committed) {
+          // END_STREAM without a response (not possible per spec): treat as a reset.
+          finish({ failure: 'protocol' });
+          return;
+        }
+        if (trailers) {
+          const t = downstreamHeaders(trailers);
+          try {
+            if (Object.keys(t).length) (res as Http2ServerResponse).addTrailers(t as Record<string, string>);
+          } catch {
+            /* downstream cannot carry trailers */
+          }
+        }
+        res.end();
+        // The upstream answered completely; stop sending whatever the client still streams.
+        if (!stream.closed) stream.close(NGHTTP2_NO_ERROR);
+        finish({ status });
+      });
+      stream.on('error', (e: Error) => {
+        streamError = e as typeof streamError;
+      });
+      stream.on('close', () => {
+        if (done) return;
+        if (entry.session.destroyed && !entry.connected) this.pool.drop(inst, entry);
+        const failure = classify();
+        if (committed) {
+          // Mid-stream failure: the client must see a broken stream, not a clean end.
+          resetDownstream(res, stream.rstCode || NGHTTP2_INTERNAL_ERROR);
+        }
+        finish({ status, failure, error: streamError ?? new Error(`upstream stream closed (code ${stream.rstCode})`) });
+      });
+    });
+  }
+
+  prune(liveIds: ReadonlySet<string>): void {
+    this.pool.prune(liveIds);
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
