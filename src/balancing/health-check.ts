@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { HealthCheckConfig } from '../config/schema.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Cluster } from './cluster.js';
+import { grpcHealthProbe } from './health-grpc.js';
 import type { ClusterManager } from './clusters.js';
 import type { Instance } from './instance.js';
 
@@ -74,6 +75,7 @@ export const tcpProbe: HealthProbe = (inst, cfg) =>
 const probes = new Map<string, HealthProbe>([
   ['http', httpProbe],
   ['tcp', tcpProbe],
+  ['grpc', grpcHealthProbe],
 ]);
 
 /** The gRPC module registers 'grpc' here (grpc.health.v1.Health/Check); tests may register others. */
