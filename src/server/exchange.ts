@@ -4,6 +4,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Instance } from '../balancing/instance.js';
 import type { PickContext } from '../balancing/types.js';
 import type { Flag } from './flags.js';
+import { normalizePath } from '../routing/match.js';
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
 export type DownstreamResponse = ServerResponse | Http2ServerResponse;
@@ -60,9 +61,11 @@ export class Exchange implements PickContext {
   ) {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
-    this.matchPath = q === -1 ? url : url.slice(0, q);
+    const rawPath = q === -1 ? url : url.slice(0, q);
     this.queryString = q === -1 ? '' : url.slice(q + 1);
-    this.path = url;
+    // Routes see, and the upstream gets, the path without dot segments.
+    this.matchPath = normalizePath(rawPath);
+    this.path = this.matchPath === rawPath ? url : q === -1 ? this.matchPath : `${this.matchPath}?${this.queryString}`;
   }
 
   get method(): string {

@@ -80,6 +80,10 @@ describe('routing by service name', () => {
     // prefix /users does not match /usersx (segment-aware)
     assert.equal((await get(gw, '/usersx')).json.instance, 'c');
     assert.equal((await get(gw, '/items/17')).json.instance, 'c');
+    // dot segments are resolved before matching and forwarding
+    const dots = await get(gw, '/users/../items/5');
+    assert.equal(dots.json.instance, 'c');
+    assert.equal(dots.json.url, '/items/5');
     const r = await get(gw, '/items/x');
     assert.equal(r.json.instance, 'c'); // falls to catch-all
   });

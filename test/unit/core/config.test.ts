@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, parseConfigText, validateConfig } from '../../../src/config/load.js';
+
+const problems = (fn: () => unknown): string[] => {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, String(e));
+    return e.problems;
+  }
+  assert.fail('expected a ConfigError');
+};
+
+describe('config validation', () => {
+  it('the example contract parses (with its env vars set)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const text = readFileSync('../shared/design/meshgate.example.yaml', 'utf8');
+    const env = { NACOS_PASSWORD: 'p', CONSUL_TOKEN: 't', DASHSCOPE_API_KEY: 'k', ANTHROPIC_API_KEY: 'k' };
+    const cfg = parseConfigText(text, 'example', env);
+    assert.equal(cfg.routes[0]!.name, 'users');
+    assert.equal(cfg.routes[0]!.canary?.weight, 5);
+  });
+
+  it('interpolates ${VAR} and ${VAR:-default} in every string, and names unset variables', () => {
+    const cfg = validateConfig({ registries: [{ name: 'r', type: 'static', endpoints: ['${H}:${P:-9000}'] }] }, 'x', { H: '10.1.1.1' });
+    assert.deepEqual(cfg.registries[0]!.type === 'static' && cfg.registries[0]!.endpoints, ['10.1.1.1:9000']);
+    assert.deepEqual(
+      problems(() => validateConfig({ registries: [{ name: 'r', type: 'static', endpoints: ['${H}:1'] }] }, 'x', {})),
+      ['registries[0].endpoints[0]: environment variable H is not set'],
+    );
+  });
+
+  it('names every bad key by its path', () => {
+    assert.deepEqual(problems(() => validateConfig({ routes: [{ name: 'r', backends: [{ service: 's', weight: 1.5 }] }] })), [
+      'routes[0].backends[0].weight: expected int, received number',
+    ]);
+    assert.deepEqual(problems(() => validateConfig({ listeners: [{ name: 'l', address: 'nope' }] })), ['listeners[0].address: must be host:port']);
+    assert.deepEqual(problems(() => validateConfig({ services: { s: { loadBalancer: { type: 'fastest' } } } })).length, 1);
+    assert.match(problems(() => validateConfig({ services: { s: { loadBalancer: { type: 'fastest' } } } }))[0]!, /^services\.s\.loadBalancer\.type/);
+  });
+
+  it('rejects unknown keys anywhere', () => {
+    assert.deepEqual(problems(() => validateConfig({ admin: { address: '127.0.0.1:1', colour: 'red' } })), ['admin: unknown key(s): colour']);
+  });
+
+  it('semantic checks: duplicate names, bad regex, canary without byHeader, static endpoint syntax', () => {
+    const p = problems(() =>
+      validateConfig({
+        registries: [{ name: 'r', type: 'static', endpoints: ['1.2.3.4:80 weight=x'] }],
+        routes: [
+          { name: 'a', match: { path: { regex: '(' } }, backends: [{ service: 's' }] },
+          { name: 'a', backends: [{ service: 's' }], canary: { byHeaderValue: 'v', backends: [{ service: 't' }] } },
+        ],
+      }),
+    );
+    assert.ok(p.includes('routes[1].name: duplicate name "a"'), p.join('\n'));
+    assert.ok(p.some((x) => x.startsWith('routes[0].match.path.regex: invalid regular expression')));
+    assert.ok(p.includes('routes[1].canary.byHeader: required with byHeaderValue or byHeaderPattern'));
+    assert.ok(p.includes('registries[0].endpoints[0]: weight in "1.2.3.4:80 weight=x" must be a number >= 0'));
+  });
+
+  it('a route needs a backend with weight > 0', () => {
+    assert.deepEqual(problems(() => validateConfig({ routes: [{ name: 'a', backends: [] }] })), [
+      'routes[0].backends: a route needs at least one backend (or dubbo, ai, directResponse)',
+    ]);
+  });
+
+  it('YAML syntax errors are reported, not thrown raw', () => {
+    assert.match(problems(() => parseConfigText('routes: [\n'))[0]!, /^YAML: /);
+  });
+});
