@@ -2,7 +2,8 @@
 // reader passes through the gateway while the gateway's memory stays flat
 // (the upstream is paused by withheld WINDOW_UPDATEs instead of being buffered).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
@@ -25,7 +26,7 @@ const rss = (): number => {
 };
 
 describe('gRPC flow control', () => {
-  let peer: ChildProcessWithoutNullStreams;
+  let peer: ChildProcessByStdio<Writable, Readable, null>;
   let lines: AsyncIterator<string>;
   let gw: Gateway;
 
