@@ -10,6 +10,7 @@ import { Agent, request } from 'undici';
 import { stringify } from 'yaml';
 import { watchConfigFile } from '../../../src/config/watch.js';
 import type { Gateway } from '../../../src/gateway.js';
+import type { ConfigInput } from '../../../src/config/schema.js';
 import { startGateway, waitFor } from '../../helpers/gateway.js';
 import { startDns, type TestDns } from '../../helpers/dns-server.js';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.js';
@@ -27,7 +28,7 @@ describe('admin API, hot reload and access log', () => {
   const logLines: any[] = [];
   const releaseSse: Array<() => void> = [];
 
-  const baseConfig = (routeTo: string, extra: Record<string, unknown> = {}) => ({
+  const baseConfig = (routeTo: string, extra: Record<string, unknown> = {}): ConfigInput => ({
     listeners: [{ name: 'public', address: '127.0.0.1:0', protocol: 'http' }],
     admin: { address: '127.0.0.1:0' },
     registries: [
@@ -42,7 +43,7 @@ describe('admin API, hot reload and access log', () => {
       { name: 'main', match: { path: { prefix: '/' } }, backends: [{ service: routeTo }] },
     ],
     ...extra,
-  });
+  }) as ConfigInput;
 
   before(async () => {
     a = await startUpstream('a');
