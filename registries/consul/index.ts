@@ -14,6 +14,8 @@ import { BlockingWatch } from './watch.js';
 
 type ConsulConfig = z.output<typeof ConsulRegistrySchema>;
 type ConsulClient = InstanceType<typeof Consul>;
+/** A client API method as the watch calls it (the client's typings overload on a string argument). */
+type QueryMethod = (options: Record<string, unknown>) => Promise<unknown>;
 
 /** Restart backoff after a failed query: 100 ms doubling, capped so a recovered registry is seen within seconds. */
 const BACKOFF_BASE_MS = 100;
@@ -53,7 +55,7 @@ class ConsulWatcher implements RegistryWatcher {
     return o;
   }
 
-  private newWatch(what: string, method: (c: ConsulClient) => (o: Record<string, unknown>) => Promise<unknown>, options: Record<string, unknown>, onData: (data: unknown) => void): BlockingWatch {
+  private newWatch(what: string, method: (c: ConsulClient) => QueryMethod, options: Record<string, unknown>, onData: (data: unknown) => void): BlockingWatch {
     return new BlockingWatch({
       what,
       method,
@@ -83,7 +85,7 @@ class ConsulWatcher implements RegistryWatcher {
   }
 
   start(): void {
-    this.catalog = this.newWatch('catalog', (c) => c.catalog.service.list, this.common(), (data) => this.onCatalog(data));
+    this.catalog = this.newWatch('catalog', (c) => c.catalog.service.list as unknown as QueryMethod, this.common(), (data) => this.onCatalog(data));
     this.catalog.start();
   }
 
@@ -102,7 +104,7 @@ class ConsulWatcher implements RegistryWatcher {
       // Several tag parameters mean "all of them" on Consul 1.6+; parseHealth filters again for older servers.
       if (this.tags.length) opts.tag = this.tags.length === 1 ? this.tags[0] : [...this.tags];
       const name = consulServiceName(svc, this.config.datacenter);
-      const w = this.newWatch(svc, (c) => c.health.service as unknown as (o: Record<string, unknown>) => Promise<unknown>, opts, (d) => {
+      const w = this.newWatch(svc, (c) => c.health.service as unknown as QueryMethod, opts, (d) => {
         const eps = parseHealth(d, this.tags);
         if (!this.services.has(svc)) return;
         this.sink.set(name, eps);
