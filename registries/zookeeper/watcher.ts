@@ -16,6 +16,12 @@
 // since that is cheap and cannot miss a change. Session expiry closes the client
 // for good: we create a new one and re-list. While disconnected, the sink is told
 // the registry is down and the EndpointTable keeps the last known endpoints.
+//
+// The client has no read timeout: a silent network partition, or a server that
+// accepts the TCP connection but never finishes the handshake, would leave it
+// waiting forever. A watchdog probes the connection (exists("/")) and replaces
+// the client when it stops answering or cannot reconnect within the session
+// timeout (by then the server has expired the session anyway).
 import zookeeper from 'node-zookeeper-client';
 import type { z } from 'zod';
 import type { ZookeeperRegistrySchema } from '../../src/config/schema.js';
@@ -90,6 +96,11 @@ export class ZookeeperWatcher implements RegistryWatcher {
   private sessionsCreated = 0;
   private readonly limit = limiter(RESYNC_CONCURRENCY);
   private readonly paths: string[];
+  private watchdog: NodeJS.Timeout | undefined;
+  /** Last time the connection was known good (connected and answering). */
+  private lastGood = Date.now();
+  private probeSentAt = 0;
+  private restarts = 0;
 
   constructor(
     private readonly config: ZookeeperConfig,
@@ -101,10 +112,14 @@ export class ZookeeperWatcher implements RegistryWatcher {
   start(): void {
     this.stopped = false;
     this.newClient();
+    const every = Math.min(5000, Math.max(250, Math.floor(this.config.sessionTimeoutMs / 3)));
+    this.watchdog = setInterval(() => this.checkLiveness(), every);
+    this.watchdog.unref();
   }
 
   stop(): void {
     this.stopped = true;
+    if (this.watchdog) clearInterval(this.watchdog);
     this.generation++;
     this.client?.close();
     this.client = undefined;
@@ -116,9 +131,11 @@ export class ZookeeperWatcher implements RegistryWatcher {
       servers: this.config.servers,
       paths: this.paths,
       connected: this.connected,
+      state: this.client?.getState().name,
       sessionId: id && this.connected ? id.toString('hex') : undefined,
       sessions: this.sessionsCreated,
       resyncs: this.resyncs,
+      clientRestarts: this.restarts,
       watchedEntries: this.entries.size,
       lastError: this.lastError,
     };
@@ -132,8 +149,43 @@ export class ZookeeperWatcher implements RegistryWatcher {
 
   // ---------- connection ----------
 
+  private checkLiveness(): void {
+    if (this.stopped || !this.client) return;
+    const now = Date.now();
+    if (this.connected) {
+      if (this.probeSentAt) {
+        if (now - this.probeSentAt > (this.config.sessionTimeoutMs * 2) / 3) this.restartClient('ZooKeeper is not answering');
+        return;
+      }
+      const gen = this.generation;
+      this.probeSentAt = now;
+      this.client.exists('/', (err) => {
+        if (gen !== this.generation) return;
+        this.probeSentAt = 0;
+        // Any answer from the server (even an error code) proves the connection is alive.
+        if (!err || typeof (err as { getCode?: unknown }).getCode === 'function') this.lastGood = Date.now();
+      });
+    } else if (now - this.lastGood > this.config.sessionTimeoutMs) {
+      this.restartClient('could not reconnect to ZooKeeper within the session timeout');
+    }
+  }
+
+  private restartClient(reason: string): void {
+    this.restarts++;
+    this.connected = false;
+    this.lastError = reason;
+    this.sink.log.warn({ registry: this.config.name }, `${reason}: new client, new session, full re-list`);
+    this.sink.status(false, reason);
+    const old = this.client;
+    this.generation++; // ignore everything the old client still reports
+    old?.close();
+    this.newClient();
+  }
+
   private newClient(): void {
     const gen = ++this.generation;
+    this.lastGood = Date.now();
+    this.probeSentAt = 0;
     this.watchers = new Map();
     this.sessionsCreated++;
     const client = zookeeper.createClient(this.config.servers.join(','), {
@@ -150,6 +202,8 @@ export class ZookeeperWatcher implements RegistryWatcher {
     client.on('connected', () => {
       if (gen !== this.generation) return;
       this.connected = true;
+      this.lastGood = Date.now();
+      this.probeSentAt = 0;
       this.lastError = undefined;
       this.sink.log.info({ registry: this.config.name, session: client.getSessionId().toString('hex') }, 'zookeeper connected');
       this.sink.status(true);
@@ -158,6 +212,7 @@ export class ZookeeperWatcher implements RegistryWatcher {
     client.on('disconnected', () => {
       if (gen !== this.generation) return;
       this.connected = false;
+      this.lastGood = Date.now();
       this.lastError = 'disconnected';
       this.sink.status(false, 'disconnected from ZooKeeper');
     });

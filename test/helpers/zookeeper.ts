@@ -26,6 +26,10 @@ export interface ZookeeperServer {
   stop(): Promise<void>;
   /** Start it again on the same port and dataDir. */
   restart(): Promise<void>;
+  /** Freeze the server process (SIGSTOP): connections stay open, nothing answers. */
+  pause(): void;
+  /** Let a paused server run again (SIGCONT). */
+  resume(): void;
   /** Stop and delete the temp dir. */
   destroy(): Promise<void>;
   readonly running: boolean;
@@ -126,6 +130,7 @@ export async function startZookeeper(opts: { tickTime?: number; forceSync?: bool
     const proc = child;
     child = undefined;
     if (!proc || proc.exitCode !== null || proc.signalCode) return;
+    proc.kill('SIGCONT'); // a paused server cannot act on SIGTERM
     const exited = new Promise<void>((r) => proc.once('exit', () => r()));
     proc.kill('SIGTERM');
     const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
@@ -146,6 +151,8 @@ export async function startZookeeper(opts: { tickTime?: number; forceSync?: bool
     },
     stop,
     restart: start,
+    pause: () => void child?.kill('SIGSTOP'),
+    resume: () => void child?.kill('SIGCONT'),
     async destroy() {
       await stop();
       await rm(dir, { recursive: true, force: true });

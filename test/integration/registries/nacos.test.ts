@@ -71,36 +71,36 @@ describe('nacos registry (Nacos double + real npm client)', () => {
     await provider.ready();
     try {
       await provider.registerInstance('user_service', { ip: '10.0.0.2', port: 8080, weight: 1, healthy: true, enabled: true, instanceId: '' } as never);
-      await waitFor('second instance by push', () => hosts(table, svc)?.length === 2, 5000);
+      await waitFor('second instance by push', () => hosts(table, svc)?.length === 2, 15000);
       assert.ok(nacos.stats.pushAcks >= 1, 'the client acknowledged pushes');
 
       // disabled in Nacos: still listed, weight 0, so not routed
       await request(`http://${nacos.address}/nacos/v1/ns/instance?serviceName=user_service&ip=10.0.0.1&port=8080&enabled=false`, { method: 'PUT' }).then((r) => r.body.text());
-      await waitFor('disabled -> weight 0', () => table.endpointsOf(svc)!.find((x) => x.host === '10.0.0.1')?.weight === 0, 5000);
+      await waitFor('disabled -> weight 0', () => table.endpointsOf(svc)!.find((x) => x.host === '10.0.0.1')?.weight === 0, 15000);
 
       // deregistered
       await provider.deregisterInstance('user_service', { ip: '10.0.0.2', port: 8080 } as never);
-      await waitFor('deregistered by push', () => hosts(table, svc)?.join() === '10.0.0.1:8080', 5000);
+      await waitFor('deregistered by push', () => hosts(table, svc)?.join() === '10.0.0.1:8080', 15000);
 
       // last instance gone: the service is empty, by push (the npm client alone would ignore this)
       nacos.deregister('user_service', '10.0.0.1', 8080);
-      await waitFor('all instances gone -> empty', () => table.endpointsOf(svc)?.length === 0, 5000);
+      await waitFor('all instances gone -> empty', () => table.endpointsOf(svc)?.length === 0, 15000);
 
       // same instance comes back: routable again
       nacos.register('user_service', { ip: '10.0.0.1', port: 8080 });
-      await waitFor('back', () => hosts(table, svc)?.join() === '10.0.0.1:8080', 5000);
+      await waitFor('back', () => hosts(table, svc)?.join() === '10.0.0.1:8080', 15000);
     } finally {
       await (provider as unknown as { close(): Promise<void> }).close();
     }
 
     // a brand-new service: routable without restart
     nacos.register('orders', { ip: '10.0.1.1', port: 9000 });
-    await waitFor('new service', () => hosts(table, 'orders.DEFAULT-GROUP.public.nacos')?.join() === '10.0.1.1:9000', 5000);
+    await waitFor('new service', () => hosts(table, 'orders.DEFAULT-GROUP.public.nacos')?.join() === '10.0.1.1:9000', 15000);
 
     // a service deleted from Nacos goes away
     nacos.deregister('orders', '10.0.1.1', 9000);
     nacos.deleteService('orders');
-    await waitFor('service removed', () => table.get('orders.DEFAULT-GROUP.public.nacos') === undefined, 5000);
+    await waitFor('service removed', () => table.get('orders.DEFAULT-GROUP.public.nacos') === undefined, 15000);
   });
 
   test('groups list, clusters filter, Dubbo providers keep their metadata', async () => {
@@ -131,10 +131,10 @@ describe('nacos registry (Nacos double + real npm client)', () => {
     nacos.register('polled', { ip: '10.0.4.1', port: 80 });
     await waitFor('listed', () => hosts(table, 'polled.DEFAULT-GROUP.public.nacos')?.length === 1);
     nacos.register('polled', { ip: '10.0.4.2', port: 80 });
-    await waitFor('added by poll', () => hosts(table, 'polled.DEFAULT-GROUP.public.nacos')?.length === 2, 5000);
+    await waitFor('added by poll', () => hosts(table, 'polled.DEFAULT-GROUP.public.nacos')?.length === 2, 15000);
     nacos.deregister('polled', '10.0.4.1', 80);
     nacos.deregister('polled', '10.0.4.2', 80);
-    await waitFor('emptied by poll', () => table.endpointsOf('polled.DEFAULT-GROUP.public.nacos')?.length === 0, 5000);
+    await waitFor('emptied by poll', () => table.endpointsOf('polled.DEFAULT-GROUP.public.nacos')?.length === 0, 15000);
     assert.equal(nacos.stats.pushesSent, 0);
   });
 
