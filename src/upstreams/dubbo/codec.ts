@@ -145,31 +145,48 @@ export class ProtocolError extends Error {
 
 /**
  * Splits a byte stream into frames. Small frames that arrive in one chunk are
- * sliced, not copied.
+ * sliced, not copied; a large frame arriving in many chunks is joined once,
+ * when it is complete.
  */
 export class FrameReader {
-  private pending: Buffer | undefined;
+  private chunks: Buffer[] = [];
+  private size = 0;
+  /** Bytes needed before parsing is worth trying again. */
+  private need = HEADER_LENGTH;
 
   constructor(private readonly maxBody = DEFAULT_MAX_BODY) {}
 
   /** Feed a chunk; calls onFrame for every complete frame. Throws ProtocolError on garbage. */
   push(chunk: Buffer, onFrame: (f: Frame) => void): void {
-    let buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    this.pending = undefined;
+    let buf: Buffer;
+    if (this.size === 0) buf = chunk;
+    else {
+      this.chunks.push(chunk);
+      this.size += chunk.length;
+      if (this.size < this.need) return;
+      buf = Buffer.concat(this.chunks, this.size);
+      this.chunks = [];
+      this.size = 0;
+    }
     let off = 0;
+    this.need = HEADER_LENGTH;
     while (buf.length - off >= HEADER_LENGTH) {
       if (buf.readUInt16BE(off) !== MAGIC) throw new ProtocolError('bad magic: not a Dubbo 2 stream');
       const len = buf.readInt32BE(off + 12);
       if (len < 0 || len > this.maxBody) throw new ProtocolError(`frame body of ${len} bytes exceeds the limit of ${this.maxBody}`);
-      if (buf.length - off < HEADER_LENGTH + len) break;
+      if (buf.length - off < HEADER_LENGTH + len) {
+        this.need = HEADER_LENGTH + len;
+        break;
+      }
       const id = buf.readUInt32BE(off + 4) * 0x1_0000_0000 + buf.readUInt32BE(off + 8);
       onFrame({ flags: buf[off + 2]!, status: buf[off + 3]!, id, body: buf.subarray(off + HEADER_LENGTH, off + HEADER_LENGTH + len) });
       off += HEADER_LENGTH + len;
     }
     if (off < buf.length) {
-      // Keep the tail; copy it so a large chunk is not pinned by a few bytes.
-      buf = buf.subarray(off);
-      this.pending = buf.length < 4096 ? Buffer.from(buf) : buf;
+      // Keep the tail; copy a small one so a large chunk is not pinned by a few bytes.
+      const rest = buf.subarray(off);
+      this.chunks.push(rest.length < 4096 ? Buffer.from(rest) : rest);
+      this.size = rest.length;
     }
   }
 }

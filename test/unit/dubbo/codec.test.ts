@@ -112,6 +112,16 @@ describe('dubbo codec: frames', () => {
     assert.deepEqual(frames(all).map((f) => f.id), [1, 2]);
   });
 
+  it('joins a large frame that arrives in many chunks', () => {
+    const big = 'x'.repeat(300_000);
+    const all = Buffer.concat([header(0x02, 20, 3, hess(1, big)), header(0x02, 20, 4, hess(2))]);
+    const reader = new FrameReader();
+    const got: Frame[] = [];
+    for (let i = 0; i < all.length; i += 7_001) reader.push(all.subarray(i, i + 7_001), (f) => got.push(f));
+    assert.deepEqual(got.map((f) => f.id), [3, 4]);
+    assert.deepEqual(decodeResponse(got[0]!), { kind: 'value', value: big, attachments: undefined });
+  });
+
   it('rejects a stream that is not Dubbo and a body over the limit', () => {
     assert.throws(() => new FrameReader().push(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), () => undefined), ProtocolError);
     const big = Buffer.alloc(16);
