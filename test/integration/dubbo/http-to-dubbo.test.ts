@@ -7,7 +7,7 @@ import type { ConfigInput } from '../../../src/config/schema.js';
 import type { Gateway } from '../../../src/gateway.js';
 import { orderService, ORDER_SERVICE } from '../../doubles/dubbo/order-service.js';
 import { DubboProviderDouble } from '../../doubles/dubbo/provider.js';
-import { startGateway } from '../../helpers/gateway.js';
+import { startGateway, testConfig } from '../../helpers/gateway.js';
 import { dubboRoute } from './routes.js';
 
 const Long = 'java.lang.Long';
@@ -236,5 +236,41 @@ describe('HTTP-to-Dubbo circuit breaker', () => {
     assert.equal(open.headers.get('x-meshgate-flag'), 'UO');
     await open.text();
     assert.equal(p.calls.length, calls, 'the provider was not called');
+  });
+});
+
+describe('HTTP-to-Dubbo config and reload', () => {
+  let p: DubboProviderDouble;
+  let gw: Gateway;
+
+  before(async () => {
+    p = await DubboProviderDouble.start({ services: [orderService()] });
+  });
+
+  after(async () => {
+    await gw?.stop();
+    await p?.stop();
+  });
+
+  const config = (routes: ReturnType<typeof dubboRoute>[]): Partial<ConfigInput> => ({
+    registries: [{ name: 'r', type: 'static', endpoints: [p.address] }],
+    routes,
+  });
+
+  it('refuses a mapping whose PATH parameter the path does not capture, naming the key', async () => {
+    const bad = dubboRoute('bad', '/bad', 'r.static');
+    bad.dubbo!.methods[0]!.httpPath = '/bad/{orderId}';
+    await assert.rejects(startGateway(config([bad])), /routes\[0\]\.dubbo: methods\[0\]\.params\[0\]\.paramKey: httpPath \/bad\/\{orderId\} has no \{id\}/);
+  });
+
+  it('applies a reloaded mapping and keeps the provider connection', async () => {
+    gw = await startGateway(config([dubboRoute('orders', '/orders', 'r.static')]));
+    const base = gw.listenerUrl('public');
+    assert.equal((await fetch(`${base}/orders/by-item?item=a`).then((r) => r.json())) as string, 'found:a');
+    assert.equal((await fetch(`${base}/v2/orders/by-item?item=b`)).status, 404);
+    const result = await gw.reload(testConfig(config([dubboRoute('orders', '/orders', 'r.static'), dubboRoute('orders-v2', '/v2/orders', 'r.static')])) as never);
+    assert.ok(result.ok, result.error);
+    assert.equal((await fetch(`${base}/v2/orders/by-item?item=b`).then((r) => r.json())) as string, 'found:b');
+    assert.equal(p.connections, 1, 'the reload reused the connection to the provider');
   });
 });
