@@ -4,6 +4,7 @@
 // src/server/workers.ts splits the two across processes for --workers N.
 import type { Logger } from 'pino';
 import { ClusterManager } from './balancing/clusters.js';
+import { HealthChecker, type HealthVerdict } from './balancing/health-check.js';
 import { ConfigError, parseConfigText, validateConfig } from './config/load.js';
 import type { Config, ConfigInput, RegistryConfig } from './config/schema.js';
 import { EndpointTable } from './discovery/endpoint-table.js';
@@ -32,6 +33,8 @@ export interface GatewayOptions {
   admin?: boolean;
   /** Serve traffic (false in the primary of a worker cluster). */
   dataPlane?: boolean;
+  /** Run active health checks here (false in workers: the primary runs them and sends verdicts). */
+  healthChecks?: boolean;
   metrics?: Metrics;
 }
 
@@ -70,6 +73,8 @@ export class Gateway {
   lastReload: { at: number; ok: boolean; error?: string } | undefined;
   /** Hooks for the worker cluster: the primary broadcasts these. */
   onApplied: ((config: Config) => void) | undefined;
+  onHealthVerdict: ((v: HealthVerdict) => void) | undefined;
+  health: HealthChecker | undefined;
 
   private constructor(
     private readonly opts: GatewayOptions,
@@ -124,6 +129,10 @@ export class Gateway {
     });
     await this.startRegistries(pending);
     if (this.opts.dataPlane !== false) await this.syncListeners(config);
+    if (this.opts.healthChecks !== false) {
+      this.health = new HealthChecker(this.clusters, { metrics: this.metrics, log: this.log, onVerdict: (v) => this.onHealthVerdict?.(v) });
+      this.health.start();
+    }
     if (this.opts.admin !== false) this.admin = await startAdmin(this, config.admin.address);
     this.log.info(
       {
@@ -219,6 +228,11 @@ export class Gateway {
         this.pipeline.state = state;
         this.config = config;
         const retired = this.clusters.retain(referencedServices(config));
+        for (const c of retired) {
+          c.breakers?.close?.();
+          c.outlier?.close?.();
+        }
+        this.health?.sync();
         const live = new Set<string>();
         for (const c of this.clusters.all()) for (const i of c.instances) live.add(i.id);
         for (const a of this.adapters.values()) a.prune?.(live);
@@ -268,6 +282,7 @@ export class Gateway {
   }
 
   async stop(graceMs = 5_000): Promise<void> {
+    this.health?.stop();
     await Promise.allSettled([...this.listeners.values()].map((l) => l.close(graceMs)));
     this.listeners.clear();
     await this.admin?.close();

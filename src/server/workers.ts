@@ -8,6 +8,7 @@ import { startAdmin, type AdminServer } from '../admin/server.js';
 import type { Config } from '../config/schema.js';
 import type { Endpoint, RegistrySink } from '../discovery/types.js';
 import { Gateway } from '../gateway.js';
+import { applyHealthVerdict, type HealthVerdict } from '../balancing/health-check.js';
 import { createLogger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 
@@ -16,6 +17,7 @@ type ToWorker =
   | { t: 'config'; config: Config }
   | { t: 'ep'; s: string; e: readonly Endpoint[] | null }
   | { t: 'view'; id: number; path: string }
+  | { t: 'health'; v: HealthVerdict[] }
   | { t: 'stop' };
 
 type ToPrimary = { t: 'hello' } | { t: 'ready' } | { t: 'view'; id: number; body: unknown } | { t: 'reload-failed'; error: string };
@@ -47,6 +49,8 @@ export async function runPrimary(opts: { config: Config; configPath?: string; wo
 
   gw.table.on('endpoints', (s: string, e: readonly Endpoint[] | undefined) => broadcast({ t: 'ep', s, e: e ?? null }));
   gw.onApplied = (config) => broadcast({ t: 'config', config });
+  // The primary runs active health checks once for all workers and sends them the verdicts.
+  gw.onHealthVerdict = (v) => broadcast({ t: 'health', v: [v] });
 
   cluster.schedulingPolicy = cluster.SCHED_NONE; // the kernel spreads connections, as nginx's workers
   const fork = (): Promise<void> =>
@@ -55,7 +59,11 @@ export async function runPrimary(opts: { config: Config; configPath?: string; wo
       live.set(w.id, w);
       w.on('message', (m: ToPrimary) => {
         // The worker says hello once it listens for messages (earlier ones would be lost).
-        if (m.t === 'hello') send(w, { t: 'init', config: gw.config, endpoints: gw.table.services().map((s) => [s.name, s.endpoints]) });
+        if (m.t === 'hello') {
+          send(w, { t: 'init', config: gw.config, endpoints: gw.table.services().map((s) => [s.name, s.endpoints]) });
+          const known = gw.health?.snapshot() ?? [];
+          if (known.length) send(w, { t: 'health', v: known });
+        }
         else if (m.t === 'ready') resolve();
         else if (m.t === 'view') {
           const p = pendingViews.get(m.id);
@@ -143,6 +151,8 @@ export function runWorker(): void {
       void gw.reload({ ...m.config, registries: [] }).then((r) => {
         if (!r.ok) process.send?.({ t: 'reload-failed', error: r.error ?? '' } satisfies ToPrimary);
       });
+    } else if (m.t === 'health') {
+      for (const v of m.v) applyHealthVerdict(gw.clusters, v, gw.metrics);
     } else if (m.t === 'view') {
       void import('../admin/views.js').then(({ describeServices }) =>
         process.send?.({ t: 'view', id: m.id, body: { pid: process.pid, services: describeServices(gw!) } } satisfies ToPrimary),
@@ -159,7 +169,7 @@ export function runWorker(): void {
     new AggregatorRegistry();
     AggregatorRegistry.setRegistries([metrics.registry]);
     // Workers do not watch registries: the primary does and mirrors endpoints here.
-    Gateway.start({ config: { ...m.config, registries: [] }, log, admin: false, metrics })
+    Gateway.start({ config: { ...m.config, registries: [] }, log, admin: false, metrics, healthChecks: false })
       .then((g) => {
         gw = g;
         mirror = g.table.sinkFor('primary', 'mirror', log);

@@ -213,7 +213,13 @@ export class HttpAdapter implements UpstreamAdapter {
       };
       const abortWith = (err: Error): void => {
         if (controller) controller.abort(err);
-        else pendingAbort = err;
+        else {
+          // Not dispatched on a connection yet (still connecting, or queued for
+          // one): answer now rather than after the connect; undici drops the
+          // request when it gets to it.
+          pendingAbort = err;
+          finish({ failure: classifyError(err, false), error: err });
+        }
       };
       const timer = setTimeout(() => {
         if (!headersSeen) abortWith(new AttemptTimeoutError(opts.timeoutMs));

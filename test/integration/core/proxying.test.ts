@@ -86,7 +86,8 @@ describe('proxying', () => {
         { name: 'ws', type: 'static', endpoints: [`127.0.0.1:${wsPort}`] },
       ],
       services: {
-        'up.static': { timeoutMs: 5000 },
+        // time to the response headers: the 1 GiB upload is answered after its last byte
+        'up.static': { timeoutMs: 120_000 },
       },
       routes: [
         { name: 'ws', match: { path: { prefix: '/ws' } }, backends: [{ service: 'ws.static' }] },
