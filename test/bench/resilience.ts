@@ -5,10 +5,15 @@
 //    default options and with the options traffic-semantics.md recommends;
 //    plus the cost of one failure with default options once the window holds
 //    many latency samples (the performance trap).
-// 2. Gateway: throughput through a real gateway process (autocannon) of a
+// 2. Pipeline: the gateway's request path in-process (filters, routing,
+//    forward, breakers, metrics; a fake upstream adapter, no sockets), rule-free
+//    route against the three-rule route, interleaved in small batches. Without
+//    network and HTTP parsing this is an upper bound on the relative cost.
+// 3. Gateway: throughput through a real gateway process (autocannon) of a
 //    route with no rules against a route with three active rules (an
 //    error_ratio breaker, a per-client-IP qps rule and a concurrency rule),
-//    alternating rounds so both see the same machine state.
+//    and against an identical rule-free control route (the noise floor),
+//    rotating the order each round so all see the same machine state.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -40,13 +45,13 @@ type Cannon = (opts: Record<string, unknown>, cb: (err: Error | null, res: Canno
 const autocannon = createRequire(import.meta.url)('autocannon') as Cannon;
 
 const args = process.argv.slice(2);
-const only = args.includes('--micro') ? 'micro' : args.includes('--gateway') ? 'gateway' : 'all';
+const only = args.includes('--micro') ? 'micro' : args.includes('--gateway') ? 'gateway' : args.includes('--pipeline') ? 'pipeline' : 'all';
 const argNum = (name: string, def: number): number => {
   const i = args.indexOf(name);
   return i >= 0 ? Number(args[i + 1]) : def;
 };
-const SECONDS = argNum('--seconds', 5);
-const ROUNDS = argNum('--rounds', 8);
+const SECONDS = argNum('--seconds', 3);
+const ROUNDS = argNum('--rounds', 12);
 
 const log = pino({ level: 'silent' });
 const OK: AttemptOutcome = { status: 200, committed: true, reachedUpstream: true };
@@ -61,9 +66,16 @@ function nsPerOp(label: string, n: number, fn: () => void): number {
 }
 
 async function nsPerOpAsync(label: string, n: number, fn: () => Promise<unknown>): Promise<number> {
-  for (let i = 0; i < Math.min(n, 50_000); i++) await fn();
+  // Yield to the event loop every 10k calls so timers (opossum's bucket rotation) run as they would in a server.
+  const loop = async (count: number): Promise<void> => {
+    for (let i = 0; i < count; i++) {
+      await fn();
+      if (i % 10_000 === 9_999) await new Promise((r) => setImmediate(r));
+    }
+  };
+  await loop(Math.min(n, 50_000));
   const t0 = process.hrtime.bigint();
-  for (let i = 0; i < n; i++) await fn();
+  await loop(n);
   const ns = Number(process.hrtime.bigint() - t0) / n;
   console.log(`  ${label.padEnd(64)} ${ns.toFixed(1).padStart(9)} ns/op`);
   return ns;
@@ -102,12 +114,14 @@ async function micro(): Promise<void> {
   const opDefault = await nsPerOpAsync('opossum, default options', M, () => defaults.fire());
   defaults.shutdown();
   const rotator = new EventEmitter();
+  const rotation = setInterval(() => rotator.emit('rotate'), 1000);
   const tuned = new OpossumBreaker(action, { rollingPercentilesEnabled: false, enableSnapshots: false, rotateBucketController: rotator });
   const opTuned = await nsPerOpAsync('opossum, percentiles + snapshots off, shared rotation', M, () => tuned.fire());
   tuned.shutdown();
   const noTimeout = new OpossumBreaker(action, { timeout: false, rollingPercentilesEnabled: false, enableSnapshots: false, rotateBucketController: rotator });
   const opNoTimeout = await nsPerOpAsync('opossum, as above and timeout: false (no timer per call)', M, () => noTimeout.fire());
   noTimeout.shutdown();
+  clearInterval(rotation);
   console.log(
     `  -> overhead over a bare await: meshgate ${(engineAsync - bare).toFixed(0)} ns, opossum default ${(opDefault - bare).toFixed(0)} ns, ` +
       `tuned ${(opTuned - bare).toFixed(0)} ns, tuned without timeout ${(opNoTimeout - bare).toFixed(0)} ns (engine sync path: ${engine1.toFixed(0)} ns)`,
@@ -155,6 +169,101 @@ async function micro(): Promise<void> {
   (ctx.store as MemoryStore).close();
 }
 
+// ---------- the request path in-process ----------
+
+/** Just enough of a ServerResponse for the pipeline; 'close' fires when it ends. */
+class FakeResponse extends EventEmitter {
+  statusCode = 200;
+  headersSent = false;
+  destroyed = false;
+  writableEnded = false;
+  writableFinished = false;
+  constructor(private readonly onEnd: () => void) {
+    super();
+  }
+  writeHead(code: number): this {
+    this.statusCode = code;
+    this.headersSent = true;
+    return this;
+  }
+  end(): void {
+    this.writableEnded = this.writableFinished = true;
+    this.emit('close');
+    this.onEnd();
+  }
+  destroy(): void {
+    this.destroyed = true;
+    this.emit('close');
+    this.onEnd();
+  }
+}
+
+async function pipeline(): Promise<void> {
+  const { ClusterManager } = await import('../../src/balancing/clusters.js');
+  const { validateConfig } = await import('../../src/config/load.js');
+  const { compileRuntime } = await import('../../src/server/runtime.js');
+  const { Pipeline } = await import('../../src/server/pipeline.js');
+  console.log(`\n## Request path in-process (fake upstream adapter, no sockets)\n`);
+  const store = new MemoryStore();
+  const adapter = {
+    protocol: 'http',
+    async attempt(ex: Exchange) {
+      ex.res.writeHead(200, { 'content-length': '2' });
+      ex.res.end('ok');
+      return { status: 200, committed: true, reachedUpstream: true, headersMs: 0.05 };
+    },
+    async close() {},
+  };
+  // Three pipelines with the same route (same name, path, service): one without
+  // rules, an identical control (the noise floor), one with the three rules.
+  const make = (withRules: boolean) => {
+    const source = Object.assign(new EventEmitter(), {
+      endpointsOf: () => [{ host: '10.0.0.1', port: 8080, weight: 1, healthy: true, metadata: {} }],
+    });
+    const clusters = new ClusterManager(source);
+    const metrics = new Metrics({ processMetrics: false });
+    const config = validateConfig({
+      services: withRules ? { 'api.static': { circuitBreakers: [{ strategy: 'error_ratio', threshold: 0.5, minRequests: 5, statIntervalMs: 1000, openMs: 10000 }] } } : {},
+      routes: [
+        {
+          name: 'api',
+          match: { path: { prefix: '/api' } },
+          backends: [{ service: 'api.static' }],
+          filters: withRules ? [{ type: 'flow_control', rules: [{ metric: 'qps', count: 1e8, key: { ip: true } }, { metric: 'concurrency', count: 1e5 }] }] : [],
+        },
+      ],
+    });
+    const state = compileRuntime(config, { clusters, store, log, metrics });
+    return new Pipeline(state, { clusters, metrics, log, accessLog: undefined, adapters: new Map([['http', adapter as never]]) });
+  };
+  const pipes = { base: make(false), control: make(false), rules: make(true) };
+  const socket = { remoteAddress: '10.1.2.3' };
+  const one = (p: InstanceType<typeof Pipeline>): Promise<void> =>
+    new Promise((resolve) => {
+      const req = { url: '/api/items?id=1', method: 'GET', headers: { host: 'bench.test' }, socket };
+      p.handle(req as never, new FakeResponse(resolve) as never);
+    });
+  const batch = async (p: InstanceType<typeof Pipeline>, n: number): Promise<number> => {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) await one(p);
+    return Number(process.hrtime.bigint() - t0) / n;
+  };
+  const names = ['base', 'control', 'rules'] as const;
+  for (let i = 0; i < 3; i++) for (const n of names) await batch(pipes[n], 20_000);
+  const res: Record<string, number[]> = { base: [], control: [], rules: [] };
+  for (let r = 0; r < 30; r++) {
+    // Rotate the order of small batches so all three see the same machine state.
+    for (const n of [...names.slice(r % 3), ...names.slice(0, r % 3)]) res[n]!.push(await batch(pipes[n], 10_000));
+  }
+  const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+  for (const n of names) console.log(`  ${n.padEnd(8)} median ${(median(res[n]!) / 1000).toFixed(2)} us/request`);
+  for (const n of ['control', 'rules'] as const) {
+    const ratios = res[n]!.map((v, i) => v / res.base![i]!);
+    console.log(`  ${n.padEnd(8)} vs base: median per-batch ratio ${median(ratios).toFixed(3)}, ${((median(res[n]!) - median(res.base!)) / 1000).toFixed(2)} us per request`);
+  }
+  await store.close();
+}
+
 // ---------- through the gateway ----------
 
 async function freePort(): Promise<number> {
@@ -199,26 +308,28 @@ function run(url: string, seconds: number): Promise<CannonResult> {
 }
 
 async function gateway(): Promise<void> {
-  console.log(`\n## Through the gateway (autocannon, 50 connections, ${SECONDS} s per run, ${ROUNDS} rounds alternating)\n`);
+  console.log(`\n## Through the gateway (autocannon, 50 connections, ${SECONDS} s per run, ${ROUNDS} rounds, order rotated each round)\n`);
   const dir = await mkdtemp(join(tmpdir(), 'meshgate-bench-'));
   const children: ChildProcess[] = [];
   try {
     const upPort = await freePort();
     const gwPort = await freePort();
     const adminPort = await freePort();
-    // Upstream in its own process so it does not share a core with autocannon's event loop.
+    // Upstream in its own process so it does not share an event loop with autocannon.
     const upstream = spawn(
       process.execPath,
       ['-e', `require('http').createServer((q,s)=>{q.resume();s.writeHead(200,{'content-type':'text/plain','content-length':'2'});s.end('ok')}).listen(${upPort},'127.0.0.1')`],
       { stdio: 'inherit' },
     );
     children.push(upstream);
+    // base and control are identical routes without rules: their difference is the noise floor.
     const config = `
 listeners: [{ name: public, address: "127.0.0.1:${gwPort}" }]
 admin: { address: "127.0.0.1:${adminPort}" }
 log: { level: warn, access: false }
 registries:
   - { name: base, type: static, endpoints: ["127.0.0.1:${upPort}"] }
+  - { name: control, type: static, endpoints: ["127.0.0.1:${upPort}"] }
   - { name: guarded, type: static, endpoints: ["127.0.0.1:${upPort}"] }
 services:
   guarded.static:
@@ -226,6 +337,7 @@ services:
       - { strategy: error_ratio, threshold: 0.5, minRequests: 5, statIntervalMs: 1000, openMs: 10000 }
 routes:
   - { name: base, match: { path: { prefix: /base } }, backends: [{ service: base.static }] }
+  - { name: control, match: { path: { prefix: /control } }, backends: [{ service: control.static }] }
   - name: rules
     match: { path: { prefix: /rules } }
     backends: [{ service: guarded.static }]
@@ -239,54 +351,48 @@ routes:
     await writeFile(cfgPath, config);
     const gw = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start', '--config', cfgPath, '--workers', '1'], { stdio: ['ignore', 'ignore', 'inherit'] });
     children.push(gw);
+    const paths = ['base', 'control', 'rules'] as const;
     await waitHttp(`http://127.0.0.1:${upPort}/`);
-    await waitHttp(`http://127.0.0.1:${gwPort}/base`);
-    await waitHttp(`http://127.0.0.1:${gwPort}/rules`);
-    // Warm up both paths.
-    await run(`http://127.0.0.1:${gwPort}/base`, 3);
-    await run(`http://127.0.0.1:${gwPort}/rules`, 3);
+    for (const p of paths) await waitHttp(`http://127.0.0.1:${gwPort}/${p}`);
+    for (const p of paths) await run(`http://127.0.0.1:${gwPort}/${p}`, 2); // warm up
     // Machines running other work make req/s noisy; the gateway's own CPU time per
-    // request is the steadier measure of what the rules cost. Both are reported.
-    const base: number[] = [];
-    const rules: number[] = [];
-    const baseCpu: number[] = [];
-    const rulesCpu: number[] = [];
-    const ratios: number[] = [];
+    // request is a steadier measure of what the rules cost. Both are reported, as
+    // ratios against the base run of the same round.
+    const rps: Record<string, number[]> = { base: [], control: [], rules: [] };
+    const cpu: Record<string, number[]> = { base: [], control: [], rules: [] };
     for (let r = 0; r < ROUNDS; r++) {
-      const order = r % 2 === 0 ? (['base', 'rules'] as const) : (['rules', 'base'] as const);
-      const pair: Record<string, number> = {};
+      const order = [...paths.slice(r % 3), ...paths.slice(0, r % 3)];
       for (const which of order) {
         const c0 = await cpuMs(gw.pid!);
         const res = await run(`http://127.0.0.1:${gwPort}/${which}`, SECONDS);
-        const cpuUs = ((await cpuMs(gw.pid!)) - c0) * 1000 / res.requests.total;
-        const rps = res.requests.average;
+        const cpuUs = (((await cpuMs(gw.pid!)) - c0) * 1000) / res.requests.total;
         const bad = res.non2xx + res.errors + res.timeouts;
-        pair[which] = rps;
-        (which === 'base' ? base : rules).push(rps);
-        (which === 'base' ? baseCpu : rulesCpu).push(cpuUs);
+        rps[which]!.push(res.requests.average);
+        cpu[which]!.push(cpuUs);
         console.log(
-          `  round ${r + 1} ${which.padEnd(6)} ${rps.toFixed(0).padStart(7)} req/s  gateway CPU ${cpuUs.toFixed(1).padStart(6)} us/req  p50 ${res.latency.p50} ms  p99 ${res.latency.p99} ms  non-2xx/errors ${bad}`,
+          `  round ${String(r + 1).padStart(2)} ${which.padEnd(8)} ${res.requests.average.toFixed(0).padStart(7)} req/s  gateway CPU ${cpuUs.toFixed(1).padStart(6)} us/req  p50 ${res.latency.p50} ms  p99 ${res.latency.p99} ms  non-2xx/errors ${bad}`,
         );
       }
-      ratios.push(pair.rules! / pair.base!);
     }
-    const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
     const median = (a: number[]) => {
       const s = [...a].sort((x, y) => x - y);
       return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
     };
-    const b = mean(base);
-    const w = mean(rules);
-    console.log(`\n  req/s mean: no rules ${b.toFixed(0)}, three rules ${w.toFixed(0)}, ratio ${(w / b).toFixed(3)}; median of per-round ratios ${median(ratios).toFixed(3)}`);
-    const bc = median(baseCpu);
-    const wc = median(rulesCpu);
-    console.log(`  gateway CPU per request (median): no rules ${bc.toFixed(1)} us, three rules ${wc.toFixed(1)} us, +${(((wc - bc) / bc) * 100).toFixed(1)}% -> throughput ratio at saturation ~${(bc / wc).toFixed(3)}`);
+    const ratios = (m: Record<string, number[]>, which: string) => m[which]!.map((v, i) => v / m.base![i]!);
+    console.log('');
+    for (const which of ['control', 'rules']) {
+      console.log(
+        `  ${which.padEnd(8)} vs base: req/s median ratio ${median(ratios(rps, which)).toFixed(3)} (median ${median(rps[which]!).toFixed(0)} vs ${median(rps.base!).toFixed(0)}), ` +
+          `CPU/request median ratio ${median(ratios(cpu, which)).toFixed(3)} (median ${median(cpu[which]!).toFixed(1)} vs ${median(cpu.base!).toFixed(1)} us)`,
+      );
+    }
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-if (only !== 'gateway') await micro();
-if (only !== 'micro') await gateway();
+if (only === 'all' || only === 'micro') await micro();
+if (only === 'all' || only === 'pipeline') await pipeline();
+if (only === 'all' || only === 'gateway') await gateway();
 process.exit(0);
