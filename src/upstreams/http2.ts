@@ -73,6 +73,8 @@ export class Http2SessionPool {
     });
     const entry: SessionEntry = { session, connected: false };
     this.sessions.set(inst.id, entry);
+    // Every request waiting for the connection holds a 'connect' listener.
+    session.setMaxListeners(0);
     const timer = setTimeout(() => {
       if (!entry.connected) session.destroy(new ConnectTimeoutError(connectTimeoutMs));
     }, connectTimeoutMs);
@@ -419,8 +421,8 @@ export class Http2Adapter implements UpstreamAdapter {
           }
         }
         res.end();
-        // The upstream answered completely; stop sending whatever the client still streams.
-        if (!stream.closed) stream.close(NGHTTP2_NO_ERROR);
+        // The upstream answered completely while the client still streams: stop sending.
+        if (!stream.writableEnded && !stream.closed) stream.close(NGHTTP2_NO_ERROR);
         finish({ status });
       });
       stream.on('error', (e: Error) => {
