@@ -4,6 +4,7 @@
 // detection and metrics are the same as for HTTP backends.
 import type { ClusterManager } from '../../balancing/clusters.js';
 import { BackendSet, routeToCanary, type CompiledBackend, type CompiledCanary } from '../../routing/canary.js';
+import { applyGrey } from '../../routing/grey.js';
 import type { CompiledRoute } from '../../routing/router.js';
 import { pickInstance } from '../../routing/select.js';
 import type { Exchange } from '../../server/exchange.js';
@@ -193,7 +194,7 @@ export class DubboRouteHandler implements RouteHandler {
     return att;
   }
 
-  async handle(ex: Exchange, _route: CompiledRoute, signal: AbortSignal): Promise<void> {
+  async handle(ex: Exchange, route: CompiledRoute, signal: AbortSignal): Promise<void> {
     const found = matchMethod(this.methods, ex.matchPath, ex.method);
     if ('notFound' in found) {
       sendError(ex, 'NR', `no Dubbo method is mapped to ${ex.matchPath}`, 404);
@@ -237,6 +238,8 @@ export class DubboRouteHandler implements RouteHandler {
       sendError(ex, 'BR', e.message, 400);
       return;
     }
+    // Full-link grey: the tag picks the instance lane and travels as dubbo.tag.
+    if (route.grey !== undefined) applyGrey(route.grey, ex);
     setInvocation(ex, genericInvocation(this.service, this.version, this.group, m.serviceMethod, m.types, args, this.attachments(ex, m)));
     const set = this.canary && routeToCanary(this.canary, ex) ? this.canary.backends : this.main;
     if (set !== this.main) ex.vars.canary = true;

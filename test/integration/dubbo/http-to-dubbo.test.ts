@@ -32,6 +32,7 @@ describe('HTTP-to-Dubbo (static registry)', () => {
         { name: 'one', type: 'static', endpoints: [a.address] },
         // The same provider exporting dubbo and tri: only the dubbo port takes Dubbo 2 calls.
         { name: 'mixed', type: 'static', endpoints: [`${a.address} protocol=dubbo`, `127.0.0.1:1 protocol=tri`] },
+        { name: 'grey', type: 'static', endpoints: [`${a.address} tag=gray`, b.address] },
       ],
       services: {
         'orders.static': { retries: { attempts: 1, on: ['connect-failure', 'refused-stream'] } },
@@ -41,6 +42,7 @@ describe('HTTP-to-Dubbo (static registry)', () => {
         dubboRoute('slow', '/slow', 'one.static', { timeoutMs: 1_500 }),
         dubboRoute('wrong-group', '/grouped', 'one.static', { group: 'no-such-group' }),
         dubboRoute('mixed', '/mixed', 'mixed.static'),
+        { ...dubboRoute('grey', '/grey', 'grey.static'), grey: {} },
       ],
     };
     gw = await startGateway(config);
@@ -168,6 +170,16 @@ describe('HTTP-to-Dubbo (static registry)', () => {
       const res = await fetch(`${base}/mixed/by-item?item=m${i}`);
       assert.equal(res.status, 200);
       await res.text();
+    }
+  });
+
+  it('routes a grey-tagged request to the tagged provider and passes the tag as dubbo.tag', async () => {
+    for (let i = 0; i < 4; i++) {
+      const tagged = await fetch(`${base}/grey/whoami`, { headers: { 'x-mse-tag': 'gray' } });
+      assert.match((await json(tagged)) as string, new RegExp(`^${a.address} `));
+      assert.equal(a.calls.at(-1)!.attachments['dubbo.tag'], 'gray');
+      const plain = await fetch(`${base}/grey/whoami`);
+      assert.match((await json(plain)) as string, new RegExp(`^${b.address} `), 'untagged requests stay off the grey provider');
     }
   });
 
