@@ -280,6 +280,10 @@ export class Http2Adapter implements UpstreamAdapter {
         src.off('end', onSrcEnd);
         stream?.off('drain', onUpstreamDrain);
       };
+      // The upstream answered completely while the client still streams: stop sending.
+      const stopSending = (): void => {
+        if (!stream.writableEnded && !stream.closed) stream.close(NGHTTP2_NO_ERROR);
+      };
       const cancelUpstream = (code: number): void => {
         if (stream && !stream.destroyed) stream.close(code);
       };
@@ -383,6 +387,7 @@ export class Http2Adapter implements UpstreamAdapter {
             res.statusCode = status;
             for (const k in out) if (out[k] !== undefined) res.setHeader(k, out[k]!);
             res.end();
+            stopSending();
             finish({ status });
             return;
           }
@@ -421,8 +426,7 @@ export class Http2Adapter implements UpstreamAdapter {
           }
         }
         res.end();
-        // The upstream answered completely while the client still streams: stop sending.
-        if (!stream.writableEnded && !stream.closed) stream.close(NGHTTP2_NO_ERROR);
+        stopSending();
         finish({ status });
       });
       stream.on('error', (e: Error) => {

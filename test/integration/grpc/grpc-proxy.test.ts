@@ -117,6 +117,24 @@ describe('gRPC proxy', () => {
     assert.equal(res.joined, [...Array(25).keys()].map((i) => `m${i}`).join(','));
   });
 
+  it('client streaming: an upstream that answers before the client finished ends the call with its status', async () => {
+    const err = await new Promise<grpc.ServiceError>((resolve, reject) => {
+      const call = client.clientStream((e: grpc.ServiceError | null) => (e ? resolve(e) : reject(new Error('expected an error'))));
+      call.write({ msg: 'first', fail: { code: grpc.status.FAILED_PRECONDITION, details: 'stop here' } });
+      // The client keeps streaming for a while; the answer must not wait for it.
+      let n = 0;
+      const t = setInterval(() => {
+        if (++n > 50) {
+          clearInterval(t);
+          call.end();
+        } else call.write({ msg: `more${n}` });
+      }, 20);
+      call.on('status', () => clearInterval(t));
+    });
+    assert.equal(err.code, grpc.status.FAILED_PRECONDITION);
+    assert.equal(err.details, 'stop here');
+  });
+
   it('bidi streaming: request and response messages interleave (nothing is buffered)', async () => {
     const call = client.bidi();
     const replies: any[] = [];

@@ -133,8 +133,18 @@ export async function startEchoServer(name = 'echo'): Promise<EchoServer> {
     clientStream(call: grpc.ServerReadableStream<{ msg: string }, any>, cb: grpc.sendUnaryData<any>) {
       track(call);
       const got: string[] = [];
-      call.on('data', (m: { msg: string }) => got.push(m.msg));
-      call.on('end', () => cb(null, { count: got.length, joined: got.join(',') }, trailer()));
+      let answered = false;
+      call.on('data', (m: { msg: string; fail?: { code: number; details: string } }) => {
+        got.push(m.msg);
+        // Answer before the client finished streaming.
+        if (m.fail && !answered) {
+          answered = true;
+          cb({ code: m.fail.code, details: m.fail.details });
+        }
+      });
+      call.on('end', () => {
+        if (!answered) cb(null, { count: got.length, joined: got.join(',') }, trailer());
+      });
     },
     bidi(call: grpc.ServerDuplexStream<{ msg: string }, any>) {
       track(call);
