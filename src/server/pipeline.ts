@@ -78,7 +78,7 @@ export class Pipeline {
 
   adapterFor(cluster: Cluster, inst: Instance): UpstreamAdapter | undefined {
     const protocol = cluster.config.protocol ?? inst.metadata.protocol ?? 'http';
-    return this.deps.adapters.get(protocol) ?? (protocol === 'rest' || protocol === 'https' ? undefined : undefined);
+    return this.deps.adapters.get(protocol);
   }
 
   private newExchange(req: DownstreamRequest, res: DownstreamResponse, scheme: 'http' | 'https'): Exchange {
