@@ -96,7 +96,6 @@ async function main(): Promise<void> {
   const seconds = Number(process.env.BENCH_SECONDS ?? 8);
   const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 32);
   const { Gateway } = await import('../../src/gateway.js');
-  const { ensureGrpcAdapter } = await import('../integration/grpc/helpers.js');
   const pino = (await import('pino')).default;
   const server = await child(['--server']);
   const port = Number(server.line);
@@ -112,7 +111,6 @@ async function main(): Promise<void> {
     log: pino({ level: 'error' }),
     accessLog: false,
   });
-  ensureGrpcAdapter(gw);
   const viaGateway = new URL(gw.listenerUrl('public')).host;
   const direct = `127.0.0.1:${port}`;
   console.log(`node ${process.version}, ${seconds}s per case, ${concurrency} calls in flight over 4 channels`);

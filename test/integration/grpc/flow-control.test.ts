@@ -12,7 +12,6 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import type { Gateway } from '../../../src/gateway.js';
 import { startGateway } from '../../helpers/gateway.js';
-import { ensureGrpcAdapter } from './helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -48,7 +47,6 @@ describe('gRPC flow control', () => {
       services: { 'peer.static': { protocol: 'grpc', timeoutMs: 120_000 } },
       routes: [{ name: 'grpc', match: { path: { prefix: '/test.Echo/' } }, backends: [{ service: 'peer.static' }], timeoutMs: 120_000 }],
     });
-    ensureGrpcAdapter(gw);
   });
 
   after(async () => {

@@ -8,7 +8,6 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Gateway } from '../../../src/gateway.js';
 import { startGateway } from '../../helpers/gateway.js';
-import { ensureGrpcAdapter } from './helpers.js';
 
 describe('upstream GOAWAY', () => {
   let up: http2.Http2Server;
@@ -36,7 +35,6 @@ describe('upstream GOAWAY', () => {
       services: { 'h2.static': { protocol: 'http2', retries: { attempts: 3, on: ['refused-stream'], budgetPercent: 100 } } },
       routes: [{ name: 'all', backends: [{ service: 'h2.static' }] }],
     });
-    ensureGrpcAdapter(gw);
   });
   after(async () => {
     await gw?.stop();

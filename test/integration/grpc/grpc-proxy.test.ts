@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Gateway } from '../../../src/gateway.js';
 import { startGateway, waitFor } from '../../helpers/gateway.js';
 import { freePort } from '../../helpers/upstream.js';
-import { echoClient, ensureGrpcAdapter, startEchoServer, unary, type EchoClientT, type EchoServer } from './helpers.js';
+import { echoClient, startEchoServer, unary, type EchoClientT, type EchoServer } from './helpers.js';
 
 /** One gRPC message frame with a JSON body. */
 function frame(v: unknown): Buffer {
@@ -45,7 +45,6 @@ describe('gRPC proxy', () => {
         { name: 'echo', match: { path: { prefix: '/test.Echo/' } }, backends: [{ service: 'echo.static' }] },
       ],
     });
-    ensureGrpcAdapter(gw);
     client = echoClient(gw.listenerUrl('public'));
   });
 

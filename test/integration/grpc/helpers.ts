@@ -2,9 +2,6 @@
 // a grpc.health.v1.Health service. Messages are JSON (custom serializers):
 // grpc-js does not care about the encoding, and a .proto file is not needed.
 import * as grpc from '@grpc/grpc-js';
-import type { Gateway } from '../../../src/gateway.js';
-import { Http2Adapter } from '../../../src/upstreams/http2.js';
-import { GrpcAdapter } from '../../../src/upstreams/grpc.js';
 
 // Tests talk only to 127.0.0.1: never through a proxy from the environment.
 for (const k of ['grpc_proxy', 'GRPC_PROXY', 'http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'no_grpc_proxy']) delete process.env[k];
@@ -64,8 +61,10 @@ export interface UnaryRequest {
   fail?: { code: number; details: string };
 }
 
-export async function startEchoServer(name = 'echo'): Promise<EchoServer> {
+/** health: also serve grpc.health.v1.Health with these statuses. */
+export async function startEchoServer(name = 'echo', health?: Map<string, ServingStatus>): Promise<EchoServer> {
   const server = new grpc.Server();
+  if (health) addHealth(server, health, () => undefined);
   const cancelled = new Set<string>();
   const deadlines = new Map<string, number>();
   const state = { calls: 0 };
@@ -178,25 +177,26 @@ export function echoClient(target: string): EchoClientT {
 
 // ---------- grpc.health.v1.Health with hand-written protobuf bytes ----------
 
-/** ServingStatus by service name ('' = the whole server); a name not listed answers NOT_FOUND. */
-export async function startHealthServer(statuses: Map<string, 'SERVING' | 'NOT_SERVING'>): Promise<{ port: number; address: string; checks: number; close(): void }> {
-  const raw = { serialize: (b: Buffer) => b, deserialize: (b: Buffer) => b };
-  const def = {
-    check: {
-      path: '/grpc.health.v1.Health/Check',
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: raw.serialize,
-      requestDeserialize: raw.deserialize,
-      responseSerialize: raw.serialize,
-      responseDeserialize: raw.deserialize,
-    },
-  } satisfies grpc.ServiceDefinition;
-  const server = new grpc.Server();
-  const state = { checks: 0 };
-  server.addService(def, {
+export type ServingStatus = 'SERVING' | 'NOT_SERVING';
+
+const rawCodec = { serialize: (b: Buffer) => b, deserialize: (b: Buffer) => b };
+const HealthService = {
+  check: {
+    path: '/grpc.health.v1.Health/Check',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: rawCodec.serialize,
+    requestDeserialize: rawCodec.deserialize,
+    responseSerialize: rawCodec.serialize,
+    responseDeserialize: rawCodec.deserialize,
+  },
+} satisfies grpc.ServiceDefinition;
+
+/** Add grpc.health.v1.Health to a server: ServingStatus by service name ('' = the whole server); a name not listed answers NOT_FOUND. */
+function addHealth(server: grpc.Server, statuses: Map<string, ServingStatus>, onCheck: () => void): void {
+  server.addService(HealthService, {
     check(call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) {
-      state.checks++;
+      onCheck();
       // HealthCheckRequest: empty, or 0x0a <len> <service bytes>
       const b = call.request;
       const service = b.length >= 2 && b[0] === 0x0a ? b.subarray(2, 2 + b[1]!).toString('utf8') : '';
@@ -206,6 +206,12 @@ export async function startHealthServer(statuses: Map<string, 'SERVING' | 'NOT_S
       cb(null, Buffer.from([0x08, s === 'SERVING' ? 1 : 2]));
     },
   });
+}
+
+export async function startHealthServer(statuses: Map<string, ServingStatus>): Promise<{ port: number; address: string; checks: number; close(): void }> {
+  const server = new grpc.Server();
+  const state = { checks: 0 };
+  addHealth(server, statuses, () => state.checks++);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
@@ -238,14 +244,4 @@ export function unary(client: EchoClientT, req: UnaryRequest, md = new grpc.Meta
       maybe();
     });
   });
-}
-
-/** Until the gateway registers the HTTP/2 and gRPC adapters itself: make sure they are there. */
-export function ensureGrpcAdapter(gw: Gateway): void {
-  if (!gw.adapters.has('grpc')) {
-    const a = new GrpcAdapter();
-    gw.adapters.set('grpc', a);
-    gw.adapters.set('tri', a);
-  }
-  if (!gw.adapters.has('http2')) gw.adapters.set('http2', new Http2Adapter());
 }

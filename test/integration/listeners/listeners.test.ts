@@ -13,7 +13,7 @@ import type { Gateway } from '../../../src/gateway.js';
 import { makeCerts, type TestCerts } from '../../fixtures/tls/certs.js';
 import { startGateway } from '../../helpers/gateway.js';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.js';
-import { CLIENT_OPTIONS, EchoClient, ensureGrpcAdapter, startEchoServer, unary, type EchoClientT, type EchoServer } from '../grpc/helpers.js';
+import { CLIENT_OPTIONS, EchoClient, startEchoServer, unary, type EchoClientT, type EchoServer } from '../grpc/helpers.js';
 
 interface H2Result {
   status: number;
@@ -199,7 +199,6 @@ describe('https listener: certificates per host (SNI) and ALPN', () => {
         { name: 'all', backends: [{ service: 'up.static' }] },
       ],
     });
-    ensureGrpcAdapter(gw);
     port = Number(new URL(gw.listenerUrl('secure')).port);
   });
   after(async () => {
@@ -294,7 +293,6 @@ describe('HTTP/2 upstreams (protocol http2)', () => {
       services: { 'h2.static': { protocol: 'http2' } },
       routes: [{ name: 'all', backends: [{ service: 'h2.static' }] }],
     });
-    ensureGrpcAdapter(gw);
   });
   after(async () => {
     await gw?.stop();
