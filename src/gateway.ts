@@ -19,6 +19,7 @@ import { createStore } from './store/index.js';
 import type { CounterStore } from './store/types.js';
 import { createAdapters } from './upstreams/index.js';
 import type { UpstreamAdapter } from './upstreams/types.js';
+import type { RouteHandler } from './upstreams/route-handlers.js';
 import { startAdmin, type AdminServer } from './admin/server.js';
 
 export interface GatewayOptions {
@@ -55,6 +56,10 @@ interface RegistryRun {
   config: RegistryConfig;
   key: string;
   watcher: RegistryWatcher;
+}
+
+function closeRouteHandlers(state: RuntimeState): void {
+  for (const r of state.router.routes) (r.handler as RouteHandler | undefined)?.close?.();
 }
 
 export class Gateway {
@@ -225,8 +230,11 @@ export class Gateway {
         // Committed from here on.
         await this.stopRemovedRegistries(config);
         await this.startRegistries(runs);
+        const previous = this.pipeline.state;
         this.pipeline.state = state;
         this.config = config;
+        // Retire the old routes' handlers (they reference-count shared connection pools).
+        closeRouteHandlers(previous);
         const retired = this.clusters.retain(referencedServices(config));
         for (const c of retired) {
           c.breakers?.close?.();
@@ -291,6 +299,7 @@ export class Gateway {
     if (this.pipeline) {
       for (const f of this.pipeline.state.globalFilters) f.close?.();
       for (const r of this.pipeline.state.router.routes) for (const f of r.filters) f.close?.();
+      closeRouteHandlers(this.pipeline.state);
     }
     for (const c of this.clusters.all()) {
       c.breakers?.close?.();
