@@ -196,6 +196,8 @@ export async function forward(ex: Exchange, backend: CompiledBackend, routeTimeo
 
 function requestHasBody(ex: Exchange): boolean {
   const h = ex.req.headers;
+  // HTTP/2 bodies need no content-length: the HEADERS frame either ended the stream or a body follows.
+  if (ex.req.httpVersionMajor === 2) return (ex.req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === false;
   return h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
 }
 
