@@ -244,7 +244,25 @@ describe('error classification, scopes and several rules', () => {
     assert.equal(s.set.tryPass(undefined), undefined, 'rule 1 still open');
   });
 
-  it('publishes meshgate_circuit_state per service and per instance', async () => {
+  it('logs every opening (warn) and closing (info) with the value that tripped it', () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const capture = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l)) });
+    const clock = new FakeClock();
+    const set = new ServiceBreakers('orders', [rule({ strategy: 'error_ratio', threshold: 0.5, minRequests: 2, openMs: 1000 })], { log: capture, clock: clock.now }, 15_000);
+    set.tryPass(undefined)!.done(E500, 1);
+    set.tryPass(undefined)!.done(E500, 1);
+    clock.advance(1000);
+    set.tryPass(undefined)!.done(OK, 1);
+    const opened = lines.find((l) => l.msg === 'circuit breaker opened');
+    assert.ok(opened, 'opening logged');
+    assert.equal(opened.level, 40);
+    assert.deepEqual([opened.service, opened.strategy, opened.from, opened.to, opened.value, opened.threshold], ['orders', 'error_ratio', 'closed', 'open', 1, 0.5]);
+    const closed = lines.find((l) => l.msg === 'circuit breaker closed');
+    assert.ok(closed, 'closing logged');
+    assert.deepEqual([closed.from, closed.reason], ['half_open', 'probe_ok']);
+  });
+
+  it('publishes meshgate_circuit_state for the service scope', async () => {
     const metrics = new Metrics({ processMetrics: false });
     const { pass } = setup([rule({ strategy: 'error_count', threshold: 0, minRequests: 1 })], metrics);
     const text0 = await metrics.registry.getSingleMetricAsString('meshgate_circuit_state');
