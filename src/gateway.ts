@@ -4,6 +4,8 @@
 // src/server/workers.ts splits the two across processes for --workers N.
 import type { Logger } from 'pino';
 import { ClusterManager } from './balancing/clusters.js';
+import type { Cluster } from './balancing/cluster.js';
+import { applyClusterPolicies } from './resilience/policies.js';
 import { HealthChecker, type HealthVerdict } from './balancing/health-check.js';
 import { ConfigError, parseConfigText, validateConfig } from './config/load.js';
 import type { Config, ConfigInput, RegistryConfig } from './config/schema.js';
@@ -90,6 +92,8 @@ export class Gateway {
     this.table = new EndpointTable(this.log);
     this.clusters = new ClusterManager(this.table);
     this.adapters = createAdapters({});
+    // A cluster created between reloads (a breaker's fallback service, say) gets its policies at once.
+    this.clusters.on('cluster', (c: Cluster) => applyClusterPolicies(c, { log: this.log, metrics: this.metrics }));
     this.table.on('registry', (s: { name: string; up: boolean }) => this.metrics.registryUp.labels(s.name).set(s.up ? 1 : 0));
     this.table.on('change', (service: string, entry: { endpoints: readonly unknown[] } | undefined) => {
       if (entry) this.metrics.endpoints.labels(service).set(entry.endpoints.length);

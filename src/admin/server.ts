@@ -4,6 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseHostPort } from '../discovery/types.js';
 import type { Gateway } from '../gateway.js';
+import { describeResilience } from '../resilience/index.js';
 import { describeRoutes, describeServices, redactConfig } from './views.js';
 
 export interface AdminServer {
@@ -56,6 +57,12 @@ export async function startAdmin(gw: Gateway, address: string, hooks: AdminHooks
           return;
         }
         return json(res, 200, describeServices(gw));
+      case 'GET /api/resilience':
+        if (url.searchParams.get('live') && hooks.workerViews) {
+          hooks.workerViews('/api/resilience').then((views) => json(res, 200, { ...scope(), workers: views }), fail);
+          return;
+        }
+        return json(res, 200, { ...scope(), ...(describeResilience(gw.clusters.all(), gw.state.globalFilters, gw.state.router.routes) as object) });
       case 'GET /api/registries':
         return json(
           res,

@@ -154,9 +154,14 @@ export function runWorker(): void {
     } else if (m.t === 'health') {
       for (const v of m.v) applyHealthVerdict(gw.clusters, v, gw.metrics);
     } else if (m.t === 'view') {
-      void import('../admin/views.js').then(({ describeServices }) =>
-        process.send?.({ t: 'view', id: m.id, body: { pid: process.pid, services: describeServices(gw!) } } satisfies ToPrimary),
-      );
+      const g = gw;
+      void Promise.all([import('../admin/views.js'), import('../resilience/index.js')]).then(([{ describeServices }, { describeResilience }]) => {
+        const body =
+          m.path === '/api/resilience'
+            ? { pid: process.pid, ...(describeResilience(g.clusters.all(), g.state.globalFilters, g.state.router.routes) as object) }
+            : { pid: process.pid, services: describeServices(g) };
+        process.send?.({ t: 'view', id: m.id, body } satisfies ToPrimary);
+      });
     } else if (m.t === 'stop') {
       void gw.stop(10_000).finally(() => process.exit(0));
     }

@@ -111,6 +111,8 @@ describe('admin API, hot reload and access log', () => {
     const sa = services.find((s: any) => s.name === 'a.static');
     assert.equal(sa.registry, 'a');
     assert.deepEqual(Object.keys(sa.endpoints[0]).sort().filter((k) => ['host', 'port', 'weight', 'healthy', 'metadata'].includes(k)), ['healthy', 'host', 'metadata', 'port', 'weight']);
+    const resilience = (await json(gw.adminUrl() + '/api/resilience')).body;
+    assert.deepEqual({ breakers: resilience.breakers, filters: resilience.filters, scope: resilience.scope }, { breakers: [], filters: [], scope: 'process' });
     const regs = (await json(gw.adminUrl() + '/api/registries')).body;
     assert.deepEqual(regs.map((r: any) => r.name).sort(), ['a', 'b', 'names', 'sse']);
   });
