@@ -60,6 +60,8 @@ interface RegistryRun {
   watcher: RegistryWatcher;
 }
 
+const REGISTRY_START_WAIT_MS = 5_000;
+
 function closeRouteHandlers(state: RuntimeState): void {
   for (const r of state.router.routes) (r.handler as RouteHandler | undefined)?.close?.();
 }
@@ -173,7 +175,13 @@ export class Gateway {
     return out;
   }
 
+  /**
+   * Start watchers side by side. Waits for their first listing up to
+   * REGISTRY_START_WAIT_MS so the first requests find endpoints, but a silent
+   * registry never holds up the listeners (/readyz says who is still syncing).
+   */
   private async startRegistries(pending: PendingRegistry[]): Promise<void> {
+    const starts: Array<Promise<void>> = [];
     for (const p of pending) {
       const rc = p.config;
       const old = this.registries.get(rc.name);
@@ -182,15 +190,25 @@ export class Gateway {
         this.table.dropRegistry(rc.name);
       }
       const sink = this.table.sinkFor(rc.name, rc.type, this.log.child({ registry: rc.name }));
+      const fail = (e: unknown): void => {
+        sink.status(false, (e as Error).message);
+        this.log.error({ registry: rc.name, err: (e as Error).message }, 'registry failed to start');
+      };
       try {
         const watcher = p.factory(rc, sink);
         this.registries.set(rc.name, { config: rc, key: p.key, watcher });
-        await watcher.start();
+        starts.push(Promise.resolve(watcher.start()).catch(fail));
       } catch (e) {
-        sink.status(false, (e as Error).message);
-        this.log.error({ registry: rc.name, err: (e as Error).message }, 'registry failed to start');
+        fail(e);
       }
     }
+    let timer: NodeJS.Timeout | undefined;
+    const waited = await Promise.race([
+      Promise.all(starts).then(() => true),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), REGISTRY_START_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
+    if (!waited) this.log.warn({ waitingFor: this.table.registryStates().filter((r) => !r.synced).map((r) => r.name) }, 'registries still syncing; serving anyway');
   }
 
   private async stopRemovedRegistries(config: Config): Promise<void> {
