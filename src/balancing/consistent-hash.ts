@@ -3,7 +3,7 @@
 // falls back to weighted random. An unavailable (or already tried) instance
 // passes its keys on to the next entries, so only its own keys move.
 import type { HashKey } from '../config/schema.js';
-import { murmur3 } from './hash.js';
+import { fmix32, murmur3 } from './hash.js';
 import type { Instance } from './instance.js';
 import { WeightedRandom } from './simple.js';
 import type { LoadBalancer, PickContext } from './types.js';
@@ -29,16 +29,6 @@ export function hashKeyFn(key: HashKey): KeyFn {
 function anyUsable(list: readonly Instance[], now: number, exclude: ReadonlySet<Instance> | undefined): boolean {
   for (const inst of list) if (inst.available(now) && (exclude === undefined || !exclude.has(inst))) return true;
   return false;
-}
-
-/** murmur3's 32-bit finalizer: spreads consecutive integers over the ring. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 /** Ring entries at most (about 8 MB of ring), reached only past ~1000 instances. */

@@ -23,7 +23,11 @@ export function murmur3(s: string, seed = 0): number {
     k = Math.imul(k, 0x1b873593);
     h ^= k;
   }
-  h ^= n * 2;
+  return fmix32(h ^ (n * 2));
+}
+
+/** murmur3's 32-bit finalizer: spreads consecutive integers over the 32-bit space. */
+export function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
