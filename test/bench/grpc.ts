@@ -1,6 +1,6 @@
 // gRPC unary calls through meshgate vs straight to the server.
 //
-//   npx tsx test/bench/grpc.ts            (BENCH_SECONDS=8, BENCH_CONCURRENCY=32 by default)
+//   npx tsx test/bench/grpc.ts   (BENCH_ROUNDS=4, BENCH_SECONDS=8, BENCH_CONCURRENCY=32 by default)
 //
 // Three processes: the gRPC server (the test Echo service, @grpc/grpc-js),
 // the load generator (@grpc/grpc-js clients: 4 channels, calls in a closed
@@ -8,10 +8,13 @@
 // gateway (h2c listener, grpc upstream). Cases:
 //   - direct:   load generator -> gRPC server
 //   - meshgate: load generator -> meshgate -> gRPC server
-// Two rounds (the second in reverse order); ratios are against the direct
-// numbers of the same round.
+// BENCH_ROUNDS rounds, alternating which case goes first; ratios are against
+// the direct numbers of the same round, and the summary gives medians. The
+// gateway's CPU time per call is measured too (it is less sensitive to other
+// load on the machine than calls/s).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -113,26 +116,50 @@ async function main(): Promise<void> {
   });
   const viaGateway = new URL(gw.listenerUrl('public')).host;
   const direct = `127.0.0.1:${port}`;
-  console.log(`node ${process.version}, ${seconds}s per case, ${concurrency} calls in flight over 4 channels`);
-  const rows: string[] = [];
-  for (let round = 1; round <= 2; round++) {
-    const order: Array<[string, string]> = [
-      ['direct', direct],
-      ['meshgate', viaGateway],
-    ];
-    if (round === 2) order.reverse();
-    const results = new Map<string, Result>();
-    for (const [name, target] of order) results.set(name, await run(target));
-    const d = results.get('direct')!;
-    for (const [name] of order.sort()) {
-      const r = results.get(name)!;
-      const row = `| ${round} | ${name} | ${Math.round(r.rps)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} | ${name === 'direct' ? '1.00' : (r.rps / d.rps).toFixed(2)} |`;
-      rows.push(row);
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 4);
+  console.log(`node ${process.version}, ${rounds} rounds x ${seconds}s per case, ${concurrency} calls in flight over 4 channels, load average ${loadavg()[0]!.toFixed(1)}`);
+  console.log('| round | case | calls/s | p50 ms | p99 ms | errors | gateway CPU us/call | calls/s vs direct |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  const all = { direct: [] as Result[], meshgate: [] as Result[] };
+  const cpuPerCall: number[] = [];
+  const ratios: number[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    // Alternate the order so that load changes on the machine hit both cases alike.
+    const order: Array<'direct' | 'meshgate'> = round % 2 ? ['direct', 'meshgate'] : ['meshgate', 'direct'];
+    const results: Partial<Record<'direct' | 'meshgate', Result>> = {};
+    let cpu = NaN;
+    for (const name of order) {
+      const before = process.cpuUsage();
+      const r = await run(name === 'direct' ? direct : viaGateway);
+      if (name === 'meshgate') {
+        // The gateway's CPU (this process) per call, warm-up calls included in the CPU but not the count: an upper bound.
+        const used = process.cpuUsage(before);
+        cpu = (used.user + used.system) / r.calls;
+        cpuPerCall.push(cpu);
+      }
+      results[name] = r;
+      all[name].push(r);
     }
+    const d = results.direct!;
+    const m = results.meshgate!;
+    ratios.push(m.rps / d.rps);
+    console.log(`| ${round} | direct | ${Math.round(d.rps)} | ${d.p50.toFixed(2)} | ${d.p99.toFixed(2)} | ${d.errors} | | 1.00 |`);
+    console.log(`| ${round} | meshgate | ${Math.round(m.rps)} | ${m.p50.toFixed(2)} | ${m.p99.toFixed(2)} | ${m.errors} | ${cpu.toFixed(0)} | ${(m.rps / d.rps).toFixed(2)} |`);
   }
-  console.log('| round | case | calls/s | p50 ms | p99 ms | errors | calls/s vs direct |');
+  const med = (xs: number[]): number => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  };
+  console.log('');
+  console.log('| case | median calls/s | median p50 ms | median p99 ms | errors | median gateway CPU us/call | median ratio to direct (per round) |');
   console.log('|---|---|---|---|---|---|---|');
-  for (const r of rows) console.log(r);
+  for (const name of ['direct', 'meshgate'] as const) {
+    const rs = all[name];
+    console.log(
+      `| ${name} | ${Math.round(med(rs.map((r) => r.rps)))} | ${med(rs.map((r) => r.p50)).toFixed(2)} | ${med(rs.map((r) => r.p99)).toFixed(2)} | ${rs.reduce((a, r) => a + r.errors, 0)} | ${name === 'meshgate' ? med(cpuPerCall).toFixed(0) : ''} | ${name === 'direct' ? '1.00' : med(ratios).toFixed(2)} |`,
+    );
+  }
+  console.log(`load average at the end: ${loadavg()[0]!.toFixed(1)}`);
   await gw.stop();
   server.proc.kill();
 }

@@ -295,6 +295,22 @@ describe('https listener: certificates per host (SNI) and ALPN', () => {
     assert.equal(JSON.parse(noAlpn.body).url, '/no-alpn');
   });
 
+  it('refuses a certificate that does not match its key, naming the listener', async () => {
+    await assert.rejects(
+      startGateway({
+        listeners: [
+          {
+            name: 'broken',
+            address: '127.0.0.1:0',
+            protocol: 'https',
+            tls: { certificates: [{ hosts: ['api.example.test'], cert: certs.leaves.api!.cert, key: certs.leaves.main!.key }] },
+          },
+        ],
+      }),
+      /listeners\.broken\.tls\.certificates\[0\]/,
+    );
+  });
+
   it('carries gRPC over TLS to a plaintext gRPC upstream', async () => {
     const client = new EchoClient(`127.0.0.1:${port}`, grpc.credentials.createSsl(Buffer.from(certs.ca)), {
       ...CLIENT_OPTIONS,
