@@ -4,9 +4,12 @@
 // with its data (and sessions) intact.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './upstream.js';
+
+export { freePort };
 
 const ZK_JAR = process.env.ZOOKEEPER_JAR ?? '/usr/share/java/zookeeper.jar';
 const JAVA = process.env.JAVA ?? 'java';
@@ -33,18 +36,6 @@ export interface ZookeeperServer {
   /** Stop and delete the temp dir. */
   destroy(): Promise<void>;
   readonly running: boolean;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Ask the server the `srvr` four-letter word; true when it answers as a serving node. */
