@@ -7,10 +7,12 @@
 // loop with BENCH_CONCURRENCY calls in flight) and this process running the
 // gateway (h2c listener, grpc upstream). Cases:
 //   - direct:   load generator -> gRPC server
+//   - bare node:http2 proxy: load generator -> 40 lines of node:http2 piping -> gRPC server
+//     (what any Node proxy pays for HTTP/2 itself; runs in this process too)
 //   - meshgate: load generator -> meshgate -> gRPC server
-// BENCH_ROUNDS rounds, alternating which case goes first; ratios are against
+// BENCH_ROUNDS rounds, rotating which case goes first; ratios are against
 // the direct numbers of the same round, and the summary gives medians. The
-// gateway's CPU time per call is measured too (it is less sensitive to other
+// proxies' CPU time per call is measured too (it is less sensitive to other
 // load on the machine than calls/s).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -82,6 +84,40 @@ async function load(target: string): Promise<void> {
   process.exit(0);
 }
 
+/**
+ * Reference point: a bare node:http2 gRPC proxy (no routing, filters, balancing,
+ * retries or metrics: streams piped, trailers copied), in this process like the gateway.
+ */
+async function bareProxy(upstreamPort: number): Promise<{ port: number; close(): void }> {
+  const http2 = await import('node:http2');
+  const up = http2.connect(`http://127.0.0.1:${upstreamPort}`);
+  const server = http2.createServer();
+  server.on('stream', (ds, h) => {
+    const headers: Record<string, string | string[] | undefined> = {};
+    for (const k in h) if (k !== ':scheme' && k !== ':authority') headers[k] = h[k];
+    const us = up.request(headers);
+    ds.pipe(us);
+    us.on('response', (rh, flags) => {
+      if (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) return ds.respond(rh, { endStream: true });
+      let trailers: Record<string, string | string[] | undefined> = {};
+      us.on('trailers', (t) => (trailers = t));
+      ds.respond(rh, { waitForTrailers: true });
+      ds.on('wantTrailers', () => ds.sendTrailers(trailers));
+      us.pipe(ds);
+    });
+    us.on('error', () => ds.close());
+    ds.on('error', () => us.close());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    port: (server.address() as { port: number }).port,
+    close: () => {
+      up.destroy();
+      server.close();
+    },
+  };
+}
+
 async function child(args: string[]): Promise<{ proc: ChildProcess; line: string }> {
   const proc = spawn(process.execPath, ['--import', 'tsx', SELF, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, grpc_proxy: '', http_proxy: '', https_proxy: '' } });
   const rl = createInterface({ input: proc.stdout! });
@@ -116,50 +152,50 @@ async function main(): Promise<void> {
   });
   const viaGateway = new URL(gw.listenerUrl('public')).host;
   const direct = `127.0.0.1:${port}`;
+  const bare = await bareProxy(port);
+  const targets = { direct, 'bare node:http2 proxy': `127.0.0.1:${bare.port}`, meshgate: viaGateway };
+  type Case = keyof typeof targets;
+  const cases = Object.keys(targets) as Case[];
   const rounds = Number(process.env.BENCH_ROUNDS ?? 4);
   console.log(`node ${process.version}, ${rounds} rounds x ${seconds}s per case, ${concurrency} calls in flight over 4 channels, load average ${loadavg()[0]!.toFixed(1)}`);
-  console.log('| round | case | calls/s | p50 ms | p99 ms | errors | gateway CPU us/call | calls/s vs direct |');
+  console.log('| round | case | calls/s | p50 ms | p99 ms | errors | CPU us/call in the proxy | calls/s vs direct |');
   console.log('|---|---|---|---|---|---|---|---|');
-  const all = { direct: [] as Result[], meshgate: [] as Result[] };
-  const cpuPerCall: number[] = [];
-  const ratios: number[] = [];
+  const all = new Map<Case, Array<Result & { cpu: number; ratio: number }>>(cases.map((c) => [c, []]));
   for (let round = 1; round <= rounds; round++) {
-    // Alternate the order so that load changes on the machine hit both cases alike.
-    const order: Array<'direct' | 'meshgate'> = round % 2 ? ['direct', 'meshgate'] : ['meshgate', 'direct'];
-    const results: Partial<Record<'direct' | 'meshgate', Result>> = {};
-    let cpu = NaN;
+    // Rotate the order so that load changes on the machine hit every case alike.
+    const order = cases.map((_, k) => cases[(k + round - 1) % cases.length]!);
+    const results = new Map<Case, Result & { cpu: number }>();
     for (const name of order) {
       const before = process.cpuUsage();
-      const r = await run(name === 'direct' ? direct : viaGateway);
-      if (name === 'meshgate') {
-        // The gateway's CPU (this process) per call, warm-up calls included in the CPU but not the count: an upper bound.
-        const used = process.cpuUsage(before);
-        cpu = (used.user + used.system) / r.calls;
-        cpuPerCall.push(cpu);
-      }
-      results[name] = r;
-      all[name].push(r);
+      const r = await run(targets[name]);
+      // This process's CPU per measured call (warm-up calls add to the CPU, not the count: an upper bound).
+      const used = process.cpuUsage(before);
+      results.set(name, { ...r, cpu: name === 'direct' ? NaN : (used.user + used.system) / r.calls });
     }
-    const d = results.direct!;
-    const m = results.meshgate!;
-    ratios.push(m.rps / d.rps);
-    console.log(`| ${round} | direct | ${Math.round(d.rps)} | ${d.p50.toFixed(2)} | ${d.p99.toFixed(2)} | ${d.errors} | | 1.00 |`);
-    console.log(`| ${round} | meshgate | ${Math.round(m.rps)} | ${m.p50.toFixed(2)} | ${m.p99.toFixed(2)} | ${m.errors} | ${cpu.toFixed(0)} | ${(m.rps / d.rps).toFixed(2)} |`);
+    const d = results.get('direct')!;
+    for (const name of cases) {
+      const r = results.get(name)!;
+      const ratio = r.rps / d.rps;
+      all.get(name)!.push({ ...r, ratio });
+      console.log(`| ${round} | ${name} | ${Math.round(r.rps)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} | ${Number.isNaN(r.cpu) ? '' : r.cpu.toFixed(0)} | ${ratio.toFixed(2)} |`);
+    }
   }
   const med = (xs: number[]): number => {
     const s = [...xs].sort((a, b) => a - b);
     return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
   };
   console.log('');
-  console.log('| case | median calls/s | median p50 ms | median p99 ms | errors | median gateway CPU us/call | median ratio to direct (per round) |');
+  console.log('| case | median calls/s | median p50 ms | median p99 ms | errors | median CPU us/call in the proxy | median ratio to direct (per round) |');
   console.log('|---|---|---|---|---|---|---|');
-  for (const name of ['direct', 'meshgate'] as const) {
-    const rs = all[name];
+  for (const name of cases) {
+    const rs = all.get(name)!;
+    const cpu = med(rs.map((r) => r.cpu));
     console.log(
-      `| ${name} | ${Math.round(med(rs.map((r) => r.rps)))} | ${med(rs.map((r) => r.p50)).toFixed(2)} | ${med(rs.map((r) => r.p99)).toFixed(2)} | ${rs.reduce((a, r) => a + r.errors, 0)} | ${name === 'meshgate' ? med(cpuPerCall).toFixed(0) : ''} | ${name === 'direct' ? '1.00' : med(ratios).toFixed(2)} |`,
+      `| ${name} | ${Math.round(med(rs.map((r) => r.rps)))} | ${med(rs.map((r) => r.p50)).toFixed(2)} | ${med(rs.map((r) => r.p99)).toFixed(2)} | ${rs.reduce((a, r) => a + r.errors, 0)} | ${Number.isNaN(cpu) ? '' : cpu.toFixed(0)} | ${med(rs.map((r) => r.ratio)).toFixed(2)} |`,
     );
   }
   console.log(`load average at the end: ${loadavg()[0]!.toFixed(1)}`);
   await gw.stop();
+  bare.close();
   server.proc.kill();
 }
