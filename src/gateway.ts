@@ -14,7 +14,7 @@ import { loadRegistryFactory } from './discovery/registries.js';
 import type { RegistryFactory, RegistryWatcher } from './discovery/types.js';
 import { createAccessLogger, createLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
-import { startListener, type RunningListener } from './server/listeners.js';
+import { CertificateStore, startListener, type RunningListener } from './server/listeners.js';
 import { Pipeline } from './server/pipeline.js';
 import { compileRuntime, referencedServices, type RuntimeState } from './server/runtime.js';
 import { createStore } from './store/index.js';
@@ -222,6 +222,19 @@ export class Gateway {
     }
   }
 
+  /** Refuse a config whose new or changed https listeners have unreadable or mismatched certificates. */
+  private checkListeners(config: Config): void {
+    for (const [i, lc] of config.listeners.entries()) {
+      const cur = this.listeners.get(lc.name);
+      if (lc.protocol !== 'https' || !lc.tls || (cur && JSON.stringify(cur.config) === JSON.stringify(lc))) continue;
+      try {
+        new CertificateStore(lc.tls.certificates, `listeners[${i}].tls.certificates`);
+      } catch (e) {
+        throw new ConfigError(`listeners[${i}]`, [(e as Error).message]);
+      }
+    }
+  }
+
   private async syncListeners(config: Config): Promise<void> {
     const wanted = new Map(config.listeners.map((l) => [l.name, l]));
     for (const [name, l] of this.listeners) {
@@ -248,6 +261,7 @@ export class Gateway {
           config = loadConfigFile(this.opts.configPath);
         } else config = typeof next === 'string' ? parseConfigText(next) : validateConfig(next);
         const runs = await this.prepareRegistries(config.registries);
+        if (this.opts.dataPlane !== false) this.checkListeners(config);
         const state = compileRuntime(config, this.compileDeps(), this.pipeline.state);
         // Committed from here on.
         await this.stopRemovedRegistries(config);

@@ -311,6 +311,17 @@ describe('https listener: certificates per host (SNI) and ALPN', () => {
     );
   });
 
+  it('a reload with a bad certificate is refused, naming it, and the listener keeps serving', async () => {
+    const cfg = structuredClone(gw.config);
+    cfg.listeners[0]!.tls!.certificates[1] = { hosts: ['api.example.test'], cert: certs.leaves.api!.cert, key: certs.leaves.main!.key };
+    const r = await gw.reload(cfg);
+    assert.equal(r.ok, false);
+    assert.match(r.error ?? '', /listeners\[0\]\.tls\.certificates\[1\]: bad certificate or key/);
+    assert.equal(await presented('api.example.test'), 'DNS:api.example.test');
+    const still = await h1request(`https://127.0.0.1:${port}/after-bad-reload`, { ca: certs.ca, servername: 'api.example.test' });
+    assert.equal(still.status, 200);
+  });
+
   it('carries gRPC over TLS to a plaintext gRPC upstream', async () => {
     const client = new EchoClient(`127.0.0.1:${port}`, grpc.credentials.createSsl(Buffer.from(certs.ca)), {
       ...CLIENT_OPTIONS,
