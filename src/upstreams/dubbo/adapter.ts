@@ -14,7 +14,7 @@ import type { AttemptOptions, AttemptOutcome, FailureKind, UpstreamAdapter } fro
 import { encodeRequest, Status, type DubboResult, type Invocation } from './codec.js';
 import { DubboConnection, type CallResult } from './connection.js';
 
-/** Provider status -> HTTP status (see docs/dubbo.md). */
+/** Provider status -> HTTP status (the table is in README.md, "HTTP to Dubbo"). */
 export const STATUS_TO_HTTP: Readonly<Record<number, number>> = {
   [Status.CLIENT_TIMEOUT]: 504,
   [Status.SERVER_TIMEOUT]: 504,
