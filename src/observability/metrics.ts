@@ -2,6 +2,62 @@
 // cluster mode the primary aggregates every worker's registry for /metrics.
 import client from 'prom-client';
 
+type CounterChild = client.Counter.Internal;
+
+/**
+ * A counter whose label-bound children count in plain numbers and add them
+ * to the prom-client counter when metrics are read (prom-client calls
+ * `collect` before every read). Per request that is one Map lookup and an
+ * addition instead of prom-client's label validation and hashing per inc;
+ * what a scrape shows is the same. Children are kept for at most `maxChildren`
+ * label sets; past that, children count directly in prom-client.
+ */
+class BufferedCounter<T extends string> extends client.Counter<T> {
+  private readonly buffered = new Map<string, { labels: client.LabelValues<T>; n: number; child: CounterChild }>();
+
+  constructor(
+    config: client.CounterConfiguration<T>,
+    private readonly maxChildren = 10_000,
+  ) {
+    super({ ...config, collect: () => this.flush() });
+  }
+
+  override labels(...args: unknown[]): CounterChild {
+    if (args.length === 0 || typeof args[0] !== 'string') return super.labels(...(args as [client.LabelValues<T>]));
+    const values = args as string[];
+    const key = values.length === 1 ? values[0]! : values.join('\u0000');
+    const hit = this.buffered.get(key);
+    if (hit) return hit.child;
+    const direct = super.labels(...values); // validates the label count
+    if (this.buffered.size >= this.maxChildren) return direct;
+    const labels = {} as Record<string, string>;
+    (this as unknown as { labelNames: string[] }).labelNames.forEach((name, i) => (labels[name] = values[i]!));
+    const entry = {
+      labels: labels as client.LabelValues<T>,
+      n: 0,
+      child: {
+        inc: (value?: number): void => {
+          // Anything but a plain positive count goes to prom-client, which validates it.
+          if (value === undefined) entry.n++;
+          else if (value > 0 && Number.isFinite(value)) entry.n += value;
+          else direct.inc(value);
+        },
+      } as CounterChild,
+    };
+    this.buffered.set(key, entry);
+    return entry.child;
+  }
+
+  private flush(): void {
+    for (const e of this.buffered.values()) {
+      if (e.n === 0) continue;
+      const n = e.n;
+      e.n = 0;
+      this.inc(e.labels, n);
+    }
+  }
+}
+
 export class Metrics {
   readonly registry = new client.Registry();
   readonly requests: client.Counter<'route' | 'service' | 'code' | 'flag'>;
@@ -16,7 +72,7 @@ export class Metrics {
   readonly rejections: client.Counter<'reason' | 'route' | 'filter'>;
   readonly retries: client.Counter<'service' | 'reason'>;
   /** Cache of label-bound children: avoids a label lookup per request. */
-  private readonly reqChildren = new Map<string, client.Counter.Internal>();
+  private readonly reqChildren = new Map<string, CounterChild>();
   private readonly durChildren = new Map<string, client.Histogram.Internal<'route' | 'service'>>();
 
   /**
@@ -29,7 +85,7 @@ export class Metrics {
     const data = role !== 'control' ? [this.registry] : [];
     const control = role !== 'data' ? [this.registry] : [];
     if (opts.processMetrics !== false) client.collectDefaultMetrics({ register: this.registry });
-    this.requests = new client.Counter({
+    this.requests = new BufferedCounter({
       name: 'meshgate_requests_total',
       help: 'Downstream requests by route, service, status code and response flag',
       labelNames: ['route', 'service', 'code', 'flag'],
@@ -42,7 +98,7 @@ export class Metrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: data,
     });
-    this.upstreamRequests = new client.Counter({
+    this.upstreamRequests = new BufferedCounter({
       name: 'meshgate_upstream_requests_total',
       help: 'Upstream attempts by service, instance, status code and result',
       labelNames: ['service', 'instance', 'code', 'result'],
