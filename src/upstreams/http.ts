@@ -209,7 +209,12 @@ export class HttpAdapter implements UpstreamAdapter {
         clearTimeout(timer);
         opts.signal.removeEventListener('abort', onAbort);
         if (body && !body.started) body.detach();
-        resolve({ ...o, committed, reachedUpstream: headersSeen || sent || (body?.started ?? false), headersMs });
+        // Completes the caller's literal rather than copying it (no spread per request).
+        const out = o as AttemptOutcome;
+        out.committed = committed;
+        out.reachedUpstream = headersSeen || sent || (body?.started ?? false);
+        out.headersMs = headersMs;
+        resolve(out);
       };
       const abortWith = (err: Error): void => {
         if (controller) controller.abort(err);
