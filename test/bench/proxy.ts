@@ -1,0 +1,516 @@
+// HTTP proxy benchmark: meshgate against direct, nginx and @fastify/http-proxy.
+//
+//   npx tsx test/bench/proxy.ts [--rounds 3] [--seconds 10] [--warmup 5] [--connections 50]
+//                               [--rate 2000] [--paced-seconds 15] [--no-pin] [--no-build]
+//                               [--profile DIR] [--only direct,meshgate,...]
+//
+// What runs (every server its own process, all started once, idle while another is measured):
+//  - 2 upstream instances: minimal node:http servers with a fixed 12-byte body.
+//  - direct: the load generator against upstream instance A (instance B is
+//    also used by the fixed-rate run, which spreads its connections over both).
+//  - meshgate: compiled JS (`npm run build`, then node dist/src/cli.js start
+//    --workers 1), one route to a static service with the two instances,
+//    round robin; access log ON, written to /dev/null (MESHGATE_ACCESS_LOG), so
+//    the cost of the log line is in the numbers.
+//  - meshgate-nolog: the same with `log.access: false`.
+//  - nginx: /usr/sbin/nginx, 1 worker, upstream block with both instances and
+//    keepalive 64, access log to /dev/null (combined format).
+//  - fastify: @fastify/http-proxy on one process over both instances
+//    (undici BalancedPool), no logger.
+//  - floor: not a proxy to use, a reference (test/bench/lib/proxy-floor.ts):
+//    node:http + undici with nothing else, what any proxy on them starts from.
+//  fastify and floor run through tsx (it compiles the .ts file at load; the
+//  request path is fastify's, reply-from's and undici's plain JS).
+//
+// Throughput: wrk (1 thread, same connections and duration for every target,
+// a discarded warm-up run before each measurement), or autocannon when wrk is
+// missing. Rounds go through every target in turn, so load from anything else
+// on the machine hits all targets alike; the table shows medians over rounds.
+//
+// Latency at a fixed rate: test/bench/lib/proxy-paced.ts (open loop, request
+// i due at t0 + i/rate), for direct (both instances) and each proxy; the
+// added p99 is p99(proxy) - p99(direct), medians over rounds.
+//
+// CPU: on a 2-core machine, proxies run pinned to CPU 1 and the load
+// generator and upstreams to CPU 0 (taskset), unless --no-pin.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const NGINX = '/usr/sbin/nginx';
+
+interface Opts {
+  rounds: number;
+  seconds: number;
+  warmup: number;
+  connections: number;
+  rate: number;
+  pacedSeconds: number;
+  pin: boolean;
+  build: boolean;
+  profileDir: string | undefined;
+  only: Set<string> | undefined;
+}
+
+function parseOpts(argv: string[]): Opts {
+  const o: Opts = { rounds: 3, seconds: 10, warmup: 5, connections: 50, rate: 2000, pacedSeconds: 15, pin: true, build: true, profileDir: undefined, only: undefined };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const num = (): number => {
+      const v = Number(argv[++i]);
+      if (!Number.isFinite(v) || v <= 0) throw new Error(`${a} needs a positive number`);
+      return v;
+    };
+    if (a === '--rounds') o.rounds = num();
+    else if (a === '--seconds') o.seconds = num();
+    else if (a === '--warmup') o.warmup = num();
+    else if (a === '--connections') o.connections = num();
+    else if (a === '--rate') o.rate = num();
+    else if (a === '--paced-seconds') o.pacedSeconds = num();
+    else if (a === '--no-pin') o.pin = false;
+    else if (a === '--no-build') o.build = false;
+    else if (a === '--profile') o.profileDir = resolve(argv[++i] ?? '');
+    else if (a === '--only') o.only = new Set((argv[++i] ?? '').split(','));
+    else throw new Error(`unknown option ${a}`);
+  }
+  return o;
+}
+
+const children: ChildProcess[] = [];
+let tmp = '';
+
+function cleanup(): void {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+process.on('SIGINT', () => process.exit(130));
+
+function has(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+async function waitForPort(port: number, child: ChildProcess, name: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
+    const ok = await new Promise<boolean>((r) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        r(true);
+      });
+      s.once('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${name} did not listen on ${port}`);
+}
+
+/** Spawn, pinned to a CPU when pinning; output to a log file in the temp dir. */
+function start(name: string, cpu: number | undefined, cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  const [c, a] = cpu !== undefined ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
+  const child = spawn(c, a, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  child.stdout!.on('data', (d: Buffer) => out.push(d));
+  child.stderr!.on('data', (d: Buffer) => out.push(d));
+  child.on('exit', () => writeFileSync(join(tmp, `${name}.log`), Buffer.concat(out)));
+  children.push(child);
+  return child;
+}
+
+async function stop(child: ChildProcess, timeoutMs = 15_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  await exited;
+  clearTimeout(t);
+}
+
+function run(cmd: string, args: string[], cpu: number | undefined): Promise<string> {
+  const [c, a] = cpu !== undefined ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(c, a, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d));
+    child.stderr!.on('data', (d: Buffer) => (err += d));
+    child.on('exit', (code) => (code === 0 ? resolveRun(out) : reject(new Error(`${cmd} exited ${code}: ${err || out}`))));
+  });
+}
+
+// ---------- CPU accounting ----------
+
+/**
+ * CPU seconds (user + system) used so far by a process and its children that
+ * are alive (nginx's worker is a child of its master). The proxies' CPU per
+ * request is steadier than requests/s when other work shares the machine.
+ */
+function cpuSeconds(pid: number): number {
+  const tick = 100; // USER_HZ on Linux
+  const one = (p: number): number => {
+    try {
+      const f = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      return (Number(rest[11]) + Number(rest[12])) / tick; // utime, stime
+    } catch {
+      return 0;
+    }
+  };
+  let sum = one(pid);
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const f = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(f.slice(f.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) sum += one(Number(d));
+    } catch {
+      /* gone */
+    }
+  }
+  return sum;
+}
+
+// ---------- load generators ----------
+
+interface Throughput {
+  rps: number;
+  p50: number; // ms
+  p99: number; // ms
+  errors: number;
+  /** CPU microseconds per request used by the server under test (NaN for direct). */
+  cpuUsPerReq: number;
+}
+
+function wrkMs(v: string, unit: string): number {
+  const n = Number(v);
+  return unit === 'us' ? n / 1000 : unit === 's' ? n * 1000 : unit === 'm' ? n * 60_000 : n;
+}
+
+function parseWrk(out: string): Throughput {
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  const p = (q: string): number => {
+    const m = new RegExp(`^\\s+${q}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(out);
+    if (!m) throw new Error(`no ${q}% in wrk output:\n${out}`);
+    return wrkMs(m[1]!, m[2]!);
+  };
+  if (!rps) throw new Error(`no Requests/sec in wrk output:\n${out}`);
+  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const errors = Number(non2xx?.[1] ?? 0) + (sock ? sock.slice(1).reduce((s, x) => s + Number(x), 0) : 0);
+  return { rps: Number(rps[1]), p50: p('50'), p99: p('99'), errors, cpuUsPerReq: NaN };
+}
+
+class Loader {
+  readonly tool: 'wrk' | 'autocannon';
+  constructor(
+    private readonly o: Opts,
+    private readonly cpu: number | undefined,
+  ) {
+    this.tool = has('wrk') ? 'wrk' : 'autocannon';
+  }
+
+  async measure(url: string, seconds: number): Promise<Throughput> {
+    if (this.tool === 'wrk') {
+      const out = await run('wrk', ['-t1', `-c${this.o.connections}`, `-d${seconds}s`, '--latency', url], this.cpu);
+      return parseWrk(out);
+    }
+    const bin = join(ROOT, 'node_modules/autocannon/autocannon.js');
+    const out = await run(process.execPath, [bin, '-j', '-c', String(this.o.connections), '-d', String(seconds), url], this.cpu);
+    const j = JSON.parse(out) as { requests: { average: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number; timeouts: number };
+    return { rps: j.requests.average, p50: j.latency.p50, p99: j.latency.p99, errors: j.non2xx + j.errors + j.timeouts, cpuUsPerReq: NaN };
+  }
+
+  async throughput(url: string, pid: number | undefined): Promise<Throughput> {
+    await this.measure(url, this.o.warmup);
+    const cpu0 = pid !== undefined ? cpuSeconds(pid) : 0;
+    const t0 = performance.now();
+    const r = await this.measure(url, this.o.seconds);
+    if (pid !== undefined) {
+      // Requests served = rate x the time wrk ran (its own count is not printed).
+      const served = r.rps * ((performance.now() - t0) / 1000);
+      r.cpuUsPerReq = ((cpuSeconds(pid) - cpu0) * 1e6) / served;
+    }
+    return r;
+  }
+}
+
+interface Paced {
+  targetRate: number;
+  achievedRate: number;
+  measured: number;
+  errors: number;
+  maxQueued: number;
+  service: { p50: number; p90: number; p99: number; p999: number; max: number };
+  fromDue: { p50: number; p90: number; p99: number; p999: number; max: number };
+}
+
+async function paced(o: Opts, cpu: number | undefined, urls: string[]): Promise<Paced> {
+  const out = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'test/bench/lib/proxy-paced.ts'), '--rate', String(o.rate), '--seconds', String(o.pacedSeconds), '--warmup', '3', '--connections', '64', ...urls], cpu);
+  return JSON.parse(out) as Paced;
+}
+
+// ---------- servers ----------
+
+const UPSTREAM_JS = `
+const http = require('node:http');
+const body = Buffer.from('hello world\\n');
+const srv = http.createServer((req, res) => {
+  req.resume();
+  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });
+  res.end(body);
+});
+srv.keepAliveTimeout = 120000;
+srv.listen(Number(process.argv[1]), '127.0.0.1');
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+function meshgateYaml(port: number, admin: number, ups: number[], access: boolean): string {
+  return `listeners:
+  - name: public
+    address: 127.0.0.1:${port}
+admin:
+  address: 127.0.0.1:${admin}
+registries:
+  - name: bench
+    type: static
+    endpoints: [${ups.map((p) => `"127.0.0.1:${p}"`).join(', ')}]
+services:
+  bench.static:
+    loadBalancer: { type: round_robin }
+routes:
+  - name: bench
+    match: { path: { prefix: / } }
+    backends: [{ service: bench.static }]
+log:
+  level: warn
+  access: ${access}
+`;
+}
+
+function nginxConf(dir: string, port: number, ups: number[]): string {
+  return `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log /dev/null combined;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy_temp;
+  fastcgi_temp_path ${dir}/fastcgi_temp;
+  uwsgi_temp_path ${dir}/uwsgi_temp;
+  scgi_temp_path ${dir}/scgi_temp;
+  keepalive_requests 100000;
+  upstream bench {
+${ups.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
+    keepalive 64;
+    keepalive_requests 100000;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://bench;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+    }
+  }
+}
+`;
+}
+
+// ---------- report ----------
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const f0 = (n: number): string => Math.round(n).toLocaleString('en-US');
+const f2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
+const f3 = (n: number): string => (Number.isFinite(n) ? n.toFixed(3) : 'n/a');
+
+function table(head: string[], rows: string[][]): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]): string => `| ${r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join(' | ')} |`;
+  return [line(head), `|${w.map((n, i) => (i === 0 ? '-'.repeat(n + 2) : `${'-'.repeat(n + 1)}:`)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+// ---------- main ----------
+
+async function main(): Promise<void> {
+  const o = parseOpts(process.argv.slice(2));
+  const ncpu = availableParallelism();
+  const pin = o.pin && ncpu >= 2 && has('taskset');
+  const genCpu = pin ? 0 : undefined;
+  const proxyCpu = pin ? 1 : undefined;
+  if (!has('wrk')) {
+    process.stdout.write('wrk not found (install: apt-get install wrk); using autocannon from node_modules\n');
+  }
+  const useNginx = existsSync(NGINX);
+  if (!useNginx) process.stdout.write(`nginx not found at ${NGINX} (install: apt-get install nginx); skipping it\n`);
+
+  if (o.build) {
+    process.stdout.write('building (npm run build)...\n');
+    const b = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8' });
+    if (b.status !== 0) {
+      // Type errors elsewhere in the tree do not stop tsc from emitting.
+      process.stdout.write(`npm run build exited ${b.status}; continuing with the emitted JS:\n${(b.stdout + b.stderr).split('\n').slice(0, 10).join('\n')}\n`);
+    }
+  }
+  if (!existsSync(join(ROOT, 'dist/src/cli.js'))) throw new Error('dist/src/cli.js missing: run npm run build');
+
+  tmp = mkdtempSync(join(tmpdir(), 'meshgate-proxy-bench-'));
+  const upPorts = [await freePort(), await freePort()];
+  const ups = upPorts.map((p, i) => start(`upstream-${i}`, genCpu, process.execPath, ['-e', UPSTREAM_JS, String(p)]));
+  await Promise.all(ups.map((c, i) => waitForPort(upPorts[i]!, c, `upstream ${i}`)));
+  const upUrls = upPorts.map((p) => `http://127.0.0.1:${p}`);
+
+  interface Target {
+    name: string;
+    label: string;
+    url: string;
+    child?: ChildProcess;
+  }
+  const targets: Target[] = [{ name: 'direct', label: 'direct (upstream A)', url: `${upUrls[0]}/` }];
+  const want = (n: string): boolean => !o.only || o.only.has(n) || n === 'direct';
+
+  for (const [name, access] of [['meshgate', true], ['meshgate-nolog', false]] as const) {
+    if (!want(name)) continue;
+    const port = await freePort();
+    const admin = await freePort();
+    const cfg = join(tmp, `${name}.yaml`);
+    writeFileSync(cfg, meshgateYaml(port, admin, upPorts, access));
+    const nodeArgs = o.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(o.profileDir, name)] : [];
+    if (o.profileDir) mkdirSync(join(o.profileDir, name), { recursive: true });
+    const child = start(name, proxyCpu, process.execPath, [...nodeArgs, 'dist/src/cli.js', 'start', '--config', cfg, '--workers', '1'], { MESHGATE_ACCESS_LOG: '/dev/null' });
+    await waitForPort(port, child, name);
+    targets.push({ name, label: access ? 'meshgate (access log to /dev/null)' : 'meshgate (access log off)', url: `http://127.0.0.1:${port}/`, child });
+  }
+  if (useNginx && want('nginx')) {
+    const port = await freePort();
+    const dir = join(tmp, 'nginx');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir, port, upPorts));
+    const child = start('nginx', proxyCpu, NGINX, ['-p', dir, '-e', join(dir, 'nginx-error.log'), '-c', join(dir, 'nginx.conf')]);
+    await waitForPort(port, child, 'nginx');
+    targets.push({ name: 'nginx', label: 'nginx (1 worker, keepalive 64)', url: `http://127.0.0.1:${port}/`, child });
+  }
+  if (want('fastify')) {
+    const port = await freePort();
+    const child = start('fastify', proxyCpu, process.execPath, ['--import', 'tsx', 'test/bench/lib/proxy-fastify.ts', String(port), ...upUrls]);
+    await waitForPort(port, child, 'fastify');
+    targets.push({ name: 'fastify', label: '@fastify/http-proxy (BalancedPool)', url: `http://127.0.0.1:${port}/`, child });
+  }
+
+  if (want('floor')) {
+    const port = await freePort();
+    const child = start('floor', proxyCpu, process.execPath, ['--import', 'tsx', 'test/bench/lib/proxy-floor.ts', String(port), ...upUrls]);
+    await waitForPort(port, child, 'floor');
+    targets.push({ name: 'floor', label: 'reference: bare node:http + undici', url: `http://127.0.0.1:${port}/`, child });
+  }
+
+  // Every target answers before anything is measured.
+  for (const t of targets) {
+    const r = await fetch(t.url);
+    const text = await r.text();
+    if (r.status !== 200 || text !== 'hello world\n') throw new Error(`${t.name}: unexpected answer ${r.status} ${JSON.stringify(text)}`);
+  }
+
+  const loader = new Loader(o, genCpu);
+  const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
+  process.stdout.write(
+    `\nmachine: ${ncpu} CPUs (${cpuModel}), ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}\n` +
+      `load: ${loader.tool}, ${o.connections} connections, ${loader.tool === 'wrk' ? '1 thread, ' : ''}${o.warmup} s warm-up + ${o.seconds} s per target, ${o.rounds} rounds\n` +
+      `fixed rate: ${o.rate} req/s open loop, 64 connections, 3 s warm-up + ${o.pacedSeconds} s\n` +
+      (pin ? 'pinning: proxies on CPU 1; load generator and upstreams on CPU 0\n' : 'pinning: none\n'),
+  );
+
+  const thr = new Map<string, Throughput[]>(targets.map((t) => [t.name, []]));
+  const pac = new Map<string, Paced[]>(targets.map((t) => [t.name, []]));
+  for (let round = 1; round <= o.rounds; round++) {
+    for (const t of targets) {
+      const r = await loader.throughput(t.url, t.child?.pid);
+      thr.get(t.name)!.push(r);
+      process.stdout.write(
+        `round ${round} ${t.name.padEnd(15)} ${f0(r.rps).padStart(7)} req/s  p50 ${f3(r.p50)} ms  p99 ${f3(r.p99)} ms  CPU ${f0(r.cpuUsPerReq)} us/req${r.errors ? `  ERRORS ${r.errors}` : ''}\n`,
+      );
+    }
+    for (const t of targets) {
+      // Direct spreads its connections over both instances, as the proxies do.
+      const r = await paced(o, genCpu, t.name === 'direct' ? upUrls.map((u) => `${u}/`) : [t.url]);
+      pac.get(t.name)!.push(r);
+      process.stdout.write(
+        `round ${round} ${t.name.padEnd(15)} @${f0(r.achievedRate)} req/s  p50 ${f3(r.service.p50)} ms  p99 ${f3(r.service.p99)} ms  (from due: p99 ${f3(r.fromDue.p99)} ms)${r.errors ? `  ERRORS ${r.errors}` : ''}\n`,
+      );
+    }
+  }
+
+  const med = (name: string, f: (r: Throughput) => number): number => median(thr.get(name)!.map(f));
+  const pmed = (name: string, f: (r: Paced) => number): number => median(pac.get(name)!.map(f));
+  const directP99 = pmed('direct', (r) => r.service.p99);
+  const directDueP99 = pmed('direct', (r) => r.fromDue.p99);
+  const rows = targets.map((t) => [
+    t.label,
+    f0(med(t.name, (r) => r.rps)),
+    f3(med(t.name, (r) => r.p50)),
+    f3(med(t.name, (r) => r.p99)),
+    t.name === 'direct' ? '-' : f0(med(t.name, (r) => r.cpuUsPerReq)),
+    f0(pmed(t.name, (r) => r.achievedRate)),
+    f3(pmed(t.name, (r) => r.service.p50)),
+    f3(pmed(t.name, (r) => r.service.p99)),
+    t.name === 'direct' ? '-' : f3(pmed(t.name, (r) => r.service.p99) - directP99),
+    t.name === 'direct' ? '-' : f3(pmed(t.name, (r) => r.fromDue.p99) - directDueP99),
+  ]);
+  process.stdout.write(
+    `\nmedians over ${o.rounds} rounds\n` +
+      table(
+        ['target', 'req/s', 'p50 ms', 'p99 ms', 'CPU us/req', `@rate req/s`, 'p50 ms', 'p99 ms', '+p99 ms', '+p99 from due'],
+        rows,
+      ) +
+      '\n',
+  );
+  const mg = med('meshgate', (r) => r.rps);
+  const ratios: string[] = [];
+  if (thr.has('meshgate')) {
+    if (thr.has('fastify')) {
+      ratios.push(`meshgate / @fastify/http-proxy throughput: ${f2(mg / med('fastify', (r) => r.rps))}x (target >= 1.2x)`);
+      ratios.push(`  CPU per request, @fastify/http-proxy / meshgate: ${f2(med('fastify', (r) => r.cpuUsPerReq) / med('meshgate', (r) => r.cpuUsPerReq))}x`);
+    }
+    if (thr.has('nginx')) ratios.push(`meshgate / nginx throughput: ${f2(mg / med('nginx', (r) => r.rps))}x`);
+    const added = pmed('meshgate', (r) => r.service.p99) - directP99;
+    ratios.push(`p99 meshgate adds over direct at ${o.rate} req/s: ${f3(added)} ms (target <= 1 ms)`);
+    const perRound = pac.get('meshgate')!.map((r, i) => f3(r.service.p99 - pac.get('direct')![i]!.service.p99));
+    ratios.push(`  per round: ${perRound.join(', ')} ms`);
+  }
+  process.stdout.write(`\n${ratios.join('\n')}\n`);
+  const errs = [...thr.values()].flat().reduce((s, r) => s + r.errors, 0) + [...pac.values()].flat().reduce((s, r) => s + r.errors, 0);
+  if (errs) process.stdout.write(`WARNING: ${errs} failed requests during the run\n`);
+
+  for (const t of targets) if (t.child) await stop(t.child);
+  await Promise.all(ups.map((c) => stop(c)));
+  if (o.profileDir) process.stdout.write(`CPU profiles in ${o.profileDir}/<target>/\n`);
+}
+
+main().catch((e) => {
+  process.stderr.write(`${(e as Error).stack}\n`);
+  process.exit(1);
+});
