@@ -83,9 +83,10 @@ function parseOpts(argv: string[]): Opts {
 const children: ChildProcess[] = [];
 let tmp = '';
 
+let keepTmp = false;
 function cleanup(): void {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  if (tmp && !keepTmp) rmSync(tmp, { recursive: true, force: true });
 }
 process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
@@ -430,7 +431,9 @@ async function main(): Promise<void> {
 
   // Every target answers before anything is measured.
   for (const t of targets) {
-    const r = await fetch(t.url);
+    const r = await fetch(t.url).catch((e: Error) => {
+      throw new Error(`${t.name} (${t.url}) does not answer: ${(e.cause as Error | undefined)?.message ?? e.message}; logs in ${tmp}`);
+    });
     const text = await r.text();
     if (r.status !== 200 || text !== 'hello world\n') throw new Error(`${t.name}: unexpected answer ${r.status} ${JSON.stringify(text)}`);
   }
@@ -488,9 +491,9 @@ async function main(): Promise<void> {
       ) +
       '\n',
   );
-  const mg = med('meshgate', (r) => r.rps);
   const ratios: string[] = [];
   if (thr.has('meshgate')) {
+    const mg = med('meshgate', (r) => r.rps);
     if (thr.has('fastify')) {
       ratios.push(`meshgate / @fastify/http-proxy throughput: ${f2(mg / med('fastify', (r) => r.rps))}x (target >= 1.2x)`);
       ratios.push(`  CPU per request, @fastify/http-proxy / meshgate: ${f2(med('fastify', (r) => r.cpuUsPerReq) / med('meshgate', (r) => r.cpuUsPerReq))}x`);
@@ -511,6 +514,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((e) => {
+  keepTmp = true; // the servers' logs stay for a look
   process.stderr.write(`${(e as Error).stack}\n`);
   process.exit(1);
 });

@@ -1,6 +1,6 @@
 // Reference point for test/bench/proxy.ts, not a usable proxy: node:http in
 // front of one undici Pool per upstream instance, alternating, passing
-// headers through untouched (no hop-by-hop stripping, no X-Forwarded-*, no
+// headers through (no hop-by-hop stripping, no X-Forwarded-*, no
 // request id, no timeouts, no cancellation, no metrics or logs). It shows
 // what the Node HTTP server and undici cost on their own, the floor any
 // proxy built on them starts from.
@@ -19,6 +19,7 @@ let next = 0;
 const server = http.createServer((req, res) => {
   const pool = pools[next++ % pools.length]!;
   const handler: Dispatcher.DispatchHandler = {
+    onRequestStart() {},
     onResponseStart(_c, status, headers) {
       delete headers.connection;
       delete headers['keep-alive'];
@@ -34,7 +35,14 @@ const server = http.createServer((req, res) => {
       res.destroy(err);
     },
   };
-  pool.dispatch({ path: req.url ?? '/', method: req.method ?? 'GET', headers: req.rawHeaders, body: null }, handler);
+  // undici refuses connection-level request headers; everything else passes as is.
+  const raw = req.rawHeaders;
+  const headers: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!.toLowerCase();
+    if (n !== 'connection' && n !== 'keep-alive') headers.push(raw[i]!, raw[i + 1]!);
+  }
+  pool.dispatch({ path: req.url ?? '/', method: req.method ?? 'GET', headers, body: null }, handler);
 });
 server.listen(Number(port), '127.0.0.1');
 process.on('SIGTERM', () => process.exit(0));
