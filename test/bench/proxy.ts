@@ -458,6 +458,7 @@ async function main(): Promise<void> {
       );
     }
     for (const t of targets) {
+      if (t.name === 'floor') continue; // a throughput reference only
       // Direct spreads its connections over both instances, as the proxies do.
       const r = await paced(o, genCpu, t.name === 'direct' ? upUrls.map((u) => `${u}/`) : [t.url]);
       pac.get(t.name)!.push(r);
@@ -471,17 +472,18 @@ async function main(): Promise<void> {
   const pmed = (name: string, f: (r: Paced) => number): number => median(pac.get(name)!.map(f));
   const directP99 = pmed('direct', (r) => r.service.p99);
   const directDueP99 = pmed('direct', (r) => r.fromDue.p99);
+  const pacedCell = (t: Target, f: () => string): string => (pac.get(t.name)!.length ? f() : '-');
   const rows = targets.map((t) => [
     t.label,
     f0(med(t.name, (r) => r.rps)),
     f3(med(t.name, (r) => r.p50)),
     f3(med(t.name, (r) => r.p99)),
     t.name === 'direct' ? '-' : f0(med(t.name, (r) => r.cpuUsPerReq)),
-    f0(pmed(t.name, (r) => r.achievedRate)),
-    f3(pmed(t.name, (r) => r.service.p50)),
-    f3(pmed(t.name, (r) => r.service.p99)),
-    t.name === 'direct' ? '-' : f3(pmed(t.name, (r) => r.service.p99) - directP99),
-    t.name === 'direct' ? '-' : f3(pmed(t.name, (r) => r.fromDue.p99) - directDueP99),
+    pacedCell(t, () => f0(pmed(t.name, (r) => r.achievedRate))),
+    pacedCell(t, () => f3(pmed(t.name, (r) => r.service.p50))),
+    pacedCell(t, () => f3(pmed(t.name, (r) => r.service.p99))),
+    t.name === 'direct' ? '-' : pacedCell(t, () => f3(pmed(t.name, (r) => r.service.p99) - directP99)),
+    t.name === 'direct' ? '-' : pacedCell(t, () => f3(pmed(t.name, (r) => r.fromDue.p99) - directDueP99)),
   ]);
   process.stdout.write(
     `\nmedians over ${o.rounds} rounds\n` +
