@@ -12,7 +12,7 @@ import type { Config, ConfigInput, RegistryConfig } from './config/schema.js';
 import { EndpointTable } from './discovery/endpoint-table.js';
 import { loadRegistryFactory } from './discovery/registries.js';
 import type { RegistryFactory, RegistryWatcher } from './discovery/types.js';
-import { createAccessLogger, createLogger } from './observability/logger.js';
+import { createAccessLogSink, createLogger, type AccessLogSink } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { CertificateStore, startListener, type RunningListener } from './server/listeners.js';
 import { Pipeline } from './server/pipeline.js';
@@ -31,7 +31,7 @@ export interface GatewayOptions {
   configPath?: string;
   log?: Logger;
   /** false: no access log; a Logger: write there; default: stdout. */
-  accessLog?: boolean | Logger;
+  accessLog?: boolean | AccessLogSink;
   /** Start the admin server (default true). */
   admin?: boolean;
   /** Serve traffic (false in the primary of a worker cluster). */
@@ -77,6 +77,7 @@ export class Gateway {
   private listeners = new Map<string, RunningListener>();
   private registries = new Map<string, RegistryRun>();
   private admin: AdminServer | undefined;
+  private accessSink: AccessLogSink | undefined;
   private reloading: Promise<ReloadResult> = Promise.resolve({ ok: true });
   readonly startedAt = Date.now();
   lastReload: { at: number; ok: boolean; error?: string } | undefined;
@@ -119,11 +120,11 @@ export class Gateway {
     return gw;
   }
 
-  private accessLogger(): Logger | undefined {
+  private accessLogger(): AccessLogSink | undefined {
     const a = this.opts.accessLog;
     if (a === false || !this.config.log.access) return undefined;
     if (a && typeof a === 'object') return a;
-    return createAccessLogger();
+    return (this.accessSink = createAccessLogSink());
   }
 
   private async init(): Promise<void> {
@@ -343,5 +344,6 @@ export class Gateway {
     }
     await Promise.allSettled([...this.adapters.values()].map((a) => a.close()));
     await this.store?.close();
+    this.accessSink?.flushSync?.();
   }
 }

@@ -11,6 +11,7 @@ import type { ClusterManager } from '../balancing/clusters.js';
 import type { Instance } from '../balancing/instance.js';
 import type { FilterInstance, FilterResult, Rejection } from '../filters/types.js';
 import type { Metrics } from '../observability/metrics.js';
+import { accessLogLine, type AccessLogSink } from '../observability/logger.js';
 import { routeToCanary, type CompiledBackend } from '../routing/canary.js';
 import { applyGrey } from '../routing/grey.js';
 import { normalizeHost } from '../routing/match.js';
@@ -19,6 +20,7 @@ import { pickInstance } from '../routing/select.js';
 import { forward, type ForwardDeps } from '../upstreams/forward.js';
 import type { RouteHandler } from '../upstreams/route-handlers.js';
 import type { UpstreamAdapter } from '../upstreams/types.js';
+import { CancelToken, type Cancellation } from '../upstreams/cancel.js';
 import { Exchange, type DownstreamRequest, type DownstreamResponse } from './exchange.js';
 import { sendDirect, sendError } from './respond.js';
 import type { RuntimeState } from './runtime.js';
@@ -29,7 +31,7 @@ export interface PipelineDeps {
   clusters: ClusterManager;
   metrics: Metrics;
   log: Logger;
-  accessLog: Logger | undefined;
+  accessLog: AccessLogSink | undefined;
   /** protocol -> adapter (http always; http2/grpc/dubbo when available) */
   adapters: Map<string, UpstreamAdapter>;
 }
@@ -93,7 +95,7 @@ export class Pipeline {
     const state = this.state;
     const ex = this.newExchange(req, res, scheme);
     ex.trustForwarded = trustForwarded;
-    const ac = new AbortController();
+    const ac = new CancelToken();
     this.inflight++;
     res.once('close', () => {
       this.inflight--;
@@ -114,14 +116,14 @@ export class Pipeline {
     const r = runChain(state.globalFilters, ex);
     if (isThenable(r)) {
       r.then(
-        (v) => (v ? this.reject(ex, v, undefined) : this.route(ex, state, ac.signal)),
+        (v) => (v ? this.reject(ex, v, undefined) : this.route(ex, state, ac)),
         (e) => this.internalError(ex, e),
       );
     } else if (r) this.reject(ex, r, undefined);
-    else this.route(ex, state, ac.signal);
+    else this.route(ex, state, ac);
   }
 
-  private route(ex: Exchange, state: RuntimeState, signal: AbortSignal): void {
+  private route(ex: Exchange, state: RuntimeState, signal: Cancellation): void {
     const route = state.router.match(ex);
     if (!route) {
       sendError(ex, 'NR', `no route for ${ex.method} ${ex.host}${ex.matchPath}`);
@@ -166,7 +168,7 @@ export class Pipeline {
     return set.pick();
   }
 
-  private dispatch(ex: Exchange, route: CompiledRoute, signal: AbortSignal): void {
+  private dispatch(ex: Exchange, route: CompiledRoute, signal: Cancellation): void {
     if (route.kind === 'direct') {
       const d = route.config.directResponse!;
       sendDirect(ex, d.status, d.body);
@@ -221,9 +223,9 @@ export class Pipeline {
         if (!adapter?.upgrade) return sendError(ex, 'UP', 'upstream protocol does not support upgrade');
         ex.upstreamAddr = inst.id;
         ex.instance = inst;
-        const ac = new AbortController();
+        const ac = new CancelToken();
         socket.once('close', () => ac.abort());
-        const out = await adapter.upgrade(ex, socket, head, inst, cluster, { timeoutMs: route.config.timeoutMs ?? cluster.config.timeoutMs, signal: ac.signal });
+        const out = await adapter.upgrade(ex, socket, head, inst, cluster, { timeoutMs: route.config.timeoutMs ?? cluster.config.timeoutMs, signal: ac });
         if (!out.committed) sendError(ex, out.failure === 'timeout' ? 'UT' : out.failure === 'connect-failure' ? 'UF' : 'UC');
       })
       .catch((e) => {
@@ -239,24 +241,6 @@ export class Pipeline {
     for (const f of state.globalFilters) f.onDone?.(ex);
     if (ex.routeFilters) for (const f of ex.routeFilters) f.onDone?.(ex);
     for (const cb of ex.onDone) cb(ex);
-    if (this.deps.accessLog) {
-      this.deps.accessLog.info({
-        time: new Date(ex.startMs).toISOString(),
-        requestId: ex.requestId,
-        client: ex.clientIp,
-        method: ex.method,
-        host: ex.host,
-        path: ex.matchPath,
-        route: ex.routeName,
-        service: ex.service,
-        upstream: ex.upstreamAddr,
-        status,
-        flag: ex.flag,
-        attempts: ex.attempts,
-        durationMs: Math.round(seconds * 1e6) / 1e3,
-        bytesIn: ex.bytesIn,
-        bytesOut: ex.bytesOut,
-      });
-    }
+    this.deps.accessLog?.write(accessLogLine(ex, status, seconds * 1000));
   }
 }

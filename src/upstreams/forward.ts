@@ -10,6 +10,7 @@ import type { Exchange } from '../server/exchange.js';
 import type { Flag } from '../server/flags.js';
 import { passAnotherInstance } from '../resilience/breaker-set.js';
 import { sendDirect, sendError } from '../server/respond.js';
+import type { Cancellation } from './cancel.js';
 import type { AttemptOutcome, FailureKind, UpstreamAdapter } from './types.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -61,7 +62,7 @@ function budgetAllows(cluster: Cluster, r: RetriesConfig): boolean {
   return cluster.activeRetries < allowed;
 }
 
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+const sleep = (ms: number, signal: Cancellation): Promise<void> =>
   new Promise((resolve) => {
     if (signal.aborted) return resolve();
     const t = setTimeout(done, ms);
@@ -77,7 +78,7 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
  * Forward `ex` to `backend`. Always answers the client (or leaves the
  * response to the adapter once committed). `signal` aborts when the client goes away.
  */
-export async function forward(ex: Exchange, backend: CompiledBackend, routeTimeoutMs: number | undefined, signal: AbortSignal, deps: ForwardDeps): Promise<void> {
+export async function forward(ex: Exchange, backend: CompiledBackend, routeTimeoutMs: number | undefined, signal: Cancellation, deps: ForwardDeps): Promise<void> {
   const cluster = backend.cluster;
   ex.service = cluster.name;
   const cfg = cluster.config;
@@ -217,7 +218,7 @@ function flagText(f: FailureKind): string {
   }
 }
 
-async function answerOpen(ex: Exchange, cluster: Cluster, routeTimeoutMs: number | undefined, signal: AbortSignal, deps: ForwardDeps): Promise<void> {
+async function answerOpen(ex: Exchange, cluster: Cluster, routeTimeoutMs: number | undefined, signal: Cancellation, deps: ForwardDeps): Promise<void> {
   const fb = cluster.config.circuitBreakers.find((b) => b.fallback)?.fallback;
   if (fb && 'response' in fb) {
     ex.flag = 'UO';

@@ -3,9 +3,10 @@
 import type { CompiledRoute } from '../routing/router.js';
 import type { Exchange } from '../server/exchange.js';
 import type { CompileDeps } from '../server/runtime.js';
+import type { Cancellation } from './cancel.js';
 
 export interface RouteHandler {
-  handle(ex: Exchange, route: CompiledRoute, signal: AbortSignal): Promise<void>;
+  handle(ex: Exchange, route: CompiledRoute, signal: Cancellation): Promise<void>;
   close?(): void;
 }
 

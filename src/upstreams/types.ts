@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { Cluster } from '../balancing/cluster.js';
 import type { Instance } from '../balancing/instance.js';
 import type { Exchange } from '../server/exchange.js';
+import type { Cancellation } from './cancel.js';
 
 export type FailureKind = 'connect-failure' | 'timeout' | 'reset' | 'refused-stream' | 'protocol' | 'aborted';
 
@@ -25,7 +26,7 @@ export interface AttemptOptions {
   /** Milliseconds until the response headers must have arrived. */
   timeoutMs: number;
   /** Aborts the attempt (client went away, route timeout). */
-  signal: AbortSignal;
+  signal: Cancellation;
   /** Return true to hold a response back (it will be retried); the adapter discards it. */
   holdStatus?(status: number): boolean;
   /** Mutate response headers before they are written downstream. */

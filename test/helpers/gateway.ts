@@ -2,6 +2,7 @@
 import pino from 'pino';
 import { Gateway } from '../../src/gateway.js';
 import type { ConfigInput } from '../../src/config/schema.js';
+import type { AccessLogSink } from '../../src/observability/logger.js';
 
 export const quietLog = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -14,7 +15,7 @@ export function testConfig(partial: Partial<ConfigInput>): ConfigInput {
   } as ConfigInput;
 }
 
-export async function startGateway(config: Partial<ConfigInput> | string, opts: { accessLog?: pino.Logger | false; configPath?: string } = {}): Promise<Gateway> {
+export async function startGateway(config: Partial<ConfigInput> | string, opts: { accessLog?: AccessLogSink | false; configPath?: string } = {}): Promise<Gateway> {
   return Gateway.start({
     config: typeof config === 'string' ? config : testConfig(config),
     log: quietLog,

@@ -2,6 +2,7 @@
 // responses matched by request id, heartbeats both ways, and every call
 // settled exactly once (response, timeout, abort or connection loss) — a
 // call never hangs on a dead connection.
+import type { Cancellation } from '../cancel.js';
 import { connect, type Socket } from 'node:net';
 import type { FailureKind } from '../types.js';
 import {
@@ -32,7 +33,7 @@ export type CallResult =
 interface PendingCall {
   resolve(r: CallResult): void;
   timer: NodeJS.Timeout | undefined;
-  signal: AbortSignal | undefined;
+  signal: Cancellation | undefined;
   onAbort: (() => void) | undefined;
 }
 
@@ -177,7 +178,7 @@ export class DubboConnection {
    * rejects. The timeout starts now; an abort forgets the call (a late
    * response is dropped).
    */
-  call(id: number, frame: Buffer, timeoutMs: number, signal?: AbortSignal): Promise<CallResult> {
+  call(id: number, frame: Buffer, timeoutMs: number, signal?: Cancellation): Promise<CallResult> {
     this.lastUsed = Date.now();
     if (!this.usable) {
       const error = this.closeReason ?? new ConnectionLostError('connection is closing');

@@ -2,6 +2,7 @@
 // service method, build Java-typed arguments, and make a generic ($invoke)
 // call through forward() — so instance choice, breakers, retries, outlier
 // detection and metrics are the same as for HTTP backends.
+import type { Cancellation } from '../cancel.js';
 import type { ClusterManager } from '../../balancing/clusters.js';
 import { BackendSet, routeToCanary, type CompiledBackend, type CompiledCanary } from '../../routing/canary.js';
 import { applyGrey } from '../../routing/grey.js';
@@ -194,7 +195,7 @@ export class DubboRouteHandler implements RouteHandler {
     return att;
   }
 
-  async handle(ex: Exchange, route: CompiledRoute, signal: AbortSignal): Promise<void> {
+  async handle(ex: Exchange, route: CompiledRoute, signal: Cancellation): Promise<void> {
     const found = matchMethod(this.methods, ex.matchPath, ex.method);
     if ('notFound' in found) {
       sendError(ex, 'NR', `no Dubbo method is mapped to ${ex.matchPath}`, 404);
