@@ -10,6 +10,7 @@ import { ConsulRegistrySchema } from '../../../src/config/schema.js';
 import type { RegistryWatcher } from '../../../src/discovery/types.js';
 import createConsul from '../../../registries/consul/index.js';
 import { ConsulDouble, type GarbageMode } from '../../doubles/consul/server.js';
+import { waitUntil } from '../../helpers/wait.js';
 
 const log = pino({ level: 'silent' });
 const cleanups: (() => unknown)[] = [];
@@ -17,13 +18,7 @@ after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const waitFor = (what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> => waitUntil(what, cond, timeoutMs);
 
 interface Setup {
   consul: ConsulDouble;

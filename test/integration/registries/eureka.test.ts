@@ -10,6 +10,7 @@ import { EurekaRegistrySchema } from '../../../src/config/schema.js';
 import type { RegistryWatcher } from '../../../src/discovery/types.js';
 import createEureka from '../../../registries/eureka/index.js';
 import { EurekaDouble, type EurekaDoubleOptions, type EurekaGarbage } from '../../doubles/eureka/server.js';
+import { waitUntil } from '../../helpers/wait.js';
 
 interface EurekaJsClient {
   start(cb: (err?: Error) => void): void;
@@ -24,13 +25,7 @@ after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const waitFor = (what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> => waitUntil(what, cond, timeoutMs);
 
 const INTERVAL = 100;
 

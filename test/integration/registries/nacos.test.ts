@@ -9,15 +9,9 @@ import { EndpointTable } from '../../../src/discovery/endpoint-table.js';
 import { NacosRegistrySchema } from '../../../src/config/schema.js';
 import createNacos from '../../../registries/nacos/index.js';
 import { NacosDouble, startNacosDouble } from '../../doubles/nacos/server.js';
+import { waitUntil } from '../../helpers/wait.js';
 
-async function waitFor(what: string, fn: () => boolean, timeoutMs = 20000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (fn()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  assert.fail(`timed out waiting for: ${what}`);
-}
+const waitFor = (what: string, cond: () => boolean, timeoutMs = 20000): Promise<void> => waitUntil(what, cond, timeoutMs);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const quiet = { info() {}, debug() {}, warn() {}, error() {}, log() {} } as unknown as typeof console;

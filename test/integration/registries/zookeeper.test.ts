@@ -9,6 +9,7 @@ import { EndpointTable } from '../../../src/discovery/endpoint-table.js';
 import { ZookeeperRegistrySchema } from '../../../src/config/schema.js';
 import createZookeeper, { type ZookeeperWatcher } from '../../../registries/zookeeper/index.js';
 import { startZookeeper, type ZookeeperServer } from '../../helpers/zookeeper.js';
+import { waitUntil } from '../../helpers/wait.js';
 
 const javaEncode = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
 
@@ -82,14 +83,7 @@ class ZkWriter {
   }
 }
 
-async function waitFor(what: string, fn: () => boolean, timeoutMs = 20000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (fn()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  assert.fail(`timed out waiting for: ${what}`);
-}
+const waitFor = (what: string, cond: () => boolean, timeoutMs = 20000): Promise<void> => waitUntil(what, cond, timeoutMs, 25);
 
 function hosts(table: EndpointTable, service: string): string[] | undefined {
   return table.endpointsOf(service)?.map((e) => `${e.host}:${e.port}`).sort();
