@@ -15,7 +15,7 @@ const problems = (fn: () => unknown): string[] => {
 describe('config validation', () => {
   it('the example contract parses (with its env vars set)', async () => {
     const { readFileSync } = await import('node:fs');
-    const text = readFileSync('../shared/design/meshgate.example.yaml', 'utf8');
+    const text = readFileSync('test/fixtures/contract.example.yaml', 'utf8');
     const env = { NACOS_PASSWORD: 'p', CONSUL_TOKEN: 't', DASHSCOPE_API_KEY: 'k', ANTHROPIC_API_KEY: 'k' };
     const cfg = parseConfigText(text, 'example', env);
     assert.equal(cfg.routes[0]!.name, 'users');
