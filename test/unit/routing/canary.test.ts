@@ -1,4 +1,4 @@
-// ingress-nginx canary semantics, case by case (../shared/design/traffic-semantics.md).
+// ingress-nginx canary semantics, case by case.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Cluster } from '../../../src/balancing/cluster.js';
