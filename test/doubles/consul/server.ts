@@ -12,7 +12,7 @@
 // Fault hooks: outage (listener closed), failWith (HTTP errors), garbage
 // payloads, answers without X-Consul-Index, 400s, the index going backwards.
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { RestartableServer } from '../lib/restartable-server.js';
 
 export type CheckStatus = 'passing' | 'warning' | 'critical';
 
@@ -111,9 +111,7 @@ function parseWait(v: string | null): number {
 export class ConsulDouble {
   readonly datacenter: string;
   private readonly opts: ConsulDoubleOptions;
-  private server: http.Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  private port = 0;
+  private readonly http = new RestartableServer((req, res) => this.handle(req, res), 65_000);
 
   private raftIndex = 10;
   private servicesTableIndex = 10;
@@ -139,41 +137,25 @@ export class ConsulDouble {
   // ---------- lifecycle and faults ----------
 
   async start(port = 0): Promise<string> {
-    const server = http.createServer((req, res) => this.handle(req, res));
-    server.keepAliveTimeout = 65_000;
-    server.on('connection', (s) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port || this.port, '127.0.0.1', () => resolve());
-    });
-    this.server = server;
-    this.port = (server.address() as AddressInfo).port;
+    await this.http.listen(port);
     return this.address;
   }
 
   /** host:port as the gateway config wants it. */
   get address(): string {
-    return `127.0.0.1:${this.port}`;
+    return `127.0.0.1:${this.http.port}`;
   }
 
   /** Outage: stop listening and cut every connection (blocked queries included). */
   async outage(): Promise<void> {
-    const s = this.server;
-    this.server = undefined;
     for (const w of this.waiters) clearTimeout(w.timer);
     this.waiters.clear();
-    if (!s) return;
-    const closed = new Promise<void>((r) => s.close(() => r()));
-    for (const sock of this.sockets) sock.destroy();
-    await closed;
+    await this.http.close();
   }
 
   /** Back from an outage, on the same port. */
   async recover(): Promise<void> {
-    if (!this.server) await this.start(this.port);
+    if (!this.http.listening) await this.start(this.http.port);
   }
 
   async stop(): Promise<void> {

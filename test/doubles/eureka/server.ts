@@ -14,7 +14,7 @@
 // delta, so a client's hashcode check fails), a corrupted delta hashcode,
 // deltas disabled (403).
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { RestartableServer } from '../lib/restartable-server.js';
 
 type Json = Record<string, unknown>;
 
@@ -67,9 +67,7 @@ const STATUSES = new Set(['UP', 'DOWN', 'STARTING', 'OUT_OF_SERVICE', 'UNKNOWN']
 export class EurekaDouble {
   readonly prefix: string;
   private readonly opts: EurekaDoubleOptions;
-  private server: http.Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  private port = 0;
+  private readonly http = new RestartableServer((req, res) => this.handle(req, res));
   private evictTimer: NodeJS.Timeout | undefined;
 
   /** APP -> id -> instance JSON (exactly as served) */
@@ -94,17 +92,7 @@ export class EurekaDouble {
   }
 
   async start(port = 0): Promise<string> {
-    const server = http.createServer((req, res) => this.handle(req, res));
-    server.on('connection', (s) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port || this.port, '127.0.0.1', () => resolve());
-    });
-    this.server = server;
-    this.port = (server.address() as AddressInfo).port;
+    await this.http.listen(port);
     if (this.opts.evictionIntervalMs && !this.evictTimer) {
       this.evictTimer = setInterval(() => this.evictExpired(), this.opts.evictionIntervalMs);
       this.evictTimer.unref();
@@ -115,24 +103,19 @@ export class EurekaDouble {
   /** Base URL for clients, e.g. http://127.0.0.1:PORT/eureka (with credentials when auth is on). */
   get url(): string {
     const creds = this.opts.auth ? `${encodeURIComponent(this.opts.auth.user)}:${encodeURIComponent(this.opts.auth.password)}@` : '';
-    return `http://${creds}127.0.0.1:${this.port}${this.prefix}`;
+    return `http://${creds}127.0.0.1:${this.http.port}${this.prefix}`;
   }
 
   get listenPort(): number {
-    return this.port;
+    return this.http.port;
   }
 
   async outage(): Promise<void> {
-    const s = this.server;
-    this.server = undefined;
-    if (!s) return;
-    const closed = new Promise<void>((r) => s.close(() => r()));
-    for (const sock of this.sockets) sock.destroy();
-    await closed;
+    await this.http.close();
   }
 
   async recover(): Promise<void> {
-    if (!this.server) await this.start(this.port);
+    if (!this.http.listening) await this.start(this.http.port);
   }
 
   async stop(): Promise<void> {
