@@ -22,25 +22,14 @@ import createEureka from '../../registries/eureka/index.js';
 import { ConsulDouble } from '../doubles/consul/server.js';
 import { EurekaDouble } from '../doubles/eureka/server.js';
 import { Gateway } from '../../src/gateway.js';
+import { latencyStats, type LatencyStats } from './lib/latency-stats.js';
 
 const N = Number(process.argv[2] ?? 100);
 const log = pino({ level: 'silent' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Stats {
-  n: number;
-  p50: number;
-  p99: number;
-  max: number;
-  mean: number;
-}
-
-function stats(samples: number[]): Stats {
-  const v = [...samples].sort((a, b) => a - b);
-  const pick = (q: number) => v[Math.min(v.length - 1, Math.max(0, Math.ceil(q * v.length) - 1))]!;
-  const r = (x: number) => Math.round(x * 10) / 10;
-  return { n: v.length, p50: r(pick(0.5)), p99: r(pick(0.99)), max: r(v[v.length - 1]!), mean: r(v.reduce((a, b) => a + b, 0) / v.length) };
-}
+type Stats = LatencyStats;
+const stats = (samples: number[]): Stats => latencyStats(samples, 1);
 
 /** Resolves when the table reports `service` with an endpoint on `port`. */
 function tableHas(table: EndpointTable, service: string, port: number): Promise<number> {

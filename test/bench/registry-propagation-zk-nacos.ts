@@ -33,6 +33,7 @@ import { Gateway } from '../../src/gateway.js';
 import { startNacosDouble } from '../doubles/nacos/server.js';
 import { startZookeeper, type ZookeeperServer } from '../helpers/zookeeper.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { latencyStats, type LatencyStats } from './lib/latency-stats.js';
 
 const CHANGES = Number(process.argv[2] ?? 100);
 const SERVICES = Number(process.argv[3] ?? 1000);
@@ -41,19 +42,8 @@ const log = pino({ level: 'silent' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const quiet = { info() {}, debug() {}, warn() {}, error() {}, log() {} } as unknown as typeof console;
 
-interface Stats {
-  n: number;
-  p50: number;
-  p99: number;
-  max: number;
-}
-
-function stats(samples: number[]): Stats {
-  const v = [...samples].sort((a, b) => a - b);
-  const pick = (q: number) => v[Math.min(v.length - 1, Math.max(0, Math.ceil(q * v.length) - 1))]!;
-  const r = (x: number) => Math.round(x * 100) / 100;
-  return { n: v.length, p50: r(pick(0.5)), p99: r(pick(0.99)), max: r(v[v.length - 1]!) };
-}
+type Stats = LatencyStats;
+const stats = (samples: number[]): Stats => latencyStats(samples, 2);
 
 function heapMb(): number {
   (globalThis as { gc?: () => void }).gc?.();
