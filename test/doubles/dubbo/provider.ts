@@ -64,7 +64,8 @@ export interface ProviderOptions {
 
 const HEADER = 16;
 
-function frame(flags: number, status: number, id: number, body: Buffer): Buffer {
+/** A Dubbo frame, written independently of the gateway's codec (tests check one against the other). */
+export function frame(flags: number, status: number, id: number, body: Buffer): Buffer {
   const h = Buffer.alloc(HEADER);
   h.writeUInt16BE(0xdabb, 0);
   h[2] = flags;
@@ -74,7 +75,8 @@ function frame(flags: number, status: number, id: number, body: Buffer): Buffer 
   return Buffer.concat([h, body]);
 }
 
-function encode(...values: unknown[]): Buffer {
+/** Consecutive hessian2 values. */
+export function encode(...values: unknown[]): Buffer {
   const enc = new hessian.EncoderV2();
   for (const v of values) enc.write(v);
   return Buffer.from(enc.get());

@@ -11,23 +11,7 @@ import {
   ProtocolError,
   type Frame,
 } from '../../../src/upstreams/dubbo/codec.js';
-import { descriptorTypes } from '../../doubles/dubbo/provider.js';
-
-function header(flags: number, status: number, id: number, body: Buffer): Buffer {
-  const h = Buffer.alloc(16);
-  h.writeUInt16BE(0xdabb, 0);
-  h[2] = flags;
-  h[3] = status;
-  h.writeBigInt64BE(BigInt(id), 4);
-  h.writeInt32BE(body.length, 12);
-  return Buffer.concat([h, body]);
-}
-
-function hess(...values: unknown[]): Buffer {
-  const e = new hessian.EncoderV2();
-  for (const v of values) e.write(v);
-  return Buffer.from(e.get());
-}
+import { descriptorTypes, encode as hess, frame as header } from '../../doubles/dubbo/provider.js';
 
 function frames(buf: Buffer): Frame[] {
   const out: Frame[] = [];
