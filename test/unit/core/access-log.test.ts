@@ -1,0 +1,42 @@
+// The access-log sink: batched writes that still reach the file promptly.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { ACCESS_LOG_FLUSH_MS, BatchedAccessLog, createAccessLogSink } from '../../../src/observability/logger.js';
+import { waitUntil } from '../../helpers/wait.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'meshgate-access-log-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const lines = (file: string): string[] => readFileSync(file, 'utf8').split('\n').filter(Boolean);
+
+describe('access log sink', () => {
+  it('a single line under light traffic reaches the file within the flush interval', async () => {
+    const file = join(dir, 'one.log');
+    const sink = createAccessLogSink(file);
+    const t0 = Date.now();
+    sink.write('{"n":1}\n');
+    await waitUntil('the line is in the file', () => lines(file).length === 1, 5_000, 5);
+    // Not written per line, but not held back until a buffer fills either.
+    assert.ok(Date.now() - t0 < ACCESS_LOG_FLUSH_MS + 1_000, `took ${Date.now() - t0} ms`);
+    sink.flushSync?.();
+  });
+
+  it('many lines go out as few writes, in order, and flushSync writes what is waiting', () => {
+    const writes: string[] = [];
+    const sink = new BatchedAccessLog({ write: (s) => writes.push(s) }, 60_000);
+    for (let i = 0; i < 5_000; i++) sink.write(`{"n":${i},"pad":"${'x'.repeat(40)}"}\n`);
+    // 5,000 lines of ~58 characters: a write per 64 KiB, the rest waits for the timer.
+    assert.ok(writes.length >= 3 && writes.length <= 6, `${writes.length} writes`);
+    sink.flushSync();
+    const all = writes.join('').split('\n').filter(Boolean);
+    assert.equal(all.length, 5_000);
+    assert.deepEqual(
+      all.map((l) => (JSON.parse(l) as { n: number }).n),
+      Array.from({ length: 5_000 }, (_, i) => i),
+    );
+    sink.flushSync();
+    assert.equal(writes.join('').split('\n').filter(Boolean).length, 5_000, 'nothing written twice');
+  });
+});
