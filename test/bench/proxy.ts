@@ -2,7 +2,7 @@
 //
 //   npx tsx test/bench/proxy.ts [--rounds 3] [--seconds 10] [--warmup 5] [--connections 50]
 //                               [--rate 2000] [--paced-seconds 15] [--no-pin] [--no-build]
-//                               [--profile DIR] [--only direct,meshgate,...]
+//                               [--profile DIR] [--only direct,meshgate,...] [--node-arg FLAG ...]
 //
 // What runs (every server its own process, all started once, idle while another is measured):
 //  - 2 upstream instances: minimal node:http servers with a fixed 12-byte body.
@@ -54,10 +54,12 @@ interface Opts {
   build: boolean;
   profileDir: string | undefined;
   only: Set<string> | undefined;
+  /** Extra node flags for the meshgate processes (e.g. V8 heap flags), repeatable. */
+  nodeArgs: string[];
 }
 
 function parseOpts(argv: string[]): Opts {
-  const o: Opts = { rounds: 3, seconds: 10, warmup: 5, connections: 50, rate: 2000, pacedSeconds: 15, pin: true, build: true, profileDir: undefined, only: undefined };
+  const o: Opts = { rounds: 3, seconds: 10, warmup: 5, connections: 50, rate: 2000, pacedSeconds: 15, pin: true, build: true, profileDir: undefined, only: undefined, nodeArgs: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (): number => {
@@ -74,6 +76,7 @@ function parseOpts(argv: string[]): Opts {
     else if (a === '--no-pin') o.pin = false;
     else if (a === '--no-build') o.build = false;
     else if (a === '--profile') o.profileDir = resolve(argv[++i] ?? '');
+    else if (a === '--node-arg') o.nodeArgs.push(argv[++i] ?? '');
     else if (a === '--only') o.only = new Set((argv[++i] ?? '').split(','));
     else throw new Error(`unknown option ${a}`);
   }
@@ -393,6 +396,12 @@ async function main(): Promise<void> {
   }
   const targets: Target[] = [{ name: 'direct', label: 'direct (upstream A)', url: `${upUrls[0]}/` }];
   const want = (n: string): boolean => !o.only || o.only.has(n) || n === 'direct';
+  // --profile DIR: every Node target writes a V8 CPU profile to DIR/<target>/ when it exits.
+  const profileArgs = (name: string): string[] => {
+    if (!o.profileDir) return [];
+    mkdirSync(join(o.profileDir, name), { recursive: true });
+    return ['--cpu-prof', '--cpu-prof-dir', join(o.profileDir, name)];
+  };
 
   for (const [name, access] of [['meshgate', true], ['meshgate-nolog', false]] as const) {
     if (!want(name)) continue;
@@ -400,9 +409,7 @@ async function main(): Promise<void> {
     const admin = await freePort();
     const cfg = join(tmp, `${name}.yaml`);
     writeFileSync(cfg, meshgateYaml(port, admin, upPorts, access));
-    const nodeArgs = o.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(o.profileDir, name)] : [];
-    if (o.profileDir) mkdirSync(join(o.profileDir, name), { recursive: true });
-    const child = start(name, proxyCpu, process.execPath, [...nodeArgs, 'dist/src/cli.js', 'start', '--config', cfg, '--workers', '1'], { MESHGATE_ACCESS_LOG: '/dev/null' });
+    const child = start(name, proxyCpu, process.execPath, [...profileArgs(name), ...o.nodeArgs, 'dist/src/cli.js', 'start', '--config', cfg, '--workers', '1'], { MESHGATE_ACCESS_LOG: '/dev/null' });
     await waitForPort(port, child, name);
     targets.push({ name, label: access ? 'meshgate (access log to /dev/null)' : 'meshgate (access log off)', url: `http://127.0.0.1:${port}/`, child });
   }
@@ -417,14 +424,14 @@ async function main(): Promise<void> {
   }
   if (want('fastify')) {
     const port = await freePort();
-    const child = start('fastify', proxyCpu, process.execPath, ['--import', 'tsx', 'test/bench/lib/proxy-fastify.ts', String(port), ...upUrls]);
+    const child = start('fastify', proxyCpu, process.execPath, [...profileArgs('fastify'), '--import', 'tsx', 'test/bench/lib/proxy-fastify.ts', String(port), ...upUrls]);
     await waitForPort(port, child, 'fastify');
     targets.push({ name: 'fastify', label: '@fastify/http-proxy (BalancedPool)', url: `http://127.0.0.1:${port}/`, child });
   }
 
   if (want('floor')) {
     const port = await freePort();
-    const child = start('floor', proxyCpu, process.execPath, ['--import', 'tsx', 'test/bench/lib/proxy-floor.ts', String(port), ...upUrls]);
+    const child = start('floor', proxyCpu, process.execPath, [...profileArgs('floor'), '--import', 'tsx', 'test/bench/lib/proxy-floor.ts', String(port), ...upUrls]);
     await waitForPort(port, child, 'floor');
     targets.push({ name: 'floor', label: 'reference: bare node:http + undici', url: `http://127.0.0.1:${port}/`, child });
   }

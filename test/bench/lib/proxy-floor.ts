@@ -44,5 +44,6 @@ const server = http.createServer((req, res) => {
   }
   pool.dispatch({ path: req.url ?? '/', method: req.method ?? 'GET', headers, body: null }, handler);
 });
+server.keepAliveTimeout = 120_000;
 server.listen(Number(port), '127.0.0.1');
 process.on('SIGTERM', () => process.exit(0));
