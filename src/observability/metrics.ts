@@ -1,68 +1,197 @@
 // Prometheus metrics (prom-client). One Metrics object per process; in
 // cluster mode the primary aggregates every worker's registry for /metrics.
+//
+// Request metrics are counted per request in plain numbers, found through
+// nested Maps keyed by the label values as given (no key strings are built per
+// request), and handed to the prom-client metrics when they are read:
+// prom-client calls each metric's `collect` before every read (/metrics, the
+// primary's getMetricsAsJSON of each worker, metric.get()), so a scrape shows
+// what prom-client would have counted itself.
+import { createRequire } from 'node:module';
 import client from 'prom-client';
 
-type CounterChild = client.Counter.Internal;
+/** prom-client's key for a label set (lib/util.js), so that a label set is one series however it was counted. */
+const { hashObject } = createRequire(import.meta.url)('prom-client/lib/util.js') as {
+  hashObject(labels: Labels, sortedLabelNames: string[]): string;
+};
+
+/** Label sets kept per metric; past this, a new label set is counted by prom-client directly. */
+const MAX_LABEL_SETS = 10_000;
+
+type LabelValue = string | number;
+type Labels = Record<string, string>;
 
 /**
- * A counter whose label-bound children count in plain numbers and add them
- * to the prom-client counter when metrics are read (prom-client calls
- * `collect` before every read). Per request that is one Map lookup and an
- * addition instead of prom-client's label validation and hashing per inc;
- * what a scrape shows is the same. Children are kept for at most `maxChildren`
- * label sets; past that, children count directly in prom-client.
+ * Per-label-set state found through nested Maps, one level per label, keyed
+ * by the label values as given (strings, or a status code as a number). Holds
+ * at most MAX_LABEL_SETS label sets; past that, `get2`/`get4` answer undefined for a new one.
  */
-class BufferedCounter<T extends string> extends client.Counter<T> {
-  private readonly buffered = new Map<string, { labels: client.LabelValues<T>; n: number; child: CounterChild }>();
+class LabelSets<S> {
+  private readonly root = new Map<LabelValue, any>();
+  readonly all: S[] = [];
 
   constructor(
-    config: client.CounterConfiguration<T>,
-    private readonly maxChildren = 10_000,
-  ) {
-    super({ ...config, collect: () => this.flush() });
+    private readonly names: readonly string[],
+    private readonly create: (labels: Labels) => S,
+  ) {}
+
+  get2(a: LabelValue, b: LabelValue): S | undefined {
+    return this.root.get(a)?.get(b) ?? this.add([a, b]);
   }
 
-  override labels(...args: unknown[]): CounterChild {
-    if (args.length === 0 || typeof args[0] !== 'string') return super.labels(...(args as [client.LabelValues<T>]));
-    const values = args as string[];
-    const key = values.length === 1 ? values[0]! : values.join('\u0000');
-    const hit = this.buffered.get(key);
-    if (hit) return hit.child;
-    const direct = super.labels(...values); // validates the label count
-    if (this.buffered.size >= this.maxChildren) return direct;
-    const labels = {} as Record<string, string>;
-    (this as unknown as { labelNames: string[] }).labelNames.forEach((name, i) => (labels[name] = values[i]!));
-    const entry = {
-      labels: labels as client.LabelValues<T>,
-      n: 0,
-      child: {
-        inc: (value?: number): void => {
-          // Anything but a plain positive count goes to prom-client, which validates it.
-          if (value === undefined) entry.n++;
-          else if (value > 0 && Number.isFinite(value)) entry.n += value;
-          else direct.inc(value);
-        },
-      } as CounterChild,
-    };
-    this.buffered.set(key, entry);
-    return entry.child;
+  get4(a: LabelValue, b: LabelValue, c: LabelValue, d: LabelValue): S | undefined {
+    return this.root.get(a)?.get(b)?.get(c)?.get(d) ?? this.add([a, b, c, d]);
+  }
+
+  /** The labels object prom-client takes for these values (a number becomes its string: 0 is "0"). */
+  labels(values: readonly LabelValue[]): Labels {
+    const labels: Labels = {};
+    this.names.forEach((name, i) => (labels[name] = String(values[i])));
+    return labels;
+  }
+
+  private add(values: readonly LabelValue[]): S | undefined {
+    if (values.length !== this.names.length) throw new Error(`${values.length} label values for labels ${this.names.join(', ')}`);
+    if (this.all.length >= MAX_LABEL_SETS) return undefined;
+    let level = this.root;
+    for (const v of values.slice(0, -1)) {
+      let next = level.get(v);
+      if (next === undefined) level.set(v, (next = new Map()));
+      level = next;
+    }
+    const s = this.create(this.labels(values));
+    level.set(values[values.length - 1]!, s);
+    this.all.push(s);
+    return s;
+  }
+}
+
+/**
+ * A counter labelled (x, y, code, z) that counts in plain numbers and adds
+ * them to the prom-client counter when metrics are read. `count` is four Map
+ * lookups and an addition instead of prom-client's label validation and
+ * hashing per inc. Past MAX_LABEL_SETS label sets, new ones count directly.
+ */
+class BufferedCounter<T extends string> extends client.Counter<T> {
+  private readonly sets: LabelSets<{ readonly labels: Labels; n: number }>;
+
+  constructor(config: client.CounterConfiguration<T>) {
+    super({ ...config, collect: () => this.flush() });
+    this.sets = new LabelSets(config.labelNames ?? [], (labels) => ({ labels, n: 0 }));
+  }
+
+  /** Counts one; `code` is a status code as a number, 0 for none (shown as "0"). */
+  count(x: string, y: string, code: number, z: string): void {
+    const s = this.sets.get4(x, y, code, z);
+    if (s !== undefined) s.n++;
+    else this.inc(this.sets.labels([x, y, code, z]) as client.LabelValues<T>);
+  }
+
+  override reset(): void {
+    super.reset();
+    for (const s of this.sets?.all ?? []) s.n = 0; // prom-client's constructor calls reset before `sets` exists
   }
 
   private flush(): void {
-    for (const e of this.buffered.values()) {
-      if (e.n === 0) continue;
-      const n = e.n;
-      e.n = 0;
-      this.inc(e.labels, n);
+    for (const s of this.sets.all) {
+      if (s.n === 0) continue;
+      const n = s.n;
+      s.n = 0;
+      this.inc(s.labels as client.LabelValues<T>, n);
+    }
+  }
+}
+
+/** What prom-client's Histogram keeps per label set (lib/histogram.js, createBaseValues). */
+interface HistogramEntry {
+  bucketValues: Record<number, number>;
+  sum: number;
+  count: number;
+}
+
+interface Bins {
+  readonly labels: Labels;
+  /** prom-client's key for the label set. */
+  readonly key: string;
+  /** prom-client's values for the label set; sum and count are added to per observation. */
+  entry: HistogramEntry;
+  /** Observations per bucket since the last read (not cumulative); the last slot is past every bound. */
+  readonly counts: number[];
+}
+
+/**
+ * A histogram labelled (x, y) that finds a label set through two Map lookups,
+ * counts its bucket in an array and adds to prom-client's sum and count of the
+ * label set as prom-client's observe would (same additions in the same order,
+ * so `_sum` rounds identically); the bucket counts are added to prom-client's
+ * when metrics are read, which then renders buckets, `+Inf`, `_sum` and
+ * `_count` itself. Past MAX_LABEL_SETS label sets, new ones go to observe().
+ */
+class BufferedHistogram<T extends string> extends client.Histogram<T> {
+  private readonly bounds: readonly number[];
+  private readonly sets: LabelSets<Bins>;
+
+  constructor(config: client.HistogramConfiguration<T> & { buckets: number[] }) {
+    super({ ...config, collect: () => this.flush() });
+    this.bounds = config.buckets;
+    const sorted = [...(config.labelNames ?? [])].sort();
+    this.sets = new LabelSets(config.labelNames ?? [], (labels) => {
+      const key = hashObject(labels, sorted);
+      return { labels, key, entry: this.entry(key, labels), counts: new Array<number>(this.bounds.length + 1).fill(0) };
+    });
+  }
+
+  observe2(x: string, y: string, value: number): void {
+    const s = Number.isFinite(value) ? this.sets.get2(x, y) : undefined;
+    if (s === undefined) {
+      this.observe(this.sets.labels([x, y]) as client.LabelValues<T>, value); // validates value as well
+      return;
+    }
+    // le: a value equal to a bound counts in that bound's bucket.
+    const bounds = this.bounds;
+    let i = 0;
+    while (i < bounds.length && value > bounds[i]!) i++;
+    s.counts[i]!++;
+    const e = s.entry;
+    e.sum += value;
+    e.count++;
+  }
+
+  /** prom-client forgets every label set; known ones start again from zero. */
+  override reset(): void {
+    super.reset();
+    for (const s of this.sets?.all ?? []) {
+      s.counts.fill(0);
+      s.entry = this.entry(s.key, s.labels);
+    }
+  }
+
+  /** prom-client's entry for a label set, created by its `zero` when missing. */
+  private entry(key: string, labels: Labels): HistogramEntry {
+    const internal = this as unknown as { hashMap: Record<string, HistogramEntry> };
+    if (internal.hashMap[key] === undefined) this.zero(labels as client.LabelValues<T>);
+    return internal.hashMap[key]!;
+  }
+
+  private flush(): void {
+    const bounds = this.bounds;
+    for (const s of this.sets.all) {
+      const { counts } = s;
+      for (let i = 0; i < bounds.length; i++) {
+        if (counts[i] === 0) continue;
+        s.entry.bucketValues[bounds[i]!]! += counts[i]!;
+        counts[i] = 0;
+      }
+      counts[bounds.length] = 0; // past the last bound: only in +Inf, which is the count
     }
   }
 }
 
 export class Metrics {
   readonly registry = new client.Registry();
-  readonly requests: client.Counter<'route' | 'service' | 'code' | 'flag'>;
-  readonly duration: client.Histogram<'route' | 'service'>;
-  readonly upstreamRequests: client.Counter<'service' | 'instance' | 'code' | 'result'>;
+  readonly requests: BufferedCounter<'route' | 'service' | 'code' | 'flag'>;
+  readonly duration: BufferedHistogram<'route' | 'service'>;
+  readonly upstreamRequests: BufferedCounter<'service' | 'instance' | 'code' | 'result'>;
   readonly endpoints: client.Gauge<'service'>;
   readonly registryUp: client.Gauge<'registry'>;
   readonly configReloads: client.Counter<'result'>;
@@ -71,9 +200,6 @@ export class Metrics {
   readonly circuitState: client.Gauge<'service' | 'scope'>;
   readonly rejections: client.Counter<'reason' | 'route' | 'filter'>;
   readonly retries: client.Counter<'service' | 'reason'>;
-  /** Cache of label-bound children: avoids a label lookup per request. */
-  private readonly reqChildren = new Map<string, CounterChild>();
-  private readonly durChildren = new Map<string, client.Histogram.Internal<'route' | 'service'>>();
 
   /**
    * role 'all': one process does everything; 'data': a worker (request metrics);
@@ -91,7 +217,7 @@ export class Metrics {
       labelNames: ['route', 'service', 'code', 'flag'],
       registers: data,
     });
-    this.duration = new client.Histogram({
+    this.duration = new BufferedHistogram({
       name: 'meshgate_request_duration_seconds',
       help: 'Downstream request duration until the response ended',
       labelNames: ['route', 'service'],
@@ -157,20 +283,14 @@ export class Metrics {
     });
   }
 
+  /** Per request: `code` is the status as a number (0 for none), route and service as compiled from the config. */
   observeRequest(route: string, service: string, code: number, flag: string, seconds: number): void {
-    const key = `${route}\u0000${service}\u0000${code}\u0000${flag}`;
-    let c = this.reqChildren.get(key);
-    if (!c) {
-      c = this.requests.labels(route, service, String(code), flag);
-      if (this.reqChildren.size < 10_000) this.reqChildren.set(key, c);
-    }
-    c.inc();
-    const dk = `${route}\u0000${service}`;
-    let h = this.durChildren.get(dk);
-    if (!h) {
-      h = this.duration.labels(route, service);
-      if (this.durChildren.size < 10_000) this.durChildren.set(dk, h);
-    }
-    h.observe(seconds);
+    this.requests.count(route, service, code, flag);
+    this.duration.observe2(route, service, seconds);
+  }
+
+  /** Per upstream attempt: `status` is the upstream status as a number, 0 when none arrived. */
+  countUpstream(service: string, instance: string, status: number, result: string): void {
+    this.upstreamRequests.count(service, instance, status, result);
   }
 }

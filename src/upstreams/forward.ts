@@ -146,9 +146,7 @@ export async function forward(ex: Exchange, backend: CompiledBackend, routeTimeo
       const rt = outcome.headersMs ?? performance.now() - started;
       permit?.done(outcome, rt);
       if (outcome.failure !== 'aborted') cluster.outlier?.report(inst, outcome);
-      deps.metrics.upstreamRequests
-        .labels(cluster.name, inst.id, outcome.status ? String(outcome.status) : '0', outcome.failure ?? (outcome.committed ? 'ok' : 'retried'))
-        .inc();
+      deps.metrics.countUpstream(cluster.name, inst.id, outcome.status || 0, outcome.failure ?? (outcome.committed ? 'ok' : 'retried'));
 
       if (outcome.committed) {
         if (outcome.failure && outcome.failure !== 'aborted') ex.flag ||= FAILURE_FLAG[outcome.failure];
