@@ -72,13 +72,24 @@ export function createAccessLogSink(dest: string | number = process.env.MESHGATE
 
 const q = JSON.stringify;
 
+// Requests that start in the same millisecond share one formatted time.
+let lastMs = -1;
+let lastIso = '';
+function isoAt(ms: number): string {
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
+}
+
 /**
  * One access-log line. Built by hand rather than through a logger: it is the
  * one log line every request pays for, and the fields are fixed.
  */
 export function accessLogLine(ex: Exchange, status: number, durationMs: number): string {
   return (
-    `{"time":"${new Date(ex.startMs).toISOString()}","requestId":${q(ex.requestId)},"client":${q(ex.clientIp)},` +
+    `{"time":"${isoAt(ex.startMs)}","requestId":${q(ex.requestId)},"client":${q(ex.clientIp)},` +
     `"method":${q(ex.method)},"host":${q(ex.host)},"path":${q(ex.matchPath)},"route":${q(ex.routeName)},` +
     `"service":${q(ex.service)},"upstream":${q(ex.upstreamAddr)},"status":${status},"flag":"${ex.flag}",` +
     `"attempts":${ex.attempts},"durationMs":${Math.round(durationMs * 1000) / 1000},"bytesIn":${ex.bytesIn},"bytesOut":${ex.bytesOut}}\n`

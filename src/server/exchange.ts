@@ -5,6 +5,8 @@ import type { Instance } from '../balancing/instance.js';
 import type { PickContext } from '../balancing/types.js';
 import type { Flag } from './flags.js';
 import { normalizePath } from '../routing/match.js';
+import { CancelToken } from '../upstreams/cancel.js';
+import type { RuntimeState } from './runtime.js';
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
 export type DownstreamResponse = ServerResponse | Http2ServerResponse;
@@ -16,7 +18,9 @@ export interface HeaderOps {
 }
 
 export class Exchange implements PickContext {
-  readonly startNs = process.hrtime.bigint();
+  /** performance.now() at the start (monotonic, for durations). */
+  readonly startPerf = performance.now();
+  /** Wall-clock start, for logs. */
   readonly startMs = Date.now();
   /** Path (with query) as it will be sent upstream; filters may rewrite it. */
   path: string;
@@ -46,6 +50,10 @@ export class Exchange implements PickContext {
   tag: string | undefined;
   /** The matched route's filters (their onDone hooks run when the exchange ends). */
   routeFilters: readonly import('../filters/types.js').FilterInstance[] | undefined;
+  /** Aborted when the client goes away (the response closed before it ended). */
+  readonly cancel = new CancelToken();
+  /** The runtime state (routes, filters) this exchange started on. */
+  runtime: RuntimeState | undefined;
   /** Free-form values for filters (e.g. matched rule names). */
   readonly vars: Record<string, unknown> = {};
   /** Called once when the exchange is done (response finished or aborted). */
@@ -117,6 +125,6 @@ export class Exchange implements PickContext {
   }
 
   elapsedMs(): number {
-    return Number(process.hrtime.bigint() - this.startNs) / 1e6;
+    return performance.now() - this.startPerf;
   }
 }

@@ -20,12 +20,15 @@ import { pickInstance } from '../routing/select.js';
 import { forward, type ForwardDeps } from '../upstreams/forward.js';
 import type { RouteHandler } from '../upstreams/route-handlers.js';
 import type { UpstreamAdapter } from '../upstreams/types.js';
-import { CancelToken, type Cancellation } from '../upstreams/cancel.js';
+import type { Cancellation } from '../upstreams/cancel.js';
 import { Exchange, type DownstreamRequest, type DownstreamResponse } from './exchange.js';
 import { sendDirect, sendError } from './respond.js';
 import type { RuntimeState } from './runtime.js';
 
 const REQUEST_ID_RE = /^[\w.:-]{1,128}$/;
+
+const EXCHANGE = Symbol('meshgate.exchange');
+type ResponseWithExchange = DownstreamResponse & { [EXCHANGE]?: Exchange };
 
 export interface PipelineDeps {
   clusters: ClusterManager;
@@ -70,6 +73,10 @@ export class Pipeline {
     private readonly deps: PipelineDeps,
   ) {
     this.state = initial;
+    const pipeline = this;
+    this.closeListener = function (this: DownstreamResponse) {
+      pipeline.responseClosed(this);
+    };
     this.forwardDeps = {
       metrics: deps.metrics,
       adapterFor: (cluster, inst) => this.adapterFor(cluster, inst),
@@ -90,23 +97,34 @@ export class Pipeline {
     return new Exchange(req, res, requestId, clientIpOf(req), normalizeHost(authority), scheme);
   }
 
+  /**
+   * The response's 'close' listener: one function per pipeline, not a closure
+   * per request; the exchange rides on the response.
+   */
+  private readonly closeListener: (this: DownstreamResponse) => void;
+
+  private responseClosed(res: DownstreamResponse): void {
+    const ex = (res as ResponseWithExchange)[EXCHANGE]!;
+    this.inflight--;
+    // HTTP/2 reports a stream reset by the client as writableFinished; writableEnded tells.
+    if (!res.writableFinished || !res.writableEnded) {
+      ex.cancel.abort();
+      if (!ex.flag) ex.flag = 'DC';
+      if (!res.headersSent) ex.status = 499;
+    }
+    this.done(ex, ex.runtime!);
+  }
+
   /** The 'request' handler of a listener. */
   handle(req: DownstreamRequest, res: DownstreamResponse, scheme: 'http' | 'https' = 'http', trustForwarded = false): void {
     const state = this.state;
     const ex = this.newExchange(req, res, scheme);
     ex.trustForwarded = trustForwarded;
-    const ac = new CancelToken();
+    ex.runtime = state;
+    const ac = ex.cancel;
     this.inflight++;
-    res.once('close', () => {
-      this.inflight--;
-      // HTTP/2 reports a stream reset by the client as writableFinished; writableEnded tells.
-      if (!res.writableFinished || !res.writableEnded) {
-        ac.abort();
-        if (!ex.flag) ex.flag = 'DC';
-        if (!res.headersSent) ex.status = 499;
-      }
-      this.done(ex, state);
-    });
+    (res as ResponseWithExchange)[EXCHANGE] = ex;
+    res.on('close', this.closeListener);
     if (ex.matchPath.charCodeAt(0) !== 47 /* / */) {
       // absolute-form or asterisk-form targets are not proxied
       if (req.method === 'OPTIONS' && ex.matchPath === '*') sendDirect(ex, 204, '');
@@ -223,9 +241,8 @@ export class Pipeline {
         if (!adapter?.upgrade) return sendError(ex, 'UP', 'upstream protocol does not support upgrade');
         ex.upstreamAddr = inst.id;
         ex.instance = inst;
-        const ac = new CancelToken();
-        socket.once('close', () => ac.abort());
-        const out = await adapter.upgrade(ex, socket, head, inst, cluster, { timeoutMs: route.config.timeoutMs ?? cluster.config.timeoutMs, signal: ac });
+        socket.once('close', () => ex.cancel.abort());
+        const out = await adapter.upgrade(ex, socket, head, inst, cluster, { timeoutMs: route.config.timeoutMs ?? cluster.config.timeoutMs, signal: ex.cancel });
         if (!out.committed) sendError(ex, out.failure === 'timeout' ? 'UT' : out.failure === 'connect-failure' ? 'UF' : 'UC');
       })
       .catch((e) => {

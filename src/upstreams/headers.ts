@@ -1,6 +1,6 @@
 // Header rules shared by upstream adapters: hop-by-hop stripping (RFC 9110 7.6.1),
 // forwarded headers, header operations.
-import type { HeaderOps } from '../server/exchange.js';
+import type { Exchange, HeaderOps } from '../server/exchange.js';
 
 export const HOP_BY_HOP = new Set([
   'connection',
@@ -62,4 +62,14 @@ export function cleanResponseHeaders(headers: Record<string, string | string[] |
     out[k] = headers[k];
   }
   return out;
+}
+
+/** What the gateway adds to an upstream's response headers: x-request-id, cookies set by filters, the route's header operations. */
+export function addGatewayResponseHeaders(out: Record<string, string | string[] | undefined>, ex: Exchange): void {
+  out['x-request-id'] ??= ex.requestId;
+  if (ex.responseCookies) {
+    const cur = out['set-cookie'];
+    out['set-cookie'] = cur === undefined ? ex.responseCookies : ([] as string[]).concat(cur, ex.responseCookies);
+  }
+  if (ex.responseHeaderOps.length) applyHeaderOpsToObject(out, ex.responseHeaderOps);
 }

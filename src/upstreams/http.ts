@@ -7,7 +7,7 @@ import { Pool, type Dispatcher } from 'undici';
 import type { Cluster } from '../balancing/cluster.js';
 import type { Instance } from '../balancing/instance.js';
 import type { Exchange } from '../server/exchange.js';
-import { applyHeaderOpsToList, applyHeaderOpsToObject, cleanResponseHeaders, connectionTokens, HOP_BY_HOP } from './headers.js';
+import { addGatewayResponseHeaders, applyHeaderOpsToList, cleanResponseHeaders, connectionTokens, HOP_BY_HOP } from './headers.js';
 import { AttemptTimeoutError, type AttemptOptions, type AttemptOutcome, type FailureKind, type UpstreamAdapter } from './types.js';
 
 const CONNECT_CODES = new Set([
@@ -159,6 +159,147 @@ export function buildRequestHeaders(ex: Exchange, inst: Instance, cluster: Clust
   return out;
 }
 
+/**
+ * One attempt: the undici dispatch handler and its state in one object (one
+ * allocation per attempt rather than a closure per callback).
+ */
+class HttpAttempt implements Dispatcher.DispatchHandler {
+  private readonly started = performance.now();
+  private controller: Dispatcher.DispatchController | undefined;
+  private headersSeen = false;
+  private committed = false;
+  /** The status is held back for a retry: the response is read and dropped. */
+  private held = false;
+  private done = false;
+  private headersMs: number | undefined;
+  private status: number | undefined;
+  private pendingAbort: Error | undefined;
+  /**
+   * The request went out on a connected socket: from here on, a failure may
+   * leave the upstream having acted on it (never replay non-idempotent requests).
+   */
+  private sent = false;
+  private readonly timer: NodeJS.Timeout;
+  private readonly onAbort = (): void => this.abortWith(new AbortedError());
+  private onDrain: (() => void) | undefined;
+
+  constructor(
+    private readonly ex: Exchange,
+    private readonly opts: AttemptOptions,
+    private readonly resolve: (o: AttemptOutcome) => void,
+    readonly body: LazyBody | null,
+  ) {
+    this.timer = setTimeout(() => {
+      if (!this.headersSeen) this.abortWith(new AttemptTimeoutError(opts.timeoutMs));
+    }, opts.timeoutMs);
+    opts.signal.addEventListener('abort', this.onAbort);
+  }
+
+  finish(o: Omit<AttemptOutcome, 'committed' | 'reachedUpstream'>): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    this.opts.signal.removeEventListener('abort', this.onAbort);
+    const body = this.body;
+    if (body && !body.started) body.detach();
+    // Completes the caller's literal rather than copying it (no spread per request).
+    const out = o as AttemptOutcome;
+    out.committed = this.committed;
+    out.reachedUpstream = this.headersSeen || this.sent || (body?.started ?? false);
+    out.headersMs = this.headersMs;
+    this.resolve(out);
+  }
+
+  private abortWith(err: Error): void {
+    if (this.controller) this.controller.abort(err);
+    else {
+      // Not dispatched on a connection yet (still connecting, or queued for
+      // one): answer now rather than after the connect; undici drops the
+      // request when it gets to it.
+      this.pendingAbort = err;
+      this.finish({ failure: classifyError(err, false), error: err });
+    }
+  }
+
+  onRequestStart(c: Dispatcher.DispatchController): void {
+    this.controller = c;
+    if (this.pendingAbort) c.abort(this.pendingAbort);
+    else this.sent = true;
+  }
+
+  onResponseStart(c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (statusCode < 200) return; // 1xx informational
+    const ex = this.ex;
+    const res = ex.res;
+    this.headersSeen = true;
+    this.status = statusCode;
+    this.headersMs = performance.now() - this.started;
+    if (this.opts.holdStatus?.(statusCode)) {
+      this.held = true;
+      c.abort(new AbortedError());
+      return;
+    }
+    const out = cleanResponseHeaders(headers);
+    addGatewayResponseHeaders(out, ex);
+    if (res.headersSent || res.destroyed) {
+      c.abort(new AbortedError());
+      return;
+    }
+    this.committed = true;
+    ex.status = statusCode;
+    try {
+      res.writeHead(statusCode, out as Record<string, string | string[]>);
+    } catch (e) {
+      c.abort(e as Error);
+      return;
+    }
+    // Streams of unknown length (SSE, long polls) get their headers at once,
+    // not with the first body chunk; sized bodies go out with the headers.
+    if (out['content-length'] === undefined && 'flushHeaders' in res) (res as ServerResponse).flushHeaders();
+  }
+
+  onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.held) return;
+    const ex = this.ex;
+    ex.bytesOut += chunk.length;
+    if (!(ex.res as ServerResponse).write(chunk)) {
+      c.pause();
+      this.onDrain ??= () => c.resume();
+      ex.res.once('drain', this.onDrain);
+    }
+  }
+
+  onResponseEnd(_c: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
+    if (!this.held) {
+      const res = this.ex.res;
+      if (trailers && 'addTrailers' in res) {
+        for (const _ in trailers) {
+          try {
+            (res as { addTrailers(t: Record<string, string | string[]>): void }).addTrailers(trailers as Record<string, string | string[]>);
+          } catch {
+            /* downstream cannot carry trailers */
+          }
+          break;
+        }
+      }
+      res.end();
+    }
+    this.finish({ status: this.status });
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    if (this.held) {
+      this.finish({ status: this.status });
+      return;
+    }
+    const failure = classifyError(err, this.headersSeen);
+    const res = this.ex.res;
+    // Mid-stream failure: the client must see a broken response, not a clean end.
+    if (this.committed && !res.destroyed) res.destroy(err);
+    this.finish({ status: this.status, failure, error: err });
+  }
+}
+
 export interface HttpAdapterOptions {
   keepAliveTimeoutMs?: number;
 }
@@ -188,150 +329,26 @@ export class HttpAdapter implements UpstreamAdapter {
 
   attempt(ex: Exchange, inst: Instance, cluster: Cluster, opts: AttemptOptions): Promise<AttemptOutcome> {
     return new Promise<AttemptOutcome>((resolve) => {
-      const started = performance.now();
-      const res = ex.res;
-      const body = hasBody(ex) ? new LazyBody(ex.req as Readable, ex) : null;
-      let controller: Dispatcher.DispatchController | undefined;
-      let headersSeen = false;
-      let committed = false;
-      let held = false;
-      let done = false;
-      let headersMs: number | undefined;
-      let status: number | undefined;
-      let pendingAbort: Error | undefined;
-      // The request went out on a connected socket: from here on, a failure may
-      // leave the upstream having acted on it (never replay non-idempotent requests).
-      let sent = false;
-
-      const finish = (o: Omit<AttemptOutcome, 'committed' | 'reachedUpstream'>): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        opts.signal.removeEventListener('abort', onAbort);
-        if (body && !body.started) body.detach();
-        // Completes the caller's literal rather than copying it (no spread per request).
-        const out = o as AttemptOutcome;
-        out.committed = committed;
-        out.reachedUpstream = headersSeen || sent || (body?.started ?? false);
-        out.headersMs = headersMs;
-        resolve(out);
-      };
-      const abortWith = (err: Error): void => {
-        if (controller) controller.abort(err);
-        else {
-          // Not dispatched on a connection yet (still connecting, or queued for
-          // one): answer now rather than after the connect; undici drops the
-          // request when it gets to it.
-          pendingAbort = err;
-          finish({ failure: classifyError(err, false), error: err });
-        }
-      };
-      const timer = setTimeout(() => {
-        if (!headersSeen) abortWith(new AttemptTimeoutError(opts.timeoutMs));
-      }, opts.timeoutMs);
-      const onAbort = (): void => abortWith(new AbortedError());
       if (opts.signal.aborted) {
-        clearTimeout(timer);
         resolve({ failure: 'aborted', committed: false, reachedUpstream: false });
         return;
       }
-      opts.signal.addEventListener('abort', onAbort);
-
-      let onDrain: (() => void) | undefined;
-
-      const handler: Dispatcher.DispatchHandler = {
-        onRequestStart(c) {
-          controller = c;
-          if (pendingAbort) c.abort(pendingAbort);
-          else sent = true;
-        },
-        onResponseStart(c, statusCode, headers) {
-          if (statusCode < 200) return; // 1xx informational
-          headersSeen = true;
-          status = statusCode;
-          headersMs = performance.now() - started;
-          if (opts.holdStatus?.(statusCode)) {
-            held = true;
-            c.abort(new AbortedError());
-            return;
-          }
-          const out = cleanResponseHeaders(headers as Record<string, string | string[] | undefined>);
-          out['x-request-id'] ??= ex.requestId;
-          if (ex.responseCookies) {
-            const cur = out['set-cookie'];
-            out['set-cookie'] = cur === undefined ? ex.responseCookies : ([] as string[]).concat(cur, ex.responseCookies);
-          }
-          if (ex.responseHeaderOps.length) applyHeaderOpsToObject(out, ex.responseHeaderOps);
-          opts.onResponseHeaders?.(statusCode, out);
-          if (res.headersSent || res.destroyed) {
-            c.abort(new AbortedError());
-            return;
-          }
-          committed = true;
-          ex.status = statusCode;
-          try {
-            res.writeHead(statusCode, out as Record<string, string | string[]>);
-          } catch (e) {
-            c.abort(e as Error);
-            return;
-          }
-          // Streams of unknown length (SSE, long polls) get their headers at once,
-          // not with the first body chunk; sized bodies go out with the headers.
-          if (out['content-length'] === undefined && 'flushHeaders' in res) (res as ServerResponse).flushHeaders();
-        },
-        onResponseData(c, chunk) {
-          if (held) return;
-          ex.bytesOut += chunk.length;
-          if (!(res as ServerResponse).write(chunk)) {
-            c.pause();
-            onDrain ??= () => c.resume();
-            res.once('drain', onDrain);
-          }
-        },
-        onResponseEnd(_c, trailers) {
-          if (held) {
-            finish({ status });
-            return;
-          }
-          if (trailers && Object.keys(trailers).length && 'addTrailers' in res) {
-            try {
-              (res as { addTrailers(t: Record<string, string | string[]>): void }).addTrailers(trailers as Record<string, string | string[]>);
-            } catch {
-              /* downstream cannot carry trailers */
-            }
-          }
-          res.end();
-          finish({ status });
-        },
-        onResponseError(_c, err) {
-          if (held) {
-            finish({ status });
-            return;
-          }
-          const failure = classifyError(err, headersSeen);
-          if (committed) {
-            // Mid-stream failure: the client must see a broken response, not a clean end.
-            if (!res.destroyed) res.destroy(err);
-          }
-          finish({ status, failure, error: err });
-        },
-      };
-
+      const a = new HttpAttempt(ex, opts, resolve, hasBody(ex) ? new LazyBody(ex.req as Readable, ex) : null);
       try {
         this.pool(inst, cluster).dispatch(
           {
             path: ex.path,
             method: ex.method,
             headers: buildRequestHeaders(ex, inst, cluster),
-            body,
+            body: a.body,
             idempotent: false,
             blocking: true,
             reset: false,
           },
-          handler,
+          a,
         );
       } catch (e) {
-        finish({ failure: 'protocol', error: e as Error });
+        a.finish({ failure: 'protocol', error: e as Error });
       }
     });
   }

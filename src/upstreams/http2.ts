@@ -11,7 +11,7 @@ import type { Cluster } from '../balancing/cluster.js';
 import type { Instance } from '../balancing/instance.js';
 import type { DownstreamResponse, Exchange } from '../server/exchange.js';
 import { formatGrpcTimeout, GrpcStatus, isGrpcRequest, parseGrpcTimeout, sendTrailersOnly } from './grpc-status.js';
-import { applyHeaderOpsToObject, HOP_BY_HOP } from './headers.js';
+import { addGatewayResponseHeaders, HOP_BY_HOP } from './headers.js';
 import { buildRequestHeaders } from './http.js';
 import { AttemptTimeoutError, type AttemptOptions, type AttemptOutcome, type FailureKind, type UpstreamAdapter } from './types.js';
 
@@ -366,13 +366,7 @@ export class Http2Adapter implements UpstreamAdapter {
           return;
         }
         const out = downstreamHeaders(h);
-        out['x-request-id'] ??= ex.requestId;
-        if (ex.responseCookies) {
-          const cur = out['set-cookie'];
-          out['set-cookie'] = cur === undefined ? ex.responseCookies : ([] as string[]).concat(cur, ex.responseCookies);
-        }
-        if (ex.responseHeaderOps.length) applyHeaderOpsToObject(out, ex.responseHeaderOps);
-        opts.onResponseHeaders?.(status, out);
+        addGatewayResponseHeaders(out, ex);
         if (res.headersSent || downstreamGone(res)) {
           cancelUpstream(NGHTTP2_CANCEL);
           finish({ status, failure: 'aborted' });

@@ -29,8 +29,6 @@ export interface AttemptOptions {
   signal: Cancellation;
   /** Return true to hold a response back (it will be retried); the adapter discards it. */
   holdStatus?(status: number): boolean;
-  /** Mutate response headers before they are written downstream. */
-  onResponseHeaders?(status: number, headers: Record<string, string | string[] | undefined>): void;
 }
 
 export interface UpstreamAdapter {

@@ -181,7 +181,7 @@ export class DubboAdapter implements UpstreamAdapter {
         extra = { 'x-meshgate-dubbo-status': String(res.status) };
         break;
     }
-    if (!writeJson(ex, opts, status, body, extra)) return { failure: 'aborted', committed: false, reachedUpstream: true, headersMs };
+    if (!writeJson(ex, status, body, extra)) return { failure: 'aborted', committed: false, reachedUpstream: true, headersMs };
     return { status, committed: true, reachedUpstream: true, headersMs };
   }
 
@@ -214,7 +214,7 @@ export class DubboAdapter implements UpstreamAdapter {
 }
 
 /** Write a complete JSON response (false when the client is gone or the response already started). */
-export function writeJson(ex: Exchange, opts: Pick<AttemptOptions, 'onResponseHeaders'>, status: number, body: string, extra?: Record<string, string>): boolean {
+export function writeJson(ex: Exchange, status: number, body: string, extra?: Record<string, string>): boolean {
   const res = ex.res;
   if (res.headersSent || res.destroyed) return false;
   const buf = Buffer.from(body);
@@ -226,7 +226,6 @@ export function writeJson(ex: Exchange, opts: Pick<AttemptOptions, 'onResponseHe
   };
   if (ex.responseCookies) headers['set-cookie'] = ex.responseCookies;
   if (ex.responseHeaderOps.length) applyHeaderOpsToObject(headers, ex.responseHeaderOps);
-  opts.onResponseHeaders?.(status, headers);
   ex.status = status;
   ex.bytesOut += buf.length;
   res.writeHead(status, headers as Record<string, string | string[]>);
