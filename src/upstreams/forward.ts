@@ -13,6 +13,7 @@ import { sendDirect, sendError } from '../server/respond.js';
 import type { Cancellation } from './cancel.js';
 import type { AttemptOutcome, FailureKind, UpstreamAdapter } from './types.js';
 
+const NO_INSTANCES: ReadonlySet<Instance> = new Set();
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 const FAILURE_FLAG: Record<FailureKind, Flag> = {
@@ -86,21 +87,23 @@ export async function forward(ex: Exchange, backend: CompiledBackend, routeTimeo
   const maxAttempts = 1 + (retries?.attempts ?? 0);
   const deadline = Date.now() + (routeTimeoutMs ?? cfg.timeoutMs);
   const idempotent = IDEMPOTENT.has(ex.method);
-  const tried = new Set<Instance>();
+  // Instances already tried, kept only when a retry can follow.
+  const tried = maxAttempts > 1 ? new Set<Instance>() : undefined;
+  const exclude: ReadonlySet<Instance> = tried ?? NO_INSTANCES;
   cluster.activeRequests++;
   try {
     for (let attempt = 1; ; attempt++) {
       ex.attempts = attempt;
-      let inst = deps.pickInstance(backend, ex, tried);
+      let inst = deps.pickInstance(backend, ex, exclude);
       // Retries go to another instance when one exists, else the same one again.
-      if (!inst && tried.size > 0) inst = deps.pickInstance(backend, ex, new Set());
+      if (!inst && exclude.size > 0) inst = deps.pickInstance(backend, ex, NO_INSTANCES);
       if (!inst) {
         sendError(ex, 'UH', `no healthy upstream for ${cluster.name}`);
         return;
       }
       let permit = cluster.breakers?.tryPass(inst);
       if (cluster.breakers?.perInstance && !permit) {
-        const other = passAnotherInstance(cluster.breakers, inst, tried, (skip) => deps.pickInstance(backend, ex, skip));
+        const other = passAnotherInstance(cluster.breakers, inst, exclude, (skip) => deps.pickInstance(backend, ex, skip));
         if (other) ({ inst, permit } = other);
       }
       if (cluster.breakers && !permit) {
@@ -108,7 +111,7 @@ export async function forward(ex: Exchange, backend: CompiledBackend, routeTimeo
         await answerOpen(ex, cluster, routeTimeoutMs, signal, deps);
         return;
       }
-      tried.add(inst);
+      tried?.add(inst);
       ex.instance = inst;
       ex.upstreamAddr = inst.id;
       const adapter = deps.adapterFor(cluster, inst);
