@@ -70,7 +70,10 @@ export function createAccessLogSink(dest: string | number = process.env.MESHGATE
   return new BatchedAccessLog(pino.destination({ dest, sync: false }));
 }
 
-const q = JSON.stringify;
+/** Characters JSON.stringify would escape (and any surrogate, paired or not). */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+/** A JSON string literal: most values need no escaping and skip JSON.stringify. */
+const q = (v: string): string => (NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : `"${v}"`);
 
 // Requests that start in the same millisecond share one formatted time.
 let lastMs = -1;

@@ -4,7 +4,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ACCESS_LOG_FLUSH_MS, BatchedAccessLog, createAccessLogSink } from '../../../src/observability/logger.js';
+import { ACCESS_LOG_FLUSH_MS, accessLogLine, BatchedAccessLog, createAccessLogSink } from '../../../src/observability/logger.js';
+import type { Exchange } from '../../../src/server/exchange.js';
 import { waitUntil } from '../../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshgate-access-log-'));
@@ -39,5 +40,34 @@ describe('access log sink', () => {
     );
     sink.flushSync();
     assert.equal(writes.join('').split('\n').filter(Boolean).length, 5_000, 'nothing written twice');
+  });
+
+  it('a line is valid JSON whatever the request carried (quotes, backslashes, control characters, lone surrogates)', () => {
+    const nasty = ['plain', 'quo"te', 'back\\slash', 'tab\tnew\nline', 'bell\u0007', 'lone \ud800 surrogate', 'pair \ud83d\ude00', 'ünïcödé', ''];
+    for (const v of nasty) {
+      const ex = {
+        startMs: Date.UTC(2026, 10, 22, 1, 2, 3, 4),
+        requestId: 'r-1',
+        clientIp: '127.0.0.1',
+        method: 'GET',
+        host: v,
+        matchPath: `/p/${v}`,
+        routeName: 'r',
+        service: v,
+        upstreamAddr: '127.0.0.1:1',
+        flag: '',
+        attempts: 1,
+        bytesIn: 0,
+        bytesOut: 2,
+      } as unknown as Exchange;
+      const line = accessLogLine(ex, 200, 1.5);
+      assert.ok(line.endsWith('\n') && !line.slice(0, -1).includes('\n'), `one line for ${JSON.stringify(v)}`);
+      const o = JSON.parse(line) as Record<string, unknown>;
+      assert.equal(o.host, v);
+      assert.equal(o.path, `/p/${v}`);
+      assert.equal(o.service, v);
+      assert.equal(o.time, '2026-11-22T01:02:03.004Z');
+      assert.equal(o.status, 200);
+    }
   });
 });
