@@ -27,10 +27,11 @@ describe('access log sink', () => {
 
   it('many lines go out as few writes, in order, and flushSync writes what is waiting', () => {
     const writes: string[] = [];
-    const sink = new BatchedAccessLog({ write: (s) => writes.push(s) }, 60_000);
+    const sink = new BatchedAccessLog({ write: (b) => writes.push(b.toString()) }, 60_000);
     for (let i = 0; i < 5_000; i++) sink.write(`{"n":${i},"pad":"${'x'.repeat(40)}"}\n`);
-    // 5,000 lines of ~58 characters: a write per 64 KiB, the rest waits for the timer.
+    // 5,000 lines of ~58 bytes: a write per 64 KiB, the rest waits for the timer.
     assert.ok(writes.length >= 3 && writes.length <= 6, `${writes.length} writes`);
+    assert.ok(writes.every((w) => w.endsWith('\n')), 'a batch ends with a whole line');
     sink.flushSync();
     const all = writes.join('').split('\n').filter(Boolean);
     assert.equal(all.length, 5_000);
@@ -40,6 +41,20 @@ describe('access log sink', () => {
     );
     sink.flushSync();
     assert.equal(writes.join('').split('\n').filter(Boolean).length, 5_000, 'nothing written twice');
+  });
+
+  it('keeps multi-byte characters and lines longer than a batch whole and in order', async () => {
+    const file = join(dir, 'wide.log');
+    const sink = createAccessLogSink(file);
+    const wide = `{"path":"/ünïcödé/€/😀","n":0}\n`;
+    const huge = `{"path":"/${'é'.repeat(40_000)}","n":1}\n`;
+    const after = `{"path":"/après","n":2}\n`;
+    sink.write(wide);
+    sink.write(huge);
+    sink.write(after);
+    sink.flushSync?.();
+    await waitUntil('three lines in the file', () => lines(file).length === 3, 5_000, 5);
+    assert.deepEqual(lines(file), [wide.trim(), huge.trim(), after.trim()]);
   });
 
   it('a line is valid JSON whatever the request carried (quotes, backslashes, control characters, lone surrogates)', () => {
