@@ -46,6 +46,12 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+/**
+ * V8 flags every Node target runs with: the young-generation size meshgate's
+ * launchers use (npm start, the Dockerfile, the systemd unit), given to fastify
+ * and the reference too so the comparison is between the proxies, not flags.
+ */
+const NODE_FLAGS = ['--max-semi-space-size=64'];
 const NGINX = '/usr/sbin/nginx';
 
 interface Opts {
@@ -429,7 +435,7 @@ async function main(): Promise<void> {
     const admin = await freePort();
     const cfg = join(tmp, `${name}.yaml`);
     writeFileSync(cfg, meshgateYaml(port, admin, upPorts, access));
-    const child = start(name, proxyCpu, process.execPath, [...profileArgs(name), ...o.nodeArgs, 'dist/src/cli.js', 'start', '--config', cfg, '--workers', '1'], { MESHGATE_ACCESS_LOG: '/dev/null' });
+    const child = start(name, proxyCpu, process.execPath, [...profileArgs(name), ...NODE_FLAGS, ...o.nodeArgs, 'dist/src/cli.js', 'start', '--config', cfg, '--workers', '1'], { MESHGATE_ACCESS_LOG: '/dev/null' });
     await waitForPort(port, child, name);
     targets.push({ name, label: access ? 'meshgate (access log to /dev/null)' : 'meshgate (access log off)', url: `http://127.0.0.1:${port}/`, child });
   }
@@ -444,14 +450,14 @@ async function main(): Promise<void> {
   }
   if (want('fastify')) {
     const port = await freePort();
-    const child = start('fastify', proxyCpu, process.execPath, [...profileArgs('fastify'), '--import', 'tsx', 'test/bench/lib/proxy-fastify.ts', String(port), ...upUrls]);
+    const child = start('fastify', proxyCpu, process.execPath, [...profileArgs('fastify'), ...NODE_FLAGS, '--import', 'tsx', 'test/bench/lib/proxy-fastify.ts', String(port), ...upUrls]);
     await waitForPort(port, child, 'fastify');
     targets.push({ name: 'fastify', label: '@fastify/http-proxy (BalancedPool)', url: `http://127.0.0.1:${port}/`, child });
   }
 
   if (want('floor')) {
     const port = await freePort();
-    const child = start('floor', proxyCpu, process.execPath, [...profileArgs('floor'), '--import', 'tsx', 'test/bench/lib/proxy-floor.ts', String(port), ...upUrls]);
+    const child = start('floor', proxyCpu, process.execPath, [...profileArgs('floor'), ...NODE_FLAGS, '--import', 'tsx', 'test/bench/lib/proxy-floor.ts', String(port), ...upUrls]);
     await waitForPort(port, child, 'floor');
     targets.push({ name: 'floor', label: 'reference: bare node:http + undici', url: `http://127.0.0.1:${port}/`, child });
   }
