@@ -36,8 +36,8 @@
 // --no-pin. The fixed-rate runs are unpinned (every process may use every
 // CPU) unless --pin-paced: at 2,000 req/s no process is short of CPU, and
 // sharing one CPU between the generator and both upstreams adds queueing
-// delay to every proxy's tail (nginx's added p99 measured 1.1 ms pinned and
-// 0.3 ms unpinned in the same setup).
+// delay to every proxy's tail (nginx's added p99 measured 0.5-1.2 ms pinned
+// and 0.21-0.45 ms unpinned, per round, on the same machine minutes apart).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
