@@ -32,6 +32,19 @@ export function healthCheckRequestFrame(service: string): Buffer {
   return frame;
 }
 
+/** The protobuf varint at msg[i]: its value and the index after it; undefined when it runs past the end. */
+function readVarint(msg: Buffer, i: number): [number, number] | undefined {
+  let v = 0;
+  let shift = 0;
+  for (;;) {
+    if (i >= msg.length) return undefined;
+    const b = msg[i++]!;
+    v += (b & 0x7f) * 2 ** shift;
+    shift += 7;
+    if (!(b & 0x80)) return [v, i];
+  }
+}
+
 /** The ServingStatus in a response body (one uncompressed gRPC frame); undefined when unreadable. */
 export function parseHealthCheckResponse(body: Buffer): number | undefined {
   if (body.length < 5 || body[0] !== 0) return undefined;
@@ -44,29 +57,15 @@ export function parseHealthCheckResponse(body: Buffer): number | undefined {
     const key = msg[i++]!;
     const field = key >>> 3;
     const wire = key & 7;
+    // varint (0) or length-delimited (2): both start with a varint; nothing else is expected.
+    if (wire !== 0 && wire !== 2) return undefined;
+    const read = readVarint(msg, i);
+    if (read === undefined) return undefined;
+    const [v, next] = read;
+    i = next;
     if (wire === 0) {
-      let v = 0;
-      let shift = 0;
-      for (;;) {
-        if (i >= msg.length) return undefined;
-        const b = msg[i++]!;
-        v += (b & 0x7f) * 2 ** shift;
-        shift += 7;
-        if (!(b & 0x80)) break;
-      }
       if (field === 1) status = v;
-    } else if (wire === 2) {
-      let len2 = 0;
-      let shift = 0;
-      for (;;) {
-        if (i >= msg.length) return undefined;
-        const b = msg[i++]!;
-        len2 += (b & 0x7f) * 2 ** shift;
-        shift += 7;
-        if (!(b & 0x80)) break;
-      }
-      i += len2;
-    } else return undefined;
+    } else i += v; // skip the length-delimited field
   }
   return status;
 }
