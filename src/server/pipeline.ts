@@ -20,7 +20,6 @@ import { pickInstance } from '../routing/select.js';
 import { forward, type ForwardDeps } from '../upstreams/forward.js';
 import type { RouteHandler } from '../upstreams/route-handlers.js';
 import type { UpstreamAdapter } from '../upstreams/types.js';
-import type { Cancellation } from '../upstreams/cancel.js';
 import { Exchange, type DownstreamRequest, type DownstreamResponse } from './exchange.js';
 import { sendDirect, sendError } from './respond.js';
 import type { RuntimeState } from './runtime.js';
@@ -94,7 +93,9 @@ export class Pipeline {
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomUUID();
     const authority = req.headers.host ?? (req.headers[':authority'] as string | undefined);
-    return new Exchange(req, res, requestId, clientIpOf(req), normalizeHost(authority), scheme);
+    const ex = new Exchange(req, res, requestId, clientIpOf(req), normalizeHost(authority), scheme);
+    ex.runtime = this.state;
+    return ex;
   }
 
   /**
@@ -112,16 +113,13 @@ export class Pipeline {
       if (!ex.flag) ex.flag = 'DC';
       if (!res.headersSent) ex.status = 499;
     }
-    this.done(ex, ex.runtime!);
+    this.done(ex);
   }
 
   /** The 'request' handler of a listener. */
   handle(req: DownstreamRequest, res: DownstreamResponse, scheme: 'http' | 'https' = 'http', trustForwarded = false): void {
-    const state = this.state;
     const ex = this.newExchange(req, res, scheme);
     ex.trustForwarded = trustForwarded;
-    ex.runtime = state;
-    const ac = ex.cancel;
     this.inflight++;
     (res as ResponseWithExchange)[EXCHANGE] = ex;
     res.on('close', this.closeListener);
@@ -131,18 +129,18 @@ export class Pipeline {
       else sendError(ex, 'BR', 'request target must be an absolute path');
       return;
     }
-    const r = runChain(state.globalFilters, ex);
+    const r = runChain(ex.runtime!.globalFilters, ex);
     if (isThenable(r)) {
       r.then(
-        (v) => (v ? this.reject(ex, v, undefined) : this.route(ex, state, ac)),
+        (v) => (v ? this.reject(ex, v, undefined) : this.route(ex)),
         (e) => this.internalError(ex, e),
       );
     } else if (r) this.reject(ex, r, undefined);
-    else this.route(ex, state, ac);
+    else this.route(ex);
   }
 
-  private route(ex: Exchange, state: RuntimeState, signal: Cancellation): void {
-    const route = state.router.match(ex);
+  private route(ex: Exchange): void {
+    const route = ex.runtime!.router.match(ex);
     if (!route) {
       sendError(ex, 'NR', `no route for ${ex.method} ${ex.host}${ex.matchPath}`);
       return;
@@ -152,11 +150,11 @@ export class Pipeline {
     const r = runChain(route.filters, ex);
     if (isThenable(r)) {
       r.then(
-        (v) => (v ? this.reject(ex, v, route) : this.dispatch(ex, route, signal)),
+        (v) => (v ? this.reject(ex, v, route) : this.dispatch(ex, route)),
         (e) => this.internalError(ex, e),
       );
     } else if (r) this.reject(ex, r, route);
-    else this.dispatch(ex, route, signal);
+    else this.dispatch(ex, route);
   }
 
   private reject(ex: Exchange, rej: Rejection, route: CompiledRoute | undefined): void {
@@ -186,7 +184,7 @@ export class Pipeline {
     return set.pick();
   }
 
-  private dispatch(ex: Exchange, route: CompiledRoute, signal: Cancellation): void {
+  private dispatch(ex: Exchange, route: CompiledRoute): void {
     if (route.kind === 'direct') {
       const d = route.config.directResponse!;
       sendDirect(ex, d.status, d.body);
@@ -194,7 +192,7 @@ export class Pipeline {
     }
     if (ex.req.headers.expect === '100-continue' && 'writeContinue' in ex.res) (ex.res as ServerResponse).writeContinue();
     if (route.kind !== 'proxy') {
-      (route.handler as RouteHandler).handle(ex, route, signal).catch((e) => this.internalError(ex, e));
+      (route.handler as RouteHandler).handle(ex, route, ex.cancel).catch((e) => this.internalError(ex, e));
       return;
     }
     const backend = this.chooseBackend(route, ex);
@@ -202,7 +200,7 @@ export class Pipeline {
       sendError(ex, 'UH', 'route has no backend with weight > 0');
       return;
     }
-    forward(ex, backend, route.config.timeoutMs, signal, this.forwardDeps).catch((e) => this.internalError(ex, e));
+    forward(ex, backend, route.config.timeoutMs, ex.cancel, this.forwardDeps).catch((e) => this.internalError(ex, e));
   }
 
   /** The 'upgrade' handler (WebSocket). */
@@ -218,7 +216,7 @@ export class Pipeline {
     const finish = (): void => {
       if (finished) return;
       finished = true;
-      this.done(ex, state);
+      this.done(ex);
     };
     socket.once('close', finish);
     const route = state.router.match(ex);
@@ -251,7 +249,8 @@ export class Pipeline {
       });
   }
 
-  private done(ex: Exchange, state: RuntimeState): void {
+  private done(ex: Exchange): void {
+    const state = ex.runtime!;
     const seconds = ex.elapsedMs() / 1000;
     const status = ex.status || ex.res.statusCode || 0;
     this.deps.metrics.observeRequest(ex.routeName, ex.service, status, ex.flag, seconds);

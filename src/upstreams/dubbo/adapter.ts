@@ -9,7 +9,7 @@
 import type { Cluster } from '../../balancing/cluster.js';
 import type { Instance } from '../../balancing/instance.js';
 import type { Exchange } from '../../server/exchange.js';
-import { applyHeaderOpsToObject } from '../headers.js';
+import { addGatewayResponseHeaders } from '../headers.js';
 import type { AttemptOptions, AttemptOutcome, FailureKind, UpstreamAdapter } from '../types.js';
 import { encodeRequest, Status, type DubboResult, type Invocation } from './codec.js';
 import { DubboConnection, type CallResult } from './connection.js';
@@ -224,8 +224,7 @@ export function writeJson(ex: Exchange, status: number, body: string, extra?: Re
     'x-request-id': ex.requestId,
     ...extra,
   };
-  if (ex.responseCookies) headers['set-cookie'] = ex.responseCookies;
-  if (ex.responseHeaderOps.length) applyHeaderOpsToObject(headers, ex.responseHeaderOps);
+  addGatewayResponseHeaders(headers, ex);
   ex.status = status;
   ex.bytesOut += buf.length;
   res.writeHead(status, headers as Record<string, string | string[]>);
