@@ -159,6 +159,12 @@ export function buildRequestHeaders(ex: Exchange, inst: Instance, cluster: Clust
   return out;
 }
 
+/** Whether an object has any own enumerable key (without building the key list). */
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
+}
+
 /**
  * One attempt: the undici dispatch handler and its state in one object (one
  * allocation per attempt rather than a closure per callback).
@@ -272,14 +278,11 @@ class HttpAttempt implements Dispatcher.DispatchHandler {
   onResponseEnd(_c: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
     if (!this.held) {
       const res = this.ex.res;
-      if (trailers && 'addTrailers' in res) {
-        for (const _ in trailers) {
-          try {
-            (res as { addTrailers(t: Record<string, string | string[]>): void }).addTrailers(trailers as Record<string, string | string[]>);
-          } catch {
-            /* downstream cannot carry trailers */
-          }
-          break;
+      if (trailers && hasKeys(trailers) && 'addTrailers' in res) {
+        try {
+          (res as { addTrailers(t: Record<string, string | string[]>): void }).addTrailers(trailers as Record<string, string | string[]>);
+        } catch {
+          /* downstream cannot carry trailers */
         }
       }
       res.end();
