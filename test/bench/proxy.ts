@@ -19,7 +19,10 @@
 //    (undici BalancedPool), no logger.
 //  - floor: not a proxy to use, a reference (test/bench/lib/proxy-floor.ts):
 //    node:http + undici with nothing else, what any proxy on them starts from.
-//  fastify and floor run through tsx (it compiles the .ts file at load; the
+//  - tcp: a second reference (test/bench/lib/proxy-tcp.ts): a node:net relay
+//    that pipes each client connection to its own upstream connection, no
+//    HTTP parsing; the cost of one Node process as one more hop.
+//  fastify and the references run through tsx (it compiles the .ts file at load; the
 //  request path is fastify's, reply-from's and undici's plain JS).
 //
 // Throughput: wrk (1 thread, same connections and duration for every target,
@@ -51,7 +54,7 @@ const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
  * launchers use (npm start, the Dockerfile, the systemd unit), given to fastify
  * and the reference too so the comparison is between the proxies, not flags.
  */
-const NODE_FLAGS = ['--max-semi-space-size=64'];
+const NODE_FLAGS = ['--max-semi-space-size=64', '--min-semi-space-size=16'];
 const NGINX = '/usr/sbin/nginx';
 
 interface Opts {
@@ -460,6 +463,12 @@ async function main(): Promise<void> {
     const child = start('floor', proxyCpu, process.execPath, [...profileArgs('floor'), ...NODE_FLAGS, '--import', 'tsx', 'test/bench/lib/proxy-floor.ts', String(port), ...upUrls]);
     await waitForPort(port, child, 'floor');
     targets.push({ name: 'floor', label: 'reference: bare node:http + undici', url: `http://127.0.0.1:${port}/`, child });
+  }
+  if (want('tcp')) {
+    const port = await freePort();
+    const child = start('tcp', proxyCpu, process.execPath, [...profileArgs('tcp'), ...NODE_FLAGS, '--import', 'tsx', 'test/bench/lib/proxy-tcp.ts', String(port), ...upUrls]);
+    await waitForPort(port, child, 'tcp');
+    targets.push({ name: 'tcp', label: 'reference: bare TCP relay (node:net)', url: `http://127.0.0.1:${port}/`, child });
   }
 
   // Every target answers before anything is measured.
