@@ -2,7 +2,7 @@
 //
 //   npx tsx test/bench/proxy.ts [--rounds 3] [--seconds 10] [--warmup 5] [--connections 50]
 //                               [--rate 2000] [--paced-seconds 15] [--no-pin] [--pin-paced] [--no-build]
-//                               [--profile DIR] [--only direct,meshgate,...] [--node-arg FLAG ...]
+//                               [--profile DIR] [--only direct,meshgate,...] [--node-arg FLAG ...] [--paced-only]
 //
 // What runs (every server its own process, all started once, idle while another is measured):
 //  - 2 upstream instances: minimal node:http servers with a fixed 12-byte body.
@@ -32,7 +32,10 @@
 //
 // Latency at a fixed rate: test/bench/lib/proxy-paced.ts (open loop, request
 // i due at t0 + i/rate), for direct (both instances) and each proxy; the
-// added p99 is p99(proxy) - p99(direct), medians over rounds.
+// added p99 is p99(proxy) - p99(direct), medians over rounds. In each round
+// the fixed-rate runs follow the throughput runs, so every target is measured
+// shortly after it was saturated; --paced-only leaves the throughput runs out
+// and measures the fixed rate on its own.
 //
 // CPU: on a 2-core machine, for the throughput runs the proxies are pinned to
 // CPU 1 and the load generator and upstreams to CPU 0 (taskset), unless
@@ -72,10 +75,12 @@ interface Opts {
   pinPaced: boolean;
   /** Extra node flags for the meshgate processes (e.g. V8 heap flags), repeatable. */
   nodeArgs: string[];
+  /** Only the fixed-rate runs: no throughput run saturates the targets first. */
+  pacedOnly: boolean;
 }
 
 function parseOpts(argv: string[]): Opts {
-  const o: Opts = { rounds: 3, seconds: 10, warmup: 5, connections: 50, rate: 2000, pacedSeconds: 15, pin: true, build: true, profileDir: undefined, only: undefined, nodeArgs: [], pinPaced: false };
+  const o: Opts = { rounds: 3, seconds: 10, warmup: 5, connections: 50, rate: 2000, pacedSeconds: 15, pin: true, build: true, profileDir: undefined, only: undefined, nodeArgs: [], pinPaced: false, pacedOnly: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (): number => {
@@ -91,6 +96,7 @@ function parseOpts(argv: string[]): Opts {
     else if (a === '--paced-seconds') o.pacedSeconds = num();
     else if (a === '--no-pin') o.pin = false;
     else if (a === '--pin-paced') o.pinPaced = true;
+    else if (a === '--paced-only') o.pacedOnly = true;
     else if (a === '--no-build') o.build = false;
     else if (a === '--profile') o.profileDir = resolve(argv[++i] ?? '');
     else if (a === '--node-arg') o.nodeArgs.push(argv[++i] ?? '');
@@ -494,7 +500,7 @@ async function main(): Promise<void> {
   const thr = new Map<string, Throughput[]>(targets.map((t) => [t.name, []]));
   const pac = new Map<string, Paced[]>(targets.map((t) => [t.name, []]));
   for (let round = 1; round <= o.rounds; round++) {
-    for (const t of targets) {
+    for (const t of o.pacedOnly ? [] : targets) {
       const r = await loader.throughput(t.url, t.child?.pid);
       thr.get(t.name)!.push(r);
       process.stdout.write(
@@ -525,12 +531,13 @@ async function main(): Promise<void> {
   const directP99 = pmed('direct', (r) => r.service.p99);
   const directDueP99 = pmed('direct', (r) => r.fromDue.p99);
   const pacedCell = (t: Target, f: () => string): string => (pac.get(t.name)!.length ? f() : '-');
+  const thrCell = (t: Target, f: () => string): string => (thr.get(t.name)!.length ? f() : '-');
   const rows = targets.map((t) => [
     t.label,
-    f0(med(t.name, (r) => r.rps)),
-    f3(med(t.name, (r) => r.p50)),
-    f3(med(t.name, (r) => r.p99)),
-    t.name === 'direct' ? '-' : f0(med(t.name, (r) => r.cpuUsPerReq)),
+    thrCell(t, () => f0(med(t.name, (r) => r.rps))),
+    thrCell(t, () => f3(med(t.name, (r) => r.p50))),
+    thrCell(t, () => f3(med(t.name, (r) => r.p99))),
+    t.name === 'direct' ? '-' : thrCell(t, () => f0(med(t.name, (r) => r.cpuUsPerReq))),
     pacedCell(t, () => f0(pmed(t.name, (r) => r.achievedRate))),
     pacedCell(t, () => f3(pmed(t.name, (r) => r.service.p50))),
     pacedCell(t, () => f3(pmed(t.name, (r) => r.service.p99))),
@@ -548,11 +555,11 @@ async function main(): Promise<void> {
   const ratios: string[] = [];
   if (thr.has('meshgate')) {
     const mg = med('meshgate', (r) => r.rps);
-    if (thr.has('fastify')) {
+    if (!o.pacedOnly && thr.has('fastify')) {
       ratios.push(`meshgate / @fastify/http-proxy throughput: ${f2(mg / med('fastify', (r) => r.rps))}x (target >= 1.2x)`);
       ratios.push(`  CPU per request, @fastify/http-proxy / meshgate: ${f2(med('fastify', (r) => r.cpuUsPerReq) / med('meshgate', (r) => r.cpuUsPerReq))}x`);
     }
-    if (thr.has('nginx')) ratios.push(`meshgate / nginx throughput: ${f2(mg / med('nginx', (r) => r.rps))}x`);
+    if (thr.has('nginx') && !o.pacedOnly) ratios.push(`meshgate / nginx throughput: ${f2(mg / med('nginx', (r) => r.rps))}x`);
     const added = pmed('meshgate', (r) => r.service.p99) - directP99;
     ratios.push(`p99 meshgate adds over direct at ${o.rate} req/s: ${f3(added)} ms (target <= 1 ms)`);
     const perRound = pac.get('meshgate')!.map((r, i) => f3(r.service.p99 - pac.get('direct')![i]!.service.p99));
