@@ -205,7 +205,6 @@ export class Pipeline {
 
   /** The 'upgrade' handler (WebSocket). */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https' = 'http', trustForwarded = false): void {
-    const state = this.state;
     const res = new ServerResponse(req);
     res.assignSocket(socket as never);
     res.shouldKeepAlive = false;
@@ -219,6 +218,7 @@ export class Pipeline {
       this.done(ex);
     };
     socket.once('close', finish);
+    const state = ex.runtime!;
     const route = state.router.match(ex);
     if (!route) {
       sendError(ex, 'NR');

@@ -221,10 +221,9 @@ export function writeJson(ex: Exchange, status: number, body: string, extra?: Re
   const headers: Record<string, string | string[] | undefined> = {
     'content-type': 'application/json; charset=utf-8',
     'content-length': String(buf.length),
-    'x-request-id': ex.requestId,
     ...extra,
   };
-  addGatewayResponseHeaders(headers, ex);
+  addGatewayResponseHeaders(headers, ex); // x-request-id, cookies, header operations
   ex.status = status;
   ex.bytesOut += buf.length;
   res.writeHead(status, headers as Record<string, string | string[]>);
