@@ -19,7 +19,12 @@
 //    (undici BalancedPool), no logger.
 //  - floor: not a proxy to use, a reference (test/bench/lib/proxy-floor.ts):
 //    node:http + undici with nothing else, what any proxy on them starts from.
-//  - tcp: a second reference (test/bench/lib/proxy-tcp.ts): a node:net relay
+//  - rawclient and raw: references that split the floor in two
+//    (test/bench/lib/proxy-raw.ts): the node:http server with a few lines of
+//    JS as the upstream client on node:net (no undici), and the same JS on
+//    node:net on both sides (no node:http either). They handle only what the
+//    benchmark sends (no body, content-length answers).
+//  - tcp: a reference (test/bench/lib/proxy-tcp.ts): a node:net relay
 //    that pipes each client connection to its own upstream connection, no
 //    HTTP parsing; the cost of one Node process as one more hop.
 //  fastify and the references run through tsx (it compiles the .ts file at load; the
@@ -464,17 +469,20 @@ async function main(): Promise<void> {
     targets.push({ name: 'fastify', label: '@fastify/http-proxy (BalancedPool)', url: `http://127.0.0.1:${port}/`, child });
   }
 
-  if (want('floor')) {
+  // The references: what node:http + undici, JS on node:net and a plain TCP
+  // relay cost on their own (test/bench/lib/proxy-*.ts).
+  const refs: [name: string, label: string, args: string[]][] = [
+    ['floor', 'reference: bare node:http + undici', ['test/bench/lib/proxy-floor.ts']],
+    ['rawclient', 'reference: node:http server + JS client on node:net', ['test/bench/lib/proxy-raw.ts', 'node-server']],
+    ['raw', 'reference: JS HTTP/1.1 on node:net, both sides', ['test/bench/lib/proxy-raw.ts', 'raw']],
+    ['tcp', 'reference: bare TCP relay (node:net)', ['test/bench/lib/proxy-tcp.ts']],
+  ];
+  for (const [name, label, [script, ...mode]] of refs) {
+    if (!want(name)) continue;
     const port = await freePort();
-    const child = start('floor', proxyCpu, process.execPath, [...profileArgs('floor'), ...NODE_FLAGS, '--import', 'tsx', 'test/bench/lib/proxy-floor.ts', String(port), ...upUrls]);
-    await waitForPort(port, child, 'floor');
-    targets.push({ name: 'floor', label: 'reference: bare node:http + undici', url: `http://127.0.0.1:${port}/`, child });
-  }
-  if (want('tcp')) {
-    const port = await freePort();
-    const child = start('tcp', proxyCpu, process.execPath, [...profileArgs('tcp'), ...NODE_FLAGS, '--import', 'tsx', 'test/bench/lib/proxy-tcp.ts', String(port), ...upUrls]);
-    await waitForPort(port, child, 'tcp');
-    targets.push({ name: 'tcp', label: 'reference: bare TCP relay (node:net)', url: `http://127.0.0.1:${port}/`, child });
+    const child = start(name, proxyCpu, process.execPath, [...profileArgs(name), ...NODE_FLAGS, '--import', 'tsx', script!, ...mode, String(port), ...upUrls]);
+    await waitForPort(port, child, name);
+    targets.push({ name, label, url: `http://127.0.0.1:${port}/`, child });
   }
 
   // Every target answers before anything is measured.
