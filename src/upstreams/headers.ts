@@ -53,17 +53,6 @@ export function applyHeaderOpsToObject(h: Record<string, string | string[] | und
   }
 }
 
-/** Response headers from upstream minus hop-by-hop ones. */
-export function cleanResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
-  const extra = connectionTokens(headers.connection);
-  const out: Record<string, string | string[] | undefined> = {};
-  for (const k in headers) {
-    if (HOP_BY_HOP.has(k) || (extra !== undefined && extra.has(k))) continue;
-    out[k] = headers[k];
-  }
-  return out;
-}
-
 /** What the gateway adds to an upstream's response headers: x-request-id, cookies set by filters, the route's header operations. */
 export function addGatewayResponseHeaders(out: Record<string, string | string[] | undefined>, ex: Exchange): void {
   out['x-request-id'] ??= ex.requestId;

@@ -1,5 +1,6 @@
-// HTTP/1.1 upstream adapter: an undici keep-alive Pool per instance, bodies
-// streamed both ways with backpressure, never buffered.
+// HTTP/1.1 upstream adapter: a keep-alive connection pool per instance
+// (src/upstreams/h1client.ts), bodies streamed both ways with backpressure,
+// never buffered. WebSocket upgrades go through an undici Pool.
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Readable } from 'node:stream';
@@ -7,7 +8,8 @@ import { Pool, type Dispatcher } from 'undici';
 import type { Cluster } from '../balancing/cluster.js';
 import type { Instance } from '../balancing/instance.js';
 import type { Exchange } from '../server/exchange.js';
-import { addGatewayResponseHeaders, applyHeaderOpsToList, cleanResponseHeaders, connectionTokens, HOP_BY_HOP } from './headers.js';
+import { H1Pool, type H1Handler, type H1Request, type ResponseHeaders } from './h1client.js';
+import { addGatewayResponseHeaders, applyHeaderOpsToList, connectionTokens, HOP_BY_HOP } from './headers.js';
 import { AttemptTimeoutError, type AttemptOptions, type AttemptOutcome, type FailureKind, type UpstreamAdapter } from './types.js';
 
 const CONNECT_CODES = new Set([
@@ -18,6 +20,7 @@ const CONNECT_CODES = new Set([
   'EAI_AGAIN',
   'EADDRNOTAVAIL',
   'UND_ERR_CONNECT_TIMEOUT',
+  'MESHGATE_CONNECT_TIMEOUT',
 ]);
 
 export function classifyError(err: unknown, headersSeen: boolean): FailureKind {
@@ -27,7 +30,7 @@ export function classifyError(err: unknown, headersSeen: boolean): FailureKind {
   if (code === 'MESHGATE_ABORTED' || e?.name === 'AbortError') return 'aborted';
   if (!headersSeen && CONNECT_CODES.has(code)) return 'connect-failure';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
-  if (code === 'HPE_INVALID_CONSTANT' || code?.startsWith('HPE_') || code === 'UND_ERR_INFO') return 'protocol';
+  if (code.startsWith('HPE_') || code === 'UND_ERR_INFO' || code === 'MESHGATE_BAD_RESPONSE' || code === 'MESHGATE_BAD_REQUEST') return 'protocol';
   return 'reset';
 }
 
@@ -159,27 +162,20 @@ export function buildRequestHeaders(ex: Exchange, inst: Instance, cluster: Clust
   return out;
 }
 
-/** Whether an object has any own enumerable key (without building the key list). */
-function hasKeys(o: object): boolean {
-  for (const _ in o) return true;
-  return false;
-}
-
 /**
- * One attempt: the undici dispatch handler and its state in one object (one
+ * One attempt: the request handler and its state in one object (one
  * allocation per attempt rather than a closure per callback).
  */
-class HttpAttempt implements Dispatcher.DispatchHandler {
+class HttpAttempt implements H1Handler {
   private readonly started = performance.now();
-  private controller: Dispatcher.DispatchController | undefined;
+  req: H1Request | undefined;
   private headersSeen = false;
   private committed = false;
-  /** The status is held back for a retry: the response is read and dropped. */
+  /** The status is held back for a retry: the response is dropped. */
   private held = false;
   private done = false;
   private headersMs: number | undefined;
   private status: number | undefined;
-  private pendingAbort: Error | undefined;
   /**
    * The request went out on a connected socket: from here on, a failure may
    * leave the upstream having acted on it (never replay non-idempotent requests).
@@ -217,24 +213,15 @@ class HttpAttempt implements Dispatcher.DispatchHandler {
   }
 
   private abortWith(err: Error): void {
-    if (this.controller) this.controller.abort(err);
-    else {
-      // Not dispatched on a connection yet (still connecting, or queued for
-      // one): answer now rather than after the connect; undici drops the
-      // request when it gets to it.
-      this.pendingAbort = err;
-      this.finish({ failure: classifyError(err, false), error: err });
-    }
+    // A request still waiting for a connection is answered at once; one on a connection closes it.
+    this.req?.abort(err);
   }
 
-  onRequestStart(c: Dispatcher.DispatchController): void {
-    this.controller = c;
-    if (this.pendingAbort) c.abort(this.pendingAbort);
-    else this.sent = true;
+  onRequestSent(): void {
+    this.sent = true;
   }
 
-  onResponseStart(c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-    if (statusCode < 200) return; // 1xx informational
+  onResponseStart(statusCode: number, headers: ResponseHeaders): void {
     const ex = this.ex;
     const res = ex.res;
     this.headersSeen = true;
@@ -242,13 +229,14 @@ class HttpAttempt implements Dispatcher.DispatchHandler {
     this.headersMs = performance.now() - this.started;
     if (this.opts.holdStatus?.(statusCode)) {
       this.held = true;
-      c.abort(new AbortedError());
+      this.abortWith(new AbortedError());
       return;
     }
-    const out = cleanResponseHeaders(headers);
+    // The client leaves hop-by-hop headers out; the object is this response's own.
+    const out: Record<string, string | string[] | undefined> = headers;
     addGatewayResponseHeaders(out, ex);
     if (res.headersSent || res.destroyed) {
-      c.abort(new AbortedError());
+      this.abortWith(new AbortedError());
       return;
     }
     this.committed = true;
@@ -256,7 +244,7 @@ class HttpAttempt implements Dispatcher.DispatchHandler {
     try {
       res.writeHead(statusCode, out as Record<string, string | string[]>);
     } catch (e) {
-      c.abort(e as Error);
+      this.abortWith(e as Error);
       return;
     }
     // Streams of unknown length (SSE, long polls) get their headers at once,
@@ -264,33 +252,31 @@ class HttpAttempt implements Dispatcher.DispatchHandler {
     if (out['content-length'] === undefined && 'flushHeaders' in res) (res as ServerResponse).flushHeaders();
   }
 
-  onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.held) return;
+  onResponseData(chunk: Buffer): void {
     const ex = this.ex;
     ex.bytesOut += chunk.length;
     if (!(ex.res as ServerResponse).write(chunk)) {
-      c.pause();
-      this.onDrain ??= () => c.resume();
+      const req = this.req!;
+      req.pause();
+      this.onDrain ??= () => req.resume();
       ex.res.once('drain', this.onDrain);
     }
   }
 
-  onResponseEnd(_c: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
-    if (!this.held) {
-      const res = this.ex.res;
-      if (trailers && hasKeys(trailers) && 'addTrailers' in res) {
-        try {
-          (res as { addTrailers(t: Record<string, string | string[]>): void }).addTrailers(trailers as Record<string, string | string[]>);
-        } catch {
-          /* downstream cannot carry trailers */
-        }
+  onResponseEnd(trailers: ResponseHeaders | undefined): void {
+    const res = this.ex.res;
+    if (trailers && 'addTrailers' in res) {
+      try {
+        (res as { addTrailers(t: Record<string, string | string[]>): void }).addTrailers(trailers);
+      } catch {
+        /* downstream cannot carry trailers */
       }
-      res.end();
     }
+    res.end();
     this.finish({ status: this.status });
   }
 
-  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+  onResponseError(err: Error): void {
     if (this.held) {
       this.finish({ status: this.status });
       return;
@@ -309,12 +295,27 @@ export interface HttpAdapterOptions {
 
 export class HttpAdapter implements UpstreamAdapter {
   readonly protocol = 'http';
-  private readonly pools = new Map<string, Pool>();
+  private readonly pools = new Map<string, H1Pool>();
+  /** undici pools, for WebSocket upgrades only. */
+  private readonly upgradePools = new Map<string, Pool>();
 
   constructor(private readonly opts: HttpAdapterOptions = {}) {}
 
-  pool(inst: Instance, cluster: Cluster): Pool {
+  pool(inst: Instance, cluster: Cluster): H1Pool {
     let p = this.pools.get(inst.id);
+    if (!p) {
+      p = new H1Pool(inst.host, inst.port, {
+        connections: cluster.config.maxConnectionsPerInstance,
+        keepAliveTimeoutMs: this.opts.keepAliveTimeoutMs ?? 30_000,
+        connectTimeoutMs: cluster.config.connectTimeoutMs,
+      });
+      this.pools.set(inst.id, p);
+    }
+    return p;
+  }
+
+  private upgradePool(inst: Instance, cluster: Cluster): Pool {
+    let p = this.upgradePools.get(inst.id);
     if (!p) {
       p = new Pool(`http://${inst.id}`, {
         connections: cluster.config.maxConnectionsPerInstance,
@@ -325,7 +326,7 @@ export class HttpAdapter implements UpstreamAdapter {
         headersTimeout: 0,
         bodyTimeout: 0,
       });
-      this.pools.set(inst.id, p);
+      this.upgradePools.set(inst.id, p);
     }
     return p;
   }
@@ -338,18 +339,7 @@ export class HttpAdapter implements UpstreamAdapter {
       }
       const a = new HttpAttempt(ex, opts, resolve, hasBody(ex) ? new LazyBody(ex.req as Readable, ex) : null);
       try {
-        this.pool(inst, cluster).dispatch(
-          {
-            path: ex.path,
-            method: ex.method,
-            headers: buildRequestHeaders(ex, inst, cluster),
-            body: a.body,
-            idempotent: false,
-            blocking: true,
-            reset: false,
-          },
-          a,
-        );
+        a.req = this.pool(inst, cluster).request({ path: ex.path, method: ex.method, headers: buildRequestHeaders(ex, inst, cluster), body: a.body }, a);
       } catch (e) {
         a.finish({ failure: 'protocol', error: e as Error });
       }
@@ -402,7 +392,7 @@ export class HttpAdapter implements UpstreamAdapter {
         },
       };
       try {
-        this.pool(inst, cluster).dispatch(
+        this.upgradePool(inst, cluster).dispatch(
           { path: ex.path, method: 'GET', headers, upgrade: String(upgradeTo), body: null },
           handler,
         );
@@ -413,17 +403,20 @@ export class HttpAdapter implements UpstreamAdapter {
   }
 
   prune(liveIds: ReadonlySet<string>): void {
-    for (const [id, pool] of this.pools) {
-      if (!liveIds.has(id)) {
-        this.pools.delete(id);
-        void pool.close().catch(() => undefined);
+    for (const pools of [this.pools, this.upgradePools]) {
+      for (const [id, pool] of pools) {
+        if (!liveIds.has(id)) {
+          pools.delete(id);
+          void pool.close().catch(() => undefined);
+        }
       }
     }
   }
 
   async close(): Promise<void> {
-    const all = [...this.pools.values()];
+    const all = [...this.pools.values(), ...this.upgradePools.values()];
     this.pools.clear();
+    this.upgradePools.clear();
     await Promise.allSettled(all.map((p) => p.close()));
   }
 }

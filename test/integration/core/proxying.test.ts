@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import WebSocket, { WebSocketServer } from 'ws';
+import { createServer, type Server } from 'node:net';
 import type { Gateway } from '../../../src/gateway.js';
 import { startGateway, waitFor } from '../../helpers/gateway.js';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.js';
@@ -19,6 +20,7 @@ describe('proxying', () => {
   let wsServer: http.Server;
   let wss: WebSocketServer;
   let upstreamAborted = 0;
+  let rawUpstream: Server;
   const sseGate: { release?: () => void } = {};
 
   before(async () => {
@@ -80,10 +82,26 @@ describe('proxying', () => {
     });
     await new Promise<void>((r) => wsServer.listen(0, '127.0.0.1', () => r()));
     const wsPort = (wsServer.address() as { port: number }).port;
+    // Answers with raw bytes: /raw/broken with conflicting framing (content-length and chunked), anything else cleanly.
+    rawUpstream = createServer((s) => {
+      let buf = '';
+      s.on('data', (d) => {
+        buf += d.toString('latin1');
+        for (let end = buf.indexOf('\r\n\r\n'); end >= 0; end = buf.indexOf('\r\n\r\n')) {
+          const broken = buf.startsWith('GET /raw/broken');
+          buf = buf.slice(end + 4);
+          s.write(broken ? 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n' : 'HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\ngood');
+        }
+      });
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => rawUpstream.listen(0, '127.0.0.1', () => r()));
+    const rawPort = (rawUpstream.address() as { port: number }).port;
     gw = await startGateway({
       registries: [
         { name: 'up', type: 'static', endpoints: [up.address] },
         { name: 'ws', type: 'static', endpoints: [`127.0.0.1:${wsPort}`] },
+        { name: 'raw', type: 'static', endpoints: [`127.0.0.1:${rawPort}`] },
       ],
       services: {
         // time to the response headers: the 1 GiB upload is answered after its last byte
@@ -91,6 +109,7 @@ describe('proxying', () => {
       },
       routes: [
         { name: 'ws', match: { path: { prefix: '/ws' } }, backends: [{ service: 'ws.static' }] },
+        { name: 'raw', match: { path: { prefix: '/raw' } }, backends: [{ service: 'raw.static' }] },
         {
           name: 'rewrite',
           match: { path: { prefix: '/old' } },
@@ -110,6 +129,7 @@ describe('proxying', () => {
     await up.close();
     wss.close();
     wsServer.close();
+    rawUpstream.close();
   });
 
   it('streams a 1 GiB upload and a 1 GiB download with flat memory', { timeout: 240_000 }, async () => {
@@ -249,5 +269,17 @@ describe('proxying', () => {
     const ok = await request(`${gw.listenerUrl()}/fine`);
     assert.equal(ok.statusCode, 200);
     await ok.body.dump();
+  });
+
+  it('an upstream answer with conflicting framing is a 502 UP and does not reach the next request', async () => {
+    const bad = await request(`${gw.listenerUrl()}/raw/broken`);
+    assert.equal(bad.statusCode, 502);
+    assert.equal(bad.headers['x-meshgate-flag'], 'UP');
+    await bad.body.dump();
+    for (let i = 0; i < 3; i++) {
+      const ok = await request(`${gw.listenerUrl()}/raw/fine`);
+      assert.equal(ok.statusCode, 200);
+      assert.equal(await ok.body.text(), 'good');
+    }
   });
 });
