@@ -159,7 +159,7 @@ export class H1Request {
   fail(err: Error): void {
     if (this.done) return;
     this.done = true;
-    this.conn?.stopBody(err);
+    this.conn?.stopBody();
     this.handler.onResponseError(err);
   }
 }
@@ -306,12 +306,16 @@ export class H1Conn {
     this.socket.off('drain', this.onDrain);
   }
 
-  /** The request failed: an unfinished body stops (and lets go of its source). */
-  stopBody(err: Error): void {
+  /**
+   * The request failed: an unfinished body stops and lets go of its source.
+   * It is destroyed without an error: nothing listens to it any more, and the
+   * caller already has the request's error.
+   */
+  stopBody(): void {
     const b = this.body;
     if (b === null || this.bodyDone) return;
     this.detachBody();
-    b.destroy(err);
+    b.destroy();
     this.reusable = false;
   }
 

@@ -270,6 +270,32 @@ describe('upstream HTTP/1.1 client', () => {
     assert.deepEqual(got[2], { te: undefined, cl: '0', body: '' }, 'a POST without a body says content-length: 0');
   });
 
+  it('an upload cut off by the upstream fails the request and stops the body; an aborted upload too', async () => {
+    let received = 0;
+    const { port } = await httpServer((req) => {
+      req.on('data', (d: Buffer) => {
+        received += d.length;
+        if (received >= 3) req.socket.destroy();
+      });
+    });
+    const p = pool(port);
+    const src = new PassThrough();
+    const cut = run(p, 'POST', '/', ['content-length', '100'], src);
+    src.write('abc');
+    const r = await cut.done;
+    assert.ok(r.error, 'the request failed');
+    assert.equal(r.sent, true);
+    assert.ok(src.destroyed, 'the body was stopped');
+
+    const src2 = new PassThrough();
+    const aborted = run(p, 'POST', '/', [], src2);
+    src2.write('x');
+    await new Promise((res) => setTimeout(res, 30));
+    aborted.req.abort(new Error('client left'));
+    assert.equal((await aborted.done).error?.message, 'client left');
+    assert.ok(src2.destroyed);
+  });
+
   it('waits for a free connection beyond the limit and serves waiting requests in order', async () => {
     const order: string[] = [];
     let inflight = 0;
