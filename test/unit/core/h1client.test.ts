@@ -271,11 +271,12 @@ describe('upstream HTTP/1.1 client', () => {
   });
 
   it('an upload cut off by the upstream fails the request and stops the body; an aborted upload too', async () => {
-    let received = 0;
     const { port } = await httpServer((req) => {
+      // The first upload is cut off after 3 bytes; the second is never answered.
+      let received = 0;
       req.on('data', (d: Buffer) => {
         received += d.length;
-        if (received >= 3) req.socket.destroy();
+        if (req.headers['content-length'] === '100' && received >= 3) req.socket.destroy();
       });
     });
     const p = pool(port);
