@@ -96,13 +96,23 @@ const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 /** A JSON string literal: most values need no escaping and skip JSON.stringify. */
 const q = (v: string): string => (NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : `"${v}"`);
 
-// Requests that start in the same millisecond share one formatted time.
+// Requests that start in the same millisecond share one formatted time, and
+// those in the same second one formatted date and time of day: a Date is
+// formatted once a second, not once a request.
 let lastMs = -1;
 let lastIso = '';
-function isoAt(ms: number): string {
+let lastSecond = Number.NaN;
+let secondPrefix = '';
+export function isoAt(ms: number): string {
   if (ms !== lastMs) {
     lastMs = ms;
-    lastIso = new Date(ms).toISOString();
+    const second = Math.floor(ms / 1000);
+    if (second !== lastSecond) {
+      lastSecond = second;
+      secondPrefix = new Date(second * 1000).toISOString().slice(0, -4); // without "000Z"
+    }
+    const frac = ms - second * 1000;
+    lastIso = `${secondPrefix}${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}Z`;
   }
   return lastIso;
 }

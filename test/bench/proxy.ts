@@ -512,7 +512,7 @@ async function main(): Promise<void> {
       const r = await loader.throughput(t.url, t.child?.pid);
       thr.get(t.name)!.push(r);
       process.stdout.write(
-        `round ${round} ${t.name.padEnd(15)} ${f0(r.rps).padStart(7)} req/s  p50 ${f3(r.p50)} ms  p99 ${f3(r.p99)} ms  CPU ${f0(r.cpuUsPerReq)} us/req${r.errors ? `  ERRORS ${r.errors}` : ''}\n`,
+        `round ${round} ${t.name.padEnd(15)} ${f0(r.rps).padStart(7)} req/s  p50 ${f3(r.p50)} ms  p99 ${f3(r.p99)} ms  ${t.child ? `CPU ${f0(r.cpuUsPerReq)} us/req` : ''}${r.errors ? `  ERRORS ${r.errors}` : ''}\n`,
       );
     }
     // The fixed-rate run is unpinned unless --pin-paced: at 2,000 req/s nothing

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ACCESS_LOG_FLUSH_MS, accessLogLine, BatchedAccessLog, createAccessLogSink } from '../../../src/observability/logger.js';
+import { ACCESS_LOG_FLUSH_MS, accessLogLine, BatchedAccessLog, createAccessLogSink, isoAt } from '../../../src/observability/logger.js';
 import type { Exchange } from '../../../src/server/exchange.js';
 import { waitUntil } from '../../helpers/wait.js';
 
@@ -84,5 +84,14 @@ describe('access log sink', () => {
       assert.equal(o.time, '2026-11-22T01:02:03.004Z');
       assert.equal(o.status, 200);
     }
+  });
+
+  it('formats times as toISOString does, across seconds, days and years', () => {
+    const starts = [Date.UTC(2026, 10, 22, 1, 2, 3, 990), Date.UTC(2026, 11, 31, 23, 59, 58, 0), 0];
+    for (const start of starts) {
+      for (let ms = start; ms < start + 2_100; ms += 7) assert.equal(isoAt(ms), new Date(ms).toISOString());
+    }
+    // out of order, as requests finishing late log their start
+    for (const ms of [starts[0]! + 5, starts[0]! - 1_000, starts[0]! + 5]) assert.equal(isoAt(ms), new Date(ms).toISOString());
   });
 });
