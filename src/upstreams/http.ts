@@ -21,6 +21,8 @@ const CONNECT_CODES = new Set([
   'EADDRNOTAVAIL',
   'UND_ERR_CONNECT_TIMEOUT',
   'MESHGATE_CONNECT_TIMEOUT',
+  // The instance left the service while the attempt was starting: nothing was sent, another instance may serve it.
+  'MESHGATE_POOL_CLOSED',
 ]);
 
 export function classifyError(err: unknown, headersSeen: boolean): FailureKind {
