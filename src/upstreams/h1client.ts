@@ -13,7 +13,7 @@
 // WebSocket upgrades still go through undici (src/upstreams/http.ts).
 import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { HOP_BY_HOP } from './headers.js';
+import { connectionTokens, HOP_BY_HOP } from './headers.js';
 
 export type ResponseHeaders = Record<string, string | string[]>;
 
@@ -182,7 +182,6 @@ export class H1Conn {
   private connected = false;
   /** Reading paused by the caller (its downstream is full). */
   paused = false;
-  private closed = false;
   private connectTimer: NodeJS.Timeout | undefined;
   private error: Error | undefined;
   /** Keep the connection after this response. */
@@ -236,7 +235,7 @@ export class H1Conn {
 
   /** Still usable after idling since idleSince. */
   usable(now: number): boolean {
-    return !this.closed && this.connected && !this.socket.destroyed && now - this.idleSince < this.idleLimitMs;
+    return this.connected && !this.socket.destroyed && now - this.idleSince < this.idleLimitMs;
   }
 
   destroy(): void {
@@ -338,12 +337,8 @@ export class H1Conn {
     this.pending = undefined;
     while (buf.length > 0) {
       const r = this.req;
-      if (r === undefined || r.done) {
-        // More bytes after the response: not ours to pass on, and the connection is not clean.
-        this.reusable = false;
-        if (this.state === State.Idle) this.destroy();
-        return;
-      }
+      // The handler gave up on the response (onResponseStart held it or failed): abort already closed the connection.
+      if (r === undefined || r.done) return;
       switch (this.state) {
         case State.Head: {
           const end = this.find(buf, HEAD_END, MAX_HEAD_BYTES, 'head larger than 64 KiB');
@@ -399,14 +394,9 @@ export class H1Conn {
             const lines = this.trailerLines;
             this.trailerLines = [];
             this.trailerBytes = 0;
-            let t: ResponseHeaders | undefined;
-            if (lines.length > 0) {
-              t = parseFields(lines, 0).headers;
-            }
-            return this.ended(r, t, buf);
-          } else {
-            this.trailerLines.push(line);
+            return this.ended(r, lines.length > 0 ? parseFields(lines, 0).headers : undefined, buf);
           }
+          this.trailerLines.push(line);
           break;
         }
         case State.Idle:
@@ -515,7 +505,7 @@ export class H1Conn {
   /** After a response: back to the pool, or closed. */
   private finishCycle(): void {
     if (!this.bodyDone) return;
-    if (this.reusable && !this.closed && this.idleLimitMs > 0) {
+    if (this.reusable && !this.socket.destroyed && this.idleLimitMs > 0) {
       if (this.paused) {
         this.paused = false;
         this.socket.resume();
@@ -533,7 +523,6 @@ export class H1Conn {
   }
 
   private onClose(): void {
-    this.closed = true;
     clearTimeout(this.connectTimer);
     const r = this.req;
     // The request fails first, so that a body still being sent is stopped (and lets go of the client's request).
@@ -603,11 +592,9 @@ function parseFields(lines: readonly string[], from: number): Fields {
   }
   let close = false;
   if (connection !== undefined && connection !== 'keep-alive') {
-    for (const token of connection.split(',')) {
-      const t = token.trim().toLowerCase();
-      if (t === 'close') close = true;
-      else if (t !== 'keep-alive' && t !== '') delete headers[t];
-    }
+    close = /(?:^|,)[\t ]*close[\t ]*(?:,|$)/i.test(connection);
+    const extra = connectionTokens(connection);
+    if (extra !== undefined) for (const name of extra) delete headers[name];
   }
   return { headers, contentLength, transferEncoding, keepAlive, close };
 }
@@ -673,11 +660,11 @@ export class H1Pool {
 
   /** A connection is free: it takes the next waiting request, or idles. */
   release(c: H1Conn): void {
-    for (let r = this.queue.shift(); r !== undefined; r = this.queue.shift()) {
-      if (!r.done) {
-        c.assign(r);
-        return;
-      }
+    // Requests leave the queue when aborted (H1Request.abort), so a waiting one is always live.
+    const r = this.queue.shift();
+    if (r !== undefined) {
+      c.assign(r);
+      return;
     }
     if (this.closed) {
       c.destroy();
@@ -697,19 +684,16 @@ export class H1Pool {
     const i = this.idle.indexOf(c);
     if (i >= 0) this.idle.splice(i, 1);
     if (this.closed) return;
-    for (let r = this.queue.shift(); r !== undefined; r = this.queue.shift()) {
-      if (!r.done) {
-        this.dispatch(r);
-        return;
-      }
-    }
+    const r = this.queue.shift();
+    if (r !== undefined) this.dispatch(r);
   }
 
   /** Closes connections idle past their limit; runs while any connection idles. */
   private readonly sweep = (): void => {
     this.sweepTimer = undefined;
     const now = Date.now();
-    for (const c of [...this.idle]) if (!c.usable(now)) c.destroy();
+    // destroy() leaves the idle list when the socket's 'close' event comes, after this loop.
+    for (const c of this.idle) if (!c.usable(now)) c.destroy();
     if (this.idle.length > 0 && !this.closed) {
       this.sweepTimer = setTimeout(this.sweep, 1000);
       this.sweepTimer.unref();
