@@ -1,0 +1,994 @@
+// meshgate's HTTP/1.1 server side, on node:net sockets (no node:http).
+//
+// One H1Connection per client connection reads request heads, frames request
+// bodies (content-length or chunked) into an H1Request (a Readable), and
+// writes one H1Response at a time. Requests on a connection are answered in
+// order: a pipelined request is parsed only after the previous response has
+// finished.
+//
+// Parsing is strict, because a gateway that reads a message differently from
+// the server behind it can be used to smuggle requests. Refused with a 4xx/5xx
+// answer and the connection closed:
+//   - request lines that are not `token SP target SP HTTP/1.x` (505 for
+//     another HTTP version), targets with spaces or control characters;
+//   - header names that are not tokens (also whitespace before the colon),
+//     values with control characters, folded lines, lines not ended by CRLF;
+//   - content-length that is not digits, given twice, or given with
+//     transfer-encoding; transfer-encoding in HTTP/1.0; a transfer coding
+//     other than chunked (501); malformed chunks;
+//   - HTTP/1.1 without exactly one Host; a head over maxHeaderBytes or with
+//     more than MAX_HEADERS fields (431); an Expect other than 100-continue (417);
+//   - CONNECT (405): the gateway is not a forward proxy.
+// Timeouts: a head must arrive within headersTimeoutMs of its first byte
+// (408); an idle keep-alive connection closes after keepAliveTimeoutMs, which
+// responses announce in Keep-Alive. Both are checked by one sweep a second.
+import { EventEmitter } from 'node:events';
+import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
+
+const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Control characters other than HTAB (values); obs-text (0x80-0xff) is allowed. */
+const BAD_VALUE_RE = /[\x00-\x08\x0a-\x1f\x7f]/;
+/** A request target: no spaces, no control characters. */
+const TARGET_RE = /^[\x21-\x7e\x80-\xff]+$/;
+const DIGITS_RE = /^\d{1,15}$/;
+const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
+const EMPTY = Buffer.alloc(0);
+const MAX_HEADERS = 1000;
+/** Bytes of pipelined requests buffered while a response is pending, before reading pauses. */
+const PIPELINE_BUFFER = 256 * 1024;
+const SWEEP_MS = 1000;
+
+/** Request headers whose duplicates are dropped (the first wins), as node:http does. */
+const SINGLE = new Set([
+  'content-type',
+  'user-agent',
+  'referer',
+  'authorization',
+  'proxy-authorization',
+  'if-modified-since',
+  'if-unmodified-since',
+  'from',
+  'location',
+  'max-forwards',
+  'retry-after',
+  'etag',
+  'last-modified',
+  'server',
+  'age',
+  'expires',
+]);
+
+/** A request the server refuses before it reaches the gateway. */
+export class RequestHeadError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The cached Date header value, rebuilt once a second. */
+let dateSecond = 0;
+let dateValue = '';
+function httpDate(): string {
+  const now = Date.now();
+  const s = Math.floor(now / 1000);
+  if (s !== dateSecond) {
+    dateSecond = s;
+    dateValue = new Date(now).toUTCString();
+  }
+  return dateValue;
+}
+
+export function connectionHasToken(value: string | undefined, token: string): boolean {
+  if (value === undefined) return false;
+  for (const t of value.split(',')) if (t.trim().toLowerCase() === token) return true;
+  return false;
+}
+
+// ---------- request ----------
+
+export class H1Request extends Readable {
+  readonly httpVersionMajor = 1;
+  readonly httpVersion: string;
+  /** The whole body was read. */
+  complete = false;
+  /** The connection closed before the body was read. */
+  aborted = false;
+  trailers: Record<string, string> = {};
+
+  constructor(
+    private readonly conn: H1Connection | undefined,
+    readonly method: string,
+    readonly url: string,
+    readonly httpVersionMinor: number,
+    readonly headers: IncomingHttpHeaders,
+    readonly rawHeaders: string[],
+    readonly socket: Socket,
+  ) {
+    super({ highWaterMark: 64 * 1024 });
+    this.httpVersion = httpVersionMinor === 1 ? '1.1' : '1.0';
+  }
+
+  override _read(): void {
+    this.conn?.resumeBody();
+  }
+
+  /** The connection went away before the body ended. */
+  abort(): void {
+    if (this.complete || this.aborted) return;
+    this.aborted = true;
+    this.emit('aborted');
+    // Like node:http: an error only for whoever listens for one.
+    if (this.listenerCount('error') > 0) {
+      const err = new Error('aborted') as NodeJS.ErrnoException;
+      err.code = 'ECONNRESET';
+      this.destroy(err);
+    } else this.destroy();
+  }
+}
+
+// ---------- response ----------
+
+/** Where a response writes, and who hears that it finished. */
+export interface ResponseOwner {
+  readonly socket: Socket;
+  /** Keep the connection open after this response. */
+  keepAlive: boolean;
+  /** `timeout=N` for the Keep-Alive header. */
+  readonly keepAliveHint: string;
+  /** The request body is not read to its end yet (the response then closes the connection if the client may not send it). */
+  bodyPending(): boolean;
+  responseFinished(res: H1Response): void;
+}
+
+type HeaderValue = string | number | readonly string[];
+type OutgoingHeaders = Record<string, HeaderValue | undefined>;
+
+function invalidHeader(name: string, what: string): Error {
+  const e = new TypeError(`invalid response header ${JSON.stringify(name)}: ${what}`) as TypeError & { code: string };
+  e.code = 'ERR_INVALID_HTTP_TOKEN';
+  return e;
+}
+
+export class H1Response extends EventEmitter {
+  statusCode = 200;
+  headersSent = false;
+  writableEnded = false;
+  writableFinished = false;
+  destroyed = false;
+  private closeEmitted = false;
+  private readonly socket: Socket;
+  /** Head serialized but not written yet (written with the first body bytes). */
+  private pendingHead: string | undefined;
+  private chunked = false;
+  private noBody: boolean;
+  /** Body bytes still owed under content-length; -1 = not sized. */
+  private left = -1;
+  private hasDate = false;
+  private stored: OutgoingHeaders | undefined;
+  private trailers: Record<string, string | string[]> | undefined;
+  private continueSent = false;
+
+  constructor(
+    private readonly owner: ResponseOwner,
+    private readonly req: H1Request,
+  ) {
+    super();
+    this.socket = owner.socket;
+    this.noBody = req.method === 'HEAD';
+  }
+
+  setHeader(name: string, value: HeaderValue): this {
+    if (this.headersSent) throw new Error('cannot set headers after they are sent');
+    (this.stored ??= {})[name.toLowerCase()] = value;
+    return this;
+  }
+
+  getHeader(name: string): HeaderValue | undefined {
+    return this.stored?.[name.toLowerCase()];
+  }
+
+  removeHeader(name: string): void {
+    if (this.stored) delete this.stored[name.toLowerCase()];
+  }
+
+  writeContinue(): void {
+    if (this.headersSent || this.continueSent || this.destroyed || this.req.httpVersionMinor === 0) return;
+    this.continueSent = true;
+    this.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+  }
+
+  /** One header line (or lines, for a list); framing and connection headers are the server's to write. */
+  private line(name: string, value: HeaderValue): string {
+    if (!TOKEN_RE.test(name)) throw invalidHeader(name, 'not a token');
+    switch (name.length) {
+      case 4:
+        if (name.toLowerCase() === 'date') this.hasDate = true;
+        break;
+      case 10: {
+        const lower = name.toLowerCase();
+        if (lower === 'connection') {
+          if (connectionHasToken(String(value), 'close')) this.owner.keepAlive = false;
+          return '';
+        }
+        if (lower === 'keep-alive') return '';
+        break;
+      }
+      case 14:
+        if (name.toLowerCase() === 'content-length') {
+          const s = String(value);
+          if (!DIGITS_RE.test(s)) throw invalidHeader(name, 'not a length');
+          this.left = Number(s);
+        }
+        break;
+      case 17:
+        if (name.toLowerCase() === 'transfer-encoding') return '';
+        break;
+    }
+    if (typeof value === 'object') {
+      let out = '';
+      for (const v of value) {
+        if (BAD_VALUE_RE.test(v)) throw invalidHeader(name, 'control character in value');
+        out += `${name}: ${v}\r\n`;
+      }
+      return out;
+    }
+    const v = typeof value === 'number' ? String(value) : value;
+    if (BAD_VALUE_RE.test(v)) throw invalidHeader(name, 'control character in value');
+    return `${name}: ${v}\r\n`;
+  }
+
+  writeHead(status: number, headers?: OutgoingHeaders | readonly string[]): this {
+    if (this.headersSent) throw new Error('cannot write headers after they are sent');
+    if (!Number.isInteger(status) || status < 200 || status > 999) throw new RangeError(`invalid status code: ${status}`);
+    this.statusCode = status;
+    if (status === 204 || status === 304) this.noBody = true;
+    const owner = this.owner;
+    this.left = -1;
+    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+    const stored = this.stored;
+    if (stored !== undefined && stored !== headers) {
+      for (const k in stored) if (headers === undefined || Array.isArray(headers) || !(k in headers)) head += this.line(k, stored[k]!);
+    }
+    if (Array.isArray(headers)) {
+      for (let i = 0; i + 1 < headers.length; i += 2) head += this.line(headers[i] as string, headers[i + 1] as string);
+    } else if (headers !== undefined) {
+      const obj = headers as OutgoingHeaders;
+      for (const k in obj) {
+        const v = obj[k];
+        if (v !== undefined) head += this.line(k, v);
+      }
+    }
+    if (!this.hasDate) head += `date: ${httpDate()}\r\n`;
+    if (this.noBody) this.left = -1;
+    else if (this.left < 0) {
+      // Unsized body: chunked for HTTP/1.1 clients, delimited by close for HTTP/1.0.
+      if (this.req.httpVersionMinor === 1) {
+        this.chunked = true;
+        head += 'transfer-encoding: chunked\r\n';
+      } else owner.keepAlive = false;
+    }
+    // A client told to expect 100-continue that never got it may or may not send its body.
+    if (owner.keepAlive && this.req.headers.expect !== undefined && !this.continueSent && owner.bodyPending()) owner.keepAlive = false;
+    if (owner.keepAlive) {
+      head += this.req.httpVersionMinor === 0 ? `connection: keep-alive\r\nkeep-alive: ${owner.keepAliveHint}\r\n\r\n` : `keep-alive: ${owner.keepAliveHint}\r\n\r\n`;
+    } else head += 'connection: close\r\n\r\n';
+    this.pendingHead = head;
+    this.headersSent = true;
+    return this;
+  }
+
+  /** Write the head now rather than with the first body bytes (streams of unknown length). */
+  flushHeaders(): void {
+    if (!this.headersSent) this.writeHead(this.statusCode, this.stored);
+    if (this.pendingHead !== undefined && !this.destroyed) {
+      this.socket.write(this.pendingHead, 'latin1');
+      this.pendingHead = undefined;
+    }
+  }
+
+  addTrailers(trailers: Record<string, string | string[]>): void {
+    this.trailers = trailers;
+  }
+
+  get writableNeedDrain(): boolean {
+    return this.socket.writableNeedDrain;
+  }
+
+  /** Write body bytes; false when the client is slow (wait for 'drain'). */
+  write(chunk: Buffer | string): boolean {
+    if (this.writableEnded || this.destroyed) return false;
+    if (!this.headersSent) this.writeHead(this.statusCode, this.stored);
+    return this.send(typeof chunk === 'string' ? Buffer.from(chunk) : chunk, false);
+  }
+
+  end(chunk?: Buffer | string): this {
+    if (this.writableEnded) return this;
+    this.writableEnded = true;
+    if (this.destroyed) return this;
+    const body = chunk === undefined ? EMPTY : typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (!this.headersSent) {
+      if (!this.noBody && this.stored?.['content-length'] === undefined) (this.stored ??= {})['content-length'] = body.length;
+      this.writeHead(this.statusCode, this.stored);
+    }
+    this.send(body, true);
+    return this;
+  }
+
+  /** Body bytes framed as the head says, the head if still pending, and at the end the terminator: one writev. */
+  private send(body: Buffer, last: boolean): boolean {
+    const socket = this.socket;
+    let data = this.noBody ? EMPTY : body;
+    if (this.left >= 0) {
+      if (data.length > this.left) {
+        // More than content-length announced: the rest cannot be framed.
+        data = data.subarray(0, this.left);
+        this.owner.keepAlive = false;
+      }
+      this.left -= data.length;
+      // Ended short of content-length: the client must see the connection close.
+      if (last && this.left > 0) this.owner.keepAlive = false;
+    }
+    const head = this.pendingHead;
+    this.pendingHead = undefined;
+    let ok: boolean;
+    if (this.chunked) {
+      let pre = head ?? '';
+      if (data.length) pre += `${data.length.toString(16)}\r\n`;
+      const post = (data.length ? '\r\n' : '') + (last ? this.lastChunk() : '');
+      socket.cork();
+      if (pre) socket.write(pre, 'latin1');
+      if (data.length) socket.write(data);
+      if (post) socket.write(post, 'latin1');
+      socket.uncork();
+    } else if (head !== undefined) {
+      if (data.length) {
+        socket.cork();
+        socket.write(head, 'latin1');
+        socket.write(data);
+        socket.uncork();
+      } else socket.write(head, 'latin1');
+    } else if (data.length) socket.write(data);
+    ok = !socket.writableNeedDrain;
+    if (last) this.whenFlushed();
+    return ok;
+  }
+
+  private lastChunk(): string {
+    let s = '0\r\n';
+    const t = this.trailers;
+    if (t) {
+      for (const k in t) {
+        if (!TOKEN_RE.test(k)) continue;
+        const v = t[k]!;
+        for (const one of Array.isArray(v) ? v : [v]) if (!BAD_VALUE_RE.test(one)) s += `${k}: ${one}\r\n`;
+      }
+    }
+    return `${s}\r\n`;
+  }
+
+  /** 'finish' once the kernel has every byte (on the next tick when nothing waits in the socket's queue). */
+  private whenFlushed(): void {
+    const socket = this.socket;
+    if (socket.writableLength === 0) process.nextTick(finishResponse, this);
+    else socket.write(EMPTY, () => finishResponse(this));
+  }
+
+  /** Called once the response is complete on the wire. */
+  finished(): void {
+    if (this.destroyed || this.writableFinished) return;
+    this.writableFinished = true;
+    this.emit('finish');
+    this.emitClose();
+    this.owner.responseFinished(this);
+  }
+
+  private emitClose(): void {
+    if (this.closeEmitted) return;
+    this.closeEmitted = true;
+    this.emit('close');
+  }
+
+  /** The connection went away before the response finished. */
+  closedUnderneath(): void {
+    if (this.writableFinished) return;
+    this.destroyed = true;
+    this.emitClose();
+  }
+
+  /** Break the response off: the connection closes ('close' follows when it has). */
+  destroy(_err?: Error): this {
+    if (this.destroyed || this.writableFinished) return this;
+    this.destroyed = true;
+    this.owner.keepAlive = false;
+    this.socket.destroy();
+    return this;
+  }
+}
+
+/** A response on a socket taken over for an upgrade: one answer, then the socket closes. */
+export function detachedResponse(req: H1Request, socket: Socket): H1Response {
+  const owner: ResponseOwner = {
+    socket,
+    keepAlive: false,
+    keepAliveHint: '',
+    bodyPending: () => false,
+    responseFinished: () => closeAfterWrites(socket),
+  };
+  return new H1Response(owner, req);
+}
+
+/** End the socket and close it once everything written is in the kernel (a client that never closes its side holds nothing). */
+function closeAfterWrites(socket: Socket, last?: string): void {
+  if (last === undefined) socket.end(() => socket.destroy());
+  else socket.end(last, 'latin1', () => socket.destroy());
+}
+
+function finishResponse(res: H1Response): void {
+  res.finished();
+}
+
+// ---------- head parsing ----------
+
+export interface ParsedHead {
+  method: string;
+  url: string;
+  minor: number;
+  headers: Record<string, string | string[]>;
+  raw: string[];
+  /** -1: no body; otherwise the content-length. */
+  length: number;
+  chunked: boolean;
+}
+
+/** Parse a request head (without its final CRLFCRLF). Throws RequestHeadError. */
+export function parseRequestHead(text: string): ParsedHead {
+  const lines = text.split('\r\n');
+  const line = lines[0]!;
+  const sp1 = line.indexOf(' ');
+  const sp2 = line.indexOf(' ', sp1 + 1);
+  if (sp1 <= 0 || sp2 < 0 || line.indexOf(' ', sp2 + 1) !== -1) throw new RequestHeadError(400, 'malformed request line');
+  const method = line.slice(0, sp1);
+  const url = line.slice(sp1 + 1, sp2);
+  const version = line.slice(sp2 + 1);
+  if (!TOKEN_RE.test(method)) throw new RequestHeadError(400, 'malformed method');
+  if (!TARGET_RE.test(url)) throw new RequestHeadError(400, 'malformed request target');
+  let minor: number;
+  if (version === 'HTTP/1.1') minor = 1;
+  else if (version === 'HTTP/1.0') minor = 0;
+  else if (/^HTTP\/\d\.\d$/.test(version)) throw new RequestHeadError(505, `${version} is not supported`);
+  else throw new RequestHeadError(400, 'malformed HTTP version');
+  if (lines.length - 1 > MAX_HEADERS) throw new RequestHeadError(431, 'too many header fields');
+  const headers: Record<string, string | string[]> = {};
+  const raw: string[] = [];
+  let hosts = 0;
+  let lengths = 0;
+  for (let i = 1; i < lines.length; i++) {
+    const l = lines[i]!;
+    const colon = l.indexOf(':');
+    if (colon <= 0) throw new RequestHeadError(400, l.length && (l.charCodeAt(0) === 32 || l.charCodeAt(0) === 9) ? 'folded header line' : 'malformed header line');
+    const name = l.slice(0, colon);
+    if (!TOKEN_RE.test(name)) throw new RequestHeadError(400, 'malformed header name');
+    let s = colon + 1;
+    let e = l.length;
+    while (s < e && (l.charCodeAt(s) === 32 || l.charCodeAt(s) === 9)) s++;
+    while (e > s && (l.charCodeAt(e - 1) === 32 || l.charCodeAt(e - 1) === 9)) e--;
+    const value = l.slice(s, e);
+    if (BAD_VALUE_RE.test(value)) throw new RequestHeadError(400, 'control character in header value');
+    raw.push(name, value);
+    const lower = name.toLowerCase();
+    const prev = headers[lower];
+    if (lower === 'host') hosts++;
+    else if (lower === 'content-length') lengths++;
+    if (prev === undefined) {
+      headers[lower] = lower === 'set-cookie' ? [value] : value;
+    } else if (lower === 'set-cookie') (prev as string[]).push(value);
+    else if (lower === 'cookie') headers[lower] = `${prev}; ${value}`;
+    else if (!SINGLE.has(lower)) headers[lower] = `${prev}, ${value}`;
+  }
+  if (hosts > 1 || (minor === 1 && hosts === 0)) throw new RequestHeadError(400, hosts ? 'more than one Host header' : 'missing Host header');
+  let length = -1;
+  let chunked = false;
+  const te = headers['transfer-encoding'] as string | undefined;
+  const cl = headers['content-length'] as string | undefined;
+  if (te !== undefined) {
+    if (minor === 0) throw new RequestHeadError(400, 'transfer-encoding in an HTTP/1.0 request');
+    if (cl !== undefined) throw new RequestHeadError(400, 'both content-length and transfer-encoding');
+    const codings = te.split(',').map((c) => c.trim().toLowerCase());
+    if (codings[codings.length - 1] !== 'chunked') throw new RequestHeadError(400, 'transfer-encoding does not end in chunked');
+    if (codings.length > 1) throw new RequestHeadError(501, `transfer coding ${codings[0]} is not supported`);
+    chunked = true;
+  } else if (cl !== undefined) {
+    if (lengths > 1) throw new RequestHeadError(400, 'more than one content-length');
+    if (!DIGITS_RE.test(cl)) throw new RequestHeadError(400, 'malformed content-length');
+    length = Number(cl);
+  }
+  const expect = headers.expect as string | undefined;
+  if (expect !== undefined && expect.toLowerCase() !== '100-continue') throw new RequestHeadError(417, 'only Expect: 100-continue is supported');
+  if (method === 'CONNECT') throw new RequestHeadError(405, 'CONNECT is not supported');
+  return { method, url, minor, headers, raw, length, chunked };
+}
+
+// ---------- chunked request bodies ----------
+
+const enum Chunk {
+  Size,
+  Ext,
+  SizeLf,
+  Data,
+  DataCr,
+  DataLf,
+  Trailer,
+  TrailerLf,
+  Done,
+}
+
+/** Decodes a chunked body incrementally; bounded line lengths. */
+class ChunkedDecoder {
+  state = Chunk.Size;
+  private size = 0;
+  private digits = 0;
+  private left = 0;
+  /** Bytes of the current chunk-ext or trailer section. */
+  private meta = 0;
+  private lineLen = 0;
+
+  constructor(private readonly maxMeta: number) {}
+
+  /**
+   * Feed bytes; calls `data` for body bytes. Returns the offset where the body
+   * ended (bytes after it belong to the next request), or -1 if it has not.
+   */
+  feed(buf: Buffer, data: (b: Buffer) => void): number {
+    let i = 0;
+    const n = buf.length;
+    while (i < n) {
+      switch (this.state) {
+        case Chunk.Size: {
+          const c = buf[i]!;
+          const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+          if (d >= 0) {
+            if (++this.digits > 12) throw new RequestHeadError(400, 'chunk size too large');
+            this.size = this.size * 16 + d;
+            i++;
+          } else if (this.digits === 0) throw new RequestHeadError(400, 'malformed chunk size');
+          else if (c === 13) {
+            this.state = Chunk.SizeLf;
+            i++;
+          } else if (c === 59 /* ; */ || c === 32 || c === 9) {
+            this.state = Chunk.Ext;
+            i++;
+          } else throw new RequestHeadError(400, 'malformed chunk size');
+          break;
+        }
+        case Chunk.Ext: {
+          const c = buf[i]!;
+          if (c === 13) this.state = Chunk.SizeLf;
+          else if ((c < 32 && c !== 9) || c === 127) throw new RequestHeadError(400, 'malformed chunk extension');
+          else if (++this.meta > this.maxMeta) throw new RequestHeadError(400, 'chunk extension too long');
+          i++;
+          break;
+        }
+        case Chunk.SizeLf:
+          if (buf[i] !== 10) throw new RequestHeadError(400, 'malformed chunk size line');
+          i++;
+          if (this.size === 0) {
+            this.state = Chunk.Trailer;
+            this.lineLen = 0;
+          } else {
+            this.left = this.size;
+            this.state = Chunk.Data;
+          }
+          this.size = 0;
+          this.digits = 0;
+          break;
+        case Chunk.Data: {
+          const take = Math.min(this.left, n - i);
+          data(i === 0 && take === n ? buf : buf.subarray(i, i + take));
+          this.left -= take;
+          i += take;
+          if (this.left === 0) this.state = Chunk.DataCr;
+          break;
+        }
+        case Chunk.DataCr:
+          if (buf[i] !== 13) throw new RequestHeadError(400, 'chunk data longer than its size');
+          this.state = Chunk.DataLf;
+          i++;
+          break;
+        case Chunk.DataLf:
+          if (buf[i] !== 10) throw new RequestHeadError(400, 'malformed chunk end');
+          this.state = Chunk.Size;
+          i++;
+          break;
+        case Chunk.Trailer: {
+          // Trailer fields are read and dropped; only their size is bounded.
+          const c = buf[i]!;
+          if (c === 13) this.state = Chunk.TrailerLf;
+          else if (c === 10 || c === 0) throw new RequestHeadError(400, 'malformed trailer');
+          else {
+            this.lineLen++;
+            if (++this.meta > this.maxMeta) throw new RequestHeadError(431, 'trailers too large');
+          }
+          i++;
+          break;
+        }
+        case Chunk.TrailerLf:
+          if (buf[i] !== 10) throw new RequestHeadError(400, 'malformed trailer');
+          i++;
+          if (this.lineLen === 0) {
+            this.state = Chunk.Done;
+            return i;
+          }
+          this.lineLen = 0;
+          this.state = Chunk.Trailer;
+          break;
+        case Chunk.Done:
+          return i;
+      }
+    }
+    return -1;
+  }
+}
+
+// ---------- connection ----------
+
+export interface H1ServerOptions {
+  keepAliveTimeoutMs: number;
+  headersTimeoutMs: number;
+  maxHeaderBytes: number;
+  onRequest(req: H1Request, res: H1Response): void;
+  onUpgrade(req: H1Request, socket: Socket, head: Buffer): void;
+}
+
+const enum State {
+  /** Waiting for (or reading) a request head. */
+  Head,
+  /** Reading the request body. */
+  Body,
+  /** The request was read; its response is not finished. */
+  Answer,
+  Closed,
+}
+
+export class H1Connection implements ResponseOwner {
+  keepAlive = true;
+  readonly keepAliveHint: string;
+  private state = State.Head;
+  private buf: Buffer | undefined;
+  /** Where the next CRLFCRLF search starts in buf. */
+  private scanFrom = 0;
+  private req: H1Request | undefined;
+  private res: H1Response | undefined;
+  /** Content-length bytes left of the request body; -1 when chunked. */
+  private bodyLeft = 0;
+  private chunks: ChunkedDecoder | undefined;
+  /** The response finished before the body was read: the rest is read and dropped. */
+  private dumping = false;
+  private paused = false;
+  /** Date.now() when the current head's first byte came, or 0. */
+  headStarted = 0;
+  /** Date.now() when the connection became idle, or 0 while busy. */
+  idleSince: number;
+  private readonly pushBody = (b: Buffer): void => this.body(b);
+
+  constructor(
+    readonly socket: Socket,
+    private readonly server: H1Server,
+  ) {
+    this.keepAliveHint = `timeout=${Math.floor(server.opts.keepAliveTimeoutMs / 1000)}`;
+    this.idleSince = Date.now();
+    socket.on('data', (d: Buffer) => this.feed(d));
+    socket.on('end', () => this.onEnd());
+    socket.on('close', () => this.onClose());
+    socket.on('error', () => undefined);
+    socket.on('drain', () => this.res?.emit('drain'));
+  }
+
+  get idle(): boolean {
+    return this.state === State.Head && this.buf === undefined;
+  }
+
+  bodyPending(): boolean {
+    return this.state === State.Body;
+  }
+
+  feed(d: Buffer): void {
+    switch (this.state) {
+      case State.Head:
+        if (this.buf === undefined) {
+          this.buf = d;
+          this.headStarted = Date.now();
+          this.idleSince = 0;
+        } else this.buf = Buffer.concat([this.buf, d]);
+        this.parse();
+        return;
+      case State.Body:
+        this.feedBody(d);
+        return;
+      case State.Answer:
+        // A pipelined request: kept until the response before it is finished.
+        this.buf = this.buf === undefined ? d : Buffer.concat([this.buf, d]);
+        if (this.buf.length > PIPELINE_BUFFER) this.pause();
+        return;
+      case State.Closed:
+        return;
+    }
+  }
+
+  private parse(): void {
+    const buf = this.buf!;
+    // Empty lines before a request line are ignored (RFC 9112 §2.2).
+    let start = 0;
+    while (start + 1 < buf.length && buf[start] === 13 && buf[start + 1] === 10) start += 2;
+    if (start === buf.length) {
+      this.buf = undefined;
+      this.scanFrom = 0;
+      this.headStarted = 0;
+      this.idleSince = Date.now();
+      return;
+    }
+    const end = buf.indexOf(HEAD_END, Math.max(start, this.scanFrom));
+    const max = this.server.opts.maxHeaderBytes;
+    if (end < 0) {
+      if (buf.length - start > max) this.refuse(new RequestHeadError(431, 'request head too large'));
+      else this.scanFrom = Math.max(start, buf.length - 3);
+      return;
+    }
+    if (end - start > max) {
+      this.refuse(new RequestHeadError(431, 'request head too large'));
+      return;
+    }
+    let head: ParsedHead;
+    try {
+      head = parseRequestHead(buf.toString('latin1', start, end));
+    } catch (e) {
+      this.refuse(e instanceof RequestHeadError ? e : new RequestHeadError(400, 'bad request'));
+      return;
+    }
+    const rest = end + 4 < buf.length ? buf.subarray(end + 4) : undefined;
+    this.buf = undefined;
+    this.scanFrom = 0;
+    this.headStarted = 0;
+    const req = new H1Request(this, head.method, head.url, head.minor, head.headers, head.raw, this.socket);
+    this.req = req;
+    const connection = head.headers.connection as string | undefined;
+    this.keepAlive = head.minor === 1 ? !connectionHasToken(connection, 'close') : connectionHasToken(connection, 'keep-alive');
+    if (this.server.closing) this.keepAlive = false;
+    if (head.headers.upgrade !== undefined && connectionHasToken(connection, 'upgrade')) {
+      this.detach();
+      req.complete = true;
+      req.push(null);
+      this.server.opts.onUpgrade(req, this.socket, rest ?? EMPTY);
+      return;
+    }
+    this.res = new H1Response(this, req);
+    if (head.chunked) {
+      this.state = State.Body;
+      this.bodyLeft = -1;
+      this.chunks = new ChunkedDecoder(max);
+    } else if (head.length > 0) {
+      this.state = State.Body;
+      this.bodyLeft = head.length;
+    } else {
+      this.state = State.Answer;
+      req.complete = true;
+      req.push(null);
+    }
+    this.server.opts.onRequest(req, this.res);
+    if (rest !== undefined && !this.socket.destroyed) this.feed(rest);
+  }
+
+  private feedBody(d: Buffer): void {
+    let rest: Buffer | undefined;
+    if (this.chunks) {
+      let at: number;
+      try {
+        at = this.chunks.feed(d, this.pushBody);
+      } catch (e) {
+        this.bodyError(e as RequestHeadError);
+        return;
+      }
+      if (at < 0) return;
+      if (at < d.length) rest = d.subarray(at);
+    } else {
+      const take = Math.min(this.bodyLeft, d.length);
+      this.body(take === d.length ? d : d.subarray(0, take));
+      this.bodyLeft -= take;
+      if (this.bodyLeft > 0) return;
+      if (take < d.length) rest = d.subarray(take);
+    }
+    this.bodyEnded();
+    if (rest !== undefined && this.state !== State.Closed) this.feed(rest);
+  }
+
+  private body(b: Buffer): void {
+    if (this.dumping) return;
+    if (!this.req!.push(b)) this.pause();
+  }
+
+  private bodyEnded(): void {
+    const req = this.req!;
+    this.chunks = undefined;
+    req.complete = true;
+    if (this.dumping) {
+      this.dumping = false;
+      this.next();
+      return;
+    }
+    this.state = State.Answer;
+    req.push(null);
+  }
+
+  /** A malformed chunked body: answer 400 if nothing was answered yet, else drop the connection. */
+  private bodyError(e: RequestHeadError): void {
+    const req = this.req!;
+    if (this.res && !this.res.headersSent) {
+      req.abort();
+      this.res.closedUnderneath();
+      this.refuse(e);
+    } else this.socket.destroy();
+  }
+
+  resumeBody(): void {
+    if (this.state === State.Body) this.resume();
+  }
+
+  private pause(): void {
+    if (!this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+  }
+
+  private resume(): void {
+    if (this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  responseFinished(res: H1Response): void {
+    if (res !== this.res) return;
+    if (!this.keepAlive || this.server.closing) {
+      this.state = State.Closed;
+      this.req = undefined;
+      this.res = undefined;
+      closeAfterWrites(this.socket);
+      return;
+    }
+    if (this.state === State.Body) {
+      // Read the rest of the body and drop it, so the connection can carry the next request.
+      this.dumping = true;
+      this.resume();
+      return;
+    }
+    this.next();
+  }
+
+  /** Ready for the next request on this connection. */
+  private next(): void {
+    this.state = State.Head;
+    this.req = undefined;
+    this.res = undefined;
+    const pending = this.buf;
+    this.buf = undefined;
+    this.resume();
+    if (pending !== undefined) this.feed(pending);
+    else this.idleSince = Date.now();
+  }
+
+  /** Answer a request the server refuses, then close. */
+  refuse(e: RequestHeadError): void {
+    this.state = State.Closed;
+    this.buf = undefined;
+    const socket = this.socket;
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    closeAfterWrites(socket, errorResponse(e.status, e.message));
+  }
+
+  private onEnd(): void {
+    // The client stopped sending: a request in flight is abandoned (as node:http does).
+    if (this.state !== State.Head || this.buf !== undefined) this.abandon();
+    if (!this.socket.destroyed) this.socket.destroy();
+  }
+
+  private onClose(): void {
+    this.abandon();
+    this.state = State.Closed;
+    this.server.forget(this);
+  }
+
+  private abandon(): void {
+    this.req?.abort();
+    this.res?.closedUnderneath();
+  }
+
+  /** Hand the socket over (upgrade): the connection stops reading it. */
+  private detach(): void {
+    this.state = State.Closed;
+    // Paused until the new owner reads (pipe resumes it): no byte is lost in between.
+    this.socket.pause();
+    this.socket.removeAllListeners('data');
+    this.socket.removeAllListeners('end');
+    this.socket.removeAllListeners('close');
+    this.socket.removeAllListeners('drain');
+    this.server.forget(this);
+  }
+
+  /** Time out a head that takes too long, or an idle keep-alive connection. */
+  sweep(now: number): void {
+    const o = this.server.opts;
+    if (this.state === State.Head) {
+      if (this.buf !== undefined && this.headStarted && now - this.headStarted > o.headersTimeoutMs) this.refuse(new RequestHeadError(408, 'request head timeout'));
+      else if (this.buf === undefined && this.idleSince && now - this.idleSince > o.keepAliveTimeoutMs) this.socket.destroy();
+    }
+  }
+}
+
+export function errorResponse(status: number, message: string): string {
+  const body = JSON.stringify({ error: message, flag: 'BR' });
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json\r\nx-meshgate-flag: BR\r\n` +
+    `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
+  );
+}
+
+// ---------- server ----------
+
+export class H1Server {
+  private readonly conns = new Set<H1Connection>();
+  private timer: NodeJS.Timeout | undefined;
+  /** Stop keeping connections alive: each closes after its current response. */
+  closing = false;
+
+  constructor(readonly opts: H1ServerOptions) {}
+
+  /** Serve a connection; `first` is bytes already read from it. */
+  connection(socket: Socket, first?: Buffer): void {
+    socket.setNoDelay(true);
+    const c = new H1Connection(socket, this);
+    this.conns.add(c);
+    this.timer ??= setInterval(() => this.sweepAll(), SWEEP_MS).unref();
+    if (first?.length) c.feed(first);
+    socket.resume();
+  }
+
+  forget(c: H1Connection): void {
+    this.conns.delete(c);
+    if (this.conns.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  private sweepAll(): void {
+    const now = Date.now();
+    for (const c of this.conns) c.sweep(now);
+  }
+
+  get connectionCount(): number {
+    return this.conns.size;
+  }
+
+  closeIdleConnections(): void {
+    for (const c of this.conns) if (c.idle) c.socket.destroy();
+  }
+
+  closeAllConnections(): void {
+    for (const c of this.conns) c.socket.destroy();
+  }
+
+  /** No more keep-alive; idle connections close now, busy ones after their response. */
+  close(): void {
+    this.closing = true;
+    for (const c of this.conns) c.keepAlive = false;
+    this.closeIdleConnections();
+  }
+}
