@@ -1,15 +1,41 @@
 // One request's context, shared by filters, the router, balancers and upstream adapters.
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Instance } from '../balancing/instance.js';
+import type { H1Request, H1Response } from './h1server.js';
 import type { PickContext } from '../balancing/types.js';
 import type { Flag } from './flags.js';
 import { normalizePath } from '../routing/match.js';
 import { CancelToken } from '../upstreams/cancel.js';
 import type { RuntimeState } from './runtime.js';
 
-export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
-export type DownstreamResponse = ServerResponse | Http2ServerResponse;
+/** HTTP/1.1 requests come from meshgate's own server (h1server.ts), HTTP/2 from node:http2's compat API. */
+export type DownstreamRequest = H1Request | IncomingMessage | Http2ServerRequest;
+/**
+ * What the gateway uses of a response: met by meshgate's HTTP/1.1 response
+ * (h1server.ts) and by node:http2's compat response.
+ */
+export interface DownstreamResponse {
+  statusCode: number;
+  readonly headersSent: boolean;
+  readonly writableEnded: boolean;
+  readonly writableFinished: boolean;
+  readonly destroyed: boolean;
+  writeHead(status: number, headers?: OutgoingHttpHeaders): unknown;
+  setHeader(name: string, value: number | string | readonly string[]): unknown;
+  write(chunk: Buffer | string): boolean;
+  end(): unknown;
+  end(chunk: Buffer | string): unknown;
+  /** Send the head now (streams of unknown length). */
+  flushHeaders?(): void;
+  destroy(err?: Error): unknown;
+  on(event: 'close' | 'drain' | 'finish', listener: () => void): unknown;
+  once(event: 'close' | 'drain' | 'finish', listener: () => void): unknown;
+  off(event: 'close' | 'drain' | 'finish', listener: () => void): unknown;
+}
+
+/** Compile-time check that both response kinds fit the contract. */
+export type DownstreamResponseKinds = [H1Response, Http2ServerResponse, ServerResponse] extends DownstreamResponse[] ? true : never;
 
 export interface HeaderOps {
   add?: Record<string, string>;

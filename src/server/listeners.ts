@@ -4,14 +4,15 @@
 //          preface goes to an HTTP/2 server, anything else to the HTTP/1.1 server.
 //   https: TLS with a certificate per host (SNI, wildcard hosts), ALPN h2 and
 //          http/1.1, handed to the same two servers after the handshake.
-// Both servers feed the same Pipeline (HTTP/2 through the compat API).
+// The HTTP/1.1 server is meshgate's own (h1server.ts); HTTP/2 is node:http2.
+// Both feed the same Pipeline (HTTP/2 through the compat API).
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
 import http2 from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import type { ListenerConfig } from '../config/schema.js';
 import { parseHostPort } from '../discovery/types.js';
+import { H1Server } from './h1server.js';
 import type { Pipeline } from './pipeline.js';
 
 export interface RunningListener {
@@ -92,35 +93,21 @@ export class CertificateStore {
 // ---------- the two protocol servers ----------
 
 interface ProtocolServers {
-  h1: http.Server;
+  h1: H1Server;
   h2: http2.Http2Server;
   sessions: Set<http2.ServerHttp2Session>;
 }
 
 function protocolServers(config: ListenerConfig, pipeline: Pipeline, scheme: Scheme): ProtocolServers {
-  const h1 = http.createServer({
-    keepAliveTimeout: config.keepAliveTimeoutMs,
-    maxHeaderSize: config.maxHeaderBytes,
-    requestTimeout: 0,
-    headersTimeout: 60_000,
-    noDelay: true,
-  });
   const trust = config.trustForwarded;
-  h1.on('request', (req, res) => pipeline.handle(req, res, scheme, trust));
-  // Answer Expect: 100-continue ourselves once the request is routed and admitted.
-  h1.on('checkContinue', (req, res) => pipeline.handle(req, res, scheme, trust));
-  h1.on('upgrade', (req, socket, head) => pipeline.handleUpgrade(req, socket, head, scheme, trust));
-  h1.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable) return socket.destroy();
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-    const body = JSON.stringify({ error: status === 431 ? 'request headers too large' : 'bad request', flag: 'BR' });
-    socket.end(
-      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\nx-meshgate-flag: BR\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
+  const h1 = new H1Server({
+    keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+    headersTimeoutMs: 60_000,
+    maxHeaderBytes: config.maxHeaderBytes,
+    // Expect: 100-continue is answered by the pipeline once the request is routed and admitted.
+    onRequest: (req, res) => pipeline.handle(req, res, scheme, trust),
+    onUpgrade: (req, socket, head) => pipeline.handleUpgrade(req, socket, head, scheme, trust),
   });
-  // The HTTP/1.1 server never listens itself; 'listening' starts its connection
-  // tracking (idle/all connection closing, header timeouts).
-  h1.emit('listening');
 
   const h2 = http2.createServer({
     maxSessionMemory: 64,
@@ -167,16 +154,11 @@ function sniff(socket: net.Socket, servers: ProtocolServers): void {
     if (h2 && buf.length < PREFACE.length) return; // a prefix of the preface: need more
     cleanup();
     socket.pause();
-    socket.unshift(buf);
     if (h2) {
       // The HTTP/2 session reads bytes already buffered on the socket itself.
+      socket.unshift(buf);
       servers.h2.emit('connection', socket);
-    } else {
-      servers.h1.emit('connection', socket);
-      // The HTTP/1.1 server reads from the socket handle directly; resume so
-      // the bytes we already read (unshifted) reach its parser first.
-      socket.resume();
-    }
+    } else servers.h1.connection(socket, buf);
   };
   socket.on('data', onData);
   socket.on('error', onError);
@@ -210,7 +192,7 @@ export async function startListener(config: ListenerConfig, pipeline: Pipeline):
     });
     tlsServer.on('secureConnection', (socket: tls.TLSSocket) => {
       if (socket.alpnProtocol === 'h2') servers.h2.emit('connection', socket);
-      else servers.h1.emit('connection', socket);
+      else servers.h1.connection(socket);
     });
     tlsServer.on('tlsClientError', (_err, socket) => socket.destroy());
     server = tlsServer;
@@ -238,8 +220,7 @@ export async function startListener(config: ListenerConfig, pipeline: Pipeline):
         // Stop accepting; the callback fires once every connection is gone.
         server.close(() => one());
         // HTTP/1.1: close idle keep-alive connections now, busy ones after their response.
-        h1.close(() => undefined);
-        h1.closeIdleConnections();
+        h1.close();
         // HTTP/2: GOAWAY; the session closes after its streams in flight finish.
         for (const s of sessions) s.close();
         one();

@@ -3,8 +3,8 @@
 // access log + metrics. Reads one RuntimeState reference per request and
 // never awaits the control plane.
 import { randomUUID } from 'node:crypto';
-import { ServerResponse, type IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Cluster } from '../balancing/cluster.js';
 import type { ClusterManager } from '../balancing/clusters.js';
@@ -21,6 +21,7 @@ import { forward, type ForwardDeps } from '../upstreams/forward.js';
 import type { RouteHandler } from '../upstreams/route-handlers.js';
 import type { UpstreamAdapter } from '../upstreams/types.js';
 import { Exchange, type DownstreamRequest, type DownstreamResponse } from './exchange.js';
+import { detachedResponse, type H1Request } from './h1server.js';
 import { sendDirect, sendError } from './respond.js';
 import type { RuntimeState } from './runtime.js';
 
@@ -204,10 +205,8 @@ export class Pipeline {
   }
 
   /** The 'upgrade' handler (WebSocket). */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https' = 'http', trustForwarded = false): void {
-    const res = new ServerResponse(req);
-    res.assignSocket(socket as never);
-    res.shouldKeepAlive = false;
+  handleUpgrade(req: H1Request, socket: Socket, head: Buffer, scheme: 'http' | 'https' = 'http', trustForwarded = false): void {
+    const res = detachedResponse(req, socket);
     const ex = this.newExchange(req, res, scheme);
     ex.trustForwarded = trustForwarded;
     socket.on('error', () => undefined);

@@ -251,7 +251,7 @@ class HttpAttempt implements H1Handler {
     }
     // Streams of unknown length (SSE, long polls) get their headers at once,
     // not with the first body chunk; sized bodies go out with the headers.
-    if (out['content-length'] === undefined && 'flushHeaders' in res) (res as ServerResponse).flushHeaders();
+    if (out['content-length'] === undefined) res.flushHeaders?.();
   }
 
   onResponseData(chunk: Buffer): void {

@@ -386,7 +386,7 @@ export class Http2Adapter implements UpstreamAdapter {
             return;
           }
           res.writeHead(status, out as Record<string, string | string[]>);
-          if ('flushHeaders' in res && out['content-length'] === undefined) res.flushHeaders();
+          if (out['content-length'] === undefined) res.flushHeaders?.();
         } catch (e) {
           cancelUpstream(NGHTTP2_CANCEL);
           resetDownstream(res, NGHTTP2_INTERNAL_ERROR);
