@@ -725,10 +725,9 @@ export class H1Connection implements ResponseOwner {
     let start = 0;
     while (start + 1 < buf.length && buf[start] === 13 && buf[start + 1] === 10) start += 2;
     if (start === buf.length) {
-      this.buf = undefined;
+      // Only empty lines so far: the head's clock keeps running (they cannot hold a connection open).
+      this.buf = EMPTY;
       this.scanFrom = 0;
-      this.headStarted = 0;
-      this.idleSince = Date.now();
       return;
     }
     const end = buf.indexOf(HEAD_END, Math.max(start, this.scanFrom));

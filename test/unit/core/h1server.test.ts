@@ -424,6 +424,23 @@ describe('HTTP/1.1 server', () => {
     assert.equal(closed, true);
   });
 
+  it('empty lines alone do not hold a connection past the head timeout', async () => {
+    const s = await start(echo, { headersTimeoutMs: 200, keepAliveTimeoutMs: 60_000 });
+    const sock = connect(s.port, '127.0.0.1');
+    let text = '';
+    let closed = false;
+    sock.on('data', (d) => (text += d.toString()));
+    sock.on('close', () => (closed = true));
+    sock.on('error', () => undefined);
+    const drip = setInterval(() => sock.writable && sock.write('\r\n'), 50);
+    try {
+      await waitUntil(() => closed, 4000);
+    } finally {
+      clearInterval(drip);
+    }
+    assert.match(text, /^HTTP\/1.1 408 /);
+  });
+
   it('an idle keep-alive connection closes after the timeout, not before', async () => {
     const s = await start(echo, { keepAliveTimeoutMs: 1000 });
     const sock = connect(s.port, '127.0.0.1');
