@@ -548,8 +548,8 @@ interface Fields {
 /**
  * Parses `name: value` lines split at CRLF: a CR, LF or NUL left inside a
  * line is an error, as is a name that is not a token. Other control
- * characters in values are left to node:http, which refuses them when the
- * header is passed on (a 502). Hop-by-hop headers and those the Connection
+ * characters in values are left to the downstream response, which refuses
+ * them when the header is passed on (a 502 UP). Hop-by-hop headers and those the Connection
  * header names are left out of `headers`.
  */
 function parseFields(lines: readonly string[], from: number): Fields {

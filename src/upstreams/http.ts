@@ -8,7 +8,7 @@ import { Pool, type Dispatcher } from 'undici';
 import type { Cluster } from '../balancing/cluster.js';
 import type { Instance } from '../balancing/instance.js';
 import type { Exchange } from '../server/exchange.js';
-import { H1Pool, type H1Handler, type H1Request, type ResponseHeaders } from './h1client.js';
+import { H1Pool, UpstreamConnectionError, type H1Handler, type H1Request, type ResponseHeaders } from './h1client.js';
 import { addGatewayResponseHeaders, applyHeaderOpsToList, connectionTokens, HOP_BY_HOP } from './headers.js';
 import { AttemptTimeoutError, type AttemptOptions, type AttemptOutcome, type FailureKind, type UpstreamAdapter } from './types.js';
 
@@ -241,14 +241,15 @@ class HttpAttempt implements H1Handler {
       this.abortWith(new AbortedError());
       return;
     }
-    this.committed = true;
-    ex.status = statusCode;
     try {
       res.writeHead(statusCode, out as Record<string, string | string[]>);
     } catch (e) {
-      this.abortWith(e as Error);
+      // A header the downstream refuses (a control character in a value): nothing was sent, the client gets a 502 UP.
+      this.abortWith(new UpstreamConnectionError(`upstream response header refused: ${(e as Error).message}`, 'MESHGATE_BAD_RESPONSE'));
       return;
     }
+    this.committed = true;
+    ex.status = statusCode;
     // Streams of unknown length (SSE, long polls) get their headers at once,
     // not with the first body chunk; sized bodies go out with the headers.
     if (out['content-length'] === undefined) res.flushHeaders?.();

@@ -89,8 +89,11 @@ describe('proxying', () => {
         buf += d.toString('latin1');
         for (let end = buf.indexOf('\r\n\r\n'); end >= 0; end = buf.indexOf('\r\n\r\n')) {
           const broken = buf.startsWith('GET /raw/broken');
+          const control = buf.startsWith('GET /raw/control');
           buf = buf.slice(end + 4);
-          s.write(broken ? 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n' : 'HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\ngood');
+          if (broken) s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n');
+          else if (control) s.write('HTTP/1.1 200 OK\r\nx-odd: a\u0001b\r\ncontent-length: 4\r\n\r\ngood');
+          else s.write('HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\ngood');
         }
       });
       s.on('error', () => undefined);
@@ -269,6 +272,15 @@ describe('proxying', () => {
     const ok = await request(`${gw.listenerUrl()}/fine`);
     assert.equal(ok.statusCode, 200);
     await ok.body.dump();
+  });
+
+  it('an upstream header value with a control character is a 502 UP, not a dropped connection', async () => {
+    const bad = await request(`${gw.listenerUrl()}/raw/control`);
+    assert.equal(bad.statusCode, 502);
+    assert.equal(bad.headers['x-meshgate-flag'], 'UP');
+    await bad.body.dump();
+    const ok = await request(`${gw.listenerUrl()}/raw/fine`);
+    assert.equal(await ok.body.text(), 'good');
   });
 
   it('an upstream answer with conflicting framing is a 502 UP and does not reach the next request', async () => {
