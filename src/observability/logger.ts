@@ -129,3 +129,14 @@ export function accessLogLine(ex: Exchange, status: number, durationMs: number):
     `"attempts":${ex.attempts},"durationMs":${Math.round(durationMs * 1000) / 1000},"bytesIn":${ex.bytesIn},"bytesOut":${ex.bytesOut}}\n`
   );
 }
+
+/**
+ * The access-log line of a request refused before it was routed (malformed,
+ * too large): the same fields, empty where nothing was known, and the reason.
+ */
+export function refusedLogLine(client: string, status: number, reason: string): string {
+  return (
+    `{"time":"${isoAt(Date.now())}","requestId":"","client":${q(client)},"method":"","host":"","path":"","route":"","service":"","upstream":"",` +
+    `"status":${status},"flag":"BR","attempts":0,"durationMs":0,"bytesIn":0,"bytesOut":0,"error":${q(reason)}}\n`
+  );
+}

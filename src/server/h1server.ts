@@ -642,6 +642,8 @@ export interface H1ServerOptions {
   maxHeaderBytes: number;
   onRequest(req: H1Request, res: H1Response): void;
   onUpgrade(req: H1Request, socket: Socket, head: Buffer): void;
+  /** A request refused before it reached onRequest (for metrics and the access log). */
+  onRefused?(status: number, reason: string, socket: Socket): void;
 }
 
 const enum State {
@@ -885,6 +887,7 @@ export class H1Connection implements ResponseOwner {
     this.state = State.Closed;
     this.buf = undefined;
     const socket = this.socket;
+    this.server.opts.onRefused?.(e.status, e.message, socket);
     if (!socket.writable) {
       socket.destroy();
       return;

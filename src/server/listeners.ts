@@ -107,6 +107,7 @@ function protocolServers(config: ListenerConfig, pipeline: Pipeline, scheme: Sch
     // Expect: 100-continue is answered by the pipeline once the request is routed and admitted.
     onRequest: (req, res) => pipeline.handle(req, res, scheme, trust),
     onUpgrade: (req, socket, head) => pipeline.handleUpgrade(req, socket, head, scheme, trust),
+    onRefused: (status, reason, socket) => pipeline.refused(status, reason, socket.remoteAddress),
   });
 
   const h2 = http2.createServer({

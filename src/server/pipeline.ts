@@ -11,7 +11,7 @@ import type { ClusterManager } from '../balancing/clusters.js';
 import type { Instance } from '../balancing/instance.js';
 import type { FilterInstance, FilterResult, Rejection } from '../filters/types.js';
 import type { Metrics } from '../observability/metrics.js';
-import { accessLogLine, type AccessLogSink } from '../observability/logger.js';
+import { accessLogLine, refusedLogLine, type AccessLogSink } from '../observability/logger.js';
 import { routeToCanary, type CompiledBackend } from '../routing/canary.js';
 import { applyGrey } from '../routing/grey.js';
 import { normalizeHost } from '../routing/match.js';
@@ -59,7 +59,12 @@ function runChain(chain: readonly FilterInstance[], ex: Exchange, i = 0): Filter
 }
 
 function clientIpOf(req: DownstreamRequest): string {
-  const a = req.socket?.remoteAddress ?? '';
+  return plainIp(req.socket?.remoteAddress);
+}
+
+/** The client address without the IPv4-mapped prefix. */
+function plainIp(address: string | undefined): string {
+  const a = address ?? '';
   return a.startsWith('::ffff:') ? a.slice(7) : a;
 }
 
@@ -246,6 +251,15 @@ export class Pipeline {
         this.deps.log.error({ err: e }, 'upgrade error');
         socket.destroy();
       });
+  }
+
+  /**
+   * A request the HTTP/1.1 server refused before it became an exchange
+   * (malformed, too large, too slow): counted with flag BR and logged.
+   */
+  refused(status: number, reason: string, remoteAddress: string | undefined): void {
+    this.deps.metrics.observeRequest('', '', status, 'BR', 0);
+    this.deps.accessLog?.write(refusedLogLine(plainIp(remoteAddress), status, reason));
   }
 
   private done(ex: Exchange): void {

@@ -1,5 +1,6 @@
 // Admin API, hot reload (file watch and POST /api/reload), access log.
 import assert from 'node:assert/strict';
+import { createConnection } from 'node:net';
 import { mkdtempSync, writeFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -140,6 +141,27 @@ describe('admin API, hot reload and access log', () => {
     assert.equal(line.route, 'main');
     assert.equal(line.upstream, a.address);
     assert.equal(line.status, 200);
+  });
+
+  it('a request refused as malformed is counted and logged with flag BR', async () => {
+    const metric = async (): Promise<number> => {
+      const text = await (await request(gw.adminUrl() + '/metrics')).body.text();
+      const m = /^meshgate_requests_total\{route="",service="",code="400",flag="BR"\} (\d+)/m.exec(text);
+      return m ? Number(m[1]) : 0;
+    };
+    const before = await metric();
+    logLines.length = 0;
+    const u = new URL(gw.listenerUrl());
+    const sock = createConnection(Number(u.port), u.hostname);
+    sock.write('GET /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n');
+    let text = '';
+    for await (const c of sock) text += c;
+    assert.match(text, /^HTTP\/1.1 400 /);
+    const line = await waitFor(() => logLines.find((l) => l.flag === 'BR'), 5000);
+    assert.equal(line.status, 400);
+    assert.equal(line.client, '127.0.0.1');
+    assert.match(line.error, /content-length and transfer-encoding/);
+    assert.equal(await metric(), before + 1);
   });
 
   it('POST /api/reload applies a changed file; a bad file is refused with the key named and the old config keeps serving', async () => {
