@@ -113,8 +113,12 @@ export class H1Request extends Readable {
     this.httpVersion = httpVersionMinor === 1 ? '1.1' : '1.0';
   }
 
+  /** The request has no body; its end is pushed on the first read. */
+  bodyless = false;
+
   override _read(): void {
-    this.conn?.resumeBody();
+    if (this.bodyless) this.push(null);
+    else this.conn?.resumeBody();
   }
 
   /** The connection went away before the body ended. */
@@ -775,9 +779,10 @@ export class H1Connection implements ResponseOwner {
       this.state = State.Body;
       this.bodyLeft = head.length;
     } else {
+      // No body: the stream ends when someone reads it (most never do), not now.
       this.state = State.Answer;
       req.complete = true;
-      req.push(null);
+      req.bodyless = true;
     }
     this.server.opts.onRequest(req, this.res);
     if (rest !== undefined && !this.socket.destroyed) this.feed(rest);
