@@ -61,7 +61,7 @@ const SINGLE = new Set([
 ]);
 
 /** A request the server refuses before it reaches the gateway. */
-export class RequestHeadError extends Error {
+class RequestHeadError extends Error {
   constructor(
     readonly status: number,
     message: string,
@@ -83,7 +83,7 @@ function httpDate(): string {
   return dateValue;
 }
 
-export function connectionHasToken(value: string | undefined, token: string): boolean {
+function connectionHasToken(value: string | undefined, token: string): boolean {
   if (value === undefined) return false;
   for (const t of value.split(',')) if (t.trim().toLowerCase() === token) return true;
   return false;
@@ -138,7 +138,7 @@ export class H1Request extends Readable {
 // ---------- response ----------
 
 /** Where a response writes, and who hears that it finished. */
-export interface ResponseOwner {
+interface ResponseOwner {
   readonly socket: Socket;
   /** Keep the connection open after this response. */
   keepAlive: boolean;
@@ -190,14 +190,6 @@ export class H1Response extends EventEmitter {
     if (this.headersSent) throw new Error('cannot set headers after they are sent');
     (this.stored ??= {})[name.toLowerCase()] = value;
     return this;
-  }
-
-  getHeader(name: string): HeaderValue | undefined {
-    return this.stored?.[name.toLowerCase()];
-  }
-
-  removeHeader(name: string): void {
-    if (this.stored) delete this.stored[name.toLowerCase()];
   }
 
   writeContinue(): void {
@@ -297,10 +289,6 @@ export class H1Response extends EventEmitter {
 
   addTrailers(trailers: Record<string, string | string[]>): void {
     this.trailers = trailers;
-  }
-
-  get writableNeedDrain(): boolean {
-    return this.socket.writableNeedDrain;
   }
 
   /** Write body bytes; false when the client is slow (wait for 'drain'). */
@@ -438,7 +426,7 @@ function finishResponse(res: H1Response): void {
 
 // ---------- head parsing ----------
 
-export interface ParsedHead {
+interface ParsedHead {
   method: string;
   url: string;
   minor: number;
@@ -450,7 +438,7 @@ export interface ParsedHead {
 }
 
 /** Parse a request head (without its final CRLFCRLF). Throws RequestHeadError. */
-export function parseRequestHead(text: string): ParsedHead {
+function parseRequestHead(text: string): ParsedHead {
   const lines = text.split('\r\n');
   const line = lines[0]!;
   const sp1 = line.indexOf(' ');
@@ -660,7 +648,7 @@ const enum State {
   Closed,
 }
 
-export class H1Connection implements ResponseOwner {
+class H1Connection implements ResponseOwner {
   keepAlive = true;
   readonly keepAliveHint: string;
   private state = State.Head;
@@ -939,7 +927,7 @@ export class H1Connection implements ResponseOwner {
   }
 }
 
-export function errorResponse(status: number, message: string): string {
+function errorResponse(status: number, message: string): string {
   const body = JSON.stringify({ error: message, flag: 'BR' });
   return (
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json\r\nx-meshgate-flag: BR\r\n` +
@@ -978,10 +966,6 @@ export class H1Server {
   private sweepAll(): void {
     const now = Date.now();
     for (const c of this.conns) c.sweep(now);
-  }
-
-  get connectionCount(): number {
-    return this.conns.size;
   }
 
   closeIdleConnections(): void {
