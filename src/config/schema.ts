@@ -31,6 +31,8 @@ export const ListenerSchema = strict({
   keepAliveTimeoutMs: positiveInt.default(65_000),
   /** Maximum request header size in bytes. */
   maxHeaderBytes: positiveInt.default(16_384),
+  /** An HTTP/1.1 request head must arrive within this long of its first byte (408 otherwise). */
+  headersTimeoutMs: positiveInt.default(60_000),
 });
 
 export const AdminSchema = strict({
@@ -468,7 +470,7 @@ export const StoreSchema = z.discriminatedUnion('type', [
 ]);
 
 export const ConfigSchema = strict({
-  listeners: z.array(ListenerSchema).min(1).default([{ name: 'public', address: '127.0.0.1:8080', protocol: 'http', trustForwarded: false, keepAliveTimeoutMs: 65_000, maxHeaderBytes: 16_384 }]),
+  listeners: z.array(ListenerSchema).min(1).default([{ name: 'public', address: '127.0.0.1:8080', protocol: 'http', trustForwarded: false, keepAliveTimeoutMs: 65_000, maxHeaderBytes: 16_384, headersTimeoutMs: 60_000 }]),
   admin: AdminSchema.default({ address: '127.0.0.1:8001' }),
   registries: z.array(RegistrySchema).default([]),
   services: z.record(z.string(), ServiceSchema).default({}),

@@ -102,7 +102,7 @@ function protocolServers(config: ListenerConfig, pipeline: Pipeline, scheme: Sch
   const trust = config.trustForwarded;
   const h1 = new H1Server({
     keepAliveTimeoutMs: config.keepAliveTimeoutMs,
-    headersTimeoutMs: 60_000,
+    headersTimeoutMs: config.headersTimeoutMs,
     maxHeaderBytes: config.maxHeaderBytes,
     // Expect: 100-continue is answered by the pipeline once the request is routed and admitted.
     onRequest: (req, res) => pipeline.handle(req, res, scheme, trust),

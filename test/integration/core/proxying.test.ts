@@ -295,3 +295,25 @@ describe('proxying', () => {
     }
   });
 });
+
+describe('listener limits', () => {
+  it('listeners[].headersTimeoutMs: a head that does not arrive in time gets 408 and the connection closes', async () => {
+    const gw = await startGateway({ listeners: [{ name: 'public', address: '127.0.0.1:0', protocol: 'http', headersTimeoutMs: 300 }] } as never);
+    try {
+      const u = new URL(gw.listenerUrl());
+      const { createConnection } = await import('node:net');
+      const started = Date.now();
+      const sock = createConnection(Number(u.port), u.hostname);
+      sock.write('GET /slow HTTP/1.1\r\nHost: a\r\n');
+      let text = '';
+      for await (const c of sock) text += c;
+      assert.match(text, /^HTTP\/1.1 408 /);
+      assert.match(text, /x-meshgate-flag: BR/);
+      // Checked by a sweep once a second: after the limit, well before the 60 s default.
+      const took = Date.now() - started;
+      assert.ok(took >= 300 && took < 5000, `closed after ${took} ms`);
+    } finally {
+      await gw.stop();
+    }
+  });
+});
