@@ -1,8 +1,8 @@
 // One request's context, shared by filters, the router, balancers and upstream adapters.
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
 import type { Instance } from '../balancing/instance.js';
-import type { H1Request, H1Response } from './h1server.js';
+import type { H1Request } from './h1server.js';
 import type { PickContext } from '../balancing/types.js';
 import type { Flag } from './flags.js';
 import { normalizePath } from '../routing/match.js';
@@ -10,7 +10,7 @@ import { CancelToken } from '../upstreams/cancel.js';
 import type { RuntimeState } from './runtime.js';
 
 /** HTTP/1.1 requests come from meshgate's own server (h1server.ts), HTTP/2 from node:http2's compat API. */
-export type DownstreamRequest = H1Request | IncomingMessage | Http2ServerRequest;
+export type DownstreamRequest = H1Request | Http2ServerRequest;
 /**
  * What the gateway uses of a response: met by meshgate's HTTP/1.1 response
  * (h1server.ts) and by node:http2's compat response.
@@ -28,14 +28,15 @@ export interface DownstreamResponse {
   end(chunk: Buffer | string): unknown;
   /** Send the head now (streams of unknown length). */
   flushHeaders?(): void;
+  /** Answer Expect: 100-continue. */
+  writeContinue?(): void;
+  /** Trailers after the body (where the protocol and framing can carry them). */
+  addTrailers?(trailers: Record<string, string | string[]>): void;
   destroy(err?: Error): unknown;
   on(event: 'close' | 'drain' | 'finish', listener: () => void): unknown;
   once(event: 'close' | 'drain' | 'finish', listener: () => void): unknown;
   off(event: 'close' | 'drain' | 'finish', listener: () => void): unknown;
 }
-
-/** Compile-time check that both response kinds fit the contract. */
-export type DownstreamResponseKinds = [H1Response, Http2ServerResponse, ServerResponse] extends DownstreamResponse[] ? true : never;
 
 export interface HeaderOps {
   add?: Record<string, string>;

@@ -26,8 +26,8 @@ import { EventEmitter } from 'node:events';
 import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
+import { connectionHasToken, TOKEN_RE } from '../upstreams/headers.js';
 
-const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Control characters other than HTAB (values); obs-text (0x80-0xff) is allowed. */
 const BAD_VALUE_RE = /[\x00-\x08\x0a-\x1f\x7f]/;
 /** A request target: no spaces, no control characters. */
@@ -81,12 +81,6 @@ function httpDate(): string {
     dateValue = new Date(now).toUTCString();
   }
   return dateValue;
-}
-
-function connectionHasToken(value: string | undefined, token: string): boolean {
-  if (value === undefined) return false;
-  for (const t of value.split(',')) if (t.trim().toLowerCase() === token) return true;
-  return false;
 }
 
 // ---------- request ----------

@@ -3,7 +3,6 @@
 // access log + metrics. Reads one RuntimeState reference per request and
 // never awaits the control plane.
 import { randomUUID } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Cluster } from '../balancing/cluster.js';
@@ -196,7 +195,7 @@ export class Pipeline {
       sendDirect(ex, d.status, d.body);
       return;
     }
-    if (ex.req.headers.expect === '100-continue' && 'writeContinue' in ex.res) (ex.res as ServerResponse).writeContinue();
+    if (ex.req.headers.expect === '100-continue') ex.res.writeContinue?.();
     if (route.kind !== 'proxy') {
       (route.handler as RouteHandler).handle(ex, route, ex.cancel).catch((e) => this.internalError(ex, e));
       return;

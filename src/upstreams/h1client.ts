@@ -13,7 +13,7 @@
 // WebSocket upgrades still go through undici (src/upstreams/http.ts).
 import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { connectionTokens, HOP_BY_HOP } from './headers.js';
+import { connectionHasToken, connectionTokens, HOP_BY_HOP, TOKEN_RE } from './headers.js';
 
 export type ResponseHeaders = Record<string, string | string[]>;
 
@@ -62,7 +62,6 @@ const MAX_HEAD_BYTES = 64 * 1024;
 const MAX_CHUNK_LINE_BYTES = 4 * 1024;
 /** An upstream's `Keep-Alive: timeout=N` is cut by this much, so a request never lands on a connection it is closing. */
 const KEEP_ALIVE_MARGIN_MS = 2000;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** A CR, LF or NUL: what could end a header line early, or split a message. */
 const hasLineBreak = (s: string): boolean => s.indexOf('\r') >= 0 || s.indexOf('\n') >= 0 || s.indexOf('\0') >= 0;
 /** Request targets: visible ASCII and obs-text, no spaces or controls. */
@@ -78,7 +77,7 @@ const PAYLOAD_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
 /** Builds the request head; throws on anything that would break the message framing. */
 function requestHead(o: H1RequestOptions, authority: string): { head: string; chunked: boolean } {
-  if (!TOKEN.test(o.method)) throw new UpstreamConnectionError(`invalid method ${JSON.stringify(o.method)}`, 'MESHGATE_BAD_REQUEST');
+  if (!TOKEN_RE.test(o.method)) throw new UpstreamConnectionError(`invalid method ${JSON.stringify(o.method)}`, 'MESHGATE_BAD_REQUEST');
   if (o.path.length === 0 || BAD_TARGET.test(o.path)) throw new UpstreamConnectionError(`invalid request target ${JSON.stringify(o.path)}`, 'MESHGATE_BAD_REQUEST');
   let head = `${o.method} ${o.path} HTTP/1.1\r\n`;
   let hasLength = false;
@@ -97,9 +96,9 @@ function requestHead(o: H1RequestOptions, authority: string): { head: string; ch
     head += `${name}: ${value}\r\n`;
   }
   // One scan each: every name is a token, no value has a CR, LF or NUL.
-  if ((names.length > 0 && !TOKEN.test(names)) || hasLineBreak(values)) {
+  if ((names.length > 0 && !TOKEN_RE.test(names)) || hasLineBreak(values)) {
     for (let i = 0; i < h.length; i += 2) {
-      if (!TOKEN.test(h[i]!) || hasLineBreak(h[i + 1]!)) throw new UpstreamConnectionError(`invalid request header ${JSON.stringify(h[i])}`, 'MESHGATE_BAD_REQUEST');
+      if (!TOKEN_RE.test(h[i]!) || hasLineBreak(h[i + 1]!)) throw new UpstreamConnectionError(`invalid request header ${JSON.stringify(h[i])}`, 'MESHGATE_BAD_REQUEST');
     }
   }
   // HTTP/1.1 requires Host (RFC 9112 3.2).
@@ -565,7 +564,7 @@ function parseFields(lines: readonly string[], from: number): Fields {
     if (colon <= 0) throw badResponse(`header line ${JSON.stringify(line.slice(0, 64))}`);
     const name = line.slice(0, colon);
     // A name with spaces around it, or a line starting with whitespace (obs-fold), is not a token.
-    if (!TOKEN.test(name)) throw badResponse(`header name ${JSON.stringify(name.slice(0, 64))}`);
+    if (!TOKEN_RE.test(name)) throw badResponse(`header name ${JSON.stringify(name.slice(0, 64))}`);
     let start = colon + 1;
     let end = line.length;
     while (start < end && (line.charCodeAt(start) === 32 || line.charCodeAt(start) === 9)) start++;
@@ -592,7 +591,7 @@ function parseFields(lines: readonly string[], from: number): Fields {
   }
   let close = false;
   if (connection !== undefined && connection !== 'keep-alive') {
-    close = /(?:^|,)[\t ]*close[\t ]*(?:,|$)/i.test(connection);
+    close = connectionHasToken(connection, 'close');
     const extra = connectionTokens(connection);
     if (extra !== undefined) for (const name of extra) delete headers[name];
   }

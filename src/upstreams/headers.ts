@@ -15,6 +15,22 @@ export const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 
+/** An HTTP token (RFC 9110 5.6.2): what a method or a header name must be. */
+export const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Does a comma-separated header value (Connection) list `token`? Case-insensitive; spaces and tabs around items ignored. */
+export function connectionHasToken(value: string | undefined, token: string): boolean {
+  if (value === undefined) return false;
+  for (const item of value.split(',')) {
+    let s = 0;
+    let e = item.length;
+    while (s < e && (item.charCodeAt(s) === 32 || item.charCodeAt(s) === 9)) s++;
+    while (e > s && (item.charCodeAt(e - 1) === 32 || item.charCodeAt(e - 1) === 9)) e--;
+    if (e - s === token.length && item.slice(s, e).toLowerCase() === token) return true;
+  }
+  return false;
+}
+
 /** Extra hop-by-hop names listed in a Connection header. */
 export function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
   if (!value) return undefined;

@@ -1,7 +1,6 @@
 // HTTP/1.1 upstream adapter: a keep-alive connection pool per instance
 // (src/upstreams/h1client.ts), bodies streamed both ways with backpressure,
 // never buffered. WebSocket upgrades go through an undici Pool.
-import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
@@ -258,7 +257,7 @@ class HttpAttempt implements H1Handler {
   onResponseData(chunk: Buffer): void {
     const ex = this.ex;
     ex.bytesOut += chunk.length;
-    if (!(ex.res as ServerResponse).write(chunk)) {
+    if (!ex.res.write(chunk)) {
       const req = this.req!;
       req.pause();
       this.onDrain ??= () => req.resume();
@@ -268,9 +267,9 @@ class HttpAttempt implements H1Handler {
 
   onResponseEnd(trailers: ResponseHeaders | undefined): void {
     const res = this.ex.res;
-    if (trailers && 'addTrailers' in res) {
+    if (trailers && res.addTrailers) {
       try {
-        (res as { addTrailers(t: Record<string, string | string[]>): void }).addTrailers(trailers);
+        res.addTrailers(trailers);
       } catch {
         /* downstream cannot carry trailers */
       }

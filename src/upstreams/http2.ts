@@ -5,7 +5,6 @@
 // other side's stream, which stops WINDOW_UPDATEs, so memory stays bounded by
 // the flow-control windows whatever the size of the stream.
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type Http2ServerResponse, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
-import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Cluster } from '../balancing/cluster.js';
 import type { Instance } from '../balancing/instance.js';
@@ -163,11 +162,11 @@ function resetDownstream(res: DownstreamResponse, code: number): void {
   const stream = (res as Http2ServerResponse).stream as Http2ServerResponse['stream'] | undefined;
   if (stream && 'rstCode' in stream) {
     if (!stream.destroyed) stream.close(code);
-  } else if (!(res as ServerResponse).destroyed) (res as ServerResponse).destroy();
+  } else if (!res.destroyed) res.destroy();
 }
 
 function downstreamGone(res: DownstreamResponse): boolean {
-  if ((res as ServerResponse).destroyed) return true;
+  if (res.destroyed) return true;
   const stream = (res as Http2ServerResponse).stream as Http2ServerResponse['stream'] | undefined;
   return stream !== undefined && 'rstCode' in stream && stream.destroyed;
 }
@@ -341,7 +340,7 @@ export class Http2Adapter implements UpstreamAdapter {
             committed = true;
             sendTrailersOnly(res, GrpcStatus.DEADLINE_EXCEEDED, 'Deadline Exceeded', { 'x-request-id': ex.requestId, 'x-meshgate-flag': 'UT' });
           } else if (!downstreamGone(res)) {
-            (res as Http2ServerResponse).addTrailers({ 'grpc-status': String(GrpcStatus.DEADLINE_EXCEEDED), 'grpc-message': 'Deadline Exceeded' });
+            res.addTrailers?.({ 'grpc-status': String(GrpcStatus.DEADLINE_EXCEEDED), 'grpc-message': 'Deadline Exceeded' });
             res.end();
           }
           finish({ status, failure: 'timeout', error: new AttemptTimeoutError(deadlineLeft) });
@@ -396,7 +395,7 @@ export class Http2Adapter implements UpstreamAdapter {
       stream.on('data', (chunk: Buffer) => {
         if (done || !committed) return;
         ex.bytesOut += chunk.length;
-        if (!(res as ServerResponse).write(chunk)) {
+        if (!res.write(chunk)) {
           stream.pause();
           res.once('drain', onDownstreamDrain);
         }
@@ -414,7 +413,7 @@ export class Http2Adapter implements UpstreamAdapter {
         if (trailers) {
           const t = downstreamHeaders(trailers);
           try {
-            if (Object.keys(t).length) (res as Http2ServerResponse).addTrailers(t as Record<string, string>);
+            if (Object.keys(t).length) res.addTrailers?.(t as Record<string, string>);
           } catch {
             /* downstream cannot carry trailers */
           }
