@@ -2,6 +2,13 @@
 // table) and data plane (listeners, pipeline) side by side, never mixed:
 // the control plane produces a RuntimeState, the data plane reads it.
 // src/server/workers.ts splits the two across processes for --workers N.
+//
+// A reload is a transaction. Prepare: validate, compile (nothing shared
+// changes), bind the new addresses and check changed listener settings, here
+// and in every worker. Any failure there aborts it all: the running config,
+// listeners and reports stay as they were. Commit: registries, then one
+// reference swaps (pipeline.state), new listeners serve, kept ones take their
+// new settings in place; the previous generation is retired with one call.
 import type { Logger } from 'pino';
 import { ClusterManager } from './balancing/clusters.js';
 import type { Cluster } from './balancing/cluster.js';
@@ -14,14 +21,14 @@ import { loadRegistryFactory } from './discovery/registries.js';
 import type { RegistryFactory, RegistryWatcher } from './discovery/types.js';
 import { createAccessLogSink, createLogger, type AccessLogSink } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
-import { CertificateStore, startListener, type RunningListener } from './server/listeners.js';
+import { ListenerSet, type PreparedListeners } from './server/listener-set.js';
+import type { RunningListener } from './server/listeners.js';
 import { Pipeline } from './server/pipeline.js';
-import { compileRuntime, referencedServices, type RuntimeState } from './server/runtime.js';
+import { compileRuntime, retireRuntime, type Candidate, type RuntimeState } from './server/runtime.js';
 import { createStore } from './store/index.js';
 import type { CounterStore } from './store/types.js';
 import { createAdapters } from './upstreams/index.js';
 import type { UpstreamAdapter } from './upstreams/types.js';
-import type { RouteHandler } from './upstreams/route-handlers.js';
 import { startAdmin, type AdminServer } from './admin/server.js';
 
 export interface GatewayOptions {
@@ -48,6 +55,25 @@ export interface ReloadResult {
   problems?: string[];
 }
 
+/** A step of a reload that other processes take part in (the workers). */
+export interface PreparedChange {
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+/** Listeners served by other processes (src/server/workers.ts): prepared and committed with each reload. */
+export interface RemoteDataPlane {
+  /** Every worker compiles `config`, binds its new addresses and checks its settings; rejects (all aborted) naming what failed. */
+  prepare(config: Config): Promise<PreparedChange>;
+}
+
+/** A config validated, compiled and bound, not serving yet. The gateway takes no other reload until it is committed or aborted. */
+export interface PendingReload {
+  readonly version: number;
+  commit(): Promise<ReloadResult>;
+  abort(): Promise<void>;
+}
+
 interface PendingRegistry {
   config: RegistryConfig;
   key: string;
@@ -60,11 +86,17 @@ interface RegistryRun {
   watcher: RegistryWatcher;
 }
 
-const REGISTRY_START_WAIT_MS = 5_000;
-
-function closeRouteHandlers(state: RuntimeState): void {
-  for (const r of state.router.routes) (r.handler as RouteHandler | undefined)?.close?.();
+interface Prepared {
+  config: Config;
+  registries: PendingRegistry[];
+  candidate: Candidate;
+  local: PreparedListeners | undefined;
+  remote: PreparedChange | undefined;
 }
+
+const REGISTRY_START_WAIT_MS = 5_000;
+/** How long a listener a reload removed may drain its requests in flight. */
+const RETIRED_LISTENER_GRACE_MS = 5_000;
 
 export class Gateway {
   readonly log: Logger;
@@ -74,15 +106,18 @@ export class Gateway {
   readonly adapters: Map<string, UpstreamAdapter>;
   store!: CounterStore;
   pipeline!: Pipeline;
-  private listeners = new Map<string, RunningListener>();
+  private listenerSet: ListenerSet | undefined;
   private registries = new Map<string, RegistryRun>();
   private admin: AdminServer | undefined;
   private accessSink: AccessLogSink | undefined;
-  private reloading: Promise<ReloadResult> = Promise.resolve({ ok: true });
+  /** The end of the reload queue: reloads run one at a time. */
+  private queue: Promise<void> = Promise.resolve();
+  /** Listeners a reload removed, still draining. */
+  private draining = new Set<Promise<void>>();
   readonly startedAt = Date.now();
   lastReload: { at: number; ok: boolean; error?: string } | undefined;
-  /** Hooks for the worker cluster: the primary broadcasts these. */
-  onApplied: ((config: Config) => void) | undefined;
+  /** Set by the primary of a worker cluster: its workers' listeners take part in every reload. */
+  remote: RemoteDataPlane | undefined;
   onHealthVerdict: ((v: HealthVerdict) => void) | undefined;
   health: HealthChecker | undefined;
 
@@ -131,16 +166,20 @@ export class Gateway {
     const config = this.config;
     this.store = await createStore(config.store);
     const pending = await this.prepareRegistries(config.registries);
-    const state = compileRuntime(config, this.compileDeps(), undefined);
-    this.pipeline = new Pipeline(state, {
+    const candidate = compileRuntime(config, this.compileDeps(), undefined);
+    this.pipeline = new Pipeline(candidate.state, {
       clusters: this.clusters,
       metrics: this.metrics,
       log: this.log,
       accessLog: this.accessLogger(),
       adapters: this.adapters,
     });
+    candidate.activate();
     await this.startRegistries(pending);
-    if (this.opts.dataPlane !== false) await this.syncListeners(config);
+    if (this.opts.dataPlane !== false) {
+      this.listenerSet = new ListenerSet(this.pipeline);
+      (await this.listenerSet.prepare(config, 'name')).commit();
+    }
     if (this.opts.healthChecks !== false) {
       this.health = new HealthChecker(this.clusters, { metrics: this.metrics, log: this.log, onVerdict: (v) => this.onHealthVerdict?.(v) });
       this.health.start();
@@ -148,7 +187,7 @@ export class Gateway {
     if (this.opts.admin !== false) this.admin = await startAdmin(this, config.admin.address);
     this.log.info(
       {
-        listeners: [...this.listeners.values()].map((l) => `${l.name}=${l.address().address}:${l.address().port}`),
+        listeners: this.listenerSet?.all().map((l) => `${l.name}=${l.address().address}:${l.address().port}`),
         admin: this.admin?.url,
         routes: config.routes.length,
         registries: config.registries.length,
@@ -158,7 +197,7 @@ export class Gateway {
   }
 
   private compileDeps() {
-    return { clusters: this.clusters, store: this.store, log: this.log, metrics: this.metrics };
+    return { clusters: this.clusters, store: this.store, log: this.log, metrics: this.metrics, endpointsOf: (s: string) => this.table.endpointsOf(s) };
   }
 
   /** Load adapters for registries that are new or changed (not started yet). Throws naming the registry. */
@@ -180,16 +219,15 @@ export class Gateway {
    * Start watchers side by side. Waits for their first listing up to
    * REGISTRY_START_WAIT_MS so the first requests find endpoints, but a silent
    * registry never holds up the listeners (/readyz says who is still syncing).
+   * A changed registry's new watcher takes over its services in the table: they
+   * keep their endpoints until it reports (one update per service, no gap).
    */
   private async startRegistries(pending: PendingRegistry[]): Promise<void> {
     const starts: Array<Promise<void>> = [];
     for (const p of pending) {
       const rc = p.config;
       const old = this.registries.get(rc.name);
-      if (old) {
-        await Promise.resolve(old.watcher.stop()).catch(() => undefined);
-        this.table.dropRegistry(rc.name);
-      }
+      if (old) await Promise.resolve(old.watcher.stop()).catch(() => undefined);
       const sink = this.table.sinkFor(rc.name, rc.type, this.log.child({ registry: rc.name }));
       const fail = (e: unknown): void => {
         sink.status(false, (e as Error).message);
@@ -223,90 +261,163 @@ export class Gateway {
     }
   }
 
-  /** Refuse a config whose new or changed https listeners have unreadable or mismatched certificates. */
-  private checkListeners(config: Config): void {
-    for (const [i, lc] of config.listeners.entries()) {
-      const cur = this.listeners.get(lc.name);
-      if (lc.protocol !== 'https' || !lc.tls || (cur && JSON.stringify(cur.config) === JSON.stringify(lc))) continue;
-      try {
-        new CertificateStore(lc.tls.certificates, `listeners[${i}].tls.certificates`);
-      } catch (e) {
-        throw new ConfigError(`listeners[${i}]`, [(e as Error).message]);
-      }
-    }
+  /** Take the reload queue; resolves with the function that hands it on. */
+  private acquire(): Promise<() => void> {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const before = this.queue;
+    this.queue = before.then(() => held);
+    return before.then(() => release);
   }
 
-  private async syncListeners(config: Config): Promise<void> {
-    const wanted = new Map(config.listeners.map((l) => [l.name, l]));
-    for (const [name, l] of this.listeners) {
-      const w = wanted.get(name);
-      if (!w || JSON.stringify(w) !== JSON.stringify(l.config)) {
-        await l.close(5_000);
-        this.listeners.delete(name);
-      }
+  private async load(next: ConfigInput | Config | string | undefined): Promise<Config> {
+    if (next === undefined) {
+      if (!this.opts.configPath) throw new Error('no config file to reload from');
+      const { loadConfigFile } = await import('./config/load.js');
+      return loadConfigFile(this.opts.configPath);
     }
-    for (const [name, lc] of wanted) {
-      if (this.listeners.has(name)) continue;
-      this.listeners.set(name, await startListener(lc, this.pipeline));
-    }
+    return typeof next === 'string' ? parseConfigText(next) : validateConfig(next);
   }
 
-  /** Validate and apply a new config atomically; a bad one is refused and the old one keeps serving. */
-  reload(next?: ConfigInput | Config | string): Promise<ReloadResult> {
-    const run = async (): Promise<ReloadResult> => {
-      let config: Config;
-      try {
-        if (next === undefined) {
-          if (!this.opts.configPath) return { ok: false, error: 'no config file to reload from' };
-          const { loadConfigFile } = await import('./config/load.js');
-          config = loadConfigFile(this.opts.configPath);
-        } else config = typeof next === 'string' ? parseConfigText(next) : validateConfig(next);
-        const runs = await this.prepareRegistries(config.registries);
-        if (this.opts.dataPlane !== false) this.checkListeners(config);
-        const state = compileRuntime(config, this.compileDeps(), this.pipeline.state);
-        // Committed from here on.
-        await this.stopRemovedRegistries(config);
-        await this.startRegistries(runs);
-        const previous = this.pipeline.state;
-        this.pipeline.state = state;
-        this.config = config;
-        // Retire the old routes' handlers (they reference-count shared connection pools).
-        closeRouteHandlers(previous);
-        const retired = this.clusters.retain(referencedServices(config));
-        for (const c of retired) {
-          c.breakers?.close?.();
-          c.outlier?.close?.();
-        }
-        this.health?.sync();
-        const live = new Set<string>();
-        for (const c of this.clusters.all()) for (const i of c.instances) live.add(i.id);
-        for (const a of this.adapters.values()) a.prune?.(live);
-        if (retired.length) this.log.debug({ services: retired.map((c) => c.name) }, 'clusters retired');
-        if (this.opts.dataPlane !== false) await this.syncListeners(config);
-        this.metrics.configReloads.labels('applied').inc();
-        this.lastReload = { at: Date.now(), ok: true };
-        this.log.info({ version: state.version, routes: config.routes.length }, 'config applied');
-        this.onApplied?.(config);
-        return { ok: true, version: state.version };
-      } catch (e) {
-        const problems = e instanceof ConfigError ? e.problems : [(e as Error).message];
-        this.metrics.configReloads.labels('rejected').inc();
-        this.lastReload = { at: Date.now(), ok: false, error: problems.join('; ') };
-        this.log.error({ problems }, 'config rejected: the running config keeps serving');
-        return { ok: false, error: problems.join('; '), problems };
-      }
+  /** Everything that can fail, with nothing running changed; throws after undoing its own steps. */
+  private async prepare(config: Config): Promise<Prepared> {
+    const registries = await this.prepareRegistries(config.registries);
+    const candidate = compileRuntime(config, this.compileDeps(), this.pipeline.state);
+    let local: PreparedListeners | undefined;
+    let remote: PreparedChange | undefined;
+    try {
+      if (this.listenerSet) local = await this.listenerSet.prepare(config);
+      if (this.remote) remote = await this.remote.prepare(config);
+    } catch (e) {
+      await local?.abort();
+      candidate.discard();
+      throw e;
+    }
+    return { config, registries, candidate, local, remote };
+  }
+
+  private async abort(p: Prepared): Promise<void> {
+    await Promise.allSettled([p.remote?.abort(), p.local?.abort()]);
+    p.candidate.discard();
+  }
+
+  /** Nothing here can refuse the config any more. */
+  private async commit(p: Prepared): Promise<ReloadResult> {
+    const { config, candidate } = p;
+    await this.stopRemovedRegistries(config);
+    await this.startRegistries(p.registries);
+    const previous = this.pipeline.state;
+    // The swap: requests from here on start on the new generation.
+    this.pipeline.state = candidate.state;
+    this.config = config;
+    candidate.activate();
+    const removed = p.local?.commit() ?? [];
+    void this.retire(previous, candidate.state, removed, RETIRED_LISTENER_GRACE_MS);
+    this.health?.sync();
+    if (p.remote) {
+      await p.remote.commit().catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'workers did not confirm the new config'));
+    }
+    this.metrics.configReloads.labels('applied').inc();
+    this.lastReload = { at: Date.now(), ok: true };
+    this.log.info({ version: candidate.state.version, routes: config.routes.length }, 'config applied');
+    return { ok: true, version: candidate.state.version };
+  }
+
+  private refused(e: unknown): ReloadResult {
+    const problems = e instanceof ConfigError ? e.problems : [(e as Error).message];
+    this.metrics.configReloads.labels('rejected').inc();
+    this.lastReload = { at: Date.now(), ok: false, error: problems.join('; ') };
+    this.log.error({ problems }, 'config rejected: the running config keeps serving');
+    return { ok: false, error: problems.join('; '), problems };
+  }
+
+  /**
+   * Release a generation that stopped serving, in one call: listeners `next`
+   * does not have (they drain up to graceMs), then filters, route handlers and
+   * clusters `next` does not carry over. `next` undefined: the gateway stops,
+   * so the listeners drain before anything their requests use is released.
+   */
+  private retire(old: RuntimeState | undefined, next: RuntimeState | undefined, listeners: RunningListener[], graceMs: number): Promise<void> {
+    const drained = Promise.allSettled(listeners.map((l) => l.close(graceMs))).then(() => undefined);
+    this.draining.add(drained);
+    void drained.finally(() => this.draining.delete(drained));
+    const release = (): void => {
+      if (!old) return;
+      const dropped = retireRuntime(old, next, this.clusters);
+      if (dropped.length) this.log.debug({ services: dropped.map((c) => c.name) }, 'clusters retired');
+      if (!next) return;
+      const live = new Set<string>();
+      for (const c of this.clusters.all()) for (const i of c.instances) live.add(i.id);
+      for (const a of this.adapters.values()) a.prune?.(live);
     };
-    // Reloads run one at a time.
-    this.reloading = this.reloading.then(run, run);
-    return this.reloading;
+    if (next) {
+      release();
+      return drained;
+    }
+    return drained.then(release);
+  }
+
+  /** Validate and apply a new config as one transaction; a refused one leaves everything as it was. */
+  async reload(next?: ConfigInput | Config | string): Promise<ReloadResult> {
+    const release = await this.acquire();
+    try {
+      let p: Prepared;
+      try {
+        p = await this.prepare(await this.load(next));
+      } catch (e) {
+        return this.refused(e);
+      }
+      return await this.commit(p);
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * The first half of a reload, for a worker whose primary coordinates: prepare
+   * now, commit or abort when told. Rejects (counted and logged as refused) with
+   * nothing changed. Other reloads wait until this one is settled.
+   */
+  async begin(next: ConfigInput | Config): Promise<PendingReload> {
+    const release = await this.acquire();
+    let p: Prepared;
+    try {
+      p = await this.prepare(await this.load(next));
+    } catch (e) {
+      release();
+      throw new Error(this.refused(e).error);
+    }
+    let settled = false;
+    return {
+      version: p.candidate.state.version,
+      commit: async () => {
+        if (settled) throw new Error('reload already settled');
+        settled = true;
+        try {
+          return await this.commit(p);
+        } finally {
+          release();
+        }
+      },
+      abort: async () => {
+        if (settled) return;
+        settled = true;
+        try {
+          await this.abort(p);
+          this.refused(new Error('aborted by the primary: not every worker could take the config'));
+        } finally {
+          release();
+        }
+      },
+    };
   }
 
   listener(name: string): RunningListener | undefined {
-    return this.listeners.get(name);
+    return this.listenerSet?.get(name);
   }
 
   listenerUrl(name?: string): string {
-    const l = name ? this.listeners.get(name) : this.listeners.values().next().value;
+    const l = name ? this.listenerSet?.get(name) : this.listenerSet?.all()[0];
     if (!l) throw new Error(`no listener ${name ?? ''}`);
     const a = l.address();
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
@@ -328,20 +439,11 @@ export class Gateway {
 
   async stop(graceMs = 5_000): Promise<void> {
     this.health?.stop();
-    await Promise.allSettled([...this.listeners.values()].map((l) => l.close(graceMs)));
-    this.listeners.clear();
+    await this.retire(this.pipeline?.state, undefined, this.listenerSet?.takeAll() ?? [], graceMs);
+    await Promise.allSettled([...this.draining]);
     await this.admin?.close();
     for (const run of this.registries.values()) await Promise.resolve(run.watcher?.stop()).catch(() => undefined);
     this.registries.clear();
-    if (this.pipeline) {
-      for (const f of this.pipeline.state.globalFilters) f.close?.();
-      for (const r of this.pipeline.state.router.routes) for (const f of r.filters) f.close?.();
-      closeRouteHandlers(this.pipeline.state);
-    }
-    for (const c of this.clusters.all()) {
-      c.breakers?.close?.();
-      c.outlier?.close?.();
-    }
     await Promise.allSettled([...this.adapters.values()].map((a) => a.close()));
     await this.store?.close();
     this.accessSink?.flushSync?.();

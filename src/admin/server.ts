@@ -1,5 +1,7 @@
 // Admin API on its own port: health, readiness, metrics, and the gateway's
-// view of routes, services and registries; POST /api/reload.
+// view of routes, services and registries; POST /api/reload (200 with the new
+// version once the config serves, 400 with the problems when it was refused:
+// then /api/config still shows the version that serves).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseHostPort } from '../discovery/types.js';
@@ -20,6 +22,8 @@ export interface AdminHooks {
   scope?(): Record<string, unknown>;
   /** Live per-worker views (instance state, breakers) for /api/services?live=1. */
   workerViews?(path: string): Promise<unknown[]>;
+  /** Whether something serves the listeners (default: this process's listeners are bound), with details for /readyz. */
+  serving?(): { ok: boolean } & Record<string, unknown>;
 }
 
 function json(res: http.ServerResponse, status: number, body: unknown): void {
@@ -38,8 +42,12 @@ export async function startAdmin(gw: Gateway, address: string, hooks: AdminHooks
       case 'GET /healthz':
         return json(res, 200, { status: 'ok', uptimeSec: Math.round((Date.now() - gw.startedAt) / 1000) });
       case 'GET /readyz': {
+        // Ready: every registry answered once, and the listeners serve (in worker mode: at least one worker does).
         const pending = gw.table.registryStates().filter((r) => !r.synced).map((r) => r.name);
-        return json(res, pending.length ? 503 : 200, { ready: pending.length === 0, waitingFor: pending });
+        const serving = hooks.serving?.() ?? { ok: true };
+        const ready = pending.length === 0 && serving.ok;
+        const { ok: _ok, ...detail } = serving;
+        return json(res, ready ? 200 : 503, { ready, waitingFor: pending, ...detail });
       }
       case 'GET /metrics': {
         const get = hooks.metrics ?? (async () => ({ contentType: gw.metrics.registry.contentType, body: await gw.metrics.registry.metrics() }));

@@ -41,6 +41,24 @@ export class ClusterManager extends EventEmitter {
     return c;
   }
 
+  /**
+   * Register a cluster made aside (a compiled config that needed a new
+   * service, registered once that config serves). Its endpoints are refreshed
+   * from the source; a cluster made meanwhile under the same name is replaced.
+   */
+  adopt(cluster: Cluster): void {
+    const current = this.clusters.get(cluster.name);
+    if (current === cluster) return;
+    if (current) {
+      current.breakers?.close?.();
+      current.outlier?.close?.();
+    }
+    cluster.setConfig(this.services[cluster.name] ?? DEFAULT_SERVICE);
+    cluster.setEndpoints(this.source.endpointsOf(cluster.name) ?? []);
+    this.clusters.set(cluster.name, cluster);
+    this.emit('cluster', cluster);
+  }
+
   has(service: string): boolean {
     return this.clusters.has(service);
   }

@@ -33,6 +33,33 @@ export const ListenerSchema = strict({
   maxHeaderBytes: positiveInt.default(16_384),
   /** An HTTP/1.1 request head must arrive within this long of its first byte (408 otherwise). */
   headersTimeoutMs: positiveInt.default(60_000),
+  /** Longest pause between HTTP/1.1 request body bytes while the gateway reads them (408, or the connection closes). */
+  bodyTimeoutMs: positiveInt.default(60_000),
+  /** Open connections (HTTP/1.1 and HTTP/2 together, per worker process) this listener keeps; a connection over the cap is closed as soon as it is accepted. */
+  maxConnections: positiveInt.default(10_000),
+  /** HTTP/2 limits (h2c and h2 over TLS), per connection. */
+  http2: strict({
+    /** SETTINGS_MAX_CONCURRENT_STREAMS: streams a client may have open at once. */
+    maxConcurrentStreams: positiveInt.default(100),
+    /**
+     * Streams a client may reset before their response completed (RST_STREAM,
+     * CVE-2023-44487 "rapid reset") within resetWindowMs; the allowance refills
+     * evenly over the window and each stream that completes gives one back.
+     * Over it: GOAWAY ENHANCE_YOUR_CALM and the connection closes.
+     */
+    maxResetStreams: positiveInt.default(100),
+    resetWindowMs: positiveInt.default(10_000),
+    /** node:http2 maxSessionMemory in MiB: over it, new streams are refused (ENHANCE_YOUR_CALM). */
+    maxSessionMemoryMb: positiveInt.default(64),
+    /**
+     * Reset with PROTOCOL_ERROR a request whose header block (or trailers) has a
+     * field node:http2 would otherwise drop silently: CR, LF, NUL or another
+     * control character in a value, leading or trailing whitespace, a name outside
+     * the token characters, a Host that is not an authority. Costs a pass over
+     * each HTTP/2 connection's incoming frames in JavaScript.
+     */
+    rejectMalformedFields: z.boolean().default(true),
+  }).prefault({}),
 });
 
 export const AdminSchema = strict({
@@ -470,7 +497,7 @@ export const StoreSchema = z.discriminatedUnion('type', [
 ]);
 
 export const ConfigSchema = strict({
-  listeners: z.array(ListenerSchema).min(1).default([{ name: 'public', address: '127.0.0.1:8080', protocol: 'http', trustForwarded: false, keepAliveTimeoutMs: 65_000, maxHeaderBytes: 16_384, headersTimeoutMs: 60_000 }]),
+  listeners: z.array(ListenerSchema).min(1).default([{ name: 'public', address: '127.0.0.1:8080', protocol: 'http', trustForwarded: false, keepAliveTimeoutMs: 65_000, maxHeaderBytes: 16_384, headersTimeoutMs: 60_000, bodyTimeoutMs: 60_000, maxConnections: 10_000, http2: { maxConcurrentStreams: 100, maxResetStreams: 100, resetWindowMs: 10_000, maxSessionMemoryMb: 64, rejectMalformedFields: true } }]),
   admin: AdminSchema.default({ address: '127.0.0.1:8001' }),
   registries: z.array(RegistrySchema).default([]),
   services: z.record(z.string(), ServiceSchema).default({}),

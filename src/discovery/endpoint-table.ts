@@ -61,6 +61,8 @@ export class EndpointTable extends EventEmitter {
   private readonly entries = new Map<string, ServiceEntry>();
   private readonly registries = new Map<string, RegistryState>();
   private readonly owned = new Map<string, Set<string>>();
+  /** The sink currently speaking for each registry. */
+  private readonly tokens = new Map<string, object>();
 
   constructor(private readonly log: Logger) {
     super();
@@ -88,24 +90,52 @@ export class EndpointTable extends EventEmitter {
     return true;
   }
 
-  /** Register a registry and get the sink its adapter reports to. */
+  /**
+   * Register a registry and get the sink its adapter reports to. Called again
+   * for a registry that is already known (a reload changed its settings), the
+   * new sink takes over: the registry's services keep their endpoints until
+   * the new adapter reports them, and the ones it has not reported by its first
+   * full listing (replaceAll or synced) are removed then. A service whose list
+   * changes is therefore one update, never "removed" then "added". The earlier
+   * sink goes quiet.
+   */
   sinkFor(name: string, type: string, log: Logger): RegistrySink {
-    const state: RegistryState = { name, type, up: false, synced: false, services: 0 };
+    const known = this.registries.get(name);
+    const state: RegistryState = known ?? { name, type, up: false, synced: false, services: 0 };
+    state.type = type;
     this.registries.set(name, state);
-    this.owned.set(name, new Set());
+    if (!this.owned.has(name)) this.owned.set(name, new Set());
+    /** Services the previous adapter reported that this one has not confirmed yet. */
+    const stale = new Set(known ? this.owned.get(name) : []);
+    const token = {};
+    this.tokens.set(name, token);
     const table = this;
+    const live = (): boolean => table.tokens.get(name) === token;
+    const dropStale = (): void => {
+      for (const s of stale) table.remove(name, s);
+      stale.clear();
+    };
     return {
       log,
-      set: (service, endpoints) => table.set(name, service, endpoints),
-      remove: (service) => table.remove(name, service),
+      set: (service, endpoints) => {
+        if (!live()) return;
+        stale.delete(service);
+        table.set(name, service, endpoints);
+      },
+      remove: (service) => {
+        if (!live()) return;
+        stale.delete(service);
+        table.remove(name, service);
+      },
       replaceAll: (services) => {
         const owned = table.owned.get(name);
-        if (!owned) return;
+        if (!owned || !live()) return;
         for (const s of [...owned]) if (!services.has(s)) table.remove(name, s);
+        stale.clear();
         for (const [s, eps] of services) table.set(name, s, eps);
       },
       status: (up, error) => {
-        if (!table.registries.has(name)) return;
+        if (!table.registries.has(name) || !live()) return;
         const changed = state.up !== up || state.lastError !== error;
         state.up = up;
         state.lastError = up ? undefined : error;
@@ -116,6 +146,8 @@ export class EndpointTable extends EventEmitter {
         }
       },
       synced: () => {
+        if (!live()) return;
+        dropStale();
         if (!state.synced) {
           state.synced = true;
           state.up = true;
@@ -131,6 +163,7 @@ export class EndpointTable extends EventEmitter {
     for (const s of [...(this.owned.get(name) ?? [])]) this.remove(name, s);
     this.owned.delete(name);
     this.registries.delete(name);
+    this.tokens.delete(name);
   }
 
   private set(registry: string, service: string, endpoints: Endpoint[]): void {

@@ -1,5 +1,6 @@
 // Compile a config without serving it (meshgate validate): catches what only
 // compilation can see (filters, route handlers, policies, registry types).
+// The same compile a reload runs, then the candidate is discarded.
 import { ClusterManager } from '../balancing/clusters.js';
 import type { Config } from '../config/schema.js';
 import { EndpointTable } from '../discovery/endpoint-table.js';
@@ -20,9 +21,7 @@ export async function dryCompile(config: Config): Promise<void> {
   }
   const store = new MemoryStore();
   try {
-    const state = compileRuntime(config, { clusters: new ClusterManager(new EndpointTable(log)), store, log, metrics: new Metrics({ processMetrics: false }) });
-    for (const f of state.globalFilters) f.close?.();
-    for (const r of state.router.routes) for (const f of r.filters) f.close?.();
+    compileRuntime(config, { clusters: new ClusterManager(new EndpointTable(log)), store, log, metrics: new Metrics({ processMetrics: false }) }).discard();
   } finally {
     await store.close();
   }

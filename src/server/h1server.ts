@@ -1,4 +1,7 @@
-// meshgate's HTTP/1.1 server side, on node:net sockets (no node:http).
+// meshgate's HTTP/1.1 server side, on node:net sockets (no node:http): the
+// connection lifecycle. The wire rules (head scanning and parsing, chunked
+// coding, header policy) are src/http1/'s, shared with the upstream client
+// and held to llhttp by the differential tests (test/unit/http1/).
 //
 // One H1Connection per client connection reads request heads, frames request
 // bodies (content-length or chunked) into an H1Request (a Readable), and
@@ -6,36 +9,27 @@
 // order: a pipelined request is parsed only after the previous response has
 // finished.
 //
-// Parsing is strict, because a gateway that reads a message differently from
-// the server behind it can be used to smuggle requests. Refused with a 4xx/5xx
-// answer and the connection closed:
-//   - request lines that are not `token SP target SP HTTP/1.x` (505 for
-//     another HTTP version), targets with spaces or control characters;
-//   - header names that are not tokens (also whitespace before the colon),
-//     values with control characters, folded lines, lines not ended by CRLF;
-//   - content-length that is not digits, given twice, or given with
-//     transfer-encoding; transfer-encoding in HTTP/1.0; a transfer coding
-//     other than chunked (501); malformed chunks;
-//   - HTTP/1.1 without exactly one Host; a head over maxHeaderBytes or with
-//     more than MAX_HEADERS fields (431); an Expect other than 100-continue (417);
-//   - CONNECT (405): the gateway is not a forward proxy.
-// Timeouts: a head must arrive within headersTimeoutMs of its first byte
-// (408); an idle keep-alive connection closes after keepAliveTimeoutMs, which
-// responses announce in Keep-Alive. Both are checked by one sweep a second.
+// A request the wire codec refuses is answered 4xx/5xx (flag BR) and the
+// connection closed; the answer to HEAD has no body.
+// Bounds per connection: a head of maxHeaderBytes (431), pipelined bytes of
+// PIPELINE_BUFFER while a response is pending (reading pauses), a body
+// stream's highWaterMark (reading pauses until the upstream takes it).
+// Timeouts, checked by one sweep a second: a head must arrive within
+// headersTimeoutMs of its first byte (408); body bytes may pause at most
+// bodyTimeoutMs while the gateway reads (408, or the connection closes once
+// answering began); an idle keep-alive connection closes after
+// keepAliveTimeoutMs, which responses announce in Keep-Alive.
 import { EventEmitter } from 'node:events';
 import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { connectionHasToken, TOKEN_RE } from '../upstreams/headers.js';
+import { ChunkedDecoder, lastChunk } from '../http1/chunked.js';
+import { connectionHasToken, FORBIDDEN_TRAILERS } from '../http1/fields.js';
+import { MAX_FIELDS } from '../http1/frame.js';
+import { BAD_VALUE_RE, DIGITS_RE, TOKEN_RE, WireError } from '../http1/grammar.js';
+import { HeadScanner, keepsAlive, parseRequestHead, type RequestHead } from '../http1/head.js';
 
-/** Control characters other than HTAB (values); obs-text (0x80-0xff) is allowed. */
-const BAD_VALUE_RE = /[\x00-\x08\x0a-\x1f\x7f]/;
-/** A request target: no spaces, no control characters. */
-const TARGET_RE = /^[\x21-\x7e\x80-\xff]+$/;
-const DIGITS_RE = /^\d{1,15}$/;
-const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const EMPTY = Buffer.alloc(0);
-const MAX_HEADERS = 1000;
 /** Bytes of pipelined requests buffered while a response is pending, before reading pauses. */
 const PIPELINE_BUFFER = 256 * 1024;
 const SWEEP_MS = 1000;
@@ -59,16 +53,6 @@ const SINGLE = new Set([
   'age',
   'expires',
 ]);
-
-/** A request the server refuses before it reaches the gateway. */
-class RequestHeadError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /** The cached Date header value, rebuilt once a second. */
 let dateSecond = 0;
@@ -345,16 +329,7 @@ export class H1Response extends EventEmitter {
   }
 
   private lastChunk(): string {
-    let s = '0\r\n';
-    const t = this.trailers;
-    if (t) {
-      for (const k in t) {
-        if (!TOKEN_RE.test(k)) continue;
-        const v = t[k]!;
-        for (const one of Array.isArray(v) ? v : [v]) if (!BAD_VALUE_RE.test(one)) s += `${k}: ${one}\r\n`;
-      }
-    }
-    return `${s}\r\n`;
+    return lastChunk(this.trailers, allowedTrailer);
   }
 
   /** 'finish' once the kernel has every byte (on the next tick when nothing waits in the socket's queue). */
@@ -418,206 +393,26 @@ function finishResponse(res: H1Response): void {
   res.finished();
 }
 
-// ---------- head parsing ----------
+// ---------- heads ----------
 
-interface ParsedHead {
-  method: string;
-  url: string;
-  minor: number;
-  headers: Record<string, string | string[]>;
-  raw: string[];
-  /** -1: no body; otherwise the content-length. */
-  length: number;
-  chunked: boolean;
+/** A trailer field the response may carry: a valid name and value, and not one that frames or routes. */
+function allowedTrailer(name: string, value: string): boolean {
+  return TOKEN_RE.test(name) && !BAD_VALUE_RE.test(value) && !FORBIDDEN_TRAILERS.has(name.toLowerCase());
 }
 
-/** Parse a request head (without its final CRLFCRLF). Throws RequestHeadError. */
-function parseRequestHead(text: string): ParsedHead {
-  const lines = text.split('\r\n');
-  const line = lines[0]!;
-  const sp1 = line.indexOf(' ');
-  const sp2 = line.indexOf(' ', sp1 + 1);
-  if (sp1 <= 0 || sp2 < 0 || line.indexOf(' ', sp2 + 1) !== -1) throw new RequestHeadError(400, 'malformed request line');
-  const method = line.slice(0, sp1);
-  const url = line.slice(sp1 + 1, sp2);
-  const version = line.slice(sp2 + 1);
-  if (!TOKEN_RE.test(method)) throw new RequestHeadError(400, 'malformed method');
-  if (!TARGET_RE.test(url)) throw new RequestHeadError(400, 'malformed request target');
-  let minor: number;
-  if (version === 'HTTP/1.1') minor = 1;
-  else if (version === 'HTTP/1.0') minor = 0;
-  else if (/^HTTP\/\d\.\d$/.test(version)) throw new RequestHeadError(505, `${version} is not supported`);
-  else throw new RequestHeadError(400, 'malformed HTTP version');
-  if (lines.length - 1 > MAX_HEADERS) throw new RequestHeadError(431, 'too many header fields');
+/** The request's header object, as node:http builds it: repeats joined with ", " (cookie with "; "), set-cookie a list, SINGLE names first-wins. */
+function headerObject(raw: readonly string[], lower: readonly string[]): IncomingHttpHeaders {
   const headers: Record<string, string | string[]> = {};
-  const raw: string[] = [];
-  let hosts = 0;
-  let lengths = 0;
-  for (let i = 1; i < lines.length; i++) {
-    const l = lines[i]!;
-    const colon = l.indexOf(':');
-    if (colon <= 0) throw new RequestHeadError(400, l.length && (l.charCodeAt(0) === 32 || l.charCodeAt(0) === 9) ? 'folded header line' : 'malformed header line');
-    const name = l.slice(0, colon);
-    if (!TOKEN_RE.test(name)) throw new RequestHeadError(400, 'malformed header name');
-    let s = colon + 1;
-    let e = l.length;
-    while (s < e && (l.charCodeAt(s) === 32 || l.charCodeAt(s) === 9)) s++;
-    while (e > s && (l.charCodeAt(e - 1) === 32 || l.charCodeAt(e - 1) === 9)) e--;
-    const value = l.slice(s, e);
-    if (BAD_VALUE_RE.test(value)) throw new RequestHeadError(400, 'control character in header value');
-    raw.push(name, value);
-    const lower = name.toLowerCase();
-    const prev = headers[lower];
-    if (lower === 'host') hosts++;
-    else if (lower === 'content-length') lengths++;
-    if (prev === undefined) {
-      headers[lower] = lower === 'set-cookie' ? [value] : value;
-    } else if (lower === 'set-cookie') (prev as string[]).push(value);
-    else if (lower === 'cookie') headers[lower] = `${prev}; ${value}`;
-    else if (!SINGLE.has(lower)) headers[lower] = `${prev}, ${value}`;
+  for (let i = 0; i < lower.length; i++) {
+    const name = lower[i]!;
+    const value = raw[2 * i + 1]!;
+    const prev = headers[name];
+    if (prev === undefined) headers[name] = name === 'set-cookie' ? [value] : value;
+    else if (name === 'set-cookie') (prev as string[]).push(value);
+    else if (name === 'cookie') headers[name] = `${prev}; ${value}`;
+    else if (!SINGLE.has(name)) headers[name] = `${prev}, ${value}`;
   }
-  if (hosts > 1 || (minor === 1 && hosts === 0)) throw new RequestHeadError(400, hosts ? 'more than one Host header' : 'missing Host header');
-  let length = -1;
-  let chunked = false;
-  const te = headers['transfer-encoding'] as string | undefined;
-  const cl = headers['content-length'] as string | undefined;
-  if (te !== undefined) {
-    if (minor === 0) throw new RequestHeadError(400, 'transfer-encoding in an HTTP/1.0 request');
-    if (cl !== undefined) throw new RequestHeadError(400, 'both content-length and transfer-encoding');
-    const codings = te.split(',').map((c) => c.trim().toLowerCase());
-    if (codings[codings.length - 1] !== 'chunked') throw new RequestHeadError(400, 'transfer-encoding does not end in chunked');
-    if (codings.length > 1) throw new RequestHeadError(501, `transfer coding ${codings[0]} is not supported`);
-    chunked = true;
-  } else if (cl !== undefined) {
-    if (lengths > 1) throw new RequestHeadError(400, 'more than one content-length');
-    if (!DIGITS_RE.test(cl)) throw new RequestHeadError(400, 'malformed content-length');
-    length = Number(cl);
-  }
-  const expect = headers.expect as string | undefined;
-  if (expect !== undefined && expect.toLowerCase() !== '100-continue') throw new RequestHeadError(417, 'only Expect: 100-continue is supported');
-  if (method === 'CONNECT') throw new RequestHeadError(405, 'CONNECT is not supported');
-  return { method, url, minor, headers, raw, length, chunked };
-}
-
-// ---------- chunked request bodies ----------
-
-const enum Chunk {
-  Size,
-  Ext,
-  SizeLf,
-  Data,
-  DataCr,
-  DataLf,
-  Trailer,
-  TrailerLf,
-  Done,
-}
-
-/** Decodes a chunked body incrementally; bounded line lengths. */
-class ChunkedDecoder {
-  state = Chunk.Size;
-  private size = 0;
-  private digits = 0;
-  private left = 0;
-  /** Bytes of the current chunk-ext or trailer section. */
-  private meta = 0;
-  private lineLen = 0;
-
-  constructor(private readonly maxMeta: number) {}
-
-  /**
-   * Feed bytes; calls `data` for body bytes. Returns the offset where the body
-   * ended (bytes after it belong to the next request), or -1 if it has not.
-   */
-  feed(buf: Buffer, data: (b: Buffer) => void): number {
-    let i = 0;
-    const n = buf.length;
-    while (i < n) {
-      switch (this.state) {
-        case Chunk.Size: {
-          const c = buf[i]!;
-          const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
-          if (d >= 0) {
-            if (++this.digits > 12) throw new RequestHeadError(400, 'chunk size too large');
-            this.size = this.size * 16 + d;
-            i++;
-          } else if (this.digits === 0) throw new RequestHeadError(400, 'malformed chunk size');
-          else if (c === 13) {
-            this.state = Chunk.SizeLf;
-            i++;
-          } else if (c === 59 /* ; */ || c === 32 || c === 9) {
-            this.state = Chunk.Ext;
-            i++;
-          } else throw new RequestHeadError(400, 'malformed chunk size');
-          break;
-        }
-        case Chunk.Ext: {
-          const c = buf[i]!;
-          if (c === 13) this.state = Chunk.SizeLf;
-          else if ((c < 32 && c !== 9) || c === 127) throw new RequestHeadError(400, 'malformed chunk extension');
-          else if (++this.meta > this.maxMeta) throw new RequestHeadError(400, 'chunk extension too long');
-          i++;
-          break;
-        }
-        case Chunk.SizeLf:
-          if (buf[i] !== 10) throw new RequestHeadError(400, 'malformed chunk size line');
-          i++;
-          if (this.size === 0) {
-            this.state = Chunk.Trailer;
-            this.lineLen = 0;
-          } else {
-            this.left = this.size;
-            this.state = Chunk.Data;
-          }
-          this.size = 0;
-          this.digits = 0;
-          break;
-        case Chunk.Data: {
-          const take = Math.min(this.left, n - i);
-          data(i === 0 && take === n ? buf : buf.subarray(i, i + take));
-          this.left -= take;
-          i += take;
-          if (this.left === 0) this.state = Chunk.DataCr;
-          break;
-        }
-        case Chunk.DataCr:
-          if (buf[i] !== 13) throw new RequestHeadError(400, 'chunk data longer than its size');
-          this.state = Chunk.DataLf;
-          i++;
-          break;
-        case Chunk.DataLf:
-          if (buf[i] !== 10) throw new RequestHeadError(400, 'malformed chunk end');
-          this.state = Chunk.Size;
-          i++;
-          break;
-        case Chunk.Trailer: {
-          // Trailer fields are read and dropped; only their size is bounded.
-          const c = buf[i]!;
-          if (c === 13) this.state = Chunk.TrailerLf;
-          else if (c === 10 || c === 0) throw new RequestHeadError(400, 'malformed trailer');
-          else {
-            this.lineLen++;
-            if (++this.meta > this.maxMeta) throw new RequestHeadError(431, 'trailers too large');
-          }
-          i++;
-          break;
-        }
-        case Chunk.TrailerLf:
-          if (buf[i] !== 10) throw new RequestHeadError(400, 'malformed trailer');
-          i++;
-          if (this.lineLen === 0) {
-            this.state = Chunk.Done;
-            return i;
-          }
-          this.lineLen = 0;
-          this.state = Chunk.Trailer;
-          break;
-        case Chunk.Done:
-          return i;
-      }
-    }
-    return -1;
-  }
+  return headers as IncomingHttpHeaders;
 }
 
 // ---------- connection ----------
@@ -625,6 +420,8 @@ class ChunkedDecoder {
 export interface H1ServerOptions {
   keepAliveTimeoutMs: number;
   headersTimeoutMs: number;
+  /** Longest pause between request body bytes while the gateway reads (408, or the connection closes). */
+  bodyTimeoutMs: number;
   maxHeaderBytes: number;
   onRequest(req: H1Request, res: H1Response): void;
   onUpgrade(req: H1Request, socket: Socket, head: Buffer): void;
@@ -647,8 +444,9 @@ class H1Connection implements ResponseOwner {
   readonly keepAliveHint: string;
   private state = State.Head;
   private buf: Buffer | undefined;
-  /** Where the next CRLFCRLF search starts in buf. */
-  private scanFrom = 0;
+  private readonly scanner: HeadScanner;
+  /** Date.now() when body bytes last came (or reading last resumed); 0 when not reading a body. */
+  private bodyAt = 0;
   private req: H1Request | undefined;
   private res: H1Response | undefined;
   /** Content-length bytes left of the request body; -1 when chunked. */
@@ -668,6 +466,7 @@ class H1Connection implements ResponseOwner {
     private readonly server: H1Server,
   ) {
     this.keepAliveHint = `timeout=${Math.floor(server.opts.keepAliveTimeoutMs / 1000)}`;
+    this.scanner = new HeadScanner(true, server.opts.maxHeaderBytes);
     this.idleSince = Date.now();
     socket.on('data', (d: Buffer) => this.feed(d));
     socket.on('end', () => this.onEnd());
@@ -709,43 +508,41 @@ class H1Connection implements ResponseOwner {
 
   private parse(): void {
     const buf = this.buf!;
-    // Empty lines before a request line are ignored (RFC 9112 §2.2).
-    let start = 0;
-    while (start + 1 < buf.length && buf[start] === 13 && buf[start + 1] === 10) start += 2;
-    if (start === buf.length) {
-      // Only empty lines so far: the head's clock keeps running (they cannot hold a connection open).
-      this.buf = EMPTY;
-      this.scanFrom = 0;
-      return;
-    }
-    const end = buf.indexOf(HEAD_END, Math.max(start, this.scanFrom));
-    const max = this.server.opts.maxHeaderBytes;
-    if (end < 0) {
-      if (buf.length - start > max) this.refuse(new RequestHeadError(431, 'request head too large'));
-      else this.scanFrom = Math.max(start, buf.length - 3);
-      return;
-    }
-    if (end - start > max) {
-      this.refuse(new RequestHeadError(431, 'request head too large'));
-      return;
-    }
-    let head: ParsedHead;
+    const scanner = this.scanner;
+    let end: number;
     try {
-      head = parseRequestHead(buf.toString('latin1', start, end));
+      end = scanner.scan(buf);
     } catch (e) {
-      this.refuse(e instanceof RequestHeadError ? e : new RequestHeadError(400, 'bad request'));
+      this.refuse(e as WireError, buf.toString('latin1', scanner.start, scanner.start + 5) === 'HEAD ');
       return;
     }
-    const rest = end + 4 < buf.length ? buf.subarray(end + 4) : undefined;
+    if (end < 0) {
+      // Only empty lines so far: they are dropped (the head's clock keeps running; they cannot hold a connection open).
+      if (scanner.empty && scanner.start > 0) {
+        this.buf = scanner.start < buf.length ? buf.subarray(scanner.start) : EMPTY;
+        scanner.reset();
+      }
+      return;
+    }
+    let head: RequestHead;
+    try {
+      head = parseRequestHead(scanner, MAX_FIELDS);
+      if (head.upgrade && (head.chunked || head.contentLength > 0)) throw new WireError(400, 'upgrade request with a body');
+    } catch (e) {
+      this.refuse(e instanceof WireError ? e : new WireError(400, 'bad request'), buf.toString('latin1', scanner.start, scanner.start + 5) === 'HEAD ');
+      return;
+    }
+    scanner.reset();
+    const rest = end < buf.length ? buf.subarray(end) : undefined;
     this.buf = undefined;
-    this.scanFrom = 0;
     this.headStarted = 0;
-    const req = new H1Request(this, head.method, head.url, head.minor, head.headers, head.raw, this.socket);
+    const headers = headerObject(head.raw, head.lower);
+    const req = new H1Request(this, head.method, head.url, head.minor, headers, head.raw, this.socket);
     this.req = req;
-    const connection = head.headers.connection as string | undefined;
-    this.keepAlive = head.minor === 1 ? !connectionHasToken(connection, 'close') : connectionHasToken(connection, 'keep-alive');
+    const connection = head.connection;
+    this.keepAlive = keepsAlive(head.minor, connection);
     if (this.server.closing) this.keepAlive = false;
-    if (head.headers.upgrade !== undefined && connectionHasToken(connection, 'upgrade')) {
+    if (head.upgrade) {
       this.detach();
       req.complete = true;
       req.push(null);
@@ -756,10 +553,12 @@ class H1Connection implements ResponseOwner {
     if (head.chunked) {
       this.state = State.Body;
       this.bodyLeft = -1;
-      this.chunks = new ChunkedDecoder(max);
-    } else if (head.length > 0) {
+      this.chunks = new ChunkedDecoder(this.server.opts.maxHeaderBytes, 400);
+      this.bodyAt = Date.now();
+    } else if (head.contentLength > 0) {
       this.state = State.Body;
-      this.bodyLeft = head.length;
+      this.bodyLeft = head.contentLength;
+      this.bodyAt = Date.now();
     } else {
       // No body: the stream ends when someone reads it (most never do), not now.
       this.state = State.Answer;
@@ -777,7 +576,7 @@ class H1Connection implements ResponseOwner {
       try {
         at = this.chunks.feed(d, this.pushBody);
       } catch (e) {
-        this.bodyError(e as RequestHeadError);
+        this.bodyError(e as WireError);
         return;
       }
       if (at < 0) return;
@@ -794,6 +593,7 @@ class H1Connection implements ResponseOwner {
   }
 
   private body(b: Buffer): void {
+    this.bodyAt = Date.now();
     if (this.dumping) return;
     if (!this.req!.push(b)) this.pause();
   }
@@ -808,11 +608,12 @@ class H1Connection implements ResponseOwner {
       return;
     }
     this.state = State.Answer;
+    this.bodyAt = 0;
     req.push(null);
   }
 
   /** A malformed chunked body: answer 400 if nothing was answered yet, else drop the connection. */
-  private bodyError(e: RequestHeadError): void {
+  private bodyError(e: WireError): void {
     const req = this.req!;
     if (this.res && !this.res.headersSent) {
       req.abort();
@@ -835,6 +636,8 @@ class H1Connection implements ResponseOwner {
   private resume(): void {
     if (this.paused) {
       this.paused = false;
+      // The body's idle clock counts only while the gateway is reading.
+      if (this.state === State.Body) this.bodyAt = Date.now();
       this.socket.resume();
     }
   }
@@ -869,8 +672,8 @@ class H1Connection implements ResponseOwner {
     else this.idleSince = Date.now();
   }
 
-  /** Answer a request the server refuses, then close. */
-  refuse(e: RequestHeadError): void {
+  /** Answer a request the server refuses, then close; the answer to a HEAD request has no body. */
+  refuse(e: WireError, head = this.req?.method === 'HEAD'): void {
     this.state = State.Closed;
     this.buf = undefined;
     const socket = this.socket;
@@ -879,7 +682,7 @@ class H1Connection implements ResponseOwner {
       socket.destroy();
       return;
     }
-    closeAfterWrites(socket, errorResponse(e.status, e.message));
+    closeAfterWrites(socket, errorResponse(e.status, e.message, head));
   }
 
   private onEnd(): void {
@@ -915,17 +718,21 @@ class H1Connection implements ResponseOwner {
   sweep(now: number): void {
     const o = this.server.opts;
     if (this.state === State.Head) {
-      if (this.buf !== undefined && this.headStarted && now - this.headStarted > o.headersTimeoutMs) this.refuse(new RequestHeadError(408, 'request head timeout'));
+      if (this.buf !== undefined && this.headStarted && now - this.headStarted > o.headersTimeoutMs) this.refuse(new WireError(408, 'request head timeout'));
       else if (this.buf === undefined && this.idleSince && now - this.idleSince > o.keepAliveTimeoutMs) this.socket.destroy();
+    } else if (this.state === State.Body && !this.paused && this.bodyAt && now - this.bodyAt > o.bodyTimeoutMs) {
+      // The client stopped sending its body: 408 if nothing was answered yet, else the connection closes.
+      this.bodyAt = 0;
+      this.bodyError(new WireError(408, 'request body timeout'));
     }
   }
 }
 
-function errorResponse(status: number, message: string): string {
+function errorResponse(status: number, message: string, head: boolean): string {
   const body = JSON.stringify({ error: message, flag: 'BR' });
   return (
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json\r\nx-meshgate-flag: BR\r\n` +
-    `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
+    `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${head ? '' : body}`
   );
 }
 

@@ -6,27 +6,46 @@
 //          http/1.1, handed to the same two servers after the handshake.
 // The HTTP/1.1 server is meshgate's own (h1server.ts); HTTP/2 is node:http2.
 // Both feed the same Pipeline (HTTP/2 through the compat API).
+// HTTP/2 connections are watched by h2-guard.ts: malformed fields, rapid reset.
+// Lifecycle: one listening socket per address, whatever the protocol (a TLS
+// server that does not listen takes https connections from it). A reload that
+// keeps the address keeps the socket and its connections (prepare, then apply
+// in place); see listener-set.ts.
 import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import type { ListenerConfig } from '../config/schema.js';
 import { parseHostPort } from '../discovery/types.js';
+import { FrameTap, SessionGuard } from './h2-guard.js';
 import { H1Server } from './h1server.js';
 import type { Pipeline } from './pipeline.js';
 
 export interface RunningListener {
+  /** The current settings' name (a reload may rename a listener that keeps its address). */
   readonly name: string;
+  /** The settings it serves with now; prepare() may change them in place. */
   readonly config: ListenerConfig;
-  /** The accepting server (net.Server for http, tls.Server for https). */
+  /** The listening socket's server: one per address, whatever the protocol (http or https). */
   readonly server: net.Server;
   address(): AddressInfo;
-  /** Stop accepting; let requests in flight finish (up to graceMs), then close idle connections. */
+  /**
+   * Check what `next` (same address) needs, certificates included, and return
+   * the function that applies it in place, keeping the socket: new connections
+   * get every new setting; connections already open keep their socket, the
+   * keep-alive timeout they announced and their protocol, and their next
+   * requests get trustForwarded and the HTTP/1.1 limits the server reads per
+   * request (header and body timeouts). Throws naming `where`, having changed nothing.
+   */
+  prepare(next: ListenerConfig, where: string): () => void;
+  /** Hand connections to the protocol servers (a listener started with `hold` queues them until then). */
+  serve(): void;
+  /** Stop accepting; let requests in flight finish (up to graceMs), then close what is left. */
   close(graceMs?: number): Promise<void>;
 }
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-/** A connection that sends nothing recognisable within this time is dropped. */
+/** A connection that sends nothing recognisable within this time (or the listener's keep-alive timeout, if shorter) is dropped. */
 const SNIFF_TIMEOUT_MS = 30_000;
 
 type Scheme = 'http' | 'https';
@@ -96,6 +115,15 @@ interface ProtocolServers {
   h1: H1Server;
   h2: http2.Http2Server;
   sessions: Set<http2.ServerHttp2Session>;
+  /** Give the HTTP/2 server a connection: h2c with the bytes the sniffer read, or TLS that chose h2. */
+  acceptH2(socket: net.Socket, buffered?: Buffer): void;
+}
+
+/** A request whose stream the client already reset (in the same read as its HEADERS) is never dispatched. */
+function dispatchH2(pipeline: Pipeline, req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, scheme: Scheme, trust: boolean): void {
+  const stream = req.stream;
+  if (stream.closed || stream.destroyed) return;
+  pipeline.handle(req, res, scheme, trust);
 }
 
 function protocolServers(config: ListenerConfig, pipeline: Pipeline, scheme: Scheme): ProtocolServers {
@@ -103,6 +131,7 @@ function protocolServers(config: ListenerConfig, pipeline: Pipeline, scheme: Sch
   const h1 = new H1Server({
     keepAliveTimeoutMs: config.keepAliveTimeoutMs,
     headersTimeoutMs: config.headersTimeoutMs,
+    bodyTimeoutMs: config.bodyTimeoutMs,
     maxHeaderBytes: config.maxHeaderBytes,
     // Expect: 100-continue is answered by the pipeline once the request is routed and admitted.
     onRequest: (req, res) => pipeline.handle(req, res, scheme, trust),
@@ -110,33 +139,64 @@ function protocolServers(config: ListenerConfig, pipeline: Pipeline, scheme: Sch
     onRefused: (status, reason, socket) => pipeline.refused(status, reason, socket.remoteAddress),
   });
 
+  const limits = config.http2;
   const h2 = http2.createServer({
-    maxSessionMemory: 64,
+    maxSessionMemory: limits.maxSessionMemoryMb,
     settings: {
       maxHeaderListSize: config.maxHeaderBytes,
+      maxConcurrentStreams: limits.maxConcurrentStreams,
       // Larger stream windows than the 64 KiB default: throughput for streams,
       // memory stays bounded by the window.
       initialWindowSize: 1 << 20,
     },
   });
   const sessions = new Set<http2.ServerHttp2Session>();
+  // The guard of the connection being handed over: node:http2 announces its session synchronously.
+  let handing: SessionGuard | undefined;
   h2.on('session', (session: http2.ServerHttp2Session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
     session.on('error', () => undefined);
     // Idle sessions are closed gracefully (GOAWAY; streams in flight finish).
     session.setTimeout(config.keepAliveTimeoutMs, () => session.close());
+    const guard = handing;
+    handing = undefined;
+    if (!guard) return;
+    guard.attach(session);
+    // Streams reset in the read that opened them come here already closed, without a session.
+    session.on('stream', (stream: http2.ServerHttp2Stream) => guard.onStream(stream));
+    if (guard.tapped) {
+      // Behind a tap node:http2 sees a stream without an address: give it the connection's.
+      const raw = guard.socket;
+      const s = session.socket as unknown as { _peername?: object; _sockname?: object };
+      s._peername = { address: raw.remoteAddress, port: raw.remotePort, family: raw.remoteFamily };
+      s._sockname = { address: raw.localAddress, port: raw.localPort, family: raw.localFamily };
+    }
   });
-  h2.on('request', (req, res) => pipeline.handle(req, res, scheme, trust));
-  h2.on('checkContinue', (req, res) => pipeline.handle(req, res, scheme, trust));
+  // One event-loop turn later: the rest of the read (a RST_STREAM right behind the HEADERS) is processed first.
+  const later = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void => void setImmediate(dispatchH2, pipeline, req, res, scheme, trust);
+  h2.on('request', later);
+  h2.on('checkContinue', later);
   h2.on('sessionError', () => undefined);
-  return { h1, h2, sessions };
+  const acceptH2 = (socket: net.Socket, buffered?: Buffer): void => {
+    const guard = new SessionGuard(limits, socket, limits.rejectMalformedFields);
+    handing = guard;
+    if (limits.rejectMalformedFields) h2.emit('connection', new FrameTap(socket, buffered, guard.onMalformed));
+    else {
+      // The HTTP/2 session reads bytes already buffered on the socket itself.
+      if (buffered) socket.unshift(buffered);
+      h2.emit('connection', socket);
+    }
+    handing = undefined;
+  };
+  return { h1, h2, sessions, acceptH2 };
 }
 
 /** Hand a fresh plain-TCP connection to h2 or h1 by its first bytes. */
-function sniff(socket: net.Socket, servers: ProtocolServers): void {
+function sniff(socket: net.Socket, servers: ProtocolServers, idleMs: number): void {
   let buf: Buffer | undefined;
-  const timer = setTimeout(() => socket.destroy(), SNIFF_TIMEOUT_MS);
+  // A connection that says nothing is an idle one: it gets no longer than an idle keep-alive connection.
+  const timer = setTimeout(() => socket.destroy(), Math.min(idleMs, SNIFF_TIMEOUT_MS));
   const cleanup = (): void => {
     clearTimeout(timer);
     socket.off('data', onData);
@@ -155,11 +215,8 @@ function sniff(socket: net.Socket, servers: ProtocolServers): void {
     if (h2 && buf.length < PREFACE.length) return; // a prefix of the preface: need more
     cleanup();
     socket.pause();
-    if (h2) {
-      // The HTTP/2 session reads bytes already buffered on the socket itself.
-      socket.unshift(buf);
-      servers.h2.emit('connection', socket);
-    } else servers.h1.connection(socket, buf);
+    if (h2) servers.acceptH2(socket, buf);
+    else servers.h1.connection(socket, buf);
   };
   socket.on('data', onData);
   socket.on('error', onError);
@@ -177,57 +234,175 @@ function listen(server: net.Server, address: string): Promise<void> {
   });
 }
 
-export async function startListener(config: ListenerConfig, pipeline: Pipeline): Promise<RunningListener> {
-  let server: net.Server;
-  let servers: ProtocolServers;
-  if (config.protocol === 'https') {
-    if (!config.tls) throw new Error(`listeners.${config.name}.tls: an https listener needs tls.certificates`);
-    const certs = new CertificateStore(config.tls.certificates, `listeners.${config.name}.tls.certificates`);
-    servers = protocolServers(config, pipeline, 'https');
-    const tlsServer = tls.createServer({
-      key: certs.fallback.key,
-      cert: certs.fallback.cert,
-      ALPNProtocols: ['h2', 'http/1.1'],
-      SNICallback: (servername, cb) => cb(null, certs.lookup(servername)),
-      // Leave the handshake's 120 s default alone; idle connections are timed out by the protocol servers.
+/** An address as a socket sees it, for "is this the same socket": lower-case host, port. */
+export function listenKey(address: string): string {
+  const { host, port } = parseHostPort(address);
+  return `${host.toLowerCase()}:${port}`;
+}
+
+const BIND_ERRORS: Record<string, string> = {
+  EADDRINUSE: 'address in use',
+  EACCES: 'permission denied',
+  EADDRNOTAVAIL: 'address not available on this host',
+};
+
+/**
+ * The protocol side of a listener for one set of settings. A connection stays
+ * with the front that accepted it; a settings change makes a new front for new
+ * connections and keeps the old one until its connections are gone.
+ */
+interface Front {
+  readonly config: ListenerConfig;
+  readonly servers: ProtocolServers;
+  readonly tls: tls.Server | undefined;
+  readonly certs: CertificateStore | undefined;
+  /** Raw sockets this front accepted that are still open. */
+  readonly sockets: Set<net.Socket>;
+}
+
+function makeFront(config: ListenerConfig, pipeline: Pipeline, where: string, previous: Front | undefined): Front {
+  if (config.protocol !== 'https') return { config, servers: protocolServers(config, pipeline, 'http'), tls: undefined, certs: undefined, sockets: new Set() };
+  if (!config.tls) throw new Error(`${where}.tls: an https listener needs tls.certificates`);
+  // Certificates are read again only when their settings changed.
+  const certs =
+    previous?.certs && JSON.stringify(previous.config.tls) === JSON.stringify(config.tls)
+      ? previous.certs
+      : new CertificateStore(config.tls.certificates, `${where}.tls.certificates`);
+  const servers = protocolServers(config, pipeline, 'https');
+  // Not listening: the listener's socket hands it connections.
+  const tlsServer = tls.createServer({
+    key: certs.fallback.key,
+    cert: certs.fallback.cert,
+    ALPNProtocols: ['h2', 'http/1.1'],
+    SNICallback: (servername, cb) => cb(null, certs.lookup(servername)),
+    // Leave the handshake's 120 s default alone; idle connections are timed out by the protocol servers.
+  });
+  // Sessions resume across a settings change.
+  if (previous?.tls) tlsServer.setTicketKeys(previous.tls.getTicketKeys());
+  tlsServer.on('secureConnection', (socket: tls.TLSSocket) => {
+    if (socket.alpnProtocol === 'h2') servers.acceptH2(socket);
+    else servers.h1.connection(socket);
+  });
+  tlsServer.on('tlsClientError', (_err, socket) => socket.destroy());
+  return { config, servers, tls: tlsServer, certs, sockets: new Set() };
+}
+
+/** Per-request HTTP/1.1 limits an open connection takes from newer settings (not its announced keep-alive). */
+function carryRequestLimits(from: H1Server, to: H1Server): void {
+  const target = to.opts as unknown as Record<string, unknown>;
+  for (const [k, v] of Object.entries(from.opts)) if (typeof v === 'number' && k !== 'keepAliveTimeoutMs' && k in target) target[k] = v;
+}
+
+/** The pipeline as protocol servers see it: trustForwarded comes from the listener's current settings at each request. */
+function settingsAware(pipeline: Pipeline, settings: () => ListenerConfig): Pipeline {
+  const handle: Pipeline['handle'] = (req, res, scheme) => pipeline.handle(req, res, scheme, settings().trustForwarded);
+  const handleUpgrade: Pipeline['handleUpgrade'] = (req, socket, head, scheme) => pipeline.handleUpgrade(req, socket, head, scheme, settings().trustForwarded);
+  return new Proxy(pipeline, {
+    get(target, key) {
+      if (key === 'handle') return handle;
+      if (key === 'handleUpgrade') return handleUpgrade;
+      const v: unknown = Reflect.get(target, key, target);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+const sameExceptName = (a: ListenerConfig, b: ListenerConfig): boolean => JSON.stringify({ ...a, name: '' }) === JSON.stringify({ ...b, name: '' });
+const ignore = (): void => undefined;
+
+/**
+ * Bind a listener. With `hold`, connections accepted before serve() wait
+ * (unread) so that a listener bound while a new config is prepared serves only
+ * once that config does. Throws naming `where` (certificates, or the address
+ * and why it cannot be bound).
+ */
+export async function startListener(config: ListenerConfig, pipeline: Pipeline, opts: { hold?: boolean; where?: string } = {}): Promise<RunningListener> {
+  const where = opts.where ?? `listeners.${config.name}`;
+  let settings = config;
+  const view = settingsAware(pipeline, () => settings);
+  let front = makeFront(config, view, where, undefined);
+  const fronts = new Set<Front>([front]);
+  let held: net.Socket[] | undefined = opts.hold ? [] : undefined;
+
+  const retireIdleFronts = (): void => {
+    for (const f of fronts) if (f !== front && f.sockets.size === 0) fronts.delete(f);
+  };
+  const dispatch = (socket: net.Socket): void => {
+    const f = front;
+    f.sockets.add(socket);
+    socket.once('close', () => {
+      f.sockets.delete(socket);
+      if (f !== front && f.sockets.size === 0) fronts.delete(f);
     });
-    tlsServer.on('secureConnection', (socket: tls.TLSSocket) => {
-      if (socket.alpnProtocol === 'h2') servers.h2.emit('connection', socket);
-      else servers.h1.connection(socket);
-    });
-    tlsServer.on('tlsClientError', (_err, socket) => socket.destroy());
-    server = tlsServer;
-  } else {
-    servers = protocolServers(config, pipeline, 'http');
-    server = net.createServer({ noDelay: true }, (socket) => sniff(socket, servers));
+    if (f.tls) f.tls.emit('connection', socket);
+    else sniff(socket, f.servers, settings.keepAliveTimeoutMs);
+  };
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    if (!held) return dispatch(socket);
+    socket.on('error', ignore);
+    held.push(socket);
+  });
+  // net.Server closes a connection over the cap as soon as it is accepted; read at each accept, so new settings apply at once.
+  Object.defineProperty(server, 'maxConnections', { get: () => settings.maxConnections, set: ignore, configurable: true });
+  try {
+    await listen(server, config.address);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code && BIND_ERRORS[err.code] ? `${BIND_ERRORS[err.code]} (${err.code})` : err.message;
+    throw new Error(`${where}: cannot listen on ${config.address} (listener "${config.name}"): ${why}`);
   }
-  await listen(server, config.address);
-  const { h1, sessions } = servers;
   return {
-    name: config.name,
-    config,
+    get name() {
+      return settings.name;
+    },
+    get config() {
+      return settings;
+    },
     server,
     address: () => server.address() as AddressInfo,
+    prepare(next, at) {
+      if (listenKey(next.address) !== listenKey(settings.address)) throw new Error(`${at}.address: ${next.address} is not the address of listener "${settings.name}"`);
+      if (sameExceptName(next, settings)) return () => void (settings = next);
+      const fresh = makeFront(next, view, at, front);
+      return () => {
+        for (const f of fronts) carryRequestLimits(fresh.servers.h1, f.servers.h1);
+        fronts.add(fresh);
+        front = fresh;
+        settings = next;
+        retireIdleFronts();
+      };
+    },
+    serve() {
+      const queue = held ?? [];
+      held = undefined;
+      for (const s of queue) {
+        s.off('error', ignore);
+        if (!s.destroyed) dispatch(s);
+      }
+    },
     close: (graceMs = 10_000) =>
       new Promise<void>((resolve) => {
-        let pending = 2;
+        for (const s of held ?? []) s.destroy();
+        if (held) held = [];
         let timer: NodeJS.Timeout | undefined;
-        const one = (): void => {
-          if (--pending === 0) {
-            clearTimeout(timer);
-            resolve();
-          }
-        };
         // Stop accepting; the callback fires once every connection is gone.
-        server.close(() => one());
-        // HTTP/1.1: close idle keep-alive connections now, busy ones after their response.
-        h1.close();
-        // HTTP/2: GOAWAY; the session closes after its streams in flight finish.
-        for (const s of sessions) s.close();
-        one();
+        server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        for (const f of fronts) {
+          // HTTP/1.1: close idle keep-alive connections now, busy ones after their response.
+          f.servers.h1.close();
+          // HTTP/2: GOAWAY; the session closes after its streams in flight finish.
+          for (const s of f.servers.sessions) s.close();
+        }
         timer = setTimeout(() => {
-          h1.closeAllConnections();
-          for (const s of sessions) s.destroy();
+          for (const f of fronts) {
+            f.servers.h1.closeAllConnections();
+            for (const s of f.servers.sessions) s.destroy();
+            // Connections still being sniffed or in a TLS handshake, and upgraded ones.
+            for (const s of f.sockets) s.destroy();
+          }
           resolve();
         }, graceMs);
         timer.unref();

@@ -17,14 +17,18 @@ import { normalizeHost } from '../routing/match.js';
 import type { CompiledRoute } from '../routing/router.js';
 import { pickInstance } from '../routing/select.js';
 import { forward, type ForwardDeps } from '../upstreams/forward.js';
+import { upgradeProtocols } from '../upstreams/http.js';
 import type { RouteHandler } from '../upstreams/route-handlers.js';
-import type { UpstreamAdapter } from '../upstreams/types.js';
+import type { FailureKind, UpstreamAdapter } from '../upstreams/types.js';
 import { Exchange, type DownstreamRequest, type DownstreamResponse } from './exchange.js';
 import { detachedResponse, type H1Request } from './h1server.js';
-import { sendDirect, sendError } from './respond.js';
+import type { Flag } from './flags.js';
+import { sendDirect, sendError, sendInternalError } from './respond.js';
 import type { RuntimeState } from './runtime.js';
 
 const REQUEST_ID_RE = /^[\w.:-]{1,128}$/;
+const ignoreError = (): void => undefined;
+const ignoreData = (): void => undefined;
 
 const EXCHANGE = Symbol('meshgate.exchange');
 type ResponseWithExchange = DownstreamResponse & { [EXCHANGE]?: Exchange };
@@ -55,6 +59,21 @@ function runChain(chain: readonly FilterInstance[], ex: Exchange, i = 0): Filter
     if (r) return r;
   }
   return undefined;
+}
+
+/** The flag of an upgrade that got no answer to pass on. */
+function upgradeFailureFlag(f: FailureKind | undefined): Flag {
+  switch (f) {
+    case 'timeout':
+      return 'UT';
+    case 'connect-failure':
+      return 'UF';
+    case 'protocol':
+      return 'UP';
+    case 'aborted':
+      return 'DC';
+  }
+  return 'UC';
 }
 
 function clientIpOf(req: DownstreamRequest): string {
@@ -123,6 +142,11 @@ export class Pipeline {
 
   /** The 'request' handler of a listener. */
   handle(req: DownstreamRequest, res: DownstreamResponse, scheme: 'http' | 'https' = 'http', trustForwarded = false): void {
+    // The request body's error path for the whole exchange: whoever reads the body
+    // (an upstream adapter, a route handler, nobody) comes and goes, and a client that
+    // leaves mid-body must never leave an 'error' without a listener (it ends the process).
+    // The exchange learns of it from the response's 'close' (ex.cancel).
+    req.on('error', ignoreError);
     const ex = this.newExchange(req, res, scheme);
     ex.trustForwarded = trustForwarded;
     this.inflight++;
@@ -172,13 +196,7 @@ export class Pipeline {
 
   private internalError(ex: Exchange, e: unknown): void {
     this.deps.log.error({ err: e, requestId: ex.requestId }, 'request pipeline error');
-    if (!ex.res.headersSent) {
-      ex.flag = '';
-      ex.status = 500;
-      const body = JSON.stringify({ error: 'internal gateway error', requestId: ex.requestId });
-      ex.res.writeHead(500, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-      ex.res.end(body);
-    } else ex.res.destroy();
+    sendInternalError(ex);
   }
 
   /** Pick main or canary backends, then a weighted backend. */
@@ -210,10 +228,22 @@ export class Pipeline {
 
   /** The 'upgrade' handler (WebSocket). */
   handleUpgrade(req: H1Request, socket: Socket, head: Buffer, scheme: 'http' | 'https' = 'http', trustForwarded = false): void {
+    socket.on('error', ignoreError);
     const res = detachedResponse(req, socket);
+    if (upgradeProtocols(req.headers.upgrade) === undefined) {
+      // Upgrade: h2c (alone) is never forwarded: the request is served as the plain
+      // HTTP/1.1 request it also is, without Upgrade and HTTP2-Settings (hop-by-hop),
+      // and the connection closes after the answer. The socket is read (and what
+      // comes is dropped) so that a client leaving is noticed.
+      socket.on('data', ignoreData);
+      socket.once('end', () => res.closedUnderneath());
+      socket.once('close', () => res.closedUnderneath());
+      socket.resume();
+      this.handle(req, res, scheme, trustForwarded);
+      return;
+    }
     const ex = this.newExchange(req, res, scheme);
     ex.trustForwarded = trustForwarded;
-    socket.on('error', () => undefined);
     let finished = false;
     const finish = (): void => {
       if (finished) return;
@@ -244,7 +274,7 @@ export class Pipeline {
         ex.instance = inst;
         socket.once('close', () => ex.cancel.abort());
         const out = await adapter.upgrade(ex, socket, head, inst, cluster, { timeoutMs: route.config.timeoutMs ?? cluster.config.timeoutMs, signal: ex.cancel });
-        if (!out.committed) sendError(ex, out.failure === 'timeout' ? 'UT' : out.failure === 'connect-failure' ? 'UF' : 'UC');
+        if (!out.committed) sendError(ex, upgradeFailureFlag(out.failure));
       })
       .catch((e) => {
         this.deps.log.error({ err: e }, 'upgrade error');

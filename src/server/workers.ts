@@ -1,26 +1,48 @@
 // --workers N: one primary (control plane: config, registries, admin) and N
 // worker processes (data plane) sharing the listener ports. The primary sends
 // each worker the validated config and every endpoint change over IPC.
+// A reload is two-phase: every serving worker prepares it (compiles, binds
+// its new addresses) and answers; only when all could does the primary commit
+// (its own state, then the workers'); otherwise all abort and the reload is
+// refused with the workers' errors.
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from 'pino';
 import { startAdmin, type AdminServer } from '../admin/server.js';
 import type { Config } from '../config/schema.js';
 import type { Endpoint, RegistrySink } from '../discovery/types.js';
-import { Gateway } from '../gateway.js';
+import { ConfigError } from '../config/load.js';
+import { Gateway, type PendingReload } from '../gateway.js';
 import { applyHealthVerdict, type HealthVerdict } from '../balancing/health-check.js';
 import { createLogger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 
+type EndpointChange = [service: string, endpoints: readonly Endpoint[] | null];
+
 type ToWorker =
   | { t: 'init'; config: Config; endpoints: Array<[string, readonly Endpoint[]]> }
-  | { t: 'config'; config: Config }
-  | { t: 'ep'; s: string; e: readonly Endpoint[] | null }
+  /** Phase one of a reload: compile, bind new addresses, check settings; answer 'prepared'. */
+  | { t: 'prepare'; id: number; config: Config }
+  /** Phase two: serve the prepared config (a worker that did not prepare it, being new, reloads to it); answer 'committed'. */
+  | { t: 'commit'; id: number; config: Config }
+  | { t: 'abort'; id: number }
+  /** Endpoint changes of one moment, applied together. */
+  | { t: 'eps'; list: EndpointChange[] }
   | { t: 'view'; id: number; path: string }
   | { t: 'health'; v: HealthVerdict[] }
   | { t: 'stop' };
 
-type ToPrimary = { t: 'hello' } | { t: 'ready' } | { t: 'view'; id: number; body: unknown } | { t: 'reload-failed'; error: string };
+type ToPrimary =
+  | { t: 'hello' }
+  | { t: 'ready' }
+  | { t: 'view'; id: number; body: unknown }
+  | { t: 'prepared'; id: number; error?: string }
+  | { t: 'committed'; id: number; error?: string };
+
+/** How long a worker may take to compile and bind a config. */
+const PREPARE_TIMEOUT_MS = 15_000;
+/** How long the primary waits for workers to confirm they serve a committed config. */
+const COMMIT_TIMEOUT_MS = 10_000;
 
 export interface PrimaryHandle {
   gateway: Gateway;
@@ -36,21 +58,90 @@ export async function runPrimary(opts: { config: Config; configPath?: string; wo
   const gw = await Gateway.start({ config: opts.config, configPath: opts.configPath, log, dataPlane: false, admin: false, accessLog: false, metrics });
   const aggregator = new AggregatorRegistry();
   const live = new Map<number, Worker>();
+  /** Workers that finished starting and serve. */
+  const serving = new Set<Worker>();
   let stopping = false;
   let nextViewId = 1;
+  let nextReloadId = 1;
   const pendingViews = new Map<number, { results: unknown[]; left: number; resolve: (v: unknown[]) => void }>();
+  /** Answers awaited from workers, by `${kind}:${id}:${worker id}`. */
+  const replies = new Map<string, (error: string | undefined) => void>();
 
+  // Endpoint changes are batched per moment and always sent before any later
+  // message, so a worker sees a service's new list as one update, and before a
+  // config that needs it.
+  let batch = new Map<string, readonly Endpoint[] | null>();
+  let flushQueued = false;
+  const flush = (): void => {
+    flushQueued = false;
+    if (batch.size === 0) return;
+    const m: ToWorker = { t: 'eps', list: [...batch] };
+    batch = new Map();
+    for (const w of live.values()) if (w.isConnected()) w.send(m);
+  };
   const send = (w: Worker, m: ToWorker): void => {
+    flush();
     if (w.isConnected()) w.send(m);
   };
   const broadcast = (m: ToWorker): void => {
-    for (const w of live.values()) send(w, m);
+    flush();
+    for (const w of live.values()) if (w.isConnected()) w.send(m);
   };
+  const ask = (w: Worker, m: ToWorker & { id: number }, kind: 'prepared' | 'committed', timeoutMs: number): Promise<string | undefined> =>
+    new Promise((resolve) => {
+      const key = `${kind}:${m.id}:${w.id}`;
+      const timer = setTimeout(() => answer(`no answer within ${timeoutMs} ms`), timeoutMs);
+      const answer = (error: string | undefined): void => {
+        clearTimeout(timer);
+        replies.delete(key);
+        resolve(error);
+      };
+      replies.set(key, answer);
+      if (!w.isConnected()) return answer('worker is gone');
+      send(w, m);
+    });
 
-  gw.table.on('endpoints', (s: string, e: readonly Endpoint[] | undefined) => broadcast({ t: 'ep', s, e: e ?? null }));
-  gw.onApplied = (config) => broadcast({ t: 'config', config });
+  gw.table.on('endpoints', (s: string, e: readonly Endpoint[] | undefined) => {
+    batch.set(s, e ?? null);
+    if (!flushQueued) {
+      flushQueued = true;
+      setImmediate(flush);
+    }
+  });
   // The primary runs active health checks once for all workers and sends them the verdicts.
   gw.onHealthVerdict = (v) => broadcast({ t: 'health', v: [v] });
+
+  // Each reload is prepared in every serving worker and committed only when all of them could.
+  gw.remote = {
+    async prepare(config) {
+      const id = nextReloadId++;
+      const targets = [...serving];
+      const answers = await Promise.all(
+        targets.map(async (w) => ({ pid: w.process.pid, error: await ask(w, { t: 'prepare', id, config }, 'prepared', PREPARE_TIMEOUT_MS) })),
+      );
+      const failed = answers.filter((a) => a.error !== undefined);
+      if (failed.length) {
+        for (const w of targets) send(w, { t: 'abort', id });
+        const byError = new Map<string, number[]>();
+        for (const f of failed) byError.set(f.error!, [...(byError.get(f.error!) ?? []), f.pid ?? 0]);
+        throw new ConfigError('workers', [...byError].map(([error, pids]) => `${error} (worker${pids.length > 1 ? 's' : ''} ${pids.join(', ')})`));
+      }
+      return {
+        async commit() {
+          // Workers still starting got the config of their start; they move to this one when it arrives.
+          for (const w of live.values()) if (!serving.has(w)) send(w, { t: 'commit', id, config });
+          const errors = await Promise.all(
+            [...serving].map(async (w) => ({ pid: w.process.pid, error: await ask(w, { t: 'commit', id, config }, 'committed', COMMIT_TIMEOUT_MS) })),
+          );
+          const bad = errors.filter((e) => e.error !== undefined);
+          if (bad.length) throw new Error(bad.map((b) => `worker ${b.pid}: ${b.error}`).join('; '));
+        },
+        async abort() {
+          for (const w of targets) send(w, { t: 'abort', id });
+        },
+      };
+    },
+  };
 
   cluster.schedulingPolicy = cluster.SCHED_NONE; // the kernel spreads connections, as nginx's workers
   const fork = (): Promise<void> =>
@@ -63,8 +154,10 @@ export async function runPrimary(opts: { config: Config; configPath?: string; wo
           send(w, { t: 'init', config: gw.config, endpoints: gw.table.services().map((s) => [s.name, s.endpoints]) });
           const known = gw.health?.snapshot() ?? [];
           if (known.length) send(w, { t: 'health', v: known });
-        }
-        else if (m.t === 'ready') resolve();
+        } else if (m.t === 'ready') {
+          serving.add(w);
+          resolve();
+        } else if (m.t === 'prepared' || m.t === 'committed') replies.get(`${m.t}:${m.id}:${w.id}`)?.(m.error);
         else if (m.t === 'view') {
           const p = pendingViews.get(m.id);
           if (p) {
@@ -74,10 +167,12 @@ export async function runPrimary(opts: { config: Config; configPath?: string; wo
               p.resolve(p.results);
             }
           }
-        } else if (m.t === 'reload-failed') log.error({ worker: w.process.pid, error: m.error }, 'worker refused a config the primary accepted');
+        }
       });
       w.once('exit', (code, signal) => {
         live.delete(w.id);
+        serving.delete(w);
+        for (const [key, answer] of replies) if (key.endsWith(`:${w.id}`)) answer(`worker exited (code ${code})`);
         if (stopping) return;
         log.error({ pid: w.process.pid, code, signal }, 'worker exited; starting a new one');
         setTimeout(() => void fork().catch((e) => log.error({ err: e }, 'worker restart failed')), 500).unref();
@@ -89,6 +184,7 @@ export async function runPrimary(opts: { config: Config; configPath?: string; wo
 
   const admin = await startAdmin(gw, opts.config.admin.address, {
     scope: () => ({ scope: 'cluster', workers: live.size, note: 'control-plane view; add ?live=1 for each worker\'s live instance state' }),
+    serving: () => ({ ok: serving.size > 0, workers: { serving: serving.size, of: opts.workers } }),
     metrics: async () => {
       const workersText = await aggregator.clusterMetrics();
       const own = await metrics.registry.metrics();
@@ -138,32 +234,58 @@ export function runWorker(): void {
   let gw: Gateway | undefined;
   let mirror: RegistrySink | undefined;
   const early: ToWorker[] = [];
+  /** Reloads prepared here, waiting for the primary's commit or abort. */
+  const prepared = new Map<number, PendingReload>();
+  /** Aborts that came before their prepare finished (the primary gave up waiting). */
+  const aborted = new Set<number>();
+  const reply = (m: ToPrimary): void => void process.send?.(m);
+  // Workers do not watch registries: the primary does and mirrors endpoints here.
+  const own = (config: Config): Config => ({ ...config, registries: [] });
 
   const apply = (m: ToWorker): void => {
     if (!gw || !mirror) {
       early.push(m);
       return;
     }
-    if (m.t === 'ep') {
-      if (m.e) mirror.set(m.s, [...m.e]);
-      else mirror.remove(m.s);
-    } else if (m.t === 'config') {
-      void gw.reload({ ...m.config, registries: [] }).then((r) => {
-        if (!r.ok) process.send?.({ t: 'reload-failed', error: r.error ?? '' } satisfies ToPrimary);
-      });
+    const g = gw;
+    if (m.t === 'eps') {
+      for (const [s, e] of m.list) {
+        if (e) mirror.set(s, [...e]);
+        else mirror.remove(s);
+      }
+    } else if (m.t === 'prepare') {
+      g.begin(own(m.config)).then(
+        (p) => {
+          if (aborted.delete(m.id)) return void p.abort();
+          prepared.set(m.id, p);
+          reply({ t: 'prepared', id: m.id });
+        },
+        (e: unknown) => reply({ t: 'prepared', id: m.id, error: (e as Error).message }),
+      );
+    } else if (m.t === 'commit') {
+      const p = prepared.get(m.id);
+      prepared.delete(m.id);
+      void (p ? p.commit() : g.reload(own(m.config))).then(
+        (r) => reply({ t: 'committed', id: m.id, error: r.ok ? undefined : r.error }),
+        (e: unknown) => reply({ t: 'committed', id: m.id, error: (e as Error).message }),
+      );
+    } else if (m.t === 'abort') {
+      const p = prepared.get(m.id);
+      prepared.delete(m.id);
+      if (p) void p.abort();
+      else aborted.add(m.id);
     } else if (m.t === 'health') {
-      for (const v of m.v) applyHealthVerdict(gw.clusters, v, gw.metrics);
+      for (const v of m.v) applyHealthVerdict(g.clusters, v, g.metrics);
     } else if (m.t === 'view') {
-      const g = gw;
       void Promise.all([import('../admin/views.js'), import('../resilience/index.js')]).then(([{ describeServices }, { describeResilience }]) => {
         const body =
           m.path === '/api/resilience'
             ? { pid: process.pid, ...(describeResilience(g.clusters.all(), g.state.globalFilters, g.state.router.routes) as object) }
             : { pid: process.pid, services: describeServices(g) };
-        process.send?.({ t: 'view', id: m.id, body } satisfies ToPrimary);
+        reply({ t: 'view', id: m.id, body });
       });
     } else if (m.t === 'stop') {
-      void gw.stop(10_000).finally(() => process.exit(0));
+      void g.stop(10_000).finally(() => process.exit(0));
     }
   };
 
@@ -173,22 +295,21 @@ export function runWorker(): void {
     // Constructing an AggregatorRegistry makes prom-client answer the primary's metric requests.
     new AggregatorRegistry();
     AggregatorRegistry.setRegistries([metrics.registry]);
-    // Workers do not watch registries: the primary does and mirrors endpoints here.
-    Gateway.start({ config: { ...m.config, registries: [] }, log, admin: false, metrics, healthChecks: false })
+    Gateway.start({ config: own(m.config), log, admin: false, metrics, healthChecks: false })
       .then((g) => {
         gw = g;
         mirror = g.table.sinkFor('primary', 'mirror', log);
         for (const [s, e] of m.endpoints) mirror.set(s, [...e]);
         mirror.synced();
         for (const q of early.splice(0)) apply(q);
-        process.send?.({ t: 'ready' } satisfies ToPrimary);
+        reply({ t: 'ready' });
       })
       .catch((e) => {
         log.fatal({ err: e }, 'worker failed to start');
         process.exit(1);
       });
   });
-  process.send?.({ t: 'hello' } satisfies ToPrimary);
+  reply({ t: 'hello' });
   process.on('SIGTERM', () => void (gw ? gw.stop(10_000) : Promise.resolve()).finally(() => process.exit(0)));
   process.on('SIGINT', () => undefined); // the primary coordinates shutdown
 }

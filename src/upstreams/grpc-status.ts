@@ -25,6 +25,12 @@ export function isGrpcRequest(headers: IncomingHttpHeaders): boolean {
   return ct !== undefined && ct.startsWith('application/grpc');
 }
 
+/** gRPC-Web (application/grpc-web, application/grpc-web-text...): its trailers travel in the response body. */
+export function isGrpcWebRequest(headers: IncomingHttpHeaders): boolean {
+  const ct = headers['content-type'];
+  return ct !== undefined && ct.startsWith('application/grpc-web');
+}
+
 const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 1e-3, n: 1e-6 };
 
 /** grpc-timeout ("1-8 digits" + H|M|S|m|u|n) in milliseconds; undefined when absent or malformed. */
@@ -62,6 +68,78 @@ export function encodeGrpcMessage(msg: string): string {
   return out;
 }
 
+/** The highest status code gRPC defines (UNAUTHENTICATED). */
+const MAX_GRPC_STATUS = 16;
+
+/**
+ * A grpc-status value as a code: decimal digits naming one of gRPC's codes
+ * (0..16). Anything else (`abc`, `-1`, `17`, empty, repeated) is undefined: a
+ * status that cannot be parsed.
+ */
+export function parseGrpcStatus(v: string | string[] | undefined): number | undefined {
+  if (typeof v !== 'string' || !/^\d{1,3}$/.test(v)) return undefined;
+  const n = Number(v);
+  return n <= MAX_GRPC_STATUS ? n : undefined;
+}
+
+/**
+ * gRPC's mapping for a response without grpc-status, by HTTP status (grpc's
+ * http-grpc-status-mapping): 200 is UNKNOWN too, since a call that really
+ * succeeded says so with grpc-status.
+ */
+export function grpcStatusFromHttp(httpStatus: number): number {
+  switch (httpStatus) {
+    case 400:
+    case 431:
+      return GrpcStatus.INTERNAL;
+    case 401:
+      return GrpcStatus.UNAUTHENTICATED;
+    case 403:
+      return GrpcStatus.PERMISSION_DENIED;
+    case 404:
+      return GrpcStatus.UNIMPLEMENTED;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return GrpcStatus.UNAVAILABLE;
+  }
+  return GrpcStatus.UNKNOWN;
+}
+
+/**
+ * The fields that end an upstream's gRPC response (its trailers, or the
+ * headers of a trailers-only response) as a client must get them: a valid
+ * grpc-status. Returns undefined when they already carry one; otherwise the
+ * fields to send instead:
+ *   - grpc-status that cannot be parsed or is out of range: UNKNOWN ("error
+ *     parsing returned status" in gRPC's status code table);
+ *   - no grpc-status at all: the HTTP-to-gRPC mapping of the response status
+ *     (UNKNOWN for a 200).
+ * Either way grpc-message says what happened, and grpc-status-details-bin
+ * (whose code would no longer match) is dropped. Other metadata stays.
+ */
+export function repairGrpcStatus<T extends Record<string, unknown>>(fields: T | undefined, httpStatus: number): Record<string, unknown> | undefined {
+  const raw = fields?.['grpc-status'] as string | string[] | undefined;
+  if (raw !== undefined && parseGrpcStatus(raw) !== undefined) return undefined;
+  const out: Record<string, unknown> = {};
+  if (fields) {
+    for (const k in fields) {
+      if (k === 'grpc-status' || k === 'grpc-message' || k === 'grpc-status-details-bin') continue;
+      out[k] = fields[k];
+    }
+  }
+  if (raw === undefined) {
+    out['grpc-status'] = String(grpcStatusFromHttp(httpStatus));
+    out['grpc-message'] = encodeGrpcMessage(`upstream ended the call without grpc-status (HTTP status ${httpStatus})`);
+  } else {
+    const shown = (Array.isArray(raw) ? raw.join(', ') : raw).slice(0, 64);
+    out['grpc-status'] = String(GrpcStatus.UNKNOWN);
+    out['grpc-message'] = encodeGrpcMessage(`upstream sent an invalid grpc-status ${JSON.stringify(shown)}`);
+  }
+  return out;
+}
+
 /**
  * The gRPC status a gateway-generated error carries. Flags with a clear gRPC
  * meaning map to it; the rest follow gRPC's HTTP-to-gRPC mapping of the status.
@@ -80,22 +158,7 @@ export function grpcStatusFor(flag: string, httpStatus: number): number {
     case 'BR':
       return GrpcStatus.INTERNAL;
   }
-  switch (httpStatus) {
-    case 400:
-      return GrpcStatus.INTERNAL;
-    case 401:
-      return GrpcStatus.UNAUTHENTICATED;
-    case 403:
-      return GrpcStatus.PERMISSION_DENIED;
-    case 404:
-      return GrpcStatus.UNIMPLEMENTED;
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return GrpcStatus.UNAVAILABLE;
-  }
-  return GrpcStatus.UNKNOWN;
+  return grpcStatusFromHttp(httpStatus);
 }
 
 /**

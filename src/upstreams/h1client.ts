@@ -13,7 +13,11 @@
 // WebSocket upgrades still go through undici (src/upstreams/http.ts).
 import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { connectionHasToken, connectionTokens, HOP_BY_HOP, TOKEN_RE } from './headers.js';
+import { ChunkedDecoder } from '../http1/chunked.js';
+import { connectionHasToken, connectionTokens, FORBIDDEN_TRAILERS, HOP_BY_HOP } from '../http1/fields.js';
+import { MAX_FIELDS } from '../http1/frame.js';
+import { TOKEN_RE, WireError } from '../http1/grammar.js';
+import { HeadScanner, parseResponseHead, type ResponseHead } from '../http1/head.js';
 
 export type ResponseHeaders = Record<string, string | string[]>;
 
@@ -59,19 +63,16 @@ export class UpstreamConnectionError extends Error {
 const badResponse = (why: string): UpstreamConnectionError => new UpstreamConnectionError(`invalid upstream response: ${why}`, 'MESHGATE_BAD_RESPONSE');
 
 const MAX_HEAD_BYTES = 64 * 1024;
-const MAX_CHUNK_LINE_BYTES = 4 * 1024;
 /** An upstream's `Keep-Alive: timeout=N` is cut by this much, so a request never lands on a connection it is closing. */
 const KEEP_ALIVE_MARGIN_MS = 2000;
 /** A CR, LF or NUL: what could end a header line early, or split a message. */
 const hasLineBreak = (s: string): boolean => s.indexOf('\r') >= 0 || s.indexOf('\n') >= 0 || s.indexOf('\0') >= 0;
 /** Request targets: visible ASCII and obs-text, no spaces or controls. */
 const BAD_TARGET = /[^\x21-\x7e\x80-\xff]/;
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\r\n\0]*)?$/;
-const CHUNK_SIZE = /^([0-9A-Fa-f]{1,12})[\t ]*(?:;[\t\x20-\x7e\x80-\xff]*)?$/;
 const CRLF = Buffer.from('\r\n');
-const HEAD_END = Buffer.from('\r\n\r\n');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
+const ignoreError = (): void => undefined;
 /** Methods whose requests carry a body: without one they get `content-length: 0`, as RFC 9110 8.6 advises. */
 const PAYLOAD_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
@@ -167,10 +168,7 @@ const enum State {
   Idle,
   Head,
   Body,
-  ChunkSize,
-  ChunkData,
-  ChunkEnd,
-  Trailers,
+  Chunked,
   UntilClose,
 }
 
@@ -196,10 +194,11 @@ export class H1Conn {
   private state = State.Idle;
   private pending: Buffer | undefined;
   private left = 0;
-  private trailerLines: string[] = [];
+  private readonly scanner = new HeadScanner(false, MAX_HEAD_BYTES);
+  private chunks: ChunkedDecoder | undefined;
+  private readonly onChunk = (b: Buffer): void => this.req!.handler.onResponseData(b);
   /** The last Keep-Alive header seen (parsed once per connection, not per response). */
   private keepAliveSeen: string | undefined;
-  private trailerBytes = 0;
 
   constructor(
     private readonly pool: H1Pool,
@@ -259,6 +258,10 @@ export class H1Conn {
     body.on('data', this.onBodyData);
     body.once('end', this.onBodyEnd);
     body.once('error', this.onBodyError);
+    // Destroyed before it was attached: no event will come; the request cannot complete.
+    if (body.destroyed && !body.readableEnded) {
+      this.onBodyError(body.errored ?? Object.assign(new Error('request body destroyed before it was sent'), { code: 'MESHGATE_ABORTED' }));
+    }
   }
 
   private readonly onBodyData = (chunk: Buffer): void => {
@@ -301,6 +304,9 @@ export class H1Conn {
     b.off('data', this.onBodyData);
     b.off('end', this.onBodyEnd);
     b.off('error', this.onBodyError);
+    // An error may already be on its way (a stream destroyed with one emits it on the next tick), or
+    // come later from a source this connection no longer reads: it must find a listener, or it ends the process.
+    if (!b.readableEnded) b.on('error', ignoreError);
     this.socket.off('drain', this.onDrain);
   }
 
@@ -326,7 +332,7 @@ export class H1Conn {
     try {
       this.parse(d);
     } catch (e) {
-      this.req?.fail(e as Error);
+      this.req?.fail(e instanceof WireError ? badResponse(e.message) : (e as Error));
       this.destroy();
     }
   }
@@ -340,12 +346,13 @@ export class H1Conn {
       if (r === undefined || r.done) return;
       switch (this.state) {
         case State.Head: {
-          const end = this.find(buf, HEAD_END, MAX_HEAD_BYTES, 'head larger than 64 KiB');
-          if (end < 0) return;
-          if (end > MAX_HEAD_BYTES) throw badResponse('head larger than 64 KiB');
-          const text = buf.toString('latin1', 0, end);
-          buf = buf.subarray(end + 4);
-          if (this.onHead(r, text)) return this.ended(r, undefined, buf);
+          const end = this.scanner.scan(buf);
+          if (end < 0) {
+            this.pending = buf;
+            return;
+          }
+          buf = buf.subarray(end);
+          if (this.onHead(r)) return this.ended(r, undefined, buf);
           break;
         }
         case State.Body:
@@ -355,48 +362,12 @@ export class H1Conn {
         case State.UntilClose:
           r.handler.onResponseData(buf);
           return;
-        case State.ChunkSize: {
-          const end = this.find(buf, CRLF, MAX_CHUNK_LINE_BYTES, 'chunk size line too long');
+        case State.Chunked: {
+          const chunks = this.chunks!;
+          const end = chunks.feed(buf, this.onChunk);
           if (end < 0) return;
-          const m = CHUNK_SIZE.exec(buf.toString('latin1', 0, end));
-          if (m === null) throw badResponse('malformed chunk size');
-          buf = buf.subarray(end + 2);
-          this.left = Number.parseInt(m[1]!, 16);
-          this.state = this.left === 0 ? State.Trailers : State.ChunkData;
-          break;
-        }
-        case State.ChunkData:
-          buf = this.deliver(r, buf);
-          if (this.left === 0) this.state = State.ChunkEnd;
-          break;
-        case State.ChunkEnd:
-          if (buf.length < 2) {
-            this.pending = buf;
-            return;
-          }
-          if (buf[0] !== 13 || buf[1] !== 10) throw badResponse('chunk data not followed by CRLF');
-          buf = buf.subarray(2);
-          this.state = State.ChunkSize;
-          break;
-        case State.Trailers: {
-          const end = buf.indexOf(CRLF);
-          if (end < 0) {
-            if (this.trailerBytes + buf.length > MAX_HEAD_BYTES) throw badResponse('trailers larger than 64 KiB');
-            this.pending = buf;
-            return;
-          }
-          this.trailerBytes += end + 2;
-          if (this.trailerBytes > MAX_HEAD_BYTES) throw badResponse('trailers larger than 64 KiB');
-          const line = buf.toString('latin1', 0, end);
-          buf = buf.subarray(end + 2);
-          if (line.length === 0) {
-            const lines = this.trailerLines;
-            this.trailerLines = [];
-            this.trailerBytes = 0;
-            return this.ended(r, lines.length > 0 ? parseFields(lines, 0).headers : undefined, buf);
-          }
-          this.trailerLines.push(line);
-          break;
+          this.chunks = undefined;
+          return this.ended(r, trailerObject(chunks.trailers), buf.subarray(end));
         }
         case State.Idle:
           this.reusable = false;
@@ -404,16 +375,6 @@ export class H1Conn {
           return;
       }
     }
-  }
-
-  /** Where `delim` starts; -1 (the bytes kept for the next read) when it has not come yet, an error past `limit` bytes. */
-  private find(buf: Buffer, delim: Buffer, limit: number, tooLong: string): number {
-    const end = buf.indexOf(delim);
-    if (end < 0) {
-      if (buf.length > limit) throw badResponse(tooLong);
-      this.pending = buf;
-    }
-    return end;
   }
 
   /** Passes on up to `left` body bytes (without copying); returns the rest. */
@@ -435,24 +396,18 @@ export class H1Conn {
   }
 
   /** Parses a response head; true when the response is complete with it (no body). */
-  private onHead(r: H1Request, text: string): boolean {
-    const lines = text.split('\r\n');
-    const m = STATUS_LINE.exec(lines[0]!);
-    if (m === null) throw badResponse(`status line ${JSON.stringify(lines[0]!.slice(0, 64))}`);
-    const status = Number(m[2]);
+  private onHead(r: H1Request): boolean {
+    const h = parseResponseHead(this.scanner, MAX_FIELDS);
+    this.scanner.reset();
+    const status = h.status;
     if (status < 200) {
       // 100 Continue, 102, 103 Early Hints: no body; the final answer follows.
       if (status === 101) throw badResponse('101 Switching Protocols to a request that did not ask');
       return false;
     }
-    const f = parseFields(lines, 1);
+    const f = responseFields(h);
     const headers = f.headers;
-    const te = f.transferEncoding;
-    const cl = f.contentLength;
-    if (m[1] === '0') {
-      if (te !== undefined) throw badResponse('transfer-encoding in an HTTP/1.0 response');
-      this.reusable = false; // HTTP/1.0: one request per connection
-    }
+    if (h.minor === 0) this.reusable = false; // HTTP/1.0: one request per connection
     if (f.close) this.reusable = false;
     const ka = f.keepAlive;
     if (ka !== undefined && ka !== this.keepAliveSeen) {
@@ -463,19 +418,15 @@ export class H1Conn {
         this.idleLimitMs = ms < 1000 ? 0 : Math.min(this.pool.opts.keepAliveTimeoutMs, ms);
       }
     }
-    let bodyLength = -1; // chunked or until close
-    if (te !== undefined) {
-      if (cl !== undefined) throw badResponse('both transfer-encoding and content-length');
-      if (te.toLowerCase() !== 'chunked') throw badResponse(`transfer-encoding ${JSON.stringify(te)}`);
-    } else if (cl !== undefined) {
-      if (!/^\d{1,15}$/.test(cl)) throw badResponse(`content-length ${JSON.stringify(cl)}`);
-      bodyLength = Number(cl);
-    }
+    const bodyLength = h.chunked ? -1 : h.contentLength; // -1: chunked or until close
     const noBody = r.opts.method === 'HEAD' || status === 204 || status === 304;
     r.handler.onResponseStart(status, headers);
     if (r.done) return false; // the handler gave up on it (held for a retry, or the client left)
     if (noBody || bodyLength === 0) return true;
-    if (te !== undefined) this.state = State.ChunkSize;
+    if (h.chunked) {
+      this.state = State.Chunked;
+      this.chunks = new ChunkedDecoder(MAX_HEAD_BYTES, 502);
+    }
     else if (bodyLength < 0) {
       this.state = State.UntilClose;
       this.reusable = false;
@@ -537,65 +488,57 @@ export class H1Conn {
 interface Fields {
   /** End-to-end headers: lower-case names, repeats as arrays. */
   headers: ResponseHeaders;
-  contentLength: string | undefined;
-  transferEncoding: string | undefined;
   keepAlive: string | undefined;
   /** Connection: close. */
   close: boolean;
 }
 
+/** Adds a field to a header object: repeats become arrays. */
+function addField(headers: ResponseHeaders, key: string, value: string): void {
+  const cur = headers[key];
+  // Plain objects: a name like `constructor` finds an inherited value, which a header simply replaces.
+  if (typeof cur === 'string') headers[key] = [cur, value];
+  else if (Array.isArray(cur)) cur.push(value);
+  else headers[key] = value;
+}
+
 /**
- * Parses `name: value` lines split at CRLF: a CR, LF or NUL left inside a
- * line is an error, as is a name that is not a token. Other control
- * characters in values are left to the downstream response, which refuses
- * them when the header is passed on (a 502 UP). Hop-by-hop headers and those the Connection
- * header names are left out of `headers`.
+ * The end-to-end headers of a parsed response head: hop-by-hop fields and
+ * those the Connection header names are left out. Control characters other
+ * than HTAB were refused by the parser; what a downstream refuses beyond that
+ * is refused when the header is passed on (a 502 UP).
  */
-function parseFields(lines: readonly string[], from: number): Fields {
+function responseFields(h: ResponseHead): Fields {
   const headers: ResponseHeaders = {};
-  let contentLength: string | undefined;
-  let transferEncoding: string | undefined;
   let keepAlive: string | undefined;
-  let connection: string | undefined;
-  for (let i = from; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (hasLineBreak(line)) throw badResponse('a CR, LF or NUL inside a header line');
-    const colon = line.indexOf(':');
-    if (colon <= 0) throw badResponse(`header line ${JSON.stringify(line.slice(0, 64))}`);
-    const name = line.slice(0, colon);
-    // A name with spaces around it, or a line starting with whitespace (obs-fold), is not a token.
-    if (!TOKEN_RE.test(name)) throw badResponse(`header name ${JSON.stringify(name.slice(0, 64))}`);
-    let start = colon + 1;
-    let end = line.length;
-    while (start < end && (line.charCodeAt(start) === 32 || line.charCodeAt(start) === 9)) start++;
-    while (end > start && (line.charCodeAt(end - 1) === 32 || line.charCodeAt(end - 1) === 9)) end--;
-    const value = line.slice(start, end);
-    const key = name.toLowerCase();
+  const { raw, lower } = h;
+  for (let i = 0; i < lower.length; i++) {
+    const key = lower[i]!;
     if (HOP_BY_HOP.has(key)) {
-      if (key === 'transfer-encoding') {
-        if (transferEncoding !== undefined) throw badResponse('more than one transfer-encoding');
-        transferEncoding = value;
-      } else if (key === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
-      else if (key === 'keep-alive') keepAlive = value;
+      if (key === 'keep-alive') keepAlive = raw[2 * i + 1];
       continue;
     }
-    if (key === 'content-length') {
-      if (contentLength !== undefined && contentLength !== value) throw badResponse('conflicting content-length values');
-      contentLength = value;
-    }
-    const cur = headers[key];
-    // Plain objects: a name like `constructor` finds an inherited value, which a header simply replaces.
-    if (typeof cur === 'string') headers[key] = [cur, value];
-    else if (Array.isArray(cur)) cur.push(value);
-    else headers[key] = value;
+    addField(headers, key, raw[2 * i + 1]!);
   }
+  const connection = h.connection;
   let close = false;
   if (connection !== undefined && connection !== 'keep-alive') {
     close = connectionHasToken(connection, 'close');
     const extra = connectionTokens(connection);
     if (extra !== undefined) for (const name of extra) delete headers[name];
   }
-  return { headers, contentLength, transferEncoding, keepAlive, close };
+  return { headers, keepAlive, close };
+}
+
+/** Trailer fields passed on: all but those that frame, route or authenticate. */
+function trailerObject(raw: readonly string[]): ResponseHeaders | undefined {
+  if (raw.length === 0) return undefined;
+  const out: ResponseHeaders = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = raw[i]!.toLowerCase();
+    if (!FORBIDDEN_TRAILERS.has(key)) addField(out, key, raw[i + 1]!);
+  }
+  return out;
 }
 
 /** Keep-alive connections to one upstream instance. */

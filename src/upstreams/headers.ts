@@ -1,48 +1,9 @@
-// Header rules shared by upstream adapters: hop-by-hop stripping (RFC 9110 7.6.1),
-// forwarded headers, header operations.
+// Header rules shared by upstream adapters: forwarded headers, header
+// operations. The wire rules (hop-by-hop fields, tokens) live in src/http1/.
 import type { Exchange, HeaderOps } from '../server/exchange.js';
 
-export const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'http2-settings',
-]);
-
-/** An HTTP token (RFC 9110 5.6.2): what a method or a header name must be. */
-export const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
-/** Does a comma-separated header value (Connection) list `token`? Case-insensitive; spaces and tabs around items ignored. */
-export function connectionHasToken(value: string | undefined, token: string): boolean {
-  if (value === undefined) return false;
-  for (const item of value.split(',')) {
-    let s = 0;
-    let e = item.length;
-    while (s < e && (item.charCodeAt(s) === 32 || item.charCodeAt(s) === 9)) s++;
-    while (e > s && (item.charCodeAt(e - 1) === 32 || item.charCodeAt(e - 1) === 9)) e--;
-    if (e - s === token.length && item.slice(s, e).toLowerCase() === token) return true;
-  }
-  return false;
-}
-
-/** Extra hop-by-hop names listed in a Connection header. */
-export function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
-  if (!value) return undefined;
-  const s = Array.isArray(value) ? value.join(',') : value;
-  if (s === 'keep-alive' || s === 'close' || s === 'Keep-Alive') return undefined;
-  const out = new Set<string>();
-  for (const t of s.split(',')) {
-    const n = t.trim().toLowerCase();
-    if (n && n !== 'close' && n !== 'keep-alive') out.add(n);
-  }
-  return out.size ? out : undefined;
-}
+export { connectionHasToken, connectionTokens, HOP_BY_HOP } from '../http1/fields.js';
+export { TOKEN_RE } from '../http1/grammar.js';
 
 /** Apply add/set/remove operations to a flat [name, value, ...] header list. */
 export function applyHeaderOpsToList(list: string[], ops: readonly HeaderOps[]): void {

@@ -42,11 +42,31 @@ class AbortedError extends Error {
   }
 }
 
+/** Swallows an 'error' that has already been dealt with elsewhere. */
+const ignoreError = (): void => undefined;
+
 /**
- * The request body as undici reads it. It attaches to the client's request
- * only when undici starts reading (after the upstream connection is up), so an
- * attempt that fails to connect leaves the body untouched for a retry, and
- * destroying it never destroys the client's socket.
+ * The client's request body was cut short: the connection or stream went away
+ * before its end (node:http and HTTP/2 requests say `aborted`; a destroyed
+ * stream that never ended is the same thing).
+ */
+export function bodyCut(src: Readable): boolean {
+  return (src as { aborted?: boolean }).aborted === true || (src.destroyed && !src.readableEnded);
+}
+
+/**
+ * The request body as the upstream client reads it. It attaches to the
+ * client's request only when the upstream client starts reading (after the
+ * upstream connection is up), so an attempt that fails to connect leaves the
+ * body untouched for a retry, and destroying it never destroys the client's
+ * socket.
+ *
+ * A client that goes away mid-body destroys this stream with an
+ * AbortedError. That may happen while no consumer listens (before the
+ * upstream client attached it, or after it let go of it): the stream keeps an
+ * 'error' listener of its own for its whole life, so an abort never becomes an
+ * unhandled 'error'. The attempt learns of the abort through the upstream
+ * client's body listener or through the exchange's cancellation.
  */
 class LazyBody extends Readable {
   started = false;
@@ -56,13 +76,16 @@ class LazyBody extends Readable {
     private readonly ex: Exchange,
   ) {
     super({ highWaterMark: 64 * 1024 });
+    this.on('error', ignoreError);
   }
   private readonly onData = (chunk: Buffer): void => {
     this.ex.bytesIn += chunk.length;
     if (!this.push(chunk)) this.src.pause();
   };
   private readonly onEnd = (): void => {
-    this.push(null);
+    // An HTTP/2 request ends its stream when the client resets it: that end is not the body's.
+    if (bodyCut(this.src)) this.destroy(new AbortedError());
+    else this.push(null);
   };
   private readonly onError = (err: Error): void => {
     this.destroy(err);
@@ -73,11 +96,16 @@ class LazyBody extends Readable {
   override _read(): void {
     this.started = true;
     if (!this.attached) {
-      this.attached = true;
       if (this.src.readableEnded) {
         this.push(null);
         return;
       }
+      // Gone before the upstream asked for the body: no event would ever come.
+      if (bodyCut(this.src)) {
+        this.destroy(new AbortedError());
+        return;
+      }
+      this.attached = true;
       this.src.on('data', this.onData);
       this.src.once('end', this.onEnd);
       this.src.once('error', this.onError);
@@ -97,6 +125,33 @@ class LazyBody extends Readable {
     this.src.off('aborted', this.onAborted);
     this.attached = false;
   }
+}
+
+/**
+ * The protocols an Upgrade header asks for, without h2c; undefined when none
+ * is left. h2c is never forwarded: RFC 9113 3.1 deprecates the h2c upgrade,
+ * and RFC 9110 7.8 lets a server ignore Upgrade, so such a request is served
+ * as the plain HTTP/1.1 request it also is.
+ */
+export function upgradeProtocols(v: string | string[] | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  const list = (Array.isArray(v) ? v.join(',') : v)
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t.length > 0 && t.toLowerCase() !== 'h2c');
+  return list.length > 0 ? list.join(', ') : undefined;
+}
+
+/** An upstream response's end-to-end headers: hop-by-hop ones and those its Connection header names left out. */
+function endToEndHeaders(h: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
+  const conn = h.connection;
+  const named = connectionTokens(Array.isArray(conn) ? conn.join(', ') : conn);
+  const out: Record<string, string | string[] | undefined> = {};
+  for (const k in h) {
+    if (HOP_BY_HOP.has(k) || named?.has(k)) continue;
+    out[k] = h[k];
+  }
+  return out;
 }
 
 function hasBody(ex: Exchange): boolean {
@@ -174,6 +229,8 @@ class HttpAttempt implements H1Handler {
   private committed = false;
   /** The status is held back for a retry: the response is dropped. */
   private held = false;
+  /** A sized response's head, not written until its first body bytes. */
+  private heldHead: Record<string, string | string[] | undefined> | undefined;
   private done = false;
   private headersMs: number | undefined;
   private status: number | undefined;
@@ -240,22 +297,54 @@ class HttpAttempt implements H1Handler {
       this.abortWith(new AbortedError());
       return;
     }
-    try {
-      res.writeHead(statusCode, out as Record<string, string | string[]>);
-    } catch (e) {
-      // A header the downstream refuses (a control character in a value): nothing was sent, the client gets a 502 UP.
-      this.abortWith(new UpstreamConnectionError(`upstream response header refused: ${(e as Error).message}`, 'MESHGATE_BAD_RESPONSE'));
+    // Streams of unknown length (SSE, long polls) get their headers at once. A sized
+    // body's head waits for its first bytes (or its end) and goes out with them: an
+    // upstream that fails before them leaves nothing sent, so the client gets a 502
+    // (or the request a retry) instead of a head with no body behind it.
+    if (out['content-length'] !== undefined) {
+      this.heldHead = out;
       return;
     }
+    const err = this.commit(statusCode, out);
+    if (err) {
+      this.abortWith(err);
+      return;
+    }
+    res.flushHeaders?.();
+  }
+
+  /** Writes the response head downstream; the error to fail with when the downstream refuses it. */
+  private commit(statusCode: number, out: Record<string, string | string[] | undefined>): Error | undefined {
+    try {
+      this.ex.res.writeHead(statusCode, out as Record<string, string | string[]>);
+    } catch (e) {
+      // A header the downstream refuses (a control character in a value): nothing was sent, the client gets a 502 UP.
+      return new UpstreamConnectionError(`upstream response header refused: ${(e as Error).message}`, 'MESHGATE_BAD_RESPONSE');
+    }
     this.committed = true;
-    ex.status = statusCode;
-    // Streams of unknown length (SSE, long polls) get their headers at once,
-    // not with the first body chunk; sized bodies go out with the headers.
-    if (out['content-length'] === undefined) res.flushHeaders?.();
+    this.ex.status = statusCode;
+    return undefined;
+  }
+
+  /** Sends a head held for the body's first bytes; the error when the downstream refused it. */
+  private commitHeld(): Error | undefined {
+    const out = this.heldHead;
+    if (out === undefined) return undefined;
+    this.heldHead = undefined;
+    return this.commit(this.status!, out);
   }
 
   onResponseData(chunk: Buffer): void {
+    // The attempt already ended (it failed while the client was still delivering this read).
+    if (this.done) return;
     const ex = this.ex;
+    if (this.heldHead !== undefined) {
+      const err = this.commitHeld();
+      if (err) {
+        this.abortWith(err);
+        return;
+      }
+    }
     ex.bytesOut += chunk.length;
     if (!ex.res.write(chunk)) {
       const req = this.req!;
@@ -266,7 +355,17 @@ class HttpAttempt implements H1Handler {
   }
 
   onResponseEnd(trailers: ResponseHeaders | undefined): void {
+    // An attempt that failed inside onResponseData may still hear of the end of the read that carried it.
+    if (this.done) return;
     const res = this.ex.res;
+    if (this.heldHead !== undefined) {
+      const err = this.commitHeld();
+      if (err) {
+        // The request is already complete on the client's side: fail the attempt here.
+        this.finish({ status: this.status, failure: 'protocol', error: err });
+        return;
+      }
+    }
     if (trailers && res.addTrailers) {
       try {
         res.addTrailers(trailers);
@@ -348,27 +447,59 @@ export class HttpAdapter implements UpstreamAdapter {
     });
   }
 
+  /**
+   * An upgrade request (WebSocket): on 101 the two sockets are joined. Any
+   * other answer (a 200, a 4xx...) is an ordinary response, passed to the
+   * client with its status, headers and body on the client's socket, which
+   * closes after it. opts.timeoutMs bounds the wait for the answer's head.
+   */
   upgrade(ex: Exchange, socket: Duplex, head: Buffer, inst: Instance, cluster: Cluster, opts: AttemptOptions): Promise<AttemptOutcome> {
     return new Promise<AttemptOutcome>((resolve) => {
       const started = performance.now();
+      const res = ex.res;
       let settled = false;
+      let headersSeen = false;
+      let committed = false;
+      let status: number | undefined;
+      let headersMs: number | undefined;
+      let controller: Dispatcher.DispatchController | undefined;
+      /** An abort asked for before undici handed over its controller. */
+      let pendingAbort: Error | undefined;
+      const abort = (err: Error): void => {
+        if (controller) controller.abort(err);
+        else pendingAbort ??= err;
+      };
+      /** The upstream switched protocols: the tunnel's own close ends everything from here on. */
+      let upgraded = false;
+      // The client left: stop waiting for the answer, or stop reading a declined upgrade's body.
+      const onCancel = (): void => {
+        if (!upgraded) abort(new AbortedError());
+      };
       const settle = (o: AttemptOutcome): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        opts.signal.removeEventListener('abort', onCancel);
         resolve(o);
       };
-      let controller: Dispatcher.DispatchController | undefined;
-      const timer = setTimeout(() => controller?.abort(new AttemptTimeoutError(opts.timeoutMs)), opts.timeoutMs);
+      const timer = setTimeout(() => {
+        if (!headersSeen) abort(new AttemptTimeoutError(opts.timeoutMs));
+      }, opts.timeoutMs);
+      opts.signal.addEventListener('abort', onCancel);
       const headers = buildRequestHeaders(ex, inst, cluster);
-      // Upgrade needs its own hop-by-hop headers back.
-      const upgradeTo = ex.req.headers.upgrade ?? 'websocket';
+      // The protocols asked for, h2c left out (the pipeline serves an h2c-only upgrade as a plain request).
+      const upgradeTo = upgradeProtocols(ex.req.headers.upgrade) ?? 'websocket';
       const handler: Dispatcher.DispatchHandler = {
         onRequestStart(c) {
           controller = c;
+          if (pendingAbort) c.abort(pendingAbort);
         },
         onRequestUpgrade(_c, statusCode, resHeaders, upstream) {
+          upgraded = true;
+          headersSeen = true;
+          clearTimeout(timer);
           ex.status = statusCode;
+          headersMs = performance.now() - started;
           let head101 = `HTTP/1.1 ${statusCode} Switching Protocols\r\n`;
           for (const [k, v] of Object.entries(resHeaders)) {
             for (const one of Array.isArray(v) ? v : [v]) if (one !== undefined) head101 += `${k}: ${one}\r\n`;
@@ -387,17 +518,51 @@ export class HttpAdapter implements UpstreamAdapter {
           socket.once('close', close);
           upstream.on('error', close);
           socket.on('error', close);
-          socket.once('close', () => settle({ status: statusCode, committed: true, reachedUpstream: true, headersMs: performance.now() - started }));
+          socket.once('close', () => settle({ status: statusCode, committed: true, reachedUpstream: true, headersMs }));
+        },
+        // The upstream did not switch protocols: an ordinary response.
+        onResponseStart(c, statusCode, resHeaders) {
+          headersSeen = true;
+          clearTimeout(timer);
+          status = statusCode;
+          headersMs = performance.now() - started;
+          const out = endToEndHeaders(resHeaders);
+          addGatewayResponseHeaders(out, ex);
+          if (res.headersSent || res.destroyed) {
+            c.abort(new AbortedError());
+            return;
+          }
+          try {
+            res.writeHead(statusCode, out as Record<string, string | string[]>);
+          } catch (e) {
+            c.abort(new UpstreamConnectionError(`upstream response header refused: ${(e as Error).message}`, 'MESHGATE_BAD_RESPONSE'));
+            return;
+          }
+          committed = true;
+          ex.status = statusCode;
+          if (out['content-length'] === undefined) res.flushHeaders?.();
+        },
+        onResponseData(c, chunk) {
+          if (!committed) return;
+          ex.bytesOut += chunk.length;
+          if (!res.write(chunk)) {
+            // The response writes straight to the client's socket, which says when it drained.
+            c.pause();
+            socket.once('drain', () => c.resume());
+          }
+        },
+        onResponseEnd() {
+          res.end();
+          settle({ status, committed: true, reachedUpstream: true, headersMs });
         },
         onResponseError(_c, err) {
-          settle({ failure: classifyError(err, false), error: err, committed: false, reachedUpstream: false });
+          // Mid-body failure: the client must see a broken response, not a clean end.
+          if (committed && !res.destroyed) res.destroy(err);
+          settle({ status, failure: classifyError(err, headersSeen), error: err, committed, reachedUpstream: headersSeen, headersMs });
         },
       };
       try {
-        this.upgradePool(inst, cluster).dispatch(
-          { path: ex.path, method: 'GET', headers, upgrade: String(upgradeTo), body: null },
-          handler,
-        );
+        this.upgradePool(inst, cluster).dispatch({ path: ex.path, method: ex.method, headers, upgrade: upgradeTo, body: null }, handler);
       } catch (e) {
         settle({ failure: 'protocol', error: e as Error, committed: false, reachedUpstream: false });
       }

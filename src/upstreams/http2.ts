@@ -5,13 +5,13 @@
 // other side's stream, which stops WINDOW_UPDATEs, so memory stays bounded by
 // the flow-control windows whatever the size of the stream.
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type Http2ServerResponse, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
-import type { Readable } from 'node:stream';
+import { addAbortSignal, type Readable } from 'node:stream';
 import type { Cluster } from '../balancing/cluster.js';
 import type { Instance } from '../balancing/instance.js';
 import type { DownstreamResponse, Exchange } from '../server/exchange.js';
-import { formatGrpcTimeout, GrpcStatus, isGrpcRequest, parseGrpcTimeout, sendTrailersOnly } from './grpc-status.js';
+import { formatGrpcTimeout, GrpcStatus, isGrpcRequest, isGrpcWebRequest, parseGrpcTimeout, repairGrpcStatus, sendTrailersOnly } from './grpc-status.js';
 import { addGatewayResponseHeaders, HOP_BY_HOP } from './headers.js';
-import { buildRequestHeaders } from './http.js';
+import { bodyCut, buildRequestHeaders } from './http.js';
 import { AttemptTimeoutError, type AttemptOptions, type AttemptOutcome, type FailureKind, type UpstreamAdapter } from './types.js';
 
 const {
@@ -158,6 +158,20 @@ function downstreamHeaders(h: IncomingHttpHeaders): Record<string, string | stri
   return out;
 }
 
+/** Already aborted: destroys a stream it is added to with an AbortError (node:http2 resets such a stream with CANCEL). */
+const CANCELLED = AbortSignal.abort();
+
+/**
+ * RST_STREAM(CANCEL) and nothing before it. ClientHttp2Stream.close(code) on a
+ * stream whose request body is still open first ends that body (a DATA frame
+ * with END_STREAM) and then sends RST_STREAM: an upstream that acts on
+ * END_STREAM would take a body the client cut short for a complete one.
+ * Destroying the stream with an AbortError sends the reset alone.
+ */
+function resetOnly(stream: ClientHttp2Stream): void {
+  addAbortSignal(CANCELLED, stream);
+}
+
 function resetDownstream(res: DownstreamResponse, code: number): void {
   const stream = (res as Http2ServerResponse).stream as Http2ServerResponse['stream'] | undefined;
   if (stream && 'rstCode' in stream) {
@@ -216,6 +230,10 @@ export class Http2Adapter implements UpstreamAdapter {
       }
       const res = ex.res;
       const grpc = this.grpc && isGrpcRequest(ex.req.headers);
+      // A gRPC call proper (not gRPC-Web, whose status travels in the body): its end must carry a valid grpc-status.
+      const grpcCall = grpc && !isGrpcWebRequest(ex.req.headers);
+      /** grpc-status and grpc-message of the response headers, for a response that ends without trailers. */
+      let headerStatus: Record<string, unknown> | undefined;
       // gRPC deadline: from the client's grpc-timeout, counted from when the gateway got the call.
       const grpcTimeout = grpc ? parseGrpcTimeout(ex.req.headers['grpc-timeout']) : undefined;
       const deadlineLeft = grpcTimeout !== undefined ? ex.startMs + grpcTimeout - Date.now() : undefined;
@@ -257,7 +275,16 @@ export class Http2Adapter implements UpstreamAdapter {
         src.resume();
       };
       const onSrcEnd = (): void => {
-        if (!stream.destroyed) stream.end();
+        // An HTTP/2 request stream the client reset also ends: never pass a cut body on as a complete one.
+        if (bodyCut(src)) onSrcAborted();
+        else if (!stream.destroyed) stream.end();
+      };
+      // The client went away mid-body: the upstream stream is reset, not ended, and a response begun is broken off.
+      const onSrcAborted = (): void => {
+        if (done) return;
+        cancelUpstream(NGHTTP2_CANCEL);
+        if (committed) resetDownstream(res, NGHTTP2_CANCEL);
+        finish({ status, failure: 'aborted' });
       };
       const onDownstreamDrain = (): void => {
         stream.resume();
@@ -269,14 +296,22 @@ export class Http2Adapter implements UpstreamAdapter {
           stream.end();
           return;
         }
+        if (bodyCut(src)) {
+          onSrcAborted();
+          return;
+        }
         src.on('data', onSrcData);
         src.once('end', onSrcEnd);
+        src.once('aborted', onSrcAborted);
+        src.once('error', onSrcAborted);
         src.resume();
       };
       const detachBody = (): void => {
         if (!bodyAttached) return;
         src.off('data', onSrcData);
         src.off('end', onSrcEnd);
+        src.off('aborted', onSrcAborted);
+        src.off('error', onSrcAborted);
         stream?.off('drain', onUpstreamDrain);
       };
       // The upstream answered completely while the client still streams: stop sending.
@@ -284,7 +319,9 @@ export class Http2Adapter implements UpstreamAdapter {
         if (!stream.writableEnded && !stream.closed) stream.close(NGHTTP2_NO_ERROR);
       };
       const cancelUpstream = (code: number): void => {
-        if (stream && !stream.destroyed) stream.close(code);
+        if (!stream || stream.destroyed) return;
+        if (code === NGHTTP2_CANCEL && !stream.writableEnded) resetOnly(stream);
+        else stream.close(code);
       };
       const finish = (o: { status?: number; failure?: FailureKind; error?: Error }): void => {
         if (done) return;
@@ -364,7 +401,18 @@ export class Http2Adapter implements UpstreamAdapter {
           finish({ status });
           return;
         }
-        const out = downstreamHeaders(h);
+        let out = downstreamHeaders(h);
+        if (grpcCall && flags & NGHTTP2_FLAG_END_STREAM) {
+          // Trailers-only: these headers end the call.
+          const repaired = repairGrpcStatus(out, status);
+          if (repaired) {
+            out = repaired as typeof out;
+            ex.flag ||= 'UP';
+          }
+        } else if (grpcCall && h['grpc-status'] !== undefined) {
+          headerStatus = { 'grpc-status': h['grpc-status'] };
+          if (h['grpc-message'] !== undefined) headerStatus['grpc-message'] = h['grpc-message'];
+        }
         addGatewayResponseHeaders(out, ex);
         if (res.headersSent || downstreamGone(res)) {
           cancelUpstream(NGHTTP2_CANCEL);
@@ -410,8 +458,17 @@ export class Http2Adapter implements UpstreamAdapter {
           finish({ failure: 'protocol' });
           return;
         }
-        if (trailers) {
-          const t = downstreamHeaders(trailers);
+        let t = trailers ? downstreamHeaders(trailers) : undefined;
+        if (grpcCall) {
+          // A gRPC call ends with a valid grpc-status; an upstream that ends it without one, or
+          // with one no client can parse, gets its ending repaired (grpc-status-mapping rules).
+          const repaired = repairGrpcStatus(t ?? headerStatus, status!);
+          if (repaired) {
+            t = repaired as typeof t;
+            ex.flag ||= 'UP';
+          } else if (t === undefined) t = headerStatus as typeof t;
+        }
+        if (t) {
           try {
             if (Object.keys(t).length) res.addTrailers?.(t as Record<string, string>);
           } catch {

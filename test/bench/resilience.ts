@@ -233,7 +233,9 @@ async function pipeline(): Promise<void> {
         },
       ],
     });
-    const state = compileRuntime(config, { clusters, store, log, metrics });
+    const compiled = compileRuntime(config, { clusters, store, log, metrics });
+    compiled.activate();
+    const state = compiled.state;
     return new Pipeline(state, { clusters, metrics, log, accessLog: undefined, adapters: new Map([['http', adapter as never]]) });
   };
   const pipes = { base: make(false), control: make(false), rules: make(true) };

@@ -98,7 +98,7 @@ describe('http listener: HTTP/1.1 and h2c on one port', () => {
     }
   });
 
-  it('answers a connection that sends garbage with 400, and one split mid-preface as HTTP/2', async () => {
+  it('answers a connection that sends an unknown method with 501, and one split mid-preface as HTTP/2', async () => {
     const { port } = new URL(gw.listenerUrl('public'));
     const garbage = await new Promise<string>((resolve) => {
       const s = net.connect(Number(port), '127.0.0.1', () => s.write('PRX nonsense\r\n\r\n'));
@@ -107,7 +107,8 @@ describe('http listener: HTTP/1.1 and h2c on one port', () => {
       s.on('close', () => resolve(d));
       s.on('error', () => resolve(d));
     });
-    assert.match(garbage, /^HTTP\/1\.1 400 /);
+    // `PRX` is a token but no method: 501 (RFC 9110 9.1), as for any method the server does not know.
+    assert.match(garbage, /^HTTP\/1\.1 501 /);
 
     // The preface arriving in two TCP segments still selects HTTP/2.
     const session = http2.connect(gw.listenerUrl('public'), {

@@ -44,6 +44,7 @@ async function start(handler: Handler = echo, opts: Partial<H1ServerOptions> = {
   const h1 = new H1Server({
     keepAliveTimeoutMs: 5000,
     headersTimeoutMs: 5000,
+    bodyTimeoutMs: 5000,
     maxHeaderBytes: 4096,
     onRequest: (req, res) => {
       const s: Seen = { method: req.method, url: req.url, headers: { ...req.headers }, body: '' };
@@ -415,6 +416,45 @@ describe('HTTP/1.1 server', () => {
     await waitUntil(() => more === 'LATER');
     assert.deepEqual(s.seen, []);
     sock.destroy();
+  });
+
+  it('a body that stops arriving gets 408 after bodyTimeoutMs, and the handler sees the request aborted', async () => {
+    let aborted = false;
+    const s = await start((req) => req.on('aborted', () => (aborted = true)).resume(), { bodyTimeoutMs: 300 });
+    const t0 = Date.now();
+    const { text, closed } = await raw(s.port, 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabcde', 3000);
+    assert.match(text, /^HTTP\/1.1 408 /);
+    assert.equal(closed, true);
+    assert.equal(aborted, true);
+    assert.ok(Date.now() - t0 >= 300, 'not before the timeout');
+  });
+
+  it('a body the handler does not read is not timed out (the gateway paused, not the client)', async () => {
+    let req: H1Request | undefined;
+    const s = await start((r) => (req = r), { bodyTimeoutMs: 200 });
+    const sock = connect(s.port, '127.0.0.1');
+    let text = '';
+    sock.on('data', (d) => (text += d.toString()));
+    sock.on('error', () => undefined);
+    // More than the body stream buffers before it pauses the socket.
+    sock.write(`POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ${1 << 20}\r\n\r\n`);
+    sock.write(Buffer.alloc(1 << 20, 97));
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(text, '', 'no 408 while the gateway is the one not reading');
+    const got: Buffer[] = [];
+    req!.on('data', (c: Buffer) => got.push(c));
+    await new Promise<void>((r) => req!.on('end', () => r()));
+    assert.equal(Buffer.concat(got).length, 1 << 20);
+    sock.destroy();
+  });
+
+  it('a refused HEAD request gets its status and headers without a body', async () => {
+    const s = await start();
+    const { text, closed } = await raw(s.port, 'HEAD / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n');
+    assert.match(text, /^HTTP\/1.1 400 /);
+    assert.match(text, /content-length: \d+\r\n/);
+    assert.ok(text.endsWith('\r\n\r\n'), `no body after the head: ${JSON.stringify(text)}`);
+    assert.equal(closed, true);
   });
 
   it('a head that takes too long gets 408', async () => {
