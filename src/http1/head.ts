@@ -17,6 +17,16 @@ const enum Scan {
   Fields,
 }
 
+/** Bytes of a line still arriving that are checked before its end (beyond: checked when it ends). */
+const PARTIAL_CHECK_BYTES = 1024;
+/** Control characters a line may not hold (HTAB aside); a CR here is one not followed by LF. */
+const CONTROL_RE = /[\x00-\x08\x0a-\x1f]/;
+
+/** Refuses a line with a control character other than HTAB. */
+function checkControls(line: string, status: number): void {
+  if (CONTROL_RE.test(line)) throw new WireError(status, line.includes('\r') ? 'bare CR in head' : 'control character in head');
+}
+
 /** What a request target, an HTTP version and a status line may begin with. */
 const PARTIAL_TARGET_RE = /^(?:\/[\x21\x22\x24-\x7e]*|\*)$/;
 const PARTIAL_VERSION_RE = /^(?:H(?:T(?:T(?:P(?:\/(?:\d(?:\.\d?)?)?)?)?)?)?)?$/;
@@ -85,55 +95,71 @@ export class HeadScanner {
   scan(buf: Buffer): number {
     const n = buf.length;
     let i = this.checked;
-    while (i < n) {
-      const c = buf[i]!;
-      if (this.phase === Scan.Leading) {
-        if (c === 13) {
-          if (i + 1 >= n) break;
-          if (buf[i + 1] !== 10) throw new WireError(400, 'bare CR before the request line');
-          i += 2;
-          this.start = this.lineStart = i;
-          continue;
+    if (this.phase === Scan.Leading) {
+      for (;;) {
+        if (i >= n) {
+          this.checked = i;
+          return -1;
         }
-        this.phase = Scan.StartLine;
-      }
-      if (c >= 32 || c === 9) {
-        i++;
-        continue;
-      }
-      if (c === 13) {
-        if (i === this.start && this.phase === Scan.StartLine) throw new WireError(this.status, this.request ? 'bare CR before the request line' : 'empty line or CR before the status line');
-        if (i + 1 >= n) break;
-        if (buf[i + 1] !== 10) throw new WireError(this.status, 'bare CR in head');
-        if (this.phase === Scan.StartLine) {
-          this.startLine = buf.toString('latin1', this.start, i);
-          if (this.request) requestLine(this.startLine);
-          else statusLine(this.startLine);
-          this.phase = Scan.Fields;
-        } else if (i === this.lineStart) {
-          // CRLF CRLF: the head ends here.
-          if (i + 2 - this.start > this.maxBytes) throw new WireError(431, 'head too large');
-          this.checked = 0;
-          return i + 2;
-        } else this.fieldLine(buf.toString('latin1', this.lineStart, i));
+        const c = buf[i]!;
+        if (c !== 13) {
+          if (c === 10) throw new WireError(400, 'bare LF before the request line');
+          this.phase = Scan.StartLine;
+          break;
+        }
+        if (i + 1 >= n) {
+          this.checked = i;
+          return -1;
+        }
+        if (buf[i + 1] !== 10) throw new WireError(400, 'bare CR before the request line');
         i += 2;
-        this.lineStart = i;
-        continue;
+        this.start = this.lineStart = i;
       }
-      if (c === 10) throw new WireError(this.status, 'bare LF in head');
-      throw new WireError(this.status, 'control character in head');
     }
-    this.checked = i;
-    if (i - this.start > this.maxBytes) throw new WireError(431, 'head too large');
-    if (i > this.lineStart) {
-      const line = buf.toString('latin1', this.lineStart, i);
+    // Line by line: the LF is found natively, the line checked as one string.
+    for (let lf = buf.indexOf(10, i); lf >= 0; lf = buf.indexOf(10, i)) {
+      const ls = this.lineStart;
+      if (lf === ls || buf[lf - 1] !== 13) throw new WireError(this.status, 'bare LF in head');
+      const end = lf - 1;
+      if (lf + 1 - this.start > this.maxBytes) throw new WireError(431, 'head too large');
+      if (this.phase === Scan.StartLine) {
+        if (end === this.start) throw new WireError(this.status, this.request ? 'bare CR before the request line' : 'empty line or CR before the status line');
+        const line = buf.toString('latin1', ls, end);
+        checkControls(line, this.status);
+        this.startLine = line;
+        if (this.request) requestLine(line);
+        else statusLine(line);
+        this.phase = Scan.Fields;
+      } else if (end === ls) {
+        // CRLF CRLF: the head ends here.
+        this.checked = 0;
+        return lf + 1;
+      } else {
+        const line = buf.toString('latin1', ls, end);
+        checkControls(line, this.status);
+        this.fieldLine(line);
+      }
+      i = this.lineStart = lf + 1;
+    }
+    this.checked = n;
+    if (n - this.start > this.maxBytes) throw new WireError(431, 'head too large');
+    const ls = this.lineStart;
+    // A line still arriving (up to a bound, so a client dripping a long line costs no more than linear work).
+    if (n > ls && n - ls <= PARTIAL_CHECK_BYTES) {
+      const crPending = buf[n - 1] === 13;
+      const partEnd = crPending ? n - 1 : n;
+      if (crPending && this.phase === Scan.StartLine && partEnd === this.start) {
+        throw new WireError(this.status, this.request ? 'bare CR before the request line' : 'empty line or CR before the status line');
+      }
+      const line = buf.toString('latin1', ls, partEnd);
+      checkControls(line, this.status);
       this.partialLine(line);
       // Only its LF missing: the line is complete as far as its validity goes.
-      if (i < n && this.phase !== Scan.Leading) {
+      if (crPending) {
         if (this.phase === Scan.StartLine) {
           if (this.request) requestLine(line);
           else statusLine(line);
-        } else if (line.indexOf(':') < 0) throw new WireError(this.status, 'malformed header line');
+        } else if (line.length > 0 && line.indexOf(':') < 0) throw new WireError(this.status, 'malformed header line');
       }
     }
     return -1;

@@ -50,6 +50,9 @@ const SNIFF_TIMEOUT_MS = 30_000;
 
 type Scheme = 'http' | 'https';
 
+/** What the protocol servers call: the pipeline, with the listener's current trustForwarded. */
+type RequestSink = Pick<Pipeline, 'handle' | 'handleUpgrade' | 'refused'>;
+
 // ---------- TLS: certificates per host ----------
 
 interface CertEntry {
@@ -120,13 +123,13 @@ interface ProtocolServers {
 }
 
 /** A request whose stream the client already reset (in the same read as its HEADERS) is never dispatched. */
-function dispatchH2(pipeline: Pipeline, req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, scheme: Scheme, trust: boolean): void {
+function dispatchH2(pipeline: RequestSink, req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, scheme: Scheme, trust: boolean): void {
   const stream = req.stream;
   if (stream.closed || stream.destroyed) return;
   pipeline.handle(req, res, scheme, trust);
 }
 
-function protocolServers(config: ListenerConfig, pipeline: Pipeline, scheme: Scheme): ProtocolServers {
+function protocolServers(config: ListenerConfig, pipeline: RequestSink, scheme: Scheme): ProtocolServers {
   const trust = config.trustForwarded;
   const h1 = new H1Server({
     keepAliveTimeoutMs: config.keepAliveTimeoutMs,
@@ -260,7 +263,7 @@ interface Front {
   readonly sockets: Set<net.Socket>;
 }
 
-function makeFront(config: ListenerConfig, pipeline: Pipeline, where: string, previous: Front | undefined): Front {
+function makeFront(config: ListenerConfig, pipeline: RequestSink, where: string, previous: Front | undefined): Front {
   if (config.protocol !== 'https') return { config, servers: protocolServers(config, pipeline, 'http'), tls: undefined, certs: undefined, sockets: new Set() };
   if (!config.tls) throw new Error(`${where}.tls: an https listener needs tls.certificates`);
   // Certificates are read again only when their settings changed.
@@ -294,17 +297,12 @@ function carryRequestLimits(from: H1Server, to: H1Server): void {
 }
 
 /** The pipeline as protocol servers see it: trustForwarded comes from the listener's current settings at each request. */
-function settingsAware(pipeline: Pipeline, settings: () => ListenerConfig): Pipeline {
-  const handle: Pipeline['handle'] = (req, res, scheme) => pipeline.handle(req, res, scheme, settings().trustForwarded);
-  const handleUpgrade: Pipeline['handleUpgrade'] = (req, socket, head, scheme) => pipeline.handleUpgrade(req, socket, head, scheme, settings().trustForwarded);
-  return new Proxy(pipeline, {
-    get(target, key) {
-      if (key === 'handle') return handle;
-      if (key === 'handleUpgrade') return handleUpgrade;
-      const v: unknown = Reflect.get(target, key, target);
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
+function settingsAware(pipeline: Pipeline, settings: () => ListenerConfig): RequestSink {
+  return {
+    handle: (req, res, scheme) => pipeline.handle(req, res, scheme, settings().trustForwarded),
+    handleUpgrade: (req, socket, head, scheme) => pipeline.handleUpgrade(req, socket, head, scheme, settings().trustForwarded),
+    refused: (status, reason, client) => pipeline.refused(status, reason, client),
+  };
 }
 
 const sameExceptName = (a: ListenerConfig, b: ListenerConfig): boolean => JSON.stringify({ ...a, name: '' }) === JSON.stringify({ ...b, name: '' });
