@@ -19,8 +19,8 @@ const enum Scan {
 
 /** Bytes of a line still arriving that are checked before its end (beyond: checked when it ends). */
 const PARTIAL_CHECK_BYTES = 1024;
-/** Control characters a line may not hold (HTAB aside); a CR here is one not followed by LF. */
-const CONTROL_RE = /[\x00-\x08\x0a-\x1f]/;
+/** Control characters a line may not hold (HTAB aside; DEL too, RFC 9110 5.5); a CR here is one not followed by LF. */
+const CONTROL_RE = /[\x00-\x08\x0a-\x1f\x7f]/;
 
 /** Refuses a line with a control character other than HTAB. */
 function checkControls(line: string, status: number): void {
@@ -57,6 +57,14 @@ export class HeadScanner {
   contentLength = -1;
   transferEncoding: string | undefined;
   connection: string | undefined;
+  hosts = 0;
+  host: string | undefined;
+  expect: string | undefined;
+  /** A non-empty Upgrade field. */
+  upgradeField = false;
+  /** The start line, parsed once complete. */
+  parsedRequestLine: RequestLine | undefined;
+  parsedStatusLine: RegExpExecArray | undefined;
 
   constructor(
     private readonly request: boolean,
@@ -76,6 +84,12 @@ export class HeadScanner {
     this.contentLength = -1;
     this.transferEncoding = undefined;
     this.connection = undefined;
+    this.hosts = 0;
+    this.host = undefined;
+    this.expect = undefined;
+    this.upgradeField = false;
+    this.parsedRequestLine = undefined;
+    this.parsedStatusLine = undefined;
   }
 
   /** Only empty lines so far (nothing of a message has begun). */
@@ -127,8 +141,8 @@ export class HeadScanner {
         const line = buf.toString('latin1', ls, end);
         checkControls(line, this.status);
         this.startLine = line;
-        if (this.request) requestLine(line);
-        else statusLine(line);
+        if (this.request) this.parsedRequestLine = requestLine(line);
+        else this.parsedStatusLine = statusLine(line);
         this.phase = Scan.Fields;
       } else if (end === ls) {
         // CRLF CRLF: the head ends here.
@@ -194,12 +208,24 @@ export class HeadScanner {
     if (colon <= 0) throw new WireError(status, l.charCodeAt(0) === 32 || l.charCodeAt(0) === 9 ? 'folded header line' : 'malformed header line');
     const name = l.slice(0, colon);
     if (!TOKEN_RE.test(name)) throw new WireError(status, 'malformed header name');
+    // Control characters were refused for the whole line (checkControls).
     const value = trimOws(l, colon + 1, l.length);
-    if (BAD_VALUE_RE.test(value)) throw new WireError(status, 'control character in header value');
     const lower = name.toLowerCase();
     this.fields.raw.push(name, value);
     this.fields.lower.push(lower);
     switch (lower.length) {
+      case 4:
+        if (lower === 'host') {
+          this.hosts++;
+          this.host = value;
+        }
+        break;
+      case 6:
+        if (lower === 'expect') this.expect = this.expect === undefined ? value : `${this.expect}, ${value}`;
+        break;
+      case 7:
+        if (lower === 'upgrade' && value !== '') this.upgradeField = true;
+        break;
       case 10:
         if (lower === 'connection') {
           if (tabInValue(l, colon)) throw new WireError(status, 'HTAB in a Connection value');
@@ -334,22 +360,11 @@ export interface RequestHead extends Fields {
  * status to answer.
  */
 export function parseRequestHead(h: HeadScanner, maxFields: number): RequestHead {
-  const { method, url, minor } = requestLine(h.startLine);
+  const { method, url, minor } = h.parsedRequestLine ?? requestLine(h.startLine);
   const f = h.fields;
-  if (f.lower.length > maxFields) throw new WireError(431, 'too many header fields');
-  let hosts = 0;
-  let host: string | undefined;
-  let upgradeField = false;
-  let expect: string | undefined;
   const lower = f.lower;
-  for (let i = 0; i < lower.length; i++) {
-    const name = lower[i]!;
-    if (name === 'host') {
-      hosts++;
-      host = f.raw[2 * i + 1];
-    } else if (name === 'upgrade') upgradeField ||= f.raw[2 * i + 1] !== '';
-    else if (name === 'expect') expect = expect === undefined ? f.raw[2 * i + 1] : `${expect}, ${f.raw[2 * i + 1]}`;
-  }
+  if (lower.length > maxFields) throw new WireError(431, 'too many header fields');
+  const { hosts, host, expect, upgradeField } = h;
   if (hosts > 1) throw new WireError(400, 'more than one Host header');
   if (minor === 1 && hosts === 0) throw new WireError(400, 'missing Host header');
   if (host !== undefined && !validHost(host)) throw new WireError(400, 'malformed Host header');
@@ -379,7 +394,7 @@ export interface ResponseHead extends Fields {
 
 /** The response head a scanner has read whole. Throws WireError (status 502). */
 export function parseResponseHead(h: HeadScanner, maxFields: number): ResponseHead {
-  const m = statusLine(h.startLine);
+  const m = h.parsedStatusLine ?? statusLine(h.startLine);
   const f = h.fields;
   if (f.lower.length > maxFields) throw new WireError(502, 'too many header fields');
   const minor = m[1] === '1' ? 1 : 0;
