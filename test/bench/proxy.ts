@@ -3,6 +3,7 @@
 //   npx tsx test/bench/proxy.ts [--rounds 3] [--seconds 10] [--warmup 5] [--connections 50]
 //                               [--rate 2000] [--paced-seconds 15] [--no-pin] [--pin-paced] [--no-build]
 //                               [--profile DIR] [--only direct,meshgate,...] [--node-arg FLAG ...] [--paced-only]
+//                               [--base DIR]
 //
 // What runs (every server its own process, all started once, idle while another is measured):
 //  - 2 upstream instances: minimal node:http servers with a fixed 12-byte body.
@@ -13,6 +14,9 @@
 //    round robin; access log ON, written to /dev/null (MESHGATE_ACCESS_LOG), so
 //    the cost of the log line is in the numbers.
 //  - meshgate-nolog: the same with `log.access: false`.
+//  - meshgate-base (with --base DIR): the same as meshgate, from another
+//    checkout's built dist/ (e.g. `git worktree add DIR <commit>` and build
+//    it), measured in the same rounds: a before/after of a change.
 //  - nginx: /usr/sbin/nginx, 1 worker, upstream block with both instances and
 //    keepalive 64, access log to /dev/null (combined format).
 //  - fastify: @fastify/http-proxy on one process over both instances
@@ -82,10 +86,12 @@ interface Opts {
   nodeArgs: string[];
   /** Only the fixed-rate runs: no throughput run saturates the targets first. */
   pacedOnly: boolean;
+  /** Another checkout with a built dist/: measured as meshgate-base. */
+  base: string | undefined;
 }
 
 function parseOpts(argv: string[]): Opts {
-  const o: Opts = { rounds: 3, seconds: 10, warmup: 5, connections: 50, rate: 2000, pacedSeconds: 15, pin: true, build: true, profileDir: undefined, only: undefined, nodeArgs: [], pinPaced: false, pacedOnly: false };
+  const o: Opts = { rounds: 3, seconds: 10, warmup: 5, connections: 50, rate: 2000, pacedSeconds: 15, pin: true, build: true, profileDir: undefined, only: undefined, nodeArgs: [], pinPaced: false, pacedOnly: false, base: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (): number => {
@@ -106,6 +112,7 @@ function parseOpts(argv: string[]): Opts {
     else if (a === '--profile') o.profileDir = resolve(argv[++i] ?? '');
     else if (a === '--node-arg') o.nodeArgs.push(argv[++i] ?? '');
     else if (a === '--only') o.only = new Set((argv[++i] ?? '').split(','));
+    else if (a === '--base') o.base = resolve(argv[++i] ?? '');
     else throw new Error(`unknown option ${a}`);
   }
   return o;
@@ -443,15 +450,24 @@ async function main(): Promise<void> {
     return ['--cpu-prof', '--cpu-prof-dir', join(o.profileDir, name)];
   };
 
-  for (const [name, access] of [['meshgate', true], ['meshgate-nolog', false]] as const) {
+  const builds: Array<[string, boolean, string]> = [
+    ['meshgate', true, ROOT],
+    ['meshgate-nolog', false, ROOT],
+  ];
+  if (o.base !== undefined) {
+    if (!existsSync(join(o.base, 'dist/src/cli.js'))) throw new Error(`--base ${o.base}: dist/src/cli.js missing (build it there first)`);
+    builds.push(['meshgate-base', true, o.base]);
+  }
+  for (const [name, access, dir] of builds) {
     if (!want(name)) continue;
     const port = await freePort();
     const admin = await freePort();
     const cfg = join(tmp, `${name}.yaml`);
     writeFileSync(cfg, meshgateYaml(port, admin, upPorts, access));
-    const child = start(name, proxyCpu, process.execPath, [...profileArgs(name), ...NODE_FLAGS, ...o.nodeArgs, 'dist/src/cli.js', 'start', '--config', cfg, '--workers', '1'], { MESHGATE_ACCESS_LOG: '/dev/null' });
+    const child = start(name, proxyCpu, process.execPath, [...profileArgs(name), ...NODE_FLAGS, ...o.nodeArgs, join(dir, 'dist/src/cli.js'), 'start', '--config', cfg, '--workers', '1'], { MESHGATE_ACCESS_LOG: '/dev/null' });
     await waitForPort(port, child, name);
-    targets.push({ name, label: access ? 'meshgate (access log to /dev/null)' : 'meshgate (access log off)', url: `http://127.0.0.1:${port}/`, child });
+    const label = dir !== ROOT ? `meshgate at ${o.base} (access log to /dev/null)` : access ? 'meshgate (access log to /dev/null)' : 'meshgate (access log off)';
+    targets.push({ name, label, url: `http://127.0.0.1:${port}/`, child });
   }
   if (useNginx && want('nginx')) {
     const port = await freePort();
