@@ -368,37 +368,6 @@ export const FlowControlFilterSchema = strict({
   shared: z.boolean().default(false),
 });
 
-export const IpRestrictionFilterSchema = strict({
-  ...filterBase,
-  type: z.literal('ip_restriction'),
-  allow: z.array(z.string()).optional(),
-  deny: z.array(z.string()).optional(),
-  status: z.number().int().min(400).max(599).default(403),
-});
-
-export const CcFilterSchema = strict({
-  ...filterBase,
-  type: z.literal('cc'),
-  rules: z
-    .array(
-      strict({
-        key: z.union([z.enum(['ip', 'host']), KeySourceSchema]),
-        qps: positiveInt.optional(),
-        qpm: positiveInt.optional(),
-        qpd: positiveInt.optional(),
-        blockSeconds: positiveInt.default(60),
-      }),
-    )
-    .min(1),
-});
-
-export const WafFilterSchema = strict({
-  ...filterBase,
-  type: z.literal('waf'),
-  mode: z.enum(['block', 'detect']).default('block'),
-  paranoia: z.number().int().min(1).max(4).default(1),
-});
-
 export const SystemProtectionFilterSchema = strict({
   ...filterBase,
   type: z.literal('system_protection'),
@@ -410,9 +379,6 @@ export const FilterSchema = z.discriminatedUnion('type', [
   RewriteFilterSchema,
   HeadersFilterSchema,
   FlowControlFilterSchema,
-  IpRestrictionFilterSchema,
-  CcFilterSchema,
-  WafFilterSchema,
   SystemProtectionFilterSchema,
 ]);
 
@@ -439,23 +405,6 @@ export const DubboRouteSchema = strict({
   group: z.string().default(''),
   timeoutMs: positiveInt.optional(),
   methods: z.array(DubboMethodSchema).min(1),
-});
-
-export const AiRouteSchema = strict({
-  providers: z
-    .array(
-      strict({
-        name: z.string().min(1),
-        type: z.string().min(1),
-        apiKeys: z.array(z.string()).optional(),
-        service: z.string().optional(),
-        baseUrl: z.string().optional(),
-        modelMapping: z.record(z.string(), z.string()).optional(),
-      }),
-    )
-    .min(1),
-  fallback: strict({ on: z.array(z.string()), order: z.array(z.string()) }).optional(),
-  tokenRateLimit: strict({ key: KeySourceSchema, tokensPerMinute: positiveInt }).optional(),
 });
 
 export const GreySchema = strict({
@@ -486,7 +435,6 @@ export const RouteSchema = strict({
   filters: z.array(FilterSchema).default([]),
   timeoutMs: positiveInt.optional(),
   dubbo: DubboRouteSchema.optional(),
-  ai: AiRouteSchema.optional(),
   /** Respond directly without an upstream */
   directResponse: strict({ status: z.number().int().min(100).max(599), body: z.string().default('') }).optional(),
 });

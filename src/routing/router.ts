@@ -30,7 +30,7 @@ export interface CompiledRoute {
   readonly grey: CompiledGrey | undefined;
   filters: FilterInstance[];
   /** Upstream kind: proxy to backends, or a protocol-specific handler. */
-  readonly kind: 'proxy' | 'dubbo' | 'ai' | 'direct';
+  readonly kind: 'proxy' | 'dubbo' | 'direct';
   /** Opaque per-kind handler state (dubbo/ai compile their own). */
   handler?: unknown;
 }
@@ -58,7 +58,7 @@ export function compileRoute(cfg: RouteConfig, index: number, cluster: (s: strin
     canary: cfg.canary ? compileCanary(cfg.canary, cluster) : undefined,
     grey: cfg.grey ? compileGrey(cfg.grey, `routes[${index}].grey`) : undefined,
     filters: [],
-    kind: cfg.dubbo ? 'dubbo' : cfg.ai ? 'ai' : cfg.directResponse ? 'direct' : 'proxy',
+    kind: cfg.dubbo ? 'dubbo' : cfg.directResponse ? 'direct' : 'proxy',
   };
 }
 

@@ -94,7 +94,7 @@ export function compileRuntime(config: Config, deps: CompileDeps, previous?: Run
       const compiled = compileFilters(rc.filters, { ...ctx, route: rc.name, routePrefix: prefix }, `routes[${i}].filters`, prevFilters);
       route.filters = compiled.chain;
       for (const [k, f] of compiled.byKey) filterIndex.set(k, f);
-      if (route.kind === 'dubbo' || route.kind === 'ai') {
+      if (route.kind === 'dubbo') {
         try {
           const h = compileRouteHandler(route, deps);
           handlers.push(h);

@@ -1,4 +1,4 @@
-// Routes that are not plain proxies (dubbo: HTTP-to-Dubbo, ai: LLM providers)
+// Routes that are not plain proxies (dubbo: HTTP-to-Dubbo)
 // compile a handler here; the pipeline calls it instead of forward().
 import type { CompiledRoute } from '../routing/router.js';
 import type { Exchange } from '../server/exchange.js';
@@ -13,7 +13,7 @@ export interface RouteHandler {
 type HandlerFactory = (route: CompiledRoute, deps: CompileDeps) => RouteHandler;
 const factories = new Map<string, HandlerFactory>();
 
-export function registerRouteHandler(kind: 'dubbo' | 'ai', factory: HandlerFactory): void {
+export function registerRouteHandler(kind: 'dubbo', factory: HandlerFactory): void {
   factories.set(kind, factory);
 }
 

@@ -16,10 +16,20 @@ describe('config validation', () => {
   it('the example contract parses (with its env vars set)', async () => {
     const { readFileSync } = await import('node:fs');
     const text = readFileSync('test/fixtures/contract.example.yaml', 'utf8');
-    const env = { NACOS_PASSWORD: 'p', CONSUL_TOKEN: 't', DASHSCOPE_API_KEY: 'k', ANTHROPIC_API_KEY: 'k' };
+    const env = { NACOS_PASSWORD: 'p', CONSUL_TOKEN: 't' };
     const cfg = parseConfigText(text, 'example', env);
     assert.equal(cfg.routes[0]!.name, 'users');
     assert.equal(cfg.routes[0]!.canary?.weight, 5);
+  });
+
+  it('refuses the keys of features not built yet (waf, cc, ip_restriction filters; ai routes), naming the key', () => {
+    for (const type of ['waf', 'cc', 'ip_restriction']) {
+      const p = problems(() => validateConfig({ filters: [{ type }] }));
+      assert.equal(p.length, 1, type);
+      assert.match(p[0]!, /^filters\[0\]\.type: /, type);
+    }
+    const p = problems(() => validateConfig({ routes: [{ name: 'llm', ai: { providers: [{ name: 'q', type: 'qwen' }] } }] }));
+    assert.ok(p.some((x) => x.startsWith('routes[0]') && x.includes('ai')), p.join('; '));
   });
 
   it('interpolates ${VAR} and ${VAR:-default} in every string, and names unset variables', () => {
