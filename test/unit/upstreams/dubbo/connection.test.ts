@@ -2,12 +2,12 @@
 // timeouts, a provider dying mid-call, reconnect with backoff, heartbeats.
 import assert from 'node:assert/strict';
 import { after, afterEach, describe, it } from 'node:test';
-import { Instance } from '../../../src/balancing/instance.js';
-import { DubboAdapter } from '../../../src/upstreams/dubbo/adapter.js';
-import { encodeRequest, genericInvocation } from '../../../src/upstreams/dubbo/codec.js';
-import { DubboConnection, type CallResult } from '../../../src/upstreams/dubbo/connection.js';
-import { orderService, ORDER_SERVICE } from '../../doubles/dubbo/order-service.js';
-import { DubboProviderDouble, type ProviderOptions } from '../../doubles/dubbo/provider.js';
+import { Instance } from '../../../../src/balancing/instance.js';
+import { DubboAdapter } from '../../../../src/upstreams/dubbo/adapter.js';
+import { encodeRequest, genericInvocation } from '../../../../src/upstreams/dubbo/codec.js';
+import { DubboConnection, type CallResult } from '../../../../src/upstreams/dubbo/connection.js';
+import { orderService, ORDER_SERVICE } from '../../../doubles/dubbo/order-service.js';
+import { DubboProviderDouble, type ProviderOptions } from '../../../doubles/dubbo/provider.js';
 
 const providers: DubboProviderDouble[] = [];
 const adapters: DubboAdapter[] = [];

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DubboMethodSchema } from '../../../src/config/schema.js';
-import { buildArgs, compileMethod, matchMethod, orderMethods, type ArgSources, type ResolvedCall } from '../../../src/upstreams/dubbo/mapping.js';
-import { compileParamType, ParamError } from '../../../src/upstreams/dubbo/params.js';
+import { DubboMethodSchema } from '../../../../src/config/schema.js';
+import { buildArgs, compileMethod, matchMethod, orderMethods, type ArgSources, type ResolvedCall } from '../../../../src/upstreams/dubbo/mapping.js';
+import { compileParamType, ParamError } from '../../../../src/upstreams/dubbo/params.js';
 
 const method = (m: unknown) => compileMethod(DubboMethodSchema.parse(m));
 

@@ -10,8 +10,8 @@ import {
   GENERIC_DESCRIPTOR,
   ProtocolError,
   type Frame,
-} from '../../../src/upstreams/dubbo/codec.js';
-import { descriptorTypes, encode as hess, frame as header } from '../../doubles/dubbo/provider.js';
+} from '../../../../src/upstreams/dubbo/codec.js';
+import { descriptorTypes, encode as hess, frame as header } from '../../../doubles/dubbo/provider.js';
 
 function frames(buf: Buffer): Frame[] {
   const out: Frame[] = [];
