@@ -196,7 +196,11 @@ export class H1Conn {
   private left = 0;
   private readonly scanner = new HeadScanner(false, MAX_HEAD_BYTES);
   private chunks: ChunkedDecoder | undefined;
-  private readonly onChunk = (b: Buffer): void => this.req!.handler.onResponseData(b);
+  /** Chunk data for the request; nothing once its caller gave up (the decoder may still be inside the same read). */
+  private readonly onChunk = (b: Buffer): void => {
+    const r = this.req;
+    if (r !== undefined && !r.done) r.handler.onResponseData(b);
+  };
   /** The last Keep-Alive header seen (parsed once per connection, not per response). */
   private keepAliveSeen: string | undefined;
 
@@ -440,6 +444,12 @@ export class H1Conn {
   private complete(r: H1Request, trailers: ResponseHeaders | undefined): void {
     this.state = State.Idle;
     this.req = undefined;
+    if (r.done) {
+      // The caller gave up inside this read (its error was already reported): no end after it, and the connection goes.
+      this.reusable = false;
+      this.destroy();
+      return;
+    }
     r.done = true;
     if (!this.bodyDone) {
       // Answered before the request body was all sent: stop sending, and the connection cannot be reused.

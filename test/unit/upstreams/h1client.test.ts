@@ -225,6 +225,31 @@ describe('upstream HTTP/1.1 client', () => {
     });
   }
 
+  it('a caller that gives up inside onResponseData hears nothing more: no more data, no end (chunked and sized bodies)', async () => {
+    for (const answer of [
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n1\r\nb\r\n1\r\nc\r\n0\r\n\r\n',
+      'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc',
+    ]) {
+      const up = await rawServer(() => answer);
+      const p = pool(up.port);
+      const events: string[] = [];
+      let r!: H1Request;
+      const { done, req } = run(p, 'GET', '/', [], null, {
+        onResponseData(c) {
+          events.push(`data ${c.toString()}`);
+          r.abort(new Error('caller gave up'));
+        },
+      });
+      r = req;
+      const out = await done;
+      await new Promise((res) => setTimeout(res, 50));
+      assert.equal(out.error?.message, 'caller gave up');
+      // One data callback, then the error: nothing after it, and no end (the test's run() would record trailers).
+      assert.deepEqual(events, [answer.includes('chunked') ? 'data a' : 'data abc']);
+      assert.equal(out.trailers, undefined);
+    }
+  });
+
   it('refuses a head over 64 KiB', async () => {
     const { port } = await rawServer(() => `HTTP/1.1 200 OK\r\nx-big: ${'a'.repeat(70 * 1024)}\r\ncontent-length: 0\r\n\r\n`);
     const r = await run(pool(port), 'GET', '/').done;
