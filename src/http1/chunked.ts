@@ -75,15 +75,6 @@ export class ChunkedDecoder {
     private readonly status: number,
   ) {}
 
-  get done(): boolean {
-    return this.state === St.Done;
-  }
-
-  /** Between chunks: no chunk or trailer has begun (an end here is still a cut, but a clean one). */
-  get atChunkStart(): boolean {
-    return this.state === St.Size && !this.sawDigit;
-  }
-
   private fail(why: string): never {
     throw new WireError(this.status, why);
   }
@@ -270,8 +261,6 @@ function isFraming(name: string): boolean {
 export function chunkSizeLine(n: number): string {
   return `${n.toString(16)}\r\n`;
 }
-
-export const CHUNK_END = '\r\n';
 
 /** The last chunk and a trailer section: only fields a client may use in trailers, with valid names and values. */
 export function lastChunk(trailers: Record<string, string | readonly string[]> | undefined, allowed: (name: string, value: string) => boolean): string {

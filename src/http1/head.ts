@@ -19,12 +19,10 @@ const enum Scan {
 
 /** Bytes of a line still arriving that are checked before its end (beyond: checked when it ends). */
 const PARTIAL_CHECK_BYTES = 1024;
-/** Control characters a line may not hold (HTAB aside; DEL too, RFC 9110 5.5); a CR here is one not followed by LF. */
-const CONTROL_RE = /[\x00-\x08\x0a-\x1f\x7f]/;
-
 /** Refuses a line with a control character other than HTAB. */
 function checkControls(line: string, status: number): void {
-  if (CONTROL_RE.test(line)) throw new WireError(status, line.includes('\r') ? 'bare CR in head' : 'control character in head');
+  // The field-value set (HTAB allowed; DEL refused) holds for every line of a head; a CR here is one not followed by LF.
+  if (BAD_VALUE_RE.test(line)) throw new WireError(status, line.includes('\r') ? 'bare CR in head' : 'control character in head');
 }
 
 /** What a request target, an HTTP version and a status line may begin with. */
@@ -204,10 +202,8 @@ export class HeadScanner {
   /** One complete field line: parsed, and the framing fields checked. */
   private fieldLine(l: string): void {
     const status = this.status;
-    const colon = l.indexOf(':');
-    if (colon <= 0) throw new WireError(status, l.charCodeAt(0) === 32 || l.charCodeAt(0) === 9 ? 'folded header line' : 'malformed header line');
-    const name = l.slice(0, colon);
-    if (!TOKEN_RE.test(name)) throw new WireError(status, 'malformed header name');
+    const name = fieldName(l, status);
+    const colon = name.length;
     // Control characters were refused for the whole line (checkControls).
     const value = trimOws(l, colon + 1, l.length);
     const lower = name.toLowerCase();
@@ -261,7 +257,7 @@ function tabInValue(l: string, colon: number): boolean {
 }
 
 /** A framing field's value still arriving: refused when no ending can make it valid. */
-export function partialValue(lower: string, l: string, colon: number, request: boolean): void {
+function partialValue(lower: string, l: string, colon: number, request: boolean): void {
   const status = request ? 400 : 502;
   if (lower === 'content-length') {
     if (!/^[ \t]*\d* *$/.test(l.slice(colon + 1)) || tabInValue(l, colon)) throw new WireError(status, 'malformed content-length');
@@ -310,6 +306,15 @@ function statusLine(line: string): RegExpExecArray {
   return m;
 }
 
+/** A field line's name (its colon follows it): a token; a line starting with whitespace is obs-fold. */
+function fieldName(l: string, status: number): string {
+  const colon = l.indexOf(':');
+  if (colon <= 0) throw new WireError(status, l.charCodeAt(0) === 32 || l.charCodeAt(0) === 9 ? 'folded header line' : 'malformed header line');
+  const name = l.slice(0, colon);
+  if (!TOKEN_RE.test(name)) throw new WireError(status, 'malformed header name');
+  return name;
+}
+
 /** Field lines of a head or a trailer section, parsed. */
 export interface Fields {
   /** [name, value, ...] as received, values without surrounding OWS. */
@@ -329,11 +334,8 @@ export function parseFieldLines(lines: readonly string[], from: number, status: 
   const lower: string[] = [];
   for (let i = from; i < lines.length; i++) {
     const l = lines[i]!;
-    const colon = l.indexOf(':');
-    if (colon <= 0) throw new WireError(status, l.length && (l.charCodeAt(0) === 32 || l.charCodeAt(0) === 9) ? 'folded header line' : 'malformed header line');
-    const name = l.slice(0, colon);
-    if (!TOKEN_RE.test(name)) throw new WireError(status, 'malformed header name');
-    const value = trimOws(l, colon + 1, l.length);
+    const name = fieldName(l, status);
+    const value = trimOws(l, name.length + 1, l.length);
     if (BAD_VALUE_RE.test(value)) throw new WireError(status, 'control character in header value');
     raw.push(name, value);
     lower.push(name.toLowerCase());

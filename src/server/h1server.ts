@@ -23,7 +23,7 @@ import { EventEmitter } from 'node:events';
 import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { ChunkedDecoder, lastChunk } from '../http1/chunked.js';
+import { ChunkedDecoder, chunkSizeLine, lastChunk } from '../http1/chunked.js';
 import { connectionHasToken, FORBIDDEN_TRAILERS } from '../http1/fields.js';
 import { MAX_FIELDS } from '../http1/frame.js';
 import { BAD_VALUE_RE, DIGITS_RE, TOKEN_RE, WireError } from '../http1/grammar.js';
@@ -308,7 +308,7 @@ export class H1Response extends EventEmitter {
     let ok: boolean;
     if (this.chunked) {
       let pre = head ?? '';
-      if (data.length) pre += `${data.length.toString(16)}\r\n`;
+      if (data.length) pre += chunkSizeLine(data.length);
       const post = (data.length ? '\r\n' : '') + (last ? this.lastChunk() : '');
       socket.cork();
       if (pre) socket.write(pre, 'latin1');

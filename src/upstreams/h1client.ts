@@ -13,7 +13,7 @@
 // WebSocket upgrades still go through undici (src/upstreams/http.ts).
 import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { ChunkedDecoder } from '../http1/chunked.js';
+import { ChunkedDecoder, chunkSizeLine } from '../http1/chunked.js';
 import { connectionHasToken, connectionTokens, FORBIDDEN_TRAILERS, HOP_BY_HOP } from '../http1/fields.js';
 import { MAX_FIELDS } from '../http1/frame.js';
 import { TOKEN_RE, WireError } from '../http1/grammar.js';
@@ -274,7 +274,7 @@ export class H1Conn {
     if (this.req?.chunked) {
       if (chunk.length === 0) return; // a zero-size chunk would end the body
       s.cork();
-      s.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+      s.write(chunkSizeLine(chunk.length), 'latin1');
       s.write(chunk);
       ok = s.write(CRLF);
       s.uncork();
