@@ -6,12 +6,13 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError, loadConfigFile } from './config/load.js';
-import { ConfigSchema } from './config/schema.js';
+import { ConfigSchema, FILTER_ENTRY_TITLE } from './config/schema.js';
+import { FILTERS } from './filters/catalog.js';
 import { watchConfigFile } from './config/watch.js';
 import { Gateway } from './gateway.js';
 import { createLogger } from './observability/logger.js';
 import { startDemoUpstreams } from './server/demo-upstream.js';
-import { runPrimary, runWorker } from './server/workers.js';
+import { runPrimary, runWorker } from './workers.js';
 
 const USAGE = `usage:
   meshgate start [--config FILE] [--workers N] [--demo-upstreams]
@@ -27,8 +28,23 @@ const here = dirname(fileURLToPath(import.meta.url));
 // src/cli.ts and dist/src/cli.js both live two levels below the package root at most
 const packageRoot = resolve(here, here.includes(`${'dist'}`) ? '../..' : '..');
 
+/**
+ * The config's JSON schema (for editors). `filters:` entries are checked by
+ * their kinds at compile time; here each entry is described by its kind's
+ * own schema, so editors see every filter's keys.
+ */
 export function jsonSchema(): unknown {
-  return z.toJSONSchema(ConfigSchema, { io: 'input', unrepresentable: 'any' });
+  const filterKinds = { oneOf: FILTERS.map((p) => z.toJSONSchema(p.schema, { io: 'input', unrepresentable: 'any' })) };
+  for (const k of filterKinds.oneOf) delete (k as { $schema?: string }).$schema;
+  const replace = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(replace);
+    if (node === null || typeof node !== 'object') return node;
+    if ((node as { title?: string }).title === FILTER_ENTRY_TITLE) return filterKinds;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(node)) out[k] = replace(v);
+    return out;
+  };
+  return replace(z.toJSONSchema(ConfigSchema, { io: 'input', unrepresentable: 'any' }));
 }
 
 function arg(args: string[], name: string): string | undefined {

@@ -6,13 +6,11 @@
 // registry down until every query answers again; a service that leaves the
 // catalog is removed; a valid empty health answer empties the service.
 import Consul from 'consul';
-import type { z } from 'zod';
-import type { ConsulRegistrySchema } from '../../src/config/schema.js';
 import { parseHostPort, type RegistryFactory, type RegistrySink, type RegistryWatcher } from '../../src/discovery/types.js';
 import { parseCatalog, parseHealth } from './parse.js';
+import type { ConsulConfig } from './schema.js';
 import { BlockingWatch } from './watch.js';
 
-type ConsulConfig = z.output<typeof ConsulRegistrySchema>;
 type ConsulClient = InstanceType<typeof Consul>;
 /** A client API method as the watch calls it (the client's typings overload on a string argument). */
 type QueryMethod = (options: Record<string, unknown>) => Promise<unknown>;

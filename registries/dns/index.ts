@@ -2,11 +2,8 @@
 // every intervalMs and reports service `<name>.dns`. A failed lookup keeps the
 // last answer; an answer with no records (NXDOMAIN / NODATA) empties the service.
 import { Resolver } from 'node:dns/promises';
-import type { z } from 'zod';
-import type { DnsRegistrySchema } from '../../src/config/schema.js';
 import { parseHostPort, type Endpoint, type RegistryFactory } from '../../src/discovery/types.js';
-
-type DnsConfig = z.output<typeof DnsRegistrySchema>;
+import type { DnsConfig } from './schema.js';
 
 const EMPTY_CODES = new Set(['ENOTFOUND', 'ENODATA']);
 

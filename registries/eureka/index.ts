@@ -10,8 +10,6 @@
 // delta mode (and its MODIFIED/DELETED handling splices the wrong index), does
 // not report fetch errors as events, and ignores overriddenStatus.
 import { request } from 'undici';
-import type { z } from 'zod';
-import type { EurekaRegistrySchema } from '../../src/config/schema.js';
 import type { Endpoint, RegistryFactory, RegistrySink, RegistryWatcher } from '../../src/discovery/types.js';
 import {
   applyDelta,
@@ -24,8 +22,7 @@ import {
   type ApplicationsAnswer,
   type EurekaApps,
 } from './model.js';
-
-type EurekaConfig = z.output<typeof EurekaRegistrySchema>;
+import type { EurekaConfig } from './schema.js';
 
 /** Deltas hold the last ~3 minutes of changes: after a longer gap only a full fetch is safe. */
 const DELTA_SAFE_GAP_MS = 120_000;

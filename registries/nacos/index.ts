@@ -2,7 +2,8 @@
 // `<service>.<group>.<namespace>.nacos` (group and namespace with '_' -> '-').
 // Instances follow UDP push at once, with polling as the fallback.
 import type { RegistryFactory } from '../../src/discovery/types.js';
-import { NacosWatcher, type NacosConfig } from './watcher.js';
+import type { NacosConfig } from './schema.js';
+import { NacosWatcher } from './watcher.js';
 
 export { NacosWatcher } from './watcher.js';
 export { nacosServiceName } from './parse.js';

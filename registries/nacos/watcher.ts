@@ -11,14 +11,11 @@
 // - A valid answer with no hosts empties the service. An error or a malformed
 //   answer changes nothing (keep last known); failures of our own calls mark
 //   the registry down until a call succeeds again.
-import type { z } from 'zod';
-import type { NacosRegistrySchema } from '../../src/config/schema.js';
 import type { Endpoint, RegistrySink, RegistryWatcher } from '../../src/discovery/types.js';
 import { NacosApi } from './api.js';
 import { NamingClient, type HostsListener } from './client.js';
 import { BadAnswer, hostToEndpoint, nacosServiceName, parseServiceInfo, type ParsedServiceInfo } from './parse.js';
-
-export type NacosConfig = z.output<typeof NacosRegistrySchema>;
+import type { NacosConfig } from './schema.js';
 
 interface Tracked {
   group: string;

@@ -4,7 +4,8 @@
 //   /dubbo/<interface>/providers/<url>  -> providers:<interface>:<version>:<group>.zookeeper
 //   /services/<name>/<id> (Curator)     -> <name>.zookeeper
 import type { RegistryFactory } from '../../src/discovery/types.js';
-import { ZookeeperWatcher, type ZookeeperConfig } from './watcher.js';
+import type { ZookeeperConfig } from './schema.js';
+import { ZookeeperWatcher } from './watcher.js';
 
 export { ZookeeperWatcher } from './watcher.js';
 

@@ -5,9 +5,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseHostPort } from '../discovery/types.js';
-import type { Gateway } from '../gateway.js';
 import { describeResilience } from '../resilience/index.js';
-import { describeRoutes, describeServices, redactConfig } from './views.js';
+import { describeRoutes, describeServices, redactConfig, type AdminTarget } from './views.js';
 
 export interface AdminServer {
   url: string;
@@ -32,7 +31,7 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-export async function startAdmin(gw: Gateway, address: string, hooks: AdminHooks = {}): Promise<AdminServer> {
+export async function startAdmin(gw: AdminTarget, address: string, hooks: AdminHooks = {}): Promise<AdminServer> {
   const scope = (): Record<string, unknown> => hooks.scope?.() ?? { scope: 'process', pid: process.pid };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://admin');

@@ -1,7 +1,23 @@
 // JSON views of the running state for the admin API.
+import type { ClusterManager } from '../balancing/clusters.js';
 import type { Config } from '../config/schema.js';
-import type { Gateway } from '../gateway.js';
+import type { EndpointTable } from '../discovery/endpoint-table.js';
+import type { RegistryWatcher } from '../discovery/types.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { RuntimeState } from '../server/runtime.js';
+
+/** What the admin API reads and drives of a gateway (the gateway implements it). */
+export interface AdminTarget {
+  readonly config: Config;
+  readonly state: RuntimeState;
+  readonly table: EndpointTable;
+  readonly clusters: ClusterManager;
+  readonly metrics: Metrics;
+  readonly startedAt: number;
+  readonly lastReload: { at: number; ok: boolean; error?: string } | undefined;
+  registryWatchers(): Array<{ name: string; type: string; watcher: RegistryWatcher }>;
+  reload(): Promise<{ ok: boolean; version?: number; error?: string; problems?: string[] }>;
+}
 
 export function describeRoutes(state: RuntimeState): unknown {
   return {
@@ -19,7 +35,7 @@ export function describeRoutes(state: RuntimeState): unknown {
 }
 
 /** Every known service: from the registries, plus services routes name that have no instances. */
-export function describeServices(gw: Gateway): unknown[] {
+export function describeServices(gw: AdminTarget): unknown[] {
   const names = new Set<string>(gw.table.services().map((s) => s.name));
   for (const c of gw.clusters.all()) names.add(c.name);
   return [...names].sort().map((name) => {

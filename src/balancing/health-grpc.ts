@@ -6,7 +6,7 @@
 //   HealthCheckResponse { ServingStatus status = 1; }  (SERVING = 1)
 import http2 from 'node:http2';
 import type { HealthCheckConfig } from '../config/schema.js';
-import { formatGrpcTimeout } from '../upstreams/grpc-status.js';
+import { formatGrpcTimeout } from '../exchange/grpc-status.js';
 import type { Instance } from './instance.js';
 
 const SERVING = 1;

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { OutlierDetectionConfig } from '../config/schema.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { OutlierDetector } from '../resilience/types.js';
-import type { AttemptOutcome } from '../upstreams/types.js';
+import type { AttemptOutcome } from '../exchange/outcome.js';
 import type { Cluster } from './cluster.js';
 import type { Instance } from './instance.js';
 

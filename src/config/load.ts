@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { parseStaticEndpoint } from '../../registries/static/index.js';
+import { registryConfigProblems } from '../discovery/registries.js';
 import { ConfigSchema, type Config } from './schema.js';
 
 export class ConfigError extends Error {
@@ -125,16 +125,7 @@ export function semanticProblems(cfg: Config): string[] {
     if (l.protocol === 'https' && !l.tls) problems.push(`listeners[${i}].tls: required when protocol is https`);
   });
   cfg.registries.forEach((r, i) => {
-    if (r.type === 'dns' && !r.domain && !r.srv) problems.push(`registries[${i}]: dns registry needs domain or srv`);
-    if (r.type === 'static') {
-      r.endpoints.forEach((e, j) => {
-        try {
-          parseStaticEndpoint(e);
-        } catch (err) {
-          problems.push(`registries[${i}].endpoints[${j}]: ${(err as Error).message}`);
-        }
-      });
-    }
+    for (const p of registryConfigProblems(r)) problems.push(`${formatPath(['registries', i, ...p.path])}: ${p.message}`);
   });
   cfg.routes.forEach((r, i) => {
     const p = `routes[${i}]`;
@@ -158,9 +149,6 @@ export function semanticProblems(cfg: Config): string[] {
         problems.push(`${p}.canary.weight: must be <= weightTotal (${Math.max(c.weightTotal, 100)})`);
       }
     }
-    r.filters.forEach((f, j) => {
-      if (f.type === 'rewrite' && f.path && 'regex' in f.path) checkRegex(f.path.regex, `${p}.filters[${j}].path.regex`, problems);
-    });
   });
   for (const [name, svc] of Object.entries(cfg.services)) {
     svc.circuitBreakers.forEach((cb, j) => {

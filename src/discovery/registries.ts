@@ -1,29 +1,24 @@
-// Maps a registry `type` to its adapter under registries/<type>/.
-import type { RegistryConfig } from '../config/schema.js';
-import type { RegistryFactory } from './types.js';
+// The registry kinds, looked up by `type`: a view of the one list of plug-ins
+// in registries/index.ts (each kind's schema, service suffix, checks and
+// adapter live in its own folder).
+import { REGISTRY_PLUGINS, type AnyRegistryConfig } from '../../registries/index.js';
+import type { RegistryConfigProblem, RegistryFactory, RegistryPlugin } from './types.js';
 
-type Loader = () => Promise<{ default: RegistryFactory<never> }>;
+const byType = new Map<string, RegistryPlugin>(REGISTRY_PLUGINS.map((p) => [p.type, p as unknown as RegistryPlugin]));
 
-const loaders: Record<RegistryConfig['type'], Loader> = {
-  static: () => import('../../registries/static/index.js'),
-  dns: () => import('../../registries/dns/index.js'),
-  zookeeper: () => import('../../registries/zookeeper/index.js'),
-  nacos: () => import('../../registries/nacos/index.js'),
-  consul: () => import('../../registries/consul/index.js'),
-  eureka: () => import('../../registries/eureka/index.js'),
-};
-
-export async function loadRegistryFactory(type: RegistryConfig['type']): Promise<RegistryFactory<RegistryConfig>> {
-  const mod = await loaders[type]();
-  return mod.default as unknown as RegistryFactory<RegistryConfig>;
+/** The plug-in of a registry type; throws for a type no plug-in has. */
+export function registryPlugin(type: string): RegistryPlugin {
+  const p = byType.get(type);
+  if (!p) throw new Error(`unknown registry type "${type}" (known: ${[...byType.keys()].join(', ')})`);
+  return p;
 }
 
-/** The gateway name suffix each registry kind gives its services. */
-export const SERVICE_SUFFIX: Record<RegistryConfig['type'], string> = {
-  static: 'static',
-  dns: 'dns',
-  zookeeper: 'zookeeper',
-  nacos: 'nacos',
-  consul: 'consul',
-  eureka: 'eureka',
-};
+/** Import the adapter of a registry type (a kind's client library loads only when a registry of that kind is used). */
+export async function loadRegistryFactory(type: AnyRegistryConfig['type']): Promise<RegistryFactory<AnyRegistryConfig>> {
+  return (await registryPlugin(type).load()) as unknown as RegistryFactory<AnyRegistryConfig>;
+}
+
+/** Checks of one registry's config beyond its schema; paths are relative to the registry. */
+export function registryConfigProblems(config: AnyRegistryConfig): RegistryConfigProblem[] {
+  return registryPlugin(config.type).check?.(config) ?? [];
+}

@@ -1,8 +1,10 @@
-// The registry watcher contract. A registry adapter (registries/<kind>/) speaks
-// its registry's protocol and reports, per service, the full current instance
-// list under the service's gateway name. It never diffs, caches or guesses:
-// the EndpointTable does that.
+// The registry contract. A registry kind (registries/<kind>/) is one plug-in:
+// its config schema, the suffix of the names it gives services, and an adapter
+// loaded on demand. The adapter speaks its registry's protocol and reports, per
+// service, the full current instance list under the service's gateway name. It
+// never diffs, caches or guesses: the EndpointTable does that.
 import type { Logger } from 'pino';
+import { z } from 'zod';
 
 export interface Endpoint {
   host: string;
@@ -43,6 +45,63 @@ export interface RegistryWatcher {
 
 /** registries/<kind>/index.ts default-exports one of these. */
 export type RegistryFactory<C = unknown> = (config: C, sink: RegistrySink) => RegistryWatcher;
+
+// ---------- registry plug-ins ----------
+
+/** A registry kind's config schema: a strict object with `name`, a literal `type`, and the kind's own keys. */
+export type RegistryConfigSchema<T extends string = string, Shape extends z.core.$ZodLooseShape = z.core.$ZodLooseShape> = z.ZodObject<
+  { name: z.ZodString; type: z.ZodLiteral<T> } & Shape,
+  z.core.$strict
+>;
+
+/** "host:port" or "[v6]:port", as config text (parseHostPort reads it). */
+export const hostPortSchema = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'must be host:port');
+
+/**
+ * A registry kind's config schema: `name` and `type` (the same for every kind,
+ * in this order) followed by the kind's own keys. Unknown keys are refused.
+ */
+export function registryConfigSchema<const T extends string, Shape extends z.core.$ZodLooseShape>(
+  type: T,
+  shape: Shape,
+): RegistryConfigSchema<T, Shape> {
+  return z.strictObject({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be letters, digits, _ . -'),
+    type: z.literal(type),
+    ...shape,
+  }) as RegistryConfigSchema<T, Shape>;
+}
+
+/** A problem with one registry's config; path is relative to that registry (`['endpoints', 2]`; [] for the registry itself). */
+export interface RegistryConfigProblem {
+  path: Array<string | number>;
+  message: string;
+}
+
+/**
+ * One registry kind. registries/<kind>/plugin.ts default-exports one;
+ * registries/index.ts lists them all, and the config schema, config validation
+ * and the gateway take every kind from that list. Importing a plug-in loads its
+ * schema only: load() imports the adapter (and its registry client library)
+ * when a configured registry of this kind starts.
+ */
+export interface RegistryPlugin<S extends RegistryConfigSchema = RegistryConfigSchema> {
+  /** The config's `type` value. */
+  readonly type: z.output<S>['type'];
+  /** The config keys of this kind (validation, defaults, the JSON schema of `meshgate schema`). */
+  readonly schema: S;
+  /** The last label of the gateway names this kind gives its services (`<...>.<suffix>`). */
+  readonly serviceSuffix: string;
+  /** Checks the schema cannot express, run once the whole config has parsed. */
+  check?(config: z.output<S>): RegistryConfigProblem[];
+  /** Import the adapter. */
+  load(): Promise<RegistryFactory<z.output<S>>>;
+}
+
+/** Types a plug-in object (its config type is inferred from the schema). */
+export function defineRegistryPlugin<S extends RegistryConfigSchema>(plugin: RegistryPlugin<S>): RegistryPlugin<S> {
+  return plugin;
+}
 
 export function endpointKey(e: Pick<Endpoint, 'host' | 'port'>): string {
   return e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;

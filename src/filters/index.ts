@@ -1,27 +1,15 @@
-// Filter registry: config type -> factory, and compilation of filter chains.
+// Compiles filter chains from config entries through the filter kinds in catalog.ts.
 import type { FilterConfig } from '../config/schema.js';
-import { createHeaders } from './headers.js';
-import { createRewrite } from './rewrite.js';
-import { createFlowControl } from '../resilience/flow/filter.js';
-import { createSystemProtection } from '../resilience/system-protection.js';
-import { PHASES, type FilterContext, type FilterInstance } from './types.js';
+import { FILTERS } from './catalog.js';
+import { PHASES, type FilterContext, type FilterInstance, type FilterPlugin } from './types.js';
 
-type Factory = (config: FilterConfig, ctx: FilterContext & { routePrefix?: string }) => FilterInstance;
+const byType = new Map<string, FilterPlugin>(FILTERS.map((p) => [p.type, p]));
 
-const factories = new Map<string, Factory>([
-  ['rewrite', (c, ctx) => createRewrite(c as Extract<FilterConfig, { type: 'rewrite' }>, ctx.routePrefix)],
-  ['headers', (c) => createHeaders(c as Extract<FilterConfig, { type: 'headers' }>)],
-  ['flow_control', (c, ctx) => createFlowControl(c as Extract<FilterConfig, { type: 'flow_control' }>, ctx)],
-  ['system_protection', (c, ctx) => createSystemProtection(c as Extract<FilterConfig, { type: 'system_protection' }>, ctx)],
-]);
-
-/** Filter modules register themselves here (see src/filters/builtin.ts). */
-export function registerFilter(type: string, factory: Factory): void {
-  factories.set(type, factory);
-}
-
-export function hasFilter(type: string): boolean {
-  return factories.has(type);
+/** A zod issue path as a config key path: rules[0].count */
+function keyPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const k of path) out += typeof k === 'number' ? `[${k}]` : `.${String(k)}`;
+  return out;
 }
 
 /** Build a chain, ordered by phase (stable within a phase). Throws naming the filter on a bad config. */
@@ -34,11 +22,16 @@ export function compileFilters(
   const made: Array<{ f: FilterInstance; i: number }> = [];
   const byKey = new Map<string, FilterInstance>();
   configs.forEach((cfg, i) => {
-    const factory = factories.get(cfg.type);
-    if (!factory) throw new Error(`${where}[${i}].type: filter "${cfg.type}" is not available in this build`);
+    const plugin = byType.get(cfg.type);
+    if (!plugin) throw new Error(`${where}[${i}].type: unknown filter "${cfg.type}" (known: ${[...byType.keys()].join(', ')})`);
+    const parsed = plugin.schema.safeParse(cfg);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new Error(`${where}[${i}]${keyPath(issue.path)}: ${issue.message}`);
+    }
     const key = `${where}[${i}]:${cfg.type}:${JSON.stringify(cfg)}`;
     try {
-      const f = factory(cfg, { ...ctx, previous: previous.get(key) });
+      const f = plugin.create(parsed.data, { ...ctx, previous: previous.get(key) });
       byKey.set(key, f);
       made.push({ f, i });
     } catch (e) {

@@ -1,10 +1,39 @@
 // rewrite: change the upstream path (prefix, exact, or regex substitution) and Host.
-import type { z } from 'zod';
-import type { RewriteFilterSchema } from '../config/schema.js';
-import type { Exchange } from '../server/exchange.js';
-import type { FilterInstance } from './types.js';
+import { z } from 'zod';
+import { strict } from '../config/schema.js';
+import type { Exchange } from '../exchange/exchange.js';
+import { defineFilter, type FilterInstance } from './types.js';
+
+function regexError(source: string): string | undefined {
+  try {
+    new RegExp(source);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+const compiles = (source: string): boolean => regexError(source) === undefined;
+
+export const RewriteFilterSchema = strict({
+  type: z.literal('rewrite'),
+  /** prefix: replaces the matched route prefix; exact: replaces the whole path; regex+substitution */
+  path: z
+    .union([
+      strict({ prefix: z.string().startsWith('/') }),
+      strict({ exact: z.string().startsWith('/') }),
+      strict({ regex: z.string().refine(compiles, { error: (i) => `invalid regular expression: ${regexError(String(i.input))}` }), substitution: z.string() }),
+    ])
+    .optional(),
+  host: z.string().min(1).optional(),
+});
 
 type RewriteConfig = z.output<typeof RewriteFilterSchema>;
+
+export const rewriteFilter = defineFilter({
+  type: 'rewrite',
+  schema: RewriteFilterSchema,
+  create: (config, ctx) => createRewrite(config, ctx.routePrefix),
+});
 
 function joinPrefix(newPrefix: string, rest: string): string {
   if (rest === '') return newPrefix;

@@ -1,10 +1,11 @@
-// The filter contract. A filter is a small module with a declared phase, a
-// config schema (in src/config/schema.ts), a factory called when a config is
-// compiled, and handlers called per request.
+// The filter contract. A filter is a plug-in: a module that owns its config
+// schema and its factory (FilterPlugin), listed once in src/filters/catalog.ts;
+// its instances have a declared phase and handlers called per request.
 import type { Logger } from 'pino';
+import type { z } from 'zod';
 import type { FilterConfig } from '../config/schema.js';
-import type { Exchange } from '../server/exchange.js';
-import type { Flag } from '../server/flags.js';
+import type { Exchange } from '../exchange/exchange.js';
+import type { Flag } from '../exchange/flags.js';
 import type { CounterStore } from '../store/types.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -27,6 +28,8 @@ export type FilterResult = Rejection | undefined | void;
 export interface FilterInstance {
   readonly type: string;
   readonly phase: Phase;
+  /** On a route, this filter stands in for the global filter of the same type (the WAF: a route raises its level or turns it off). */
+  readonly replacesGlobal?: boolean;
   onRequest?(ex: Exchange): FilterResult | Promise<FilterResult>;
   /** Called with the response headers before they are written downstream. */
   onResponse?(ex: Exchange, status: number, headers: Record<string, string | string[] | undefined>): void;
@@ -49,3 +52,25 @@ export interface FilterContext {
 }
 
 export type FilterFactory<C extends FilterConfig = FilterConfig> = (config: C, ctx: FilterContext) => FilterInstance;
+
+/** What compiling a filter gets besides its own settings. */
+export type FilterCompileContext = FilterContext & {
+  /** The path prefix the route matches on (prefix rewrites replace it). */
+  readonly routePrefix?: string;
+};
+
+/**
+ * A filter kind: its `type` name, the schema of its settings (the whole
+ * entry, `type` included; strict, so unknown keys are refused with their
+ * path), and the factory a compiled config calls.
+ */
+export interface FilterPlugin<S extends z.ZodType = z.ZodType> {
+  readonly type: string;
+  readonly schema: S;
+  create(config: z.output<S>, ctx: FilterCompileContext): FilterInstance;
+}
+
+/** Declares a filter kind with its settings typed by its own schema. */
+export function defineFilter<S extends z.ZodType>(plugin: FilterPlugin<S>): FilterPlugin {
+  return plugin as unknown as FilterPlugin;
+}

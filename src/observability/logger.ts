@@ -1,6 +1,6 @@
 // Logging: the gateway log (pino JSON) and the access log (one JSON line per request).
 import pino, { type Logger } from 'pino';
-import type { Exchange } from '../server/exchange.js';
+import type { Exchange } from '../exchange/exchange.js';
 
 export function createLogger(level: string = process.env.MESHGATE_LOG_LEVEL ?? 'info'): Logger {
   return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime });

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Instance } from '../balancing/instance.js';
 import type { CircuitBreakerConfig } from '../config/schema.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { AttemptOutcome } from '../upstreams/types.js';
+import type { AttemptOutcome } from '../exchange/outcome.js';
 import { CircuitBreaker, CLOSED, HALF_OPEN, OPEN, STATE_NAMES, type BreakerState, type Clock, type StateChange } from './breaker.js';
 import type { BreakerPermit, BreakerSet } from './types.js';
 

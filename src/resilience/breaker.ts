@@ -20,7 +20,7 @@
 // own completion decides (Sentinel lets any completion decide, including
 // requests admitted before the breaker opened), and there is a probe timeout.
 import type { CircuitBreakerConfig } from '../config/schema.js';
-import type { AttemptOutcome } from '../upstreams/types.js';
+import type { AttemptOutcome } from '../exchange/outcome.js';
 
 export const CLOSED = 0;
 export const OPEN = 1;

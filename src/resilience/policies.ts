@@ -3,7 +3,8 @@
 // keeps existing state where the policy did not change.
 import type { Cluster } from '../balancing/cluster.js';
 import type { ServiceConfig } from '../config/schema.js';
-import type { CompileDeps } from '../server/runtime.js';
+import type { Logger } from 'pino';
+import type { Metrics } from '../observability/metrics.js';
 import { applyOutlierDetection } from '../balancing/outlier.js';
 import { applyCircuitBreakers, checkCircuitBreakers } from './circuit-policy.js';
 
@@ -15,7 +16,7 @@ export function checkServicePolicies(services: Record<string, ServiceConfig>): v
   }
 }
 
-export function applyClusterPolicies(cluster: Cluster, deps: Pick<CompileDeps, 'log' | 'metrics'>): void {
+export function applyClusterPolicies(cluster: Cluster, deps: { log: Logger; metrics: Metrics }): void {
   applyCircuitBreakers(cluster, deps);
   applyOutlierDetection(cluster, deps);
 }

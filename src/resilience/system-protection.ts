@@ -7,10 +7,16 @@
 // late it fires. The probe is shared by all filter instances in the process
 // and reports the worst drift of its last two ticks, so a single stall is
 // seen for about 100 ms after it ends.
-import type { z } from 'zod';
-import type { SystemProtectionFilterSchema } from '../config/schema.js';
-import type { FilterContext, FilterInstance, FilterResult, Rejection } from '../filters/types.js';
-import type { Exchange } from '../server/exchange.js';
+import { z } from 'zod';
+import { positiveInt, strict } from '../config/schema.js';
+import { defineFilter, type FilterContext, type FilterInstance, type FilterResult, type Rejection } from '../filters/types.js';
+import type { Exchange } from '../exchange/exchange.js';
+
+export const SystemProtectionFilterSchema = strict({
+  type: z.literal('system_protection'),
+  maxEventLoopLagMs: positiveInt.optional(),
+  maxConcurrency: positiveInt.optional(),
+});
 
 export type SystemProtectionConfig = z.output<typeof SystemProtectionFilterSchema>;
 
@@ -143,3 +149,9 @@ export function createSystemProtection(config: SystemProtectionConfig, ctx: Pick
   if (prev instanceof SystemProtection && JSON.stringify(prev.config) === JSON.stringify(config)) return prev;
   return new SystemProtection(config, opts);
 }
+
+export const systemProtectionFilter = defineFilter({
+  type: 'system_protection',
+  schema: SystemProtectionFilterSchema,
+  create: (config, ctx) => createSystemProtection(config, ctx),
+});

@@ -1,7 +1,7 @@
 // Hooks the request path calls around each upstream attempt. Circuit breakers
 // implement BreakerSet; outlier detection implements OutlierDetector.
 import type { Instance } from '../balancing/instance.js';
-import type { AttemptOutcome } from '../upstreams/types.js';
+import type { AttemptOutcome } from '../exchange/outcome.js';
 
 /** Admission granted by the breakers of a service; report the result exactly once. */
 export interface BreakerPermit {

@@ -2,7 +2,7 @@
 // weighted backends.
 import type { Cluster } from '../balancing/cluster.js';
 import type { BackendConfig, CanaryConfig } from '../config/schema.js';
-import type { Exchange } from '../server/exchange.js';
+import type { Exchange } from '../exchange/exchange.js';
 
 export interface CompiledBackend {
   readonly service: string;

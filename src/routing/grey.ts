@@ -7,7 +7,7 @@
 import { murmur3 } from '../balancing/hash.js';
 import type { Instance } from '../balancing/instance.js';
 import type { GreyConfig } from '../config/schema.js';
-import type { Exchange, HeaderOps } from '../server/exchange.js';
+import type { Exchange, HeaderOps } from '../exchange/exchange.js';
 import { compileStringMatch, type StringMatcher } from './match.js';
 
 interface Condition {

@@ -10,7 +10,7 @@
 import type { Cluster } from '../balancing/cluster.js';
 import type { RouteConfig } from '../config/schema.js';
 import type { FilterInstance } from '../filters/types.js';
-import type { Exchange } from '../server/exchange.js';
+import type { Exchange } from '../exchange/exchange.js';
 import { compileBackends, compileCanary, type BackendSet, type CompiledCanary } from './canary.js';
 import { compileGrey, type CompiledGrey } from './grey.js';
 import { compilePathMatch, compileStringMatch, hostMatches, parseHostPattern, type HostPattern, type PathMatcher, type StringMatcher } from './match.js';
@@ -29,6 +29,8 @@ export interface CompiledRoute {
   /** Full-link grey (tag lanes), see grey.ts. */
   readonly grey: CompiledGrey | undefined;
   filters: FilterInstance[];
+  /** The global filters this route's requests run: all, less those a route filter stands in for. */
+  globalFilters: readonly FilterInstance[] | undefined;
   /** Upstream kind: proxy to backends, or a protocol-specific handler. */
   readonly kind: 'proxy' | 'dubbo' | 'direct';
   /** Opaque per-kind handler state (dubbo/ai compile their own). */
@@ -58,6 +60,7 @@ export function compileRoute(cfg: RouteConfig, index: number, cluster: (s: strin
     canary: cfg.canary ? compileCanary(cfg.canary, cluster) : undefined,
     grey: cfg.grey ? compileGrey(cfg.grey, `routes[${index}].grey`) : undefined,
     filters: [],
+    globalFilters: undefined,
     kind: cfg.dubbo ? 'dubbo' : cfg.directResponse ? 'direct' : 'proxy',
   };
 }

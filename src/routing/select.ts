@@ -10,9 +10,9 @@
 import type { Cluster, View } from '../balancing/cluster.js';
 import { matchesSubset, selectorKey } from '../balancing/cluster.js';
 import type { Instance } from '../balancing/instance.js';
-import type { Exchange } from '../server/exchange.js';
-import type { CompiledBackend } from './canary.js';
-import { greyOf, instanceTag, type CompiledGrey } from './grey.js';
+import type { Exchange } from '../exchange/exchange.js';
+import { routeToCanary, type BackendSet, type CompiledBackend, type CompiledCanary } from './canary.js';
+import { applyGrey, greyOf, instanceTag, type CompiledGrey } from './grey.js';
 
 const NONE = Symbol('none');
 type Result = Instance | undefined | typeof NONE;
@@ -93,4 +93,16 @@ function pickGrey(backend: CompiledBackend, ex: Exchange, exclude: ReadonlySet<I
   if (r === NONE) return undefined;
   if (r !== undefined) return r;
   return subset !== undefined ? cluster.pick(ex, { subset }, exclude) : cluster.pick(ex, undefined, exclude);
+}
+
+/**
+ * The backend a request goes to (every route kind and upgrades alike): its
+ * grey tag first (full-link grey), then the canary set when the request
+ * matches the canary rules, else the main set; then a weighted pick.
+ */
+export function chooseBackend(ex: Exchange, main: BackendSet, canary: CompiledCanary | undefined, grey: CompiledGrey | undefined): CompiledBackend | undefined {
+  if (grey !== undefined) applyGrey(grey, ex);
+  const set = canary && routeToCanary(canary, ex) ? canary.backends : main;
+  if (set !== main) ex.vars.canary = true;
+  return set.pick();
 }

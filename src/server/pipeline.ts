@@ -13,17 +13,18 @@ import type { Metrics } from '../observability/metrics.js';
 import { accessLogLine, refusedLogLine, type AccessLogSink } from '../observability/logger.js';
 import { routeToCanary, type CompiledBackend } from '../routing/canary.js';
 import { applyGrey } from '../routing/grey.js';
-import { normalizeHost } from '../routing/match.js';
+import { normalizeHost } from '../exchange/normalize.js';
 import type { CompiledRoute } from '../routing/router.js';
-import { pickInstance } from '../routing/select.js';
-import { forward, type ForwardDeps } from '../upstreams/forward.js';
+import { chooseBackend, pickInstance } from '../routing/select.js';
+import { forward, type ForwardDeps, type UpgradeRequest } from '../upstreams/forward.js';
 import { upgradeProtocols } from '../upstreams/http.js';
 import type { RouteHandler } from '../upstreams/route-handlers.js';
-import type { FailureKind, UpstreamAdapter } from '../upstreams/types.js';
-import { Exchange, type DownstreamRequest, type DownstreamResponse } from './exchange.js';
+import type { UpstreamAdapter } from '../upstreams/types.js';
+import type { FailureKind } from '../exchange/outcome.js';
+import { Exchange, type DownstreamRequest, type DownstreamResponse } from '../exchange/exchange.js';
 import { detachedResponse, type H1Request } from './h1server.js';
-import type { Flag } from './flags.js';
-import { sendDirect, sendError, sendInternalError } from './respond.js';
+import type { Flag } from '../exchange/flags.js';
+import { sendDirect, sendError, sendInternalError } from '../exchange/respond.js';
 import type { RuntimeState } from './runtime.js';
 
 const REQUEST_ID_RE = /^[\w.:-]{1,128}$/;
@@ -31,7 +32,17 @@ const ignoreError = (): void => undefined;
 const ignoreData = (): void => undefined;
 
 const EXCHANGE = Symbol('meshgate.exchange');
-type ResponseWithExchange = DownstreamResponse & { [EXCHANGE]?: Exchange };
+type ResponseWithExchange = DownstreamResponse & { [EXCHANGE]?: PipelineExchange };
+
+/** An exchange with what only the pipeline needs: the config generation it started on, its route's filters. */
+class PipelineExchange extends Exchange {
+  /** The runtime state (routes, filters) this exchange started on. */
+  runtime!: RuntimeState;
+  /** The matched route's filters (their onDone hooks run when the exchange ends). */
+  routeFilters: readonly FilterInstance[] | undefined;
+  /** An upgrade request (WebSocket): the client's socket and what followed the head. */
+  upgrade: UpgradeRequest | undefined;
+}
 
 export interface PipelineDeps {
   clusters: ClusterManager;
@@ -113,11 +124,11 @@ export class Pipeline {
     return this.deps.adapters.get(protocol);
   }
 
-  private newExchange(req: DownstreamRequest, res: DownstreamResponse, scheme: 'http' | 'https'): Exchange {
+  private newExchange(req: DownstreamRequest, res: DownstreamResponse, scheme: 'http' | 'https'): PipelineExchange {
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomUUID();
     const authority = req.headers.host ?? (req.headers[':authority'] as string | undefined);
-    const ex = new Exchange(req, res, requestId, clientIpOf(req), normalizeHost(authority), scheme);
+    const ex = new PipelineExchange(req, res, requestId, clientIpOf(req), normalizeHost(authority), scheme);
     ex.runtime = this.state;
     return ex;
   }
@@ -132,7 +143,8 @@ export class Pipeline {
     const ex = (res as ResponseWithExchange)[EXCHANGE]!;
     this.inflight--;
     // HTTP/2 reports a stream reset by the client as writableFinished; writableEnded tells.
-    if (!res.writableFinished || !res.writableEnded) {
+    // A tunnel (101) ends when either side closes: that is its normal end.
+    if ((!res.writableFinished || !res.writableEnded) && ex.status !== 101) {
       ex.cancel.abort();
       if (!ex.flag) ex.flag = 'DC';
       if (!res.headersSent) ex.status = 499;
@@ -141,7 +153,7 @@ export class Pipeline {
   }
 
   /** The 'request' handler of a listener. */
-  handle(req: DownstreamRequest, res: DownstreamResponse, scheme: 'http' | 'https' = 'http', trustForwarded = false): void {
+  handle(req: DownstreamRequest, res: DownstreamResponse, scheme: 'http' | 'https' = 'http', trustForwarded = false, upgrade?: UpgradeRequest): void {
     // The request body's error path for the whole exchange: whoever reads the body
     // (an upstream adapter, a route handler, nobody) comes and goes, and a client that
     // leaves mid-body must never leave an 'error' without a listener (it ends the process).
@@ -149,6 +161,7 @@ export class Pipeline {
     req.on('error', ignoreError);
     const ex = this.newExchange(req, res, scheme);
     ex.trustForwarded = trustForwarded;
+    ex.upgrade = upgrade;
     this.inflight++;
     (res as ResponseWithExchange)[EXCHANGE] = ex;
     res.on('close', this.closeListener);
@@ -158,24 +171,29 @@ export class Pipeline {
       else sendError(ex, 'BR', 'request target must be an absolute path');
       return;
     }
-    const r = runChain(ex.runtime!.globalFilters, ex);
+    // The route is matched first (matching reads nothing filters change), so that
+    // global filters know it: a route may stand in for a global filter (the WAF).
+    // Global filters run whether a route matched or not.
+    const route = ex.runtime.router.match(ex);
+    if (route) {
+      ex.routeName = route.name;
+      ex.routeFilters = route.filters;
+    }
+    const r = runChain(route?.globalFilters ?? ex.runtime.globalFilters, ex);
     if (isThenable(r)) {
       r.then(
-        (v) => (v ? this.reject(ex, v, undefined) : this.route(ex)),
+        (v) => (v ? this.reject(ex, v, route) : this.routeFilters(ex, route)),
         (e) => this.internalError(ex, e),
       );
-    } else if (r) this.reject(ex, r, undefined);
-    else this.route(ex);
+    } else if (r) this.reject(ex, r, route);
+    else this.routeFilters(ex, route);
   }
 
-  private route(ex: Exchange): void {
-    const route = ex.runtime!.router.match(ex);
+  private routeFilters(ex: PipelineExchange, route: CompiledRoute | undefined): void {
     if (!route) {
       sendError(ex, 'NR', `no route for ${ex.method} ${ex.host}${ex.matchPath}`);
       return;
     }
-    ex.routeName = route.name;
-    ex.routeFilters = route.filters;
     const r = runChain(route.filters, ex);
     if (isThenable(r)) {
       r.then(
@@ -199,18 +217,14 @@ export class Pipeline {
     sendInternalError(ex);
   }
 
-  /** Pick main or canary backends, then a weighted backend. */
-  chooseBackend(route: CompiledRoute, ex: Exchange): CompiledBackend | undefined {
-    if (route.grey !== undefined) applyGrey(route.grey, ex);
-    const set = route.canary && routeToCanary(route.canary, ex) ? route.canary.backends : route.main;
-    if (set !== route.main) ex.vars.canary = true;
-    return set.pick();
-  }
-
-  private dispatch(ex: Exchange, route: CompiledRoute): void {
+  private dispatch(ex: PipelineExchange, route: CompiledRoute): void {
     if (route.kind === 'direct') {
       const d = route.config.directResponse!;
       sendDirect(ex, d.status, d.body);
+      return;
+    }
+    if (ex.upgrade !== undefined && route.kind !== 'proxy') {
+      sendError(ex, 'UP', `${route.kind} routes do not take upgrades`);
       return;
     }
     if (ex.req.headers.expect === '100-continue') ex.res.writeContinue?.();
@@ -218,68 +232,32 @@ export class Pipeline {
       (route.handler as RouteHandler).handle(ex, route, ex.cancel).catch((e) => this.internalError(ex, e));
       return;
     }
-    const backend = this.chooseBackend(route, ex);
+    const backend = chooseBackend(ex, route.main, route.canary, route.grey);
     if (!backend) {
       sendError(ex, 'UH', 'route has no backend with weight > 0');
       return;
     }
-    forward(ex, backend, route.config.timeoutMs, ex.cancel, this.forwardDeps).catch((e) => this.internalError(ex, e));
+    forward(ex, backend, route.config.timeoutMs, ex.cancel, this.forwardDeps, ex.upgrade).catch((e) => this.internalError(ex, e));
   }
 
-  /** The 'upgrade' handler (WebSocket). */
+  /** The 'upgrade' handler (WebSocket): the same path as any request, with the socket handed to forward. */
   handleUpgrade(req: H1Request, socket: Socket, head: Buffer, scheme: 'http' | 'https' = 'http', trustForwarded = false): void {
     socket.on('error', ignoreError);
     const res = detachedResponse(req, socket);
+    // The response 'close' (exchange done, or the client gone before an answer) comes from the socket.
+    socket.once('end', () => res.closedUnderneath());
+    socket.once('close', () => res.closedUnderneath());
     if (upgradeProtocols(req.headers.upgrade) === undefined) {
       // Upgrade: h2c (alone) is never forwarded: the request is served as the plain
       // HTTP/1.1 request it also is, without Upgrade and HTTP2-Settings (hop-by-hop),
       // and the connection closes after the answer. The socket is read (and what
       // comes is dropped) so that a client leaving is noticed.
       socket.on('data', ignoreData);
-      socket.once('end', () => res.closedUnderneath());
-      socket.once('close', () => res.closedUnderneath());
       socket.resume();
       this.handle(req, res, scheme, trustForwarded);
       return;
     }
-    const ex = this.newExchange(req, res, scheme);
-    ex.trustForwarded = trustForwarded;
-    let finished = false;
-    const finish = (): void => {
-      if (finished) return;
-      finished = true;
-      this.done(ex);
-    };
-    socket.once('close', finish);
-    const state = ex.runtime!;
-    const route = state.router.match(ex);
-    if (!route) {
-      sendError(ex, 'NR');
-      return;
-    }
-    ex.routeName = route.name;
-    Promise.resolve(runChain(state.globalFilters, ex))
-      .then((r) => r ?? runChain(route.filters, ex))
-      .then(async (r) => {
-        if (r) return this.reject(ex, r, route);
-        const backend = route.kind === 'proxy' ? this.chooseBackend(route, ex) : undefined;
-        if (!backend) return sendError(ex, 'UH');
-        const cluster = backend.cluster;
-        ex.service = cluster.name;
-        const inst = pickInstance(backend, ex, new Set());
-        if (!inst) return sendError(ex, 'UH');
-        const adapter = this.adapterFor(cluster, inst);
-        if (!adapter?.upgrade) return sendError(ex, 'UP', 'upstream protocol does not support upgrade');
-        ex.upstreamAddr = inst.id;
-        ex.instance = inst;
-        socket.once('close', () => ex.cancel.abort());
-        const out = await adapter.upgrade(ex, socket, head, inst, cluster, { timeoutMs: route.config.timeoutMs ?? cluster.config.timeoutMs, signal: ex.cancel });
-        if (!out.committed) sendError(ex, upgradeFailureFlag(out.failure));
-      })
-      .catch((e) => {
-        this.deps.log.error({ err: e }, 'upgrade error');
-        socket.destroy();
-      });
+    this.handle(req, res, scheme, trustForwarded, { socket, head });
   }
 
   /**
@@ -291,8 +269,8 @@ export class Pipeline {
     this.deps.accessLog?.write(refusedLogLine(plainIp(remoteAddress), status, reason));
   }
 
-  private done(ex: Exchange): void {
-    const state = ex.runtime!;
+  private done(ex: PipelineExchange): void {
+    const state = ex.runtime;
     const seconds = ex.elapsedMs() / 1000;
     const status = ex.status || ex.res.statusCode || 0;
     this.deps.metrics.observeRequest(ex.routeName, ex.service, status, ex.flag, seconds);

@@ -19,7 +19,8 @@ import type { Metrics } from '../observability/metrics.js';
 import { applyClusterPolicies, checkServicePolicies } from '../resilience/policies.js';
 import { compileRoute, Router } from '../routing/router.js';
 import type { CounterStore } from '../store/types.js';
-import { compileRouteHandler, type RouteHandler } from '../upstreams/route-handlers.js';
+import { compileRouteHandler, type CompileDeps, type RouteHandler } from '../upstreams/route-handlers.js';
+export type { CompileDeps } from '../upstreams/route-handlers.js';
 import '../upstreams/dubbo/index.js'; // registers the `dubbo` route handler
 
 export interface RuntimeState {
@@ -30,15 +31,6 @@ export interface RuntimeState {
   /** Filter instances by identity, so the next compile can carry state over. */
   readonly filterIndex: ReadonlyMap<string, FilterInstance>;
   readonly createdAt: number;
-}
-
-export interface CompileDeps {
-  clusters: ClusterManager;
-  store: CounterStore;
-  log: Logger;
-  metrics: Metrics;
-  /** Current endpoints of a service, for clusters a new config needs (default: none until registered). */
-  endpointsOf?(service: string): readonly Endpoint[] | undefined;
 }
 
 /** A compiled config that is not serving yet. */
@@ -93,6 +85,8 @@ export function compileRuntime(config: Config, deps: CompileDeps, previous?: Run
       const prefix = 'prefix' in rc.match.path ? rc.match.path.prefix : undefined;
       const compiled = compileFilters(rc.filters, { ...ctx, route: rc.name, routePrefix: prefix }, `routes[${i}].filters`, prevFilters);
       route.filters = compiled.chain;
+      const replaced = new Set(compiled.chain.filter((f) => f.replacesGlobal).map((f) => f.type));
+      route.globalFilters = replaced.size > 0 ? global.chain.filter((f) => !replaced.has(f.type)) : global.chain;
       for (const [k, f] of compiled.byKey) filterIndex.set(k, f);
       if (route.kind === 'dubbo') {
         try {

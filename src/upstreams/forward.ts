@@ -1,17 +1,24 @@
 // Forwarding one exchange to a backend: instance pick, breaker admission,
 // per-try and route timeouts, retries with jittered backoff and a budget,
-// outlier reports, upstream metrics. Protocol adapters only do one attempt.
+// outlier reports, upstream metrics. Protocol adapters only do one attempt and
+// report it to the attempt's ResponseWriter; this loop alone decides what is
+// held for a retry, what is committed, and what error the client gets.
+// Upgrades (WebSocket) take the same loop.
 import type { Cluster } from '../balancing/cluster.js';
 import type { Instance } from '../balancing/instance.js';
 import type { RetriesConfig } from '../config/schema.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { CompiledBackend } from '../routing/canary.js';
-import type { Exchange } from '../server/exchange.js';
-import type { Flag } from '../server/flags.js';
+import type { Exchange } from '../exchange/exchange.js';
+import type { Flag } from '../exchange/flags.js';
 import { passAnotherInstance } from '../resilience/breaker-set.js';
-import { sendDirect, sendError } from '../server/respond.js';
-import type { Cancellation } from './cancel.js';
-import type { AttemptOutcome, FailureKind, UpstreamAdapter } from './types.js';
+import { sendDirect, sendError } from '../exchange/respond.js';
+import type { Duplex } from 'node:stream';
+import type { Cancellation } from '../exchange/cancel.js';
+import { requestHasBody } from '../exchange/exchange.js';
+import type { UpstreamAdapter } from './types.js';
+import type { AttemptOutcome, FailureKind } from '../exchange/outcome.js';
+import { ResponseWriter } from './response-writer.js';
 
 const NO_INSTANCES: ReadonlySet<Instance> = new Set();
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -75,11 +82,25 @@ const sleep = (ms: number, signal: Cancellation): Promise<void> =>
     signal.addEventListener('abort', done);
   });
 
+/** An upgrade request's connection: the client's socket and what it sent after the head. */
+export interface UpgradeRequest {
+  socket: Duplex;
+  head: Buffer;
+}
+
 /**
- * Forward `ex` to `backend`. Always answers the client (or leaves the
- * response to the adapter once committed). `signal` aborts when the client goes away.
+ * Forward `ex` to `backend`. Always answers the client. `signal` aborts when
+ * the client goes away. With `upgrade`, the adapter's upgrade() is tried and
+ * a 101 joins the client's socket to the upstream's.
  */
-export async function forward(ex: Exchange, backend: CompiledBackend, routeTimeoutMs: number | undefined, signal: Cancellation, deps: ForwardDeps): Promise<void> {
+export async function forward(
+  ex: Exchange,
+  backend: CompiledBackend,
+  routeTimeoutMs: number | undefined,
+  signal: Cancellation,
+  deps: ForwardDeps,
+  upgrade?: UpgradeRequest,
+): Promise<void> {
   const cluster = backend.cluster;
   ex.service = cluster.name;
   const cfg = cluster.config;
@@ -87,6 +108,7 @@ export async function forward(ex: Exchange, backend: CompiledBackend, routeTimeo
   const maxAttempts = 1 + (retries?.attempts ?? 0);
   const deadline = Date.now() + (routeTimeoutMs ?? cfg.timeoutMs);
   const idempotent = IDEMPOTENT.has(ex.method);
+  const hasBody = requestHasBody(ex.req);
   // Instances already tried, kept only when a retry can follow.
   const tried = maxAttempts > 1 ? new Set<Instance>() : undefined;
   const exclude: ReadonlySet<Instance> = tried ?? NO_INSTANCES;
@@ -108,16 +130,15 @@ export async function forward(ex: Exchange, backend: CompiledBackend, routeTimeo
       }
       if (cluster.breakers && !permit) {
         deps.metrics.rejections.labels('UO', ex.routeName, 'circuit_breaker').inc();
-        await answerOpen(ex, cluster, routeTimeoutMs, signal, deps);
+        await answerOpen(ex, cluster, routeTimeoutMs, signal, deps, upgrade);
         return;
       }
       tried?.add(inst);
-      ex.instance = inst;
       ex.upstreamAddr = inst.id;
       const adapter = deps.adapterFor(cluster, inst);
-      if (!adapter) {
+      if (!adapter || (upgrade && !adapter.upgrade)) {
         permit?.done({ committed: false, reachedUpstream: false, failure: 'protocol' }, 0);
-        sendError(ex, 'UP', `no upstream adapter for protocol ${cfg.protocol ?? inst.metadata.protocol}`);
+        sendError(ex, 'UP', adapter ? 'upstream protocol does not support upgrade' : `no upstream adapter for protocol ${cfg.protocol ?? inst.metadata.protocol}`);
         return;
       }
       const remaining = deadline - Date.now();
@@ -132,16 +153,14 @@ export async function forward(ex: Exchange, backend: CompiledBackend, routeTimeo
       if (isRetry) cluster.activeRetries++;
       inst.active++;
       const started = performance.now();
+      // A retryable status is held back (not passed on) while another try can follow.
+      const hold = canRetryMore && !hasBody && (idempotent || retries.retryNonIdempotent) ? (s: number) => statusRetryable(retries, s) && deadline - Date.now() > 0 : undefined;
+      const sink = new ResponseWriter(ex, hold, upgrade?.socket);
       let outcome: AttemptOutcome;
       try {
-        outcome = await adapter.attempt(ex, inst, cluster, {
-          timeoutMs: perTry,
-          signal,
-          holdStatus:
-            canRetryMore && !requestHasBody(ex) && (idempotent || retries.retryNonIdempotent)
-              ? (s) => statusRetryable(retries, s) && deadline - Date.now() > 0
-              : undefined,
-        });
+        const opts = { timeoutMs: perTry, signal, sink };
+        outcome = (upgrade ? await adapter.upgrade!(ex, upgrade.socket, upgrade.head, inst, cluster, opts) : await adapter.attempt(ex, inst, cluster, opts)) as AttemptOutcome;
+        outcome.committed = sink.committed;
       } finally {
         inst.active--;
         if (isRetry) cluster.activeRetries--;
@@ -169,7 +188,7 @@ export async function forward(ex: Exchange, backend: CompiledBackend, routeTimeo
         (outcome.failure ? failureRetryable(retries, outcome.failure) : outcome.status !== undefined && statusRetryable(retries, outcome.status)) &&
         // A request that reached the upstream is retried only when it is idempotent (or configured)
         // and its body was not consumed.
-        (!outcome.reachedUpstream || ((idempotent || retries.retryNonIdempotent) && !requestHasBody(ex))) &&
+        (!outcome.reachedUpstream || ((idempotent || retries.retryNonIdempotent) && !hasBody)) &&
         (outcome.status !== undefined || budgetAllows(cluster, retries));
       if (retryable) {
         deps.metrics.retries.labels(cluster.name, outcome.failure ?? String(outcome.status)).inc();
@@ -196,13 +215,6 @@ export async function forward(ex: Exchange, backend: CompiledBackend, routeTimeo
   }
 }
 
-function requestHasBody(ex: Exchange): boolean {
-  const h = ex.req.headers;
-  // HTTP/2 bodies need no content-length: the HEADERS frame either ended the stream or a body follows.
-  if (ex.req.httpVersionMajor === 2) return (ex.req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === false;
-  return h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
-}
-
 function flagText(f: FailureKind): string {
   switch (f) {
     case 'connect-failure':
@@ -219,7 +231,7 @@ function flagText(f: FailureKind): string {
   }
 }
 
-async function answerOpen(ex: Exchange, cluster: Cluster, routeTimeoutMs: number | undefined, signal: Cancellation, deps: ForwardDeps): Promise<void> {
+async function answerOpen(ex: Exchange, cluster: Cluster, routeTimeoutMs: number | undefined, signal: Cancellation, deps: ForwardDeps, upgrade: UpgradeRequest | undefined): Promise<void> {
   const fb = cluster.config.circuitBreakers.find((b) => b.fallback)?.fallback;
   if (fb && 'response' in fb) {
     ex.flag = 'UO';
@@ -229,7 +241,7 @@ async function answerOpen(ex: Exchange, cluster: Cluster, routeTimeoutMs: number
   if (fb && 'service' in fb && fb.service !== cluster.name) {
     const other = deps.cluster(fb.service);
     ex.vars.fallbackFrom = cluster.name;
-    await forward(ex, { service: other.name, weight: 1, subset: undefined, subsetFallback: 'all', cluster: other }, routeTimeoutMs, signal, deps);
+    await forward(ex, { service: other.name, weight: 1, subset: undefined, subsetFallback: 'all', cluster: other }, routeTimeoutMs, signal, deps, upgrade);
     if (!ex.flag) ex.flag = 'UO';
     return;
   }

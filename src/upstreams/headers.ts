@@ -1,6 +1,6 @@
 // Header rules shared by upstream adapters: forwarded headers, header
 // operations. The wire rules (hop-by-hop fields, tokens) live in src/http1/.
-import type { Exchange, HeaderOps } from '../server/exchange.js';
+import type { Exchange, HeaderOps } from '../exchange/exchange.js';
 
 export { connectionHasToken, connectionTokens, HOP_BY_HOP } from '../http1/fields.js';
 export { TOKEN_RE } from '../http1/grammar.js';

@@ -6,10 +6,13 @@ import { Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
 import type { Cluster } from '../balancing/cluster.js';
 import type { Instance } from '../balancing/instance.js';
-import type { Exchange } from '../server/exchange.js';
+import type { Exchange } from '../exchange/exchange.js';
 import { H1Pool, UpstreamConnectionError, type H1Handler, type H1Request, type ResponseHeaders } from './h1client.js';
 import { addGatewayResponseHeaders, applyHeaderOpsToList, connectionTokens, HOP_BY_HOP } from './headers.js';
-import { AttemptTimeoutError, type AttemptOptions, type AttemptOutcome, type FailureKind, type UpstreamAdapter } from './types.js';
+import { AttemptTimeoutError, type AttemptOptions, type AttemptReport, type ResponseSink, type UpstreamAdapter } from './types.js';
+import type { FailureKind } from '../exchange/outcome.js';
+import { requestHasBody } from '../exchange/exchange.js';
+import { bodyCut } from '../exchange/body.js';
 
 const CONNECT_CODES = new Set([
   'ECONNREFUSED',
@@ -44,15 +47,6 @@ class AbortedError extends Error {
 
 /** Swallows an 'error' that has already been dealt with elsewhere. */
 const ignoreError = (): void => undefined;
-
-/**
- * The client's request body was cut short: the connection or stream went away
- * before its end (node:http and HTTP/2 requests say `aborted`; a destroyed
- * stream that never ended is the same thing).
- */
-export function bodyCut(src: Readable): boolean {
-  return (src as { aborted?: boolean }).aborted === true || (src.destroyed && !src.readableEnded);
-}
 
 /**
  * The request body as the upstream client reads it. It attaches to the
@@ -154,16 +148,6 @@ function endToEndHeaders(h: Record<string, string | string[] | undefined>): Reco
   return out;
 }
 
-function hasBody(ex: Exchange): boolean {
-  const h = ex.req.headers;
-  if (h['transfer-encoding'] !== undefined) return true;
-  const cl = h['content-length'];
-  if (cl !== undefined) return cl !== '0';
-  // HTTP/2: a body may come without content-length
-  if (ex.req.httpVersionMajor === 2) return !(ex.req as Readable).readableEnded && ex.method !== 'GET' && ex.method !== 'HEAD';
-  return false;
-}
-
 export function upstreamHostHeader(ex: Exchange, inst: Instance, cluster: Cluster): string {
   if (ex.upstreamHost !== undefined) return ex.upstreamHost;
   const policy = cluster.config.host;
@@ -220,17 +204,15 @@ export function buildRequestHeaders(ex: Exchange, inst: Instance, cluster: Clust
 
 /**
  * One attempt: the request handler and its state in one object (one
- * allocation per attempt rather than a closure per callback).
+ * allocation per attempt rather than a closure per callback). It reports the
+ * response to the attempt's sink and never writes to the client itself.
  */
 class HttpAttempt implements H1Handler {
   private readonly started = performance.now();
   req: H1Request | undefined;
   private headersSeen = false;
-  private committed = false;
   /** The status is held back for a retry: the response is dropped. */
   private held = false;
-  /** A sized response's head, not written until its first body bytes. */
-  private heldHead: Record<string, string | string[] | undefined> | undefined;
   private done = false;
   private headersMs: number | undefined;
   private status: number | undefined;
@@ -242,32 +224,32 @@ class HttpAttempt implements H1Handler {
   private readonly timer: NodeJS.Timeout;
   private readonly onAbort = (): void => this.abortWith(new AbortedError());
   private onDrain: (() => void) | undefined;
+  private readonly sink: ResponseSink;
 
   constructor(
-    private readonly ex: Exchange,
     private readonly opts: AttemptOptions,
-    private readonly resolve: (o: AttemptOutcome) => void,
+    private readonly resolve: (o: AttemptReport) => void,
     readonly body: LazyBody | null,
   ) {
+    this.sink = opts.sink;
     this.timer = setTimeout(() => {
       if (!this.headersSeen) this.abortWith(new AttemptTimeoutError(opts.timeoutMs));
     }, opts.timeoutMs);
     opts.signal.addEventListener('abort', this.onAbort);
   }
 
-  finish(o: Omit<AttemptOutcome, 'committed' | 'reachedUpstream'>): void {
+  finish(report: Omit<AttemptReport, 'reachedUpstream'>): void {
     if (this.done) return;
+    const o = report as AttemptReport;
     this.done = true;
     clearTimeout(this.timer);
     this.opts.signal.removeEventListener('abort', this.onAbort);
     const body = this.body;
     if (body && !body.started) body.detach();
     // Completes the caller's literal rather than copying it (no spread per request).
-    const out = o as AttemptOutcome;
-    out.committed = this.committed;
-    out.reachedUpstream = this.headersSeen || this.sent || (body?.started ?? false);
-    out.headersMs = this.headersMs;
-    this.resolve(out);
+    o.reachedUpstream = this.headersSeen || this.sent || (body?.started ?? false);
+    o.headersMs = this.headersMs;
+    this.resolve(o);
   }
 
   private abortWith(err: Error): void {
@@ -280,101 +262,38 @@ class HttpAttempt implements H1Handler {
   }
 
   onResponseStart(statusCode: number, headers: ResponseHeaders): void {
-    const ex = this.ex;
-    const res = ex.res;
     this.headersSeen = true;
     this.status = statusCode;
     this.headersMs = performance.now() - this.started;
-    if (this.opts.holdStatus?.(statusCode)) {
-      this.held = true;
-      this.abortWith(new AbortedError());
-      return;
-    }
     // The client leaves hop-by-hop headers out; the object is this response's own.
-    const out: Record<string, string | string[] | undefined> = headers;
-    addGatewayResponseHeaders(out, ex);
-    if (res.headersSent || res.destroyed) {
-      this.abortWith(new AbortedError());
-      return;
-    }
-    // Streams of unknown length (SSE, long polls) get their headers at once. A sized
-    // body's head waits for its first bytes (or its end) and goes out with them: an
-    // upstream that fails before them leaves nothing sent, so the client gets a 502
-    // (or the request a retry) instead of a head with no body behind it.
-    if (out['content-length'] !== undefined) {
-      this.heldHead = out;
-      return;
-    }
-    const err = this.commit(statusCode, out);
-    if (err) {
-      this.abortWith(err);
-      return;
-    }
-    res.flushHeaders?.();
-  }
-
-  /** Writes the response head downstream; the error to fail with when the downstream refuses it. */
-  private commit(statusCode: number, out: Record<string, string | string[] | undefined>): Error | undefined {
-    try {
-      this.ex.res.writeHead(statusCode, out as Record<string, string | string[]>);
-    } catch (e) {
-      // A header the downstream refuses (a control character in a value): nothing was sent, the client gets a 502 UP.
-      return new UpstreamConnectionError(`upstream response header refused: ${(e as Error).message}`, 'MESHGATE_BAD_RESPONSE');
-    }
-    this.committed = true;
-    this.ex.status = statusCode;
-    return undefined;
-  }
-
-  /** Sends a head held for the body's first bytes; the error when the downstream refused it. */
-  private commitHeld(): Error | undefined {
-    const out = this.heldHead;
-    if (out === undefined) return undefined;
-    this.heldHead = undefined;
-    return this.commit(this.status!, out);
+    const r = this.sink.head(statusCode, headers);
+    if (r === undefined) return;
+    if (r === 'hold') this.held = true;
+    this.abortWith(r === 'hold' ? new AbortedError() : r);
   }
 
   onResponseData(chunk: Buffer): void {
     // The attempt already ended (it failed while the client was still delivering this read).
     if (this.done) return;
-    const ex = this.ex;
-    if (this.heldHead !== undefined) {
-      const err = this.commitHeld();
-      if (err) {
-        this.abortWith(err);
-        return;
-      }
-    }
-    ex.bytesOut += chunk.length;
-    if (!ex.res.write(chunk)) {
+    const r = this.sink.data(chunk);
+    if (r === true) return;
+    if (r === false) {
       const req = this.req!;
       req.pause();
       this.onDrain ??= () => req.resume();
-      ex.res.once('drain', this.onDrain);
+      this.sink.onDrain(this.onDrain);
+      return;
     }
+    this.abortWith(r);
   }
 
   onResponseEnd(trailers: ResponseHeaders | undefined): void {
     // An attempt that failed inside onResponseData may still hear of the end of the read that carried it.
     if (this.done) return;
-    const res = this.ex.res;
-    if (this.heldHead !== undefined) {
-      const err = this.commitHeld();
-      if (err) {
-        // The request is already complete on the client's side: fail the attempt here.
-        this.finish({ status: this.status, failure: 'protocol', error: err });
-        return;
-      }
-    }
-    if (trailers && res.addTrailers) {
-      try {
-        res.addTrailers(trailers);
-      } catch {
-        /* downstream cannot carry trailers */
-      }
-    }
-    res.end();
-    this.finish({ status: this.status });
+    const err = this.sink.end(trailers);
+    // The request is already complete on the client's side: a head refused now fails the attempt here.
+    if (err) this.finish({ status: this.status, failure: 'protocol', error: err });
+    else this.finish({ status: this.status });
   }
 
   onResponseError(err: Error): void {
@@ -382,11 +301,8 @@ class HttpAttempt implements H1Handler {
       this.finish({ status: this.status });
       return;
     }
-    const failure = classifyError(err, this.headersSeen);
-    const res = this.ex.res;
-    // Mid-stream failure: the client must see a broken response, not a clean end.
-    if (this.committed && !res.destroyed) res.destroy(err);
-    this.finish({ status: this.status, failure, error: err });
+    this.sink.broken(err);
+    this.finish({ status: this.status, failure: classifyError(err, this.headersSeen), error: err });
   }
 }
 
@@ -432,13 +348,13 @@ export class HttpAdapter implements UpstreamAdapter {
     return p;
   }
 
-  attempt(ex: Exchange, inst: Instance, cluster: Cluster, opts: AttemptOptions): Promise<AttemptOutcome> {
-    return new Promise<AttemptOutcome>((resolve) => {
+  attempt(ex: Exchange, inst: Instance, cluster: Cluster, opts: AttemptOptions): Promise<AttemptReport> {
+    return new Promise<AttemptReport>((resolve) => {
       if (opts.signal.aborted) {
-        resolve({ failure: 'aborted', committed: false, reachedUpstream: false });
+        resolve({ failure: 'aborted', reachedUpstream: false });
         return;
       }
-      const a = new HttpAttempt(ex, opts, resolve, hasBody(ex) ? new LazyBody(ex.req as Readable, ex) : null);
+      const a = new HttpAttempt(opts, resolve, requestHasBody(ex.req) ? new LazyBody(ex.body, ex) : null);
       try {
         a.req = this.pool(inst, cluster).request({ path: ex.path, method: ex.method, headers: buildRequestHeaders(ex, inst, cluster), body: a.body }, a);
       } catch (e) {
@@ -453,13 +369,12 @@ export class HttpAdapter implements UpstreamAdapter {
    * client with its status, headers and body on the client's socket, which
    * closes after it. opts.timeoutMs bounds the wait for the answer's head.
    */
-  upgrade(ex: Exchange, socket: Duplex, head: Buffer, inst: Instance, cluster: Cluster, opts: AttemptOptions): Promise<AttemptOutcome> {
-    return new Promise<AttemptOutcome>((resolve) => {
+  upgrade(ex: Exchange, socket: Duplex, head: Buffer, inst: Instance, cluster: Cluster, opts: AttemptOptions): Promise<AttemptReport> {
+    return new Promise<AttemptReport>((resolve) => {
       const started = performance.now();
-      const res = ex.res;
+      const sink = opts.sink;
       let settled = false;
       let headersSeen = false;
-      let committed = false;
       let status: number | undefined;
       let headersMs: number | undefined;
       let controller: Dispatcher.DispatchController | undefined;
@@ -475,7 +390,7 @@ export class HttpAdapter implements UpstreamAdapter {
       const onCancel = (): void => {
         if (!upgraded) abort(new AbortedError());
       };
-      const settle = (o: AttemptOutcome): void => {
+      const settle = (o: AttemptReport): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
@@ -498,27 +413,9 @@ export class HttpAdapter implements UpstreamAdapter {
           upgraded = true;
           headersSeen = true;
           clearTimeout(timer);
-          ex.status = statusCode;
           headersMs = performance.now() - started;
-          let head101 = `HTTP/1.1 ${statusCode} Switching Protocols\r\n`;
-          for (const [k, v] of Object.entries(resHeaders)) {
-            for (const one of Array.isArray(v) ? v : [v]) if (one !== undefined) head101 += `${k}: ${one}\r\n`;
-          }
-          socket.write(head101 + '\r\n');
-          if (head.length) upstream.write(head);
-          upstream.on('data', (d: Buffer) => (ex.bytesOut += d.length));
-          socket.on('data', (d: Buffer) => (ex.bytesIn += d.length));
-          upstream.pipe(socket);
-          socket.pipe(upstream);
-          const close = (): void => {
-            upstream.destroy();
-            socket.destroy();
-          };
-          upstream.once('close', close);
-          socket.once('close', close);
-          upstream.on('error', close);
-          socket.on('error', close);
-          socket.once('close', () => settle({ status: statusCode, committed: true, reachedUpstream: true, headersMs }));
+          sink.tunnel(statusCode, resHeaders, socket, upstream, head);
+          socket.once('close', () => settle({ status: statusCode, reachedUpstream: true, headersMs }));
         },
         // The upstream did not switch protocols: an ordinary response.
         onResponseStart(c, statusCode, resHeaders) {
@@ -526,45 +423,30 @@ export class HttpAdapter implements UpstreamAdapter {
           clearTimeout(timer);
           status = statusCode;
           headersMs = performance.now() - started;
-          const out = endToEndHeaders(resHeaders);
-          addGatewayResponseHeaders(out, ex);
-          if (res.headersSent || res.destroyed) {
-            c.abort(new AbortedError());
-            return;
-          }
-          try {
-            res.writeHead(statusCode, out as Record<string, string | string[]>);
-          } catch (e) {
-            c.abort(new UpstreamConnectionError(`upstream response header refused: ${(e as Error).message}`, 'MESHGATE_BAD_RESPONSE'));
-            return;
-          }
-          committed = true;
-          ex.status = statusCode;
-          if (out['content-length'] === undefined) res.flushHeaders?.();
+          const r = sink.head(statusCode, endToEndHeaders(resHeaders));
+          if (r !== undefined) c.abort(r === 'hold' ? new AbortedError() : r);
         },
         onResponseData(c, chunk) {
-          if (!committed) return;
-          ex.bytesOut += chunk.length;
-          if (!res.write(chunk)) {
-            // The response writes straight to the client's socket, which says when it drained.
+          const r = sink.data(chunk);
+          if (r === true) return;
+          if (r === false) {
             c.pause();
-            socket.once('drain', () => c.resume());
-          }
+            sink.onDrain(() => c.resume());
+          } else c.abort(r);
         },
         onResponseEnd() {
-          res.end();
-          settle({ status, committed: true, reachedUpstream: true, headersMs });
+          const err = sink.end();
+          settle({ status, failure: err ? 'protocol' : undefined, error: err, reachedUpstream: true, headersMs });
         },
         onResponseError(_c, err) {
-          // Mid-body failure: the client must see a broken response, not a clean end.
-          if (committed && !res.destroyed) res.destroy(err);
-          settle({ status, failure: classifyError(err, headersSeen), error: err, committed, reachedUpstream: headersSeen, headersMs });
+          sink.broken(err);
+          settle({ status, failure: classifyError(err, headersSeen), error: err, reachedUpstream: headersSeen, headersMs });
         },
       };
       try {
         this.upgradePool(inst, cluster).dispatch({ path: ex.path, method: ex.method, headers, upgrade: upgradeTo, body: null }, handler);
       } catch (e) {
-        settle({ failure: 'protocol', error: e as Error, committed: false, reachedUpstream: false });
+        settle({ failure: 'protocol', error: e as Error, reachedUpstream: false });
       }
     });
   }

@@ -4,15 +4,17 @@
 // Bodies stream both ways under HTTP/2 flow control: a slow reader pauses the
 // other side's stream, which stops WINDOW_UPDATEs, so memory stays bounded by
 // the flow-control windows whatever the size of the stream.
-import http2, { type ClientHttp2Session, type ClientHttp2Stream, type Http2ServerResponse, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import { addAbortSignal, type Readable } from 'node:stream';
 import type { Cluster } from '../balancing/cluster.js';
 import type { Instance } from '../balancing/instance.js';
-import type { DownstreamResponse, Exchange } from '../server/exchange.js';
-import { formatGrpcTimeout, GrpcStatus, isGrpcRequest, isGrpcWebRequest, parseGrpcTimeout, repairGrpcStatus, sendTrailersOnly } from './grpc-status.js';
-import { addGatewayResponseHeaders, HOP_BY_HOP } from './headers.js';
-import { bodyCut, buildRequestHeaders } from './http.js';
-import { AttemptTimeoutError, type AttemptOptions, type AttemptOutcome, type FailureKind, type UpstreamAdapter } from './types.js';
+import { requestHasBody, type Exchange } from '../exchange/exchange.js';
+import { formatGrpcTimeout, GrpcStatus, isGrpcRequest, isGrpcWebRequest, parseGrpcTimeout, repairGrpcStatus } from '../exchange/grpc-status.js';
+import { HOP_BY_HOP } from './headers.js';
+import { buildRequestHeaders } from './http.js';
+import { bodyCut } from '../exchange/body.js';
+import { AttemptTimeoutError, type AttemptOptions, type AttemptReport, type ResponseHead, type UpstreamAdapter } from './types.js';
+import type { FailureKind } from '../exchange/outcome.js';
 
 const {
   NGHTTP2_CANCEL,
@@ -136,16 +138,9 @@ export class Http2SessionPool {
 }
 
 /** Does the downstream request carry a body? (HTTP/2: the HEADERS frame did not end the stream.) */
-function requestHasBody(ex: Exchange): boolean {
-  const req = ex.req;
-  if (req.httpVersionMajor === 2) {
-    const stream = (req as unknown as { stream?: { endAfterHeaders?: boolean } }).stream;
-    return stream ? !stream.endAfterHeaders && !(req as Readable).readableEnded : false;
-  }
-  const h = req.headers;
-  if (h['transfer-encoding'] !== undefined) return true;
-  const cl = h['content-length'];
-  return cl !== undefined && cl !== '0';
+/** The headers of a trailers-only gRPC answer that ends a call whose deadline passed. */
+function deadlineExceeded(): ResponseHead {
+  return { 'content-type': 'application/grpc', 'grpc-status': String(GrpcStatus.DEADLINE_EXCEEDED), 'grpc-message': 'Deadline Exceeded', 'x-meshgate-flag': 'UT' };
 }
 
 /** Response headers for downstream: no pseudo-headers, no hop-by-hop headers. */
@@ -170,19 +165,6 @@ const CANCELLED = AbortSignal.abort();
  */
 function resetOnly(stream: ClientHttp2Stream): void {
   addAbortSignal(CANCELLED, stream);
-}
-
-function resetDownstream(res: DownstreamResponse, code: number): void {
-  const stream = (res as Http2ServerResponse).stream as Http2ServerResponse['stream'] | undefined;
-  if (stream && 'rstCode' in stream) {
-    if (!stream.destroyed) stream.close(code);
-  } else if (!res.destroyed) res.destroy();
-}
-
-function downstreamGone(res: DownstreamResponse): boolean {
-  if (res.destroyed) return true;
-  const stream = (res as Http2ServerResponse).stream as Http2ServerResponse['stream'] | undefined;
-  return stream !== undefined && 'rstCode' in stream && stream.destroyed;
 }
 
 export interface Http2AdapterOptions {
@@ -222,13 +204,13 @@ export class Http2Adapter implements UpstreamAdapter {
     return h;
   }
 
-  attempt(ex: Exchange, inst: Instance, cluster: Cluster, opts: AttemptOptions): Promise<AttemptOutcome> {
-    return new Promise<AttemptOutcome>((resolve) => {
+  attempt(ex: Exchange, inst: Instance, cluster: Cluster, opts: AttemptOptions): Promise<AttemptReport> {
+    return new Promise<AttemptReport>((resolve) => {
       if (opts.signal.aborted) {
-        resolve({ failure: 'aborted', committed: false, reachedUpstream: false });
+        resolve({ failure: 'aborted', reachedUpstream: false });
         return;
       }
-      const res = ex.res;
+      const sink = opts.sink;
       const grpc = this.grpc && isGrpcRequest(ex.req.headers);
       // A gRPC call proper (not gRPC-Web, whose status travels in the body): its end must carry a valid grpc-status.
       const grpcCall = grpc && !isGrpcWebRequest(ex.req.headers);
@@ -239,18 +221,17 @@ export class Http2Adapter implements UpstreamAdapter {
       const deadlineLeft = grpcTimeout !== undefined ? ex.startMs + grpcTimeout - Date.now() : undefined;
       if (deadlineLeft !== undefined && deadlineLeft <= 0) {
         ex.flag = 'UT';
-        sendTrailersOnly(res, GrpcStatus.DEADLINE_EXCEEDED, 'Deadline Exceeded', { 'x-request-id': ex.requestId, 'x-meshgate-flag': 'UT' });
-        resolve({ failure: 'timeout', committed: true, reachedUpstream: false });
+        sink.head(200, deadlineExceeded(), true);
+        resolve({ failure: 'timeout', reachedUpstream: false });
         return;
       }
 
       const started = performance.now();
-      const src = ex.req as Readable;
-      const withBody = requestHasBody(ex);
+      const src = ex.body;
+      const withBody = requestHasBody(ex.req);
       let entry: SessionEntry;
       let stream: ClientHttp2Stream;
       let headersSeen = false;
-      let committed = false;
       let bodyAttached = false;
       let done = false;
       let status: number | undefined;
@@ -283,11 +264,11 @@ export class Http2Adapter implements UpstreamAdapter {
       const onSrcAborted = (): void => {
         if (done) return;
         cancelUpstream(NGHTTP2_CANCEL);
-        if (committed) resetDownstream(res, NGHTTP2_CANCEL);
+        sink.broken(new Error('request aborted'), NGHTTP2_CANCEL);
         finish({ status, failure: 'aborted' });
       };
       const onDownstreamDrain = (): void => {
-        stream.resume();
+        if (!done) stream.resume();
       };
       const attachBody = (): void => {
         if (bodyAttached || done) return;
@@ -330,11 +311,10 @@ export class Http2Adapter implements UpstreamAdapter {
         clearTimeout(deadlineTimer);
         opts.signal.removeEventListener('abort', onAbort);
         detachBody();
-        res.off('drain', onDownstreamDrain);
         // A failure before the session connected never reached the upstream; a
         // refused stream was not processed. Otherwise the request went out.
         const reached = headersSeen || bodyAttached || (entry?.connected === true && o.failure !== 'refused-stream' && o.failure !== 'connect-failure');
-        resolve({ ...o, committed, reachedUpstream: reached, headersMs });
+        resolve({ ...o, reachedUpstream: reached, headersMs });
       };
       const classify = (): FailureKind => {
         if (!entry.connected) return 'connect-failure';
@@ -373,13 +353,9 @@ export class Http2Adapter implements UpstreamAdapter {
           if (done) return;
           cancelUpstream(NGHTTP2_CANCEL);
           ex.flag = 'UT';
-          if (!committed) {
-            committed = true;
-            sendTrailersOnly(res, GrpcStatus.DEADLINE_EXCEEDED, 'Deadline Exceeded', { 'x-request-id': ex.requestId, 'x-meshgate-flag': 'UT' });
-          } else if (!downstreamGone(res)) {
-            res.addTrailers?.({ 'grpc-status': String(GrpcStatus.DEADLINE_EXCEEDED), 'grpc-message': 'Deadline Exceeded' });
-            res.end();
-          }
+          // The call ends with DEADLINE_EXCEEDED: a trailers-only answer, or trailers after what was sent.
+          if (!sink.committed) sink.head(200, deadlineExceeded(), true);
+          else sink.end({ 'grpc-status': String(GrpcStatus.DEADLINE_EXCEEDED), 'grpc-message': 'Deadline Exceeded' });
           finish({ status, failure: 'timeout', error: new AttemptTimeoutError(deadlineLeft) });
         }, deadlineLeft);
       }
@@ -396,13 +372,9 @@ export class Http2Adapter implements UpstreamAdapter {
         headersSeen = true;
         status = Number(h[':status']);
         headersMs = performance.now() - started;
-        if (opts.holdStatus?.(status)) {
-          cancelUpstream(NGHTTP2_CANCEL);
-          finish({ status });
-          return;
-        }
         let out = downstreamHeaders(h);
-        if (grpcCall && flags & NGHTTP2_FLAG_END_STREAM) {
+        const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
+        if (grpcCall && endStream) {
           // Trailers-only: these headers end the call.
           const repaired = repairGrpcStatus(out, status);
           if (repaired) {
@@ -413,47 +385,40 @@ export class Http2Adapter implements UpstreamAdapter {
           headerStatus = { 'grpc-status': h['grpc-status'] };
           if (h['grpc-message'] !== undefined) headerStatus['grpc-message'] = h['grpc-message'];
         }
-        addGatewayResponseHeaders(out, ex);
-        if (res.headersSent || downstreamGone(res)) {
+        const r = sink.head(status, out, endStream);
+        if (r === 'hold') {
           cancelUpstream(NGHTTP2_CANCEL);
-          finish({ status, failure: 'aborted' });
+          finish({ status });
           return;
         }
-        committed = true;
-        ex.status = status;
-        try {
-          if (flags & NGHTTP2_FLAG_END_STREAM) {
-            // No body follows: for gRPC this is a trailers-only response, and it must
-            // stay one HEADERS frame with END_STREAM (setHeader + end, not writeHead).
-            res.statusCode = status;
-            for (const k in out) if (out[k] !== undefined) res.setHeader(k, out[k]!);
-            res.end();
-            stopSending();
-            finish({ status });
-            return;
-          }
-          res.writeHead(status, out as Record<string, string | string[]>);
-          if (out['content-length'] === undefined) res.flushHeaders?.();
-        } catch (e) {
+        if (r !== undefined) {
           cancelUpstream(NGHTTP2_CANCEL);
-          resetDownstream(res, NGHTTP2_INTERNAL_ERROR);
-          finish({ status, failure: 'protocol', error: e as Error });
+          finish({ status, failure: (r as { code?: string }).code === 'MESHGATE_ABORTED' ? 'aborted' : 'protocol', error: r });
+          return;
+        }
+        if (endStream) {
+          stopSending();
+          finish({ status });
         }
       });
       stream.on('data', (chunk: Buffer) => {
-        if (done || !committed) return;
-        ex.bytesOut += chunk.length;
-        if (!res.write(chunk)) {
+        if (done) return;
+        const r = sink.data(chunk);
+        if (r === true) return;
+        if (r === false) {
           stream.pause();
-          res.once('drain', onDownstreamDrain);
+          sink.onDrain(onDownstreamDrain);
+          return;
         }
+        cancelUpstream(NGHTTP2_CANCEL);
+        finish({ status, failure: 'protocol', error: r });
       });
       stream.on('trailers', (t: IncomingHttpHeaders) => {
         trailers = t;
       });
       stream.on('end', () => {
         if (done) return;
-        if (!committed) {
+        if (!headersSeen) {
           // END_STREAM without a response (not possible per spec): treat as a reset.
           finish({ failure: 'protocol' });
           return;
@@ -468,16 +433,9 @@ export class Http2Adapter implements UpstreamAdapter {
             ex.flag ||= 'UP';
           } else if (t === undefined) t = headerStatus as typeof t;
         }
-        if (t) {
-          try {
-            if (Object.keys(t).length) res.addTrailers?.(t as Record<string, string>);
-          } catch {
-            /* downstream cannot carry trailers */
-          }
-        }
-        res.end();
+        const err = sink.end(t as ResponseHead | undefined);
         stopSending();
-        finish({ status });
+        finish(err ? { status, failure: 'protocol', error: err } : { status });
       });
       stream.on('error', (e: Error) => {
         streamError = e as typeof streamError;
@@ -486,10 +444,8 @@ export class Http2Adapter implements UpstreamAdapter {
         if (done) return;
         if (entry.session.destroyed && !entry.connected) this.pool.drop(inst, entry);
         const failure = classify();
-        if (committed) {
-          // Mid-stream failure: the client must see a broken stream, not a clean end.
-          resetDownstream(res, stream.rstCode || NGHTTP2_INTERNAL_ERROR);
-        }
+        // Mid-stream failure: the client must see a broken stream, not a clean end.
+        sink.broken(streamError ?? new Error('upstream stream closed'), stream.rstCode || NGHTTP2_INTERNAL_ERROR);
         finish({ status, failure, error: streamError ?? new Error(`upstream stream closed (code ${stream.rstCode})`) });
       });
     });

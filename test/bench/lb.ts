@@ -19,9 +19,8 @@ import { createLoadBalancer } from '../../src/balancing/index.js';
 import { Instance } from '../../src/balancing/instance.js';
 import { DEFAULT_SERVICE, RouteSchema, type LoadBalancerConfig } from '../../src/config/schema.js';
 import { compileRoute, Router } from '../../src/routing/router.js';
-import { pickInstance } from '../../src/routing/select.js';
-import { Exchange, type DownstreamRequest, type DownstreamResponse } from '../../src/server/exchange.js';
-import { Pipeline } from '../../src/server/pipeline.js';
+import { chooseBackend, pickInstance } from '../../src/routing/select.js';
+import { Exchange, type DownstreamRequest, type DownstreamResponse } from '../../src/exchange/exchange.js';
 
 const LBS: Array<[string, LoadBalancerConfig]> = [
   ['round_robin', { type: 'round_robin' }],
@@ -97,7 +96,6 @@ function micro(): Array<{ name: string; ns: number; ratio: number }> {
   // A request with a few ordinary headers and cookies that matches no canary rule.
   const headers = { host: 'api.example.com', 'user-agent': 'bench', accept: '*/*', 'x-canary': 'prod', cookie: 'sid=abc; theme=dark; canary=no' };
   const res = {} as DownstreamResponse;
-  const choose = Pipeline.prototype.chooseBackend;
   const routeFns: Array<(i: number) => void> = [];
   const names: string[] = [];
   for (const [name, rc] of Object.entries(routes)) {
@@ -108,7 +106,7 @@ function micro(): Array<{ name: string; ns: number; ratio: number }> {
     routeFns.push(() => {
       const ex = new Exchange(req, res, 'r', '127.0.0.1', 'api.example.com', 'http');
       const route = router.match(ex)!;
-      const b = choose.call(undefined as never, route, ex)!;
+      const b = chooseBackend(ex, route.main, route.canary, route.grey)!;
       pickInstance(b, ex, empty);
     });
   }

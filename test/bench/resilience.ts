@@ -25,13 +25,14 @@ import { join } from 'node:path';
 import OpossumBreaker from 'opossum';
 import pino from 'pino';
 import { Instance } from '../../src/balancing/instance.js';
-import { FlowControlFilterSchema, ServiceSchema } from '../../src/config/schema.js';
+import { ServiceSchema } from '../../src/config/schema.js';
+import { FlowControlFilterSchema } from '../../src/resilience/flow/filter.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { ServiceBreakers } from '../../src/resilience/breaker-set.js';
 import { createFlowControl } from '../../src/resilience/flow/filter.js';
-import { Exchange } from '../../src/server/exchange.js';
+import { Exchange } from '../../src/exchange/exchange.js';
 import { MemoryStore } from '../../src/store/memory.js';
-import type { AttemptOutcome } from '../../src/upstreams/types.js';
+import type { AttemptOutcome } from '../../src/exchange/outcome.js';
 
 // autocannon ships no type declarations: describe the part used here.
 interface CannonResult {

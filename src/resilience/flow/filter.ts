@@ -3,17 +3,29 @@
 // 429, flag RL, Retry-After. Queueing rules delay the request instead (the
 // only case where this filter returns a promise, besides shared counters).
 import { createHash } from 'node:crypto';
-import type { FlowRuleConfig } from '../../config/schema.js';
-import type { FilterContext, FilterInstance, FilterResult, Rejection } from '../../filters/types.js';
-import type { Exchange } from '../../server/exchange.js';
+import { z } from 'zod';
+import { FlowRuleSchema, strict, type FlowRuleConfig } from '../../config/schema.js';
+import { defineFilter, type FilterContext, type FilterInstance, type FilterResult, type Rejection } from '../../filters/types.js';
+import type { Exchange } from '../../exchange/exchange.js';
 import type { Clock } from '../breaker.js';
 import { Concurrency, REJECT, Throttle, TokenBucket, WarmUp, type Controller, type Gauge } from './controllers.js';
 import { compileKey, describeKey, type KeyFn } from './keys.js';
 import { SharedCounter } from './shared.js';
-import type { z } from 'zod';
-import type { FlowControlFilterSchema } from '../../config/schema.js';
+
+export const FlowControlFilterSchema = strict({
+  type: z.literal('flow_control'),
+  rules: z.array(FlowRuleSchema).min(1),
+  /** Share counters across gateways through the store (qps/reject rules only). */
+  shared: z.boolean().default(false),
+});
 
 export type FlowControlConfig = z.output<typeof FlowControlFilterSchema>;
+
+export const flowControlFilter = defineFilter({
+  type: 'flow_control',
+  schema: FlowControlFilterSchema,
+  create: (config, ctx) => createFlowControl(config, ctx),
+});
 
 /** Keys tracked per rule before the oldest are forgotten (a forgotten key starts afresh). */
 const MAX_KEYS = 100_000;

@@ -2,7 +2,7 @@
 // header, query parameter or cookie, optionally filtered by a match.
 import type { KeySource, StringMatch } from '../../config/schema.js';
 import { compileStringMatch } from '../../routing/match.js';
-import type { Exchange } from '../../server/exchange.js';
+import type { Exchange } from '../../exchange/exchange.js';
 
 /**
  * Returns the key a request is counted under, or undefined when the rule does

@@ -8,9 +8,9 @@
 // doubles per failure has passed.
 import type { Cluster } from '../../balancing/cluster.js';
 import type { Instance } from '../../balancing/instance.js';
-import type { Exchange } from '../../server/exchange.js';
-import { addGatewayResponseHeaders } from '../headers.js';
-import type { AttemptOptions, AttemptOutcome, FailureKind, UpstreamAdapter } from '../types.js';
+import type { Exchange } from '../../exchange/exchange.js';
+import type { AttemptOptions, AttemptReport, UpstreamAdapter } from '../types.js';
+import type { FailureKind } from '../../exchange/outcome.js';
 import { encodeRequest, Status, type DubboResult, type Invocation } from './codec.js';
 import { DubboConnection, type CallResult } from './connection.js';
 
@@ -134,12 +134,12 @@ export class DubboAdapter implements UpstreamAdapter {
     return conn;
   }
 
-  attempt(ex: Exchange, inst: Instance, cluster: Cluster, opts: AttemptOptions): Promise<AttemptOutcome> {
+  attempt(ex: Exchange, inst: Instance, cluster: Cluster, opts: AttemptOptions): Promise<AttemptReport> {
     const inv = invocations.get(ex);
-    if (!inv) return Promise.resolve({ failure: 'protocol', error: new Error('no Dubbo invocation for this request'), committed: false, reachedUpstream: false });
-    if (opts.signal.aborted) return Promise.resolve({ failure: 'aborted', committed: false, reachedUpstream: false });
+    if (!inv) return Promise.resolve({ failure: 'protocol', error: new Error('no Dubbo invocation for this request'), reachedUpstream: false });
+    if (opts.signal.aborted) return Promise.resolve({ failure: 'aborted', reachedUpstream: false });
     const conn = this.connection(inst, cluster.config.connectTimeoutMs);
-    if (!(conn instanceof DubboConnection)) return Promise.resolve({ ...conn, committed: false, reachedUpstream: false });
+    if (!(conn instanceof DubboConnection)) return Promise.resolve({ ...conn, reachedUpstream: false });
     const id = this.nextId();
     let frame: Buffer;
     try {
@@ -147,14 +147,14 @@ export class DubboAdapter implements UpstreamAdapter {
       inv.attachments.timeout = String(opts.timeoutMs);
       frame = encodeRequest(id, inv);
     } catch (e) {
-      return Promise.resolve({ failure: 'protocol', error: e as Error, committed: false, reachedUpstream: false });
+      return Promise.resolve({ failure: 'protocol', error: e as Error, reachedUpstream: false });
     }
     const started = performance.now();
     return conn.call(id, frame, opts.timeoutMs, opts.signal).then((r) => this.answer(ex, opts, r, performance.now() - started));
   }
 
-  private answer(ex: Exchange, opts: AttemptOptions, r: CallResult, headersMs: number): AttemptOutcome {
-    if (!r.ok) return { failure: r.failure, error: r.error, committed: false, reachedUpstream: r.reachedUpstream, headersMs: r.failure === 'timeout' ? headersMs : undefined };
+  private answer(ex: Exchange, opts: AttemptOptions, r: CallResult, headersMs: number): AttemptReport {
+    if (!r.ok) return { failure: r.failure, error: r.error, reachedUpstream: r.reachedUpstream, headersMs: r.failure === 'timeout' ? headersMs : undefined };
     const res: DubboResult = r.result;
     let status: number;
     let body: string;
@@ -165,7 +165,7 @@ export class DubboAdapter implements UpstreamAdapter {
         try {
           body = JSON.stringify(res.value) ?? 'null';
         } catch (e) {
-          return { failure: 'protocol', error: new Error(`provider result is not representable as JSON: ${(e as Error).message}`), committed: false, reachedUpstream: true, headersMs };
+          return { failure: 'protocol', error: new Error(`provider result is not representable as JSON: ${(e as Error).message}`), reachedUpstream: true, headersMs };
         }
         break;
       case 'exception':
@@ -176,13 +176,21 @@ export class DubboAdapter implements UpstreamAdapter {
         break;
       case 'status':
         status = httpStatusFor(res.status);
-        if (opts.holdStatus?.(status)) return { status, committed: false, reachedUpstream: !NOT_EXECUTED.has(res.status), headersMs };
         body = JSON.stringify({ error: res.message || `provider answered status ${res.status}`, dubboStatus: res.status, requestId: ex.requestId });
         extra = { 'x-meshgate-dubbo-status': String(res.status) };
         break;
     }
-    if (!writeJson(ex, status, body, extra)) return { failure: 'aborted', committed: false, reachedUpstream: true, headersMs };
-    return { status, committed: true, reachedUpstream: true, headersMs };
+    // Only a Dubbo status (the call failed in the framework) may be held for a retry; a value or an application exception is the answer.
+    const executed = res.kind !== 'status' || !NOT_EXECUTED.has(res.status);
+    const buf = Buffer.from(body);
+    const sink = opts.sink;
+    const head = sink.head(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(buf.length), ...extra }, false, res.kind === 'status');
+    if (head === 'hold') return { status, reachedUpstream: executed, headersMs };
+    if (head !== undefined) return { status, failure: (head as { code?: string }).code === 'MESHGATE_ABORTED' ? 'aborted' : 'protocol', error: head, reachedUpstream: true, headersMs };
+    const err = sink.data(buf);
+    const end = err instanceof Error ? err : sink.end();
+    if (end) return { status, failure: (end as { code?: string }).code === 'MESHGATE_ABORTED' ? 'aborted' : 'protocol', error: end, reachedUpstream: true, headersMs };
+    return { status, reachedUpstream: true, headersMs };
   }
 
   private sweep(): void {
@@ -213,20 +221,3 @@ export class DubboAdapter implements UpstreamAdapter {
   }
 }
 
-/** Write a complete JSON response (false when the client is gone or the response already started). */
-export function writeJson(ex: Exchange, status: number, body: string, extra?: Record<string, string>): boolean {
-  const res = ex.res;
-  if (res.headersSent || res.destroyed) return false;
-  const buf = Buffer.from(body);
-  const headers: Record<string, string | string[] | undefined> = {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': String(buf.length),
-    ...extra,
-  };
-  addGatewayResponseHeaders(headers, ex); // x-request-id, cookies, header operations
-  ex.status = status;
-  ex.bytesOut += buf.length;
-  res.writeHead(status, headers as Record<string, string | string[]>);
-  res.end(buf);
-  return true;
-}

@@ -2,9 +2,9 @@
 // responses matched by request id, heartbeats both ways, and every call
 // settled exactly once (response, timeout, abort or connection loss) — a
 // call never hangs on a dead connection.
-import type { Cancellation } from '../cancel.js';
+import type { Cancellation } from '../../exchange/cancel.js';
 import { connect, type Socket } from 'node:net';
-import type { FailureKind } from '../types.js';
+import type { FailureKind } from '../../exchange/outcome.js';
 import {
   decodeEventData,
   decodeResponse,

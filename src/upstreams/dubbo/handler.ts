@@ -2,18 +2,16 @@
 // service method, build Java-typed arguments, and make a generic ($invoke)
 // call through forward() — so instance choice, breakers, retries, outlier
 // detection and metrics are the same as for HTTP backends.
-import type { Cancellation } from '../cancel.js';
+import type { Cancellation } from '../../exchange/cancel.js';
 import type { ClusterManager } from '../../balancing/clusters.js';
-import { BackendSet, routeToCanary, type CompiledBackend, type CompiledCanary } from '../../routing/canary.js';
-import { applyGrey } from '../../routing/grey.js';
+import { BackendSet, type CompiledBackend, type CompiledCanary } from '../../routing/canary.js';
 import type { CompiledRoute } from '../../routing/router.js';
-import { pickInstance } from '../../routing/select.js';
-import type { Exchange } from '../../server/exchange.js';
-import { sendError } from '../../server/respond.js';
-import type { CompileDeps } from '../../server/runtime.js';
+import { chooseBackend, pickInstance } from '../../routing/select.js';
+import type { Exchange } from '../../exchange/exchange.js';
+import { sendError } from '../../exchange/respond.js';
 import { forward, type ForwardDeps } from '../forward.js';
 import { HOP_BY_HOP } from '../headers.js';
-import type { RouteHandler } from '../route-handlers.js';
+import type { CompileDeps, RouteHandler } from '../route-handlers.js';
 import { DubboAdapter, setInvocation, type DubboAdapterOptions } from './adapter.js';
 import { genericInvocation } from './codec.js';
 import { buildArgs, compileMethod, matchMethod, orderMethods, type CompiledMethod } from './mapping.js';
@@ -73,7 +71,7 @@ export function dubboAdapterOf(clusters: ClusterManager): DubboAdapter | undefin
 }
 
 function readBody(ex: Exchange, limit: number): Promise<string | 'too-large' | 'aborted'> {
-  const req = ex.req;
+  const req = ex.body;
   if (req.readableEnded) return Promise.resolve('');
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
@@ -239,16 +237,13 @@ export class DubboRouteHandler implements RouteHandler {
       sendError(ex, 'BR', e.message, 400);
       return;
     }
-    // Full-link grey: the tag picks the instance lane and travels as dubbo.tag.
-    if (route.grey !== undefined) applyGrey(route.grey, ex);
-    setInvocation(ex, genericInvocation(this.service, this.version, this.group, m.serviceMethod, m.types, args, this.attachments(ex, m)));
-    const set = this.canary && routeToCanary(this.canary, ex) ? this.canary.backends : this.main;
-    if (set !== this.main) ex.vars.canary = true;
-    const backend = set.pick();
+    // Full-link grey: the tag picks the instance lane and travels as dubbo.tag (so the choice comes first).
+    const backend = chooseBackend(ex, this.main, this.canary, route.grey);
     if (!backend) {
       sendError(ex, 'UH', 'route has no backend with weight > 0');
       return;
     }
+    setInvocation(ex, genericInvocation(this.service, this.version, this.group, m.serviceMethod, m.types, args, this.attachments(ex, m)));
     ex.vars.dubboMethod = m.serviceMethod;
     await forward(ex, backend, this.timeoutMs, signal, this.fwd);
   }

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { OutlierDetection, applyOutlierDetection } from '../../../src/balancing/outlier.js';
 import { OutlierDetectionSchema, type OutlierDetectionConfig } from '../../../src/config/schema.js';
 import { Metrics } from '../../../src/observability/metrics.js';
-import type { AttemptOutcome } from '../../../src/upstreams/types.js';
+import type { AttemptOutcome } from '../../../src/exchange/outcome.js';
 import { cluster, ep } from '../routing/fixtures.js';
 
 const ok: AttemptOutcome = { status: 200, committed: true, reachedUpstream: true };

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ACCESS_LOG_FLUSH_MS, accessLogLine, BatchedAccessLog, createAccessLogSink, isoAt } from '../../../src/observability/logger.js';
-import type { Exchange } from '../../../src/server/exchange.js';
+import type { Exchange } from '../../../src/exchange/exchange.js';
 import { waitUntil } from '../../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshgate-access-log-'));

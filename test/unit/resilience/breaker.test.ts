@@ -10,7 +10,7 @@ import { Metrics } from '../../../src/observability/metrics.js';
 import { ServiceBreakers } from '../../../src/resilience/breaker-set.js';
 import { applyCircuitBreakers, checkCircuitBreakers } from '../../../src/resilience/circuit-policy.js';
 import type { BreakerPermit } from '../../../src/resilience/types.js';
-import type { AttemptOutcome } from '../../../src/upstreams/types.js';
+import type { AttemptOutcome } from '../../../src/exchange/outcome.js';
 
 const log = pino({ level: 'silent' });
 const OK: AttemptOutcome = { status: 200, committed: true, reachedUpstream: true };

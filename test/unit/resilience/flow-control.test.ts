@@ -2,11 +2,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pino from 'pino';
-import { FlowControlFilterSchema } from '../../../src/config/schema.js';
+import { FlowControlFilterSchema } from '../../../src/resilience/flow/filter.js';
 import type { FilterContext, FilterInstance, Rejection } from '../../../src/filters/types.js';
 import { Metrics } from '../../../src/observability/metrics.js';
 import { createFlowControl } from '../../../src/resilience/flow/filter.js';
-import { Exchange } from '../../../src/server/exchange.js';
+import { Exchange } from '../../../src/exchange/exchange.js';
 import { MemoryStore } from '../../../src/store/memory.js';
 
 const log = pino({ level: 'silent' });

@@ -1,9 +1,9 @@
 // system_protection: shed load on event-loop lag or concurrency.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SystemProtectionFilterSchema } from '../../../src/config/schema.js';
+import { SystemProtectionFilterSchema } from '../../../src/resilience/system-protection.js';
 import { createSystemProtection, SystemProtection, type LagProbe } from '../../../src/resilience/system-protection.js';
-import { Exchange } from '../../../src/server/exchange.js';
+import { Exchange } from '../../../src/exchange/exchange.js';
 
 const exchange = (): Exchange => new Exchange({ url: '/', method: 'GET', headers: {} } as never, {} as never, 'rid', '10.0.0.1', 'h', 'http');
 const cfg = (c: Record<string, unknown>) => SystemProtectionFilterSchema.parse({ type: 'system_protection', ...c });

@@ -2,7 +2,7 @@
 import { Cluster } from '../../../src/balancing/cluster.js';
 import { DEFAULT_SERVICE, type LoadBalancerConfig } from '../../../src/config/schema.js';
 import type { Endpoint } from '../../../src/discovery/types.js';
-import { Exchange, type DownstreamRequest, type DownstreamResponse } from '../../../src/server/exchange.js';
+import { Exchange, type DownstreamRequest, type DownstreamResponse } from '../../../src/exchange/exchange.js';
 
 export function exchange(opts: { headers?: Record<string, string>; url?: string; method?: string; ip?: string } = {}): Exchange {
   const headers: Record<string, string> = {};

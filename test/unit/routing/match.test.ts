@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compilePathMatch, compileStringMatch, normalizeHost, normalizePath } from '../../../src/routing/match.js';
+import { compilePathMatch, compileStringMatch } from '../../../src/routing/match.js';
+import { normalizeHost, normalizePath } from '../../../src/exchange/normalize.js';
 import { parseStaticEndpoint } from '../../../registries/static/index.js';
 
 describe('matchers', () => {

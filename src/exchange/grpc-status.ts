@@ -2,7 +2,7 @@
 // error responses: status codes, grpc-timeout parsing, grpc-message encoding
 // and trailers-only responses.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { DownstreamResponse } from '../server/exchange.js';
+import type { DownstreamResponse } from './exchange.js';
 
 export const GrpcStatus = {
   OK: 0,

@@ -3,7 +3,7 @@
 // one, whatever the transport does with a body it is given.
 import type { Exchange } from './exchange.js';
 import { FLAGS, type Flag } from './flags.js';
-import { grpcStatusFor, isGrpcRequest, sendTrailersOnly } from '../upstreams/grpc-status.js';
+import { grpcStatusFor, isGrpcRequest, sendTrailersOnly } from './grpc-status.js';
 
 /** Statuses that never carry content, nor a Content-Length that would describe some (RFC 9110 8.6, 15.3.5, 15.4.5). */
 export function statusHasNoContent(status: number): boolean {

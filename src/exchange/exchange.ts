@@ -1,16 +1,27 @@
 // One request's context, shared by filters, the router, balancers and upstream adapters.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import type { Http2ServerRequest } from 'node:http2';
-import type { Instance } from '../balancing/instance.js';
-import type { H1Request } from './h1server.js';
-import type { PickContext } from '../balancing/types.js';
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import type { Flag } from './flags.js';
-import { normalizePath } from '../routing/match.js';
-import { CancelToken } from '../upstreams/cancel.js';
-import type { RuntimeState } from './runtime.js';
+import { normalizePath } from './normalize.js';
+import { CancelToken } from './cancel.js';
 
-/** HTTP/1.1 requests come from meshgate's own server (h1server.ts), HTTP/2 from node:http2's compat API. */
-export type DownstreamRequest = H1Request | Http2ServerRequest;
+/**
+ * What the gateway uses of a request: met by meshgate's HTTP/1.1 request
+ * (server/h1server.ts) and by node:http2's compat request. The body is the
+ * readable side.
+ */
+export interface DownstreamRequest extends Readable {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly rawHeaders: string[];
+  readonly httpVersion: string;
+  readonly httpVersionMajor: number;
+  readonly socket: Socket;
+  /** The whole body was read. */
+  readonly complete: boolean;
+}
 /**
  * What the gateway uses of a response: met by meshgate's HTTP/1.1 response
  * (h1server.ts) and by node:http2's compat response.
@@ -44,7 +55,7 @@ export interface HeaderOps {
   remove?: string[];
 }
 
-export class Exchange implements PickContext {
+export class Exchange {
   /** performance.now() at the start (monotonic, for durations). */
   readonly startPerf = performance.now();
   /** Wall-clock start, for logs. */
@@ -70,17 +81,17 @@ export class Exchange implements PickContext {
   attempts = 0;
   bytesIn = 0;
   bytesOut = 0;
-  instance: Instance | undefined;
   /** Trust X-Forwarded-* from the client (listener setting). */
   trustForwarded = false;
   /** Grey tag for full-link grey release (passed upstream). */
   tag: string | undefined;
-  /** The matched route's filters (their onDone hooks run when the exchange ends). */
-  routeFilters: readonly import('../filters/types.js').FilterInstance[] | undefined;
+  /**
+   * Set by a filter that read the body first (the WAF): what upstreams read
+   * in place of the request (the bytes it read, then the rest).
+   */
+  bodySource: Readable | undefined;
   /** Aborted when the client goes away (the response closed before it ended). */
   readonly cancel = new CancelToken();
-  /** The runtime state (routes, filters) this exchange started on. */
-  runtime: RuntimeState | undefined;
   /** Free-form values for filters (e.g. matched rule names). */
   readonly vars: Record<string, unknown> = {};
   /** Called once when the exchange is done (response finished or aborted). */
@@ -105,6 +116,11 @@ export class Exchange implements PickContext {
 
   get method(): string {
     return this.req.method ?? 'GET';
+  }
+
+  /** The request body as upstreams read it. */
+  get body(): Readable {
+    return this.bodySource ?? this.req;
   }
 
   get headers(): IncomingHttpHeaders {
@@ -154,4 +170,21 @@ export class Exchange implements PickContext {
   elapsedMs(): number {
     return performance.now() - this.startPerf;
   }
+}
+
+/**
+ * Whether a request has a body to forward. HTTP/1.1: Transfer-Encoding, or a
+ * Content-Length other than 0. HTTP/2: a Content-Length other than 0, or a
+ * HEADERS frame that did not end the stream (a body follows, length unknown)
+ * for a method that carries one; a GET or HEAD with no Content-Length is sent
+ * without one.
+ */
+export function requestHasBody(req: DownstreamRequest): boolean {
+  const h = req.headers;
+  const cl = h['content-length'];
+  if (req.httpVersionMajor !== 2) return h['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
+  if (cl !== undefined) return cl !== '0';
+  const stream = (req as { stream?: { endAfterHeaders?: boolean } }).stream;
+  if (stream === undefined || stream.endAfterHeaders !== false || req.readableEnded) return false;
+  return req.method !== 'GET' && req.method !== 'HEAD';
 }

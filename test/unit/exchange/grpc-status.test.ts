@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { encodeGrpcMessage, formatGrpcTimeout, GrpcStatus, grpcStatusFor, isGrpcRequest, parseGrpcTimeout } from '../../../src/upstreams/grpc-status.js';
+import { encodeGrpcMessage, formatGrpcTimeout, GrpcStatus, grpcStatusFor, isGrpcRequest, parseGrpcTimeout } from '../../../src/exchange/grpc-status.js';
 
 describe('grpc-timeout', () => {
   it('parses every unit into milliseconds', () => {

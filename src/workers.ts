@@ -8,14 +8,14 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from 'pino';
-import { startAdmin, type AdminServer } from '../admin/server.js';
-import type { Config } from '../config/schema.js';
-import type { Endpoint, RegistrySink } from '../discovery/types.js';
-import { ConfigError } from '../config/load.js';
-import { Gateway, type PendingReload } from '../gateway.js';
-import { applyHealthVerdict, type HealthVerdict } from '../balancing/health-check.js';
-import { createLogger } from '../observability/logger.js';
-import { Metrics } from '../observability/metrics.js';
+import { startAdmin, type AdminServer } from './admin/server.js';
+import type { Config } from './config/schema.js';
+import type { Endpoint, RegistrySink } from './discovery/types.js';
+import { ConfigError } from './config/load.js';
+import { Gateway, type PendingReload } from './gateway.js';
+import { applyHealthVerdict, type HealthVerdict } from './balancing/health-check.js';
+import { createLogger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
 
 type EndpointChange = [service: string, endpoints: readonly Endpoint[] | null];
 
@@ -277,7 +277,7 @@ export function runWorker(): void {
     } else if (m.t === 'health') {
       for (const v of m.v) applyHealthVerdict(g.clusters, v, g.metrics);
     } else if (m.t === 'view') {
-      void Promise.all([import('../admin/views.js'), import('../resilience/index.js')]).then(([{ describeServices }, { describeResilience }]) => {
+      void Promise.all([import('./admin/views.js'), import('./resilience/index.js')]).then(([{ describeServices }, { describeResilience }]) => {
         const body =
           m.path === '/api/resilience'
             ? { pid: process.pid, ...(describeResilience(g.clusters.all(), g.state.globalFilters, g.state.router.routes) as object) }

@@ -1,0 +1,11 @@
+// Every filter kind the gateway has: adding one touches its own module and
+// one line here. The config schema takes `filters:` entries as { type, ... };
+// each entry is checked against its kind's own schema when a config compiles
+// (a bad entry refuses the config with its key path named).
+import { flowControlFilter } from '../resilience/flow/filter.js';
+import { systemProtectionFilter } from '../resilience/system-protection.js';
+import { headersFilter } from './headers.js';
+import { rewriteFilter } from './rewrite.js';
+import type { FilterPlugin } from './types.js';
+
+export const FILTERS: readonly FilterPlugin[] = [rewriteFilter, headersFilter, flowControlFilter, systemProtectionFilter];
