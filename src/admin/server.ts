@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseHostPort } from '../discovery/types.js';
 import { describeResilience } from '../resilience/index.js';
-import { describeRoutes, describeServices, redactConfig, type AdminTarget } from './views.js';
+import { describeFilters, describeRoutes, describeServices, redactConfig, type AdminTarget } from './views.js';
 
 export interface AdminServer {
   url: string;
@@ -56,6 +56,8 @@ export async function startAdmin(gw: AdminTarget, address: string, hooks: AdminH
         }, fail);
         return;
       }
+      case 'GET /api/waf':
+        return json(res, 200, { ...scope(), filters: describeFilters(gw.state, 'waf') });
       case 'GET /api/routes':
         return json(res, 200, describeRoutes(gw.state));
       case 'GET /api/services':

@@ -67,3 +67,13 @@ export function redactConfig(config: Config): unknown {
   };
   return walk(config);
 }
+
+/** The filters of one type, global and per route, with their own view (the WAF: rule set, unsupported rules, counts). */
+export function describeFilters(state: RuntimeState, type: string): unknown[] {
+  const out: unknown[] = [];
+  for (const f of state.globalFilters) if (f.type === type) out.push({ scope: 'global', ...(f.describe?.() as object) });
+  for (const r of state.router.routes) {
+    for (const f of r.filters) if (f.type === type) out.push({ scope: 'route', route: r.name, ...(f.describe?.() as object) });
+  }
+  return out;
+}

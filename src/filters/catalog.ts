@@ -7,5 +7,6 @@ import { systemProtectionFilter } from '../resilience/system-protection.js';
 import { headersFilter } from './headers.js';
 import { rewriteFilter } from './rewrite.js';
 import type { FilterPlugin } from './types.js';
+import { wafFilter } from './waf/filter.js';
 
-export const FILTERS: readonly FilterPlugin[] = [rewriteFilter, headersFilter, flowControlFilter, systemProtectionFilter];
+export const FILTERS: readonly FilterPlugin[] = [rewriteFilter, headersFilter, flowControlFilter, systemProtectionFilter, wafFilter];

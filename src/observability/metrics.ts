@@ -199,6 +199,10 @@ export class Metrics {
   readonly instanceHealthy: client.Gauge<'service' | 'instance'>;
   readonly circuitState: client.Gauge<'service' | 'scope'>;
   readonly rejections: client.Counter<'reason' | 'route' | 'filter'>;
+  /** WAF rule matches by rule family (942 = SQLi, ...) and route. */
+  readonly wafMatches: client.Counter<'route' | 'family'>;
+  /** Requests the WAF blocked (mode block) or would have blocked (mode detect). */
+  readonly wafBlocks: client.Counter<'route' | 'family' | 'mode'>;
   readonly retries: client.Counter<'service' | 'reason'>;
 
   /**
@@ -273,6 +277,18 @@ export class Metrics {
       name: 'meshgate_rejections_total',
       help: 'Requests rejected by filters and breakers, by reason (flag)',
       labelNames: ['reason', 'route', 'filter'],
+      registers: data,
+    });
+    this.wafMatches = new client.Counter({
+      name: 'meshgate_waf_matches_total',
+      help: 'WAF rule matches by rule family (CRS file number, e.g. 942 SQL injection) and route',
+      labelNames: ['route', 'family'],
+      registers: data,
+    });
+    this.wafBlocks = new client.Counter({
+      name: 'meshgate_waf_blocks_total',
+      help: 'Requests the WAF blocked (mode block) or would have blocked (mode detect), by the family of the highest-scoring match',
+      labelNames: ['route', 'family', 'mode'],
       registers: data,
     });
     this.retries = new client.Counter({

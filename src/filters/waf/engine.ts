@@ -1,0 +1,796 @@
+// Rule engine: runs a compiled rule set (see ruleset.ts) over one request.
+//
+// Semantics follow ModSecurity v3 / Coraza, which CRS is written for:
+// - rules run in file order within a phase; SecMarker, skip and skipAfter
+//   steer the flow (skipAfter jumps are precomputed, so skipping the rules
+//   above the paranoia level costs one array read per skip rule);
+// - a rule's targets are expanded to values, each value is transformed and
+//   given to the operator; every matching value sets MATCHED_VAR(S), the
+//   captures (with `capture`) and runs the rule's setvar actions, whether or
+//   not the rest of the chain matches later (CRS's scoring relies on that:
+//   a rule matching two arguments adds its score twice);
+// - when a rule matched, its chained child runs, then the ctl actions, and
+//   for the chain starter: logging, skip/skipAfter and the disruptive action;
+// - `block` is what SecDefaultAction says: CRS's setup makes it `pass`, the
+//   blocking decision is made by 949110's `deny` on the anomaly score the
+//   rules themselves summed up. The engine never computes a score.
+import type { CompiledOperator, RequestVars, Transform, VarEntry } from './types.js';
+
+// ---------------------------------------------------------------------------
+// Compiled rule model (built by ruleset.ts, read here)
+
+/** A macro-expandable string: a literal, or literal/reference parts. */
+export type Macro = string | readonly MacroPart[];
+export type MacroPart = string | MacroRef;
+export interface MacroRef {
+  /** Upper-cased variable (`TX`, `MATCHED_VAR`, `REQUEST_HEADERS`). */
+  name: string;
+  /** Lower-cased key (`critical_anomaly_score`), if any. */
+  key?: string;
+}
+
+/** Matches collection keys (`ARGS:/^id_/`); case-insensitive. */
+export interface KeyMatcher {
+  test(name: string): boolean;
+}
+
+export interface KeySelector {
+  /** Lower-cased literal key. */
+  key: string | undefined;
+  keyRx: KeyMatcher | undefined;
+}
+
+export const T_SCALAR = 0;
+export const T_COLLECTION = 1;
+export const T_TX = 2;
+export const T_MATCHED_VAR = 3;
+export const T_MATCHED_VAR_NAME = 4;
+export const T_MATCHED_VARS = 5;
+export const T_MATCHED_VARS_NAMES = 6;
+
+export interface Target extends KeySelector {
+  kind: number;
+  /** Upper-cased variable name. */
+  name: string;
+  /** `&NAME`: one value, the count. */
+  count: boolean;
+  /** Keys left out by `!NAME:key` (static) exclusions. */
+  excludes: readonly KeySelector[] | undefined;
+  /** `NAME:` — the prefix of MATCHED_VAR_NAME for this target's values. */
+  prefix: string;
+  /** As written (`REQUEST_HEADERS:User-Agent`), for messages. */
+  raw: string;
+}
+
+/** setvar on TX; `lkey` is the lower-cased key when it has no macro. */
+export interface SetVarOp {
+  op: 'set' | 'add' | 'sub' | 'delete';
+  key: Macro;
+  lkey: string | undefined;
+  value: Macro;
+}
+
+/** A target removal as ctl and the exclusion options write it: `ARGS`, `ARGS:foo`, `ARGS:/^x/`. */
+export interface TargetRef extends KeySelector {
+  name: string;
+}
+
+export type CtlOp =
+  | { ctl: 'ruleRemoveById'; ranges: readonly (readonly [number, number])[] }
+  | { ctl: 'ruleRemoveByTag'; tag: string }
+  | { ctl: 'ruleRemoveTargetById'; ranges: readonly (readonly [number, number])[]; target: TargetRef }
+  | { ctl: 'ruleRemoveTargetByTag'; tag: string; target: TargetRef }
+  | { ctl: 'requestBodyProcessor'; value: string }
+  | { ctl: 'forceRequestBodyVariable'; on: boolean }
+  | { ctl: 'requestBodyAccess'; on: boolean }
+  | { ctl: 'ruleEngine'; value: 'on' | 'off' | 'detectiononly' };
+
+export interface RuleOperator {
+  /** Name as written after `@`. */
+  name: string;
+  negated: boolean;
+  /** Compiled once when the argument has no macro. */
+  compiled: CompiledOperator | undefined;
+  /** Argument with macros: compiled per distinct expansion (see `dynamicCache`). */
+  dynamicArg: Macro | undefined;
+  dynamicCache: Map<string, CompiledOperator | null> | undefined;
+  compile: (arg: string) => CompiledOperator;
+}
+
+export type Disruptive = 'pass' | 'block' | 'deny' | 'drop' | 'allow' | 'allow:phase' | 'allow:request';
+
+export interface CompiledRule {
+  /** Position in the base rule list; runtime removals are indexed by it. */
+  index: number;
+  id: number;
+  phase: number;
+  file: string;
+  line: number;
+  /** Set on SecMarker entries (which have no operator and do nothing). */
+  marker: string | undefined;
+  targets: readonly Target[];
+  /** Undefined for SecAction (always matches once). */
+  op: RuleOperator | undefined;
+  transforms: readonly Transform[];
+  /** transformIds[i]: which transformation transforms[i] is (its slot in the per-request cache). */
+  transformIds: Int32Array;
+  multiMatch: boolean;
+  capture: boolean;
+  setvars: readonly SetVarOp[];
+  ctls: readonly CtlOp[];
+  msg: Macro | undefined;
+  logdata: Macro | undefined;
+  tags: readonly string[];
+  severity: string | undefined;
+  ver: string | undefined;
+  paranoiaLevel: number | undefined;
+  log: boolean;
+  disruptive: Disruptive | undefined;
+  status: number | undefined;
+  skip: number;
+  skipAfter: string | undefined;
+  chain: CompiledRule | undefined;
+}
+
+/** What a transaction needs from the rule set (implemented by RuleSet in ruleset.ts). */
+export interface EngineRules {
+  /** Rules and markers of a phase in order, with where each skipAfter lands. */
+  phase(n: number): { rules: readonly CompiledRule[]; skipAfterTarget: Int32Array };
+  /** Size of the base rule list (runtime removal arrays are this long). */
+  readonly baseSize: number;
+  rulesById(lo: number, hi: number): readonly CompiledRule[];
+  rulesByTag(tag: string): readonly CompiledRule[];
+  /** Initial TX values (lower-cased key, key as written, value). */
+  readonly txSeed: readonly (readonly [string, string, string])[];
+  readonly maxMatches: number;
+}
+
+// ---------------------------------------------------------------------------
+// Results
+
+export interface WafMatch {
+  id: number;
+  msg: string;
+  severity?: string;
+  tags: readonly string[];
+  file: string;
+  line: number;
+  /** The matched variable, e.g. `ARGS:id` (for a chain: the chain starter's). */
+  variable: string;
+  /** The value as received (before transformations), truncated to 200 bytes. */
+  value: string;
+  /** logdata, expanded. */
+  data: string;
+}
+
+export interface Interruption {
+  ruleId: number;
+  action: 'deny' | 'drop';
+  status: number;
+}
+
+export interface Verdict {
+  /** TX:blocking_inbound_anomaly_score as the rules left it. */
+  inboundScore: number;
+  /** TX:detection_inbound_anomaly_score (includes rules above the blocking level). */
+  detectionScore: number;
+  /** TX:inbound_anomaly_score_threshold. */
+  threshold: number;
+  /** A disruptive rule (949110, or 949111 with early blocking) stopped the request. */
+  blocked: boolean;
+  interruption?: Interruption;
+  matches: WafMatch[];
+  /** Matches left out of `matches` beyond the cap. */
+  droppedMatches: number;
+  /** Set by ctl:requestBodyProcessor: the body processor phase 2 must use. */
+  requestBodyProcessor?: string;
+  /** Set by ctl:forceRequestBodyVariable (CRS 901340 turns it on for bodies no processor handles). */
+  forceRequestBodyVariable: boolean;
+}
+
+// ---------------------------------------------------------------------------
+
+const MAX_VALUE_IN_MATCH = 200;
+/** Distinct macro-expanded operator arguments kept per rule (the argument may come from the request). */
+const MAX_DYNAMIC_OPERATORS = 64;
+
+interface TxVar {
+  name: string;
+  value: string;
+}
+
+interface RuntimeRemoval extends KeySelector {
+  name: string;
+}
+
+const EMPTY: readonly VarEntry[] = [];
+
+type Slots = (string | undefined)[];
+
+/** ASCII-only lower-casing, as ModSecurity compares keys (bytes >= 0x80 stay as they are). */
+export function lowerAscii(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) return lowerFrom(s, i);
+  }
+  return s;
+}
+
+function lowerFrom(s: string, from: number): string {
+  let out = s.slice(0, from);
+  for (let i = from; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    out += c >= 0x41 && c <= 0x5a ? String.fromCharCode(c + 32) : s[i];
+  }
+  return out;
+}
+
+function toInt(s: string | undefined): number {
+  if (s === undefined) return 0;
+  const n = parseInt(s, 10);
+  return Number.isFinite(n) ? n : 0;
+}
+
+/** `name` equals the lower-cased `lkey`, ignoring ASCII case (no allocation: most names differ in length). */
+function keyEquals(name: string, lkey: string): boolean {
+  const n = name.length;
+  if (n !== lkey.length) return false;
+  for (let i = 0; i < n; i++) {
+    let c = name.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) c += 32;
+    if (c !== lkey.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+function selects(sel: KeySelector, name: string): boolean {
+  if (sel.keyRx !== undefined) return sel.keyRx.test(name);
+  if (sel.key !== undefined) return keyEquals(name, sel.key);
+  return true;
+}
+
+export class Transaction {
+  private vars: RequestVars;
+  private readonly tx = new Map<string, TxVar>();
+  private keyIndex = new Map<string, Map<string, VarEntry[]>>();
+  /** Transformation results per input string: slot = transformation id. */
+  private readonly tcache = new Map<string, Slots>();
+  /** The same, per entry of a collection list (saves hashing the value on every rule). */
+  private readonly rows = new Map<readonly VarEntry[], Slots[]>();
+  private matchedVar = '';
+  private matchedVarName = '';
+  private readonly matchedVars: VarEntry[] = [];
+  private removed: Uint8Array | undefined;
+  private targetRemovals: Map<number, RuntimeRemoval[]> | undefined;
+  private interruption: Interruption | undefined;
+  private stopped = false;
+  private detectionOnly = false;
+  private readonly matches: WafMatch[] = [];
+  private dropped = 0;
+  private bodyProcessor: string | undefined;
+  private forceBody = false;
+  private bodyAccess: boolean | undefined;
+  private rulesRun = 0;
+  private operatorRuns = 0;
+  /** The chain starter's first matched value, for its log entry. */
+  private firstName = '';
+  private firstRaw = '';
+  private haveFirst = false;
+
+  constructor(
+    private readonly rules: EngineRules,
+    vars: RequestVars,
+  ) {
+    this.vars = vars;
+    for (const [lk, name, value] of rules.txSeed) this.tx.set(lk, { name, value });
+  }
+
+  /**
+   * Runs the rules of one phase: 1 with the head variables, 2 once the body
+   * is known (pass the variables that include it). Returns the interruption,
+   * if a rule stopped the request (now or in an earlier phase).
+   */
+  runPhase(phase: number, vars?: RequestVars): Interruption | undefined {
+    if (vars && vars !== this.vars) {
+      this.vars = vars;
+      this.keyIndex = new Map();
+    }
+    if (this.interruption || this.stopped) return this.interruption;
+    const { rules, skipAfterTarget } = this.rules.phase(phase);
+    const n = rules.length;
+    let i = 0;
+    while (i < n) {
+      const r = rules[i]!;
+      if (r.marker !== undefined || (this.removed !== undefined && this.removed[r.index] === 1)) {
+        i++;
+        continue;
+      }
+      if (this.matchedVars.length !== 0) this.matchedVars.length = 0;
+      this.haveFirst = false;
+      this.rulesRun++;
+      const matched = this.evalRule(r, true);
+      if (this.interruption || this.stopped) break;
+      if (matched) {
+        if (r.skipAfter !== undefined) {
+          i = skipAfterTarget[i]!;
+          continue;
+        }
+        if (r.skip > 0) {
+          i += 1 + r.skip;
+          continue;
+        }
+      }
+      i++;
+    }
+    return this.interruption;
+  }
+
+  verdict(): Verdict {
+    const v: Verdict = {
+      inboundScore: toInt(this.tx.get('blocking_inbound_anomaly_score')?.value),
+      detectionScore: toInt(this.tx.get('detection_inbound_anomaly_score')?.value),
+      threshold: toInt(this.tx.get('inbound_anomaly_score_threshold')?.value),
+      blocked: this.interruption !== undefined,
+      matches: this.matches.slice(),
+      droppedMatches: this.dropped,
+      forceRequestBodyVariable: this.forceBody,
+    };
+    if (this.interruption) v.interruption = { ...this.interruption };
+    if (this.bodyProcessor !== undefined) v.requestBodyProcessor = this.bodyProcessor;
+    return v;
+  }
+
+  /** ctl:requestBodyProcessor, once phase 1 has run: give it to the body parser. */
+  get requestBodyProcessor(): string | undefined {
+    return this.bodyProcessor;
+  }
+
+  /** ctl:forceRequestBodyVariable: REQUEST_BODY should be filled even without a body processor. */
+  get forceRequestBodyVariable(): boolean {
+    return this.forceBody;
+  }
+
+  /** ctl:requestBodyAccess, when a rule set it. */
+  get requestBodyAccess(): boolean | undefined {
+    return this.bodyAccess;
+  }
+
+  /** Work done so far: chain starters evaluated, operator calls (skipped rules cost neither). */
+  get stats(): { rules: number; operators: number } {
+    return { rules: this.rulesRun, operators: this.operatorRuns };
+  }
+
+  /** A TX variable's current value (keys are case-insensitive). */
+  txValue(key: string): string | undefined {
+    return this.tx.get(lowerAscii(key))?.value;
+  }
+
+  // -------------------------------------------------------------------------
+
+  private evalRule(rule: CompiledRule, top: boolean): boolean {
+    let matched = false;
+    const op = rule.op;
+    if (op === undefined) {
+      // SecAction: matches once, without touching MATCHED_VAR.
+      this.runSetvars(rule);
+      if (top && rule.chain) {
+        this.haveFirst = true;
+        this.firstName = '';
+        this.firstRaw = '';
+      }
+      matched = true;
+    } else {
+      const compiled = op.compiled ?? this.dynamicOperator(op);
+      // ctl:ruleRemoveTarget* name rules by id or tag: chained rules have neither.
+      const removals = top ? this.targetRemovals?.get(rule.index) : undefined;
+      for (const t of rule.targets) {
+        if (removals !== undefined && removedWhole(removals, t)) continue;
+        if (this.evalTarget(rule, top, t, compiled, removals)) matched = true;
+      }
+    }
+    if (!matched) return false;
+    if (rule.chain && !this.evalRule(rule.chain, false)) return false;
+    for (const c of rule.ctls) this.runCtl(c);
+    if (top) this.finish(rule);
+    return true;
+  }
+
+  private dynamicOperator(op: RuleOperator): CompiledOperator | undefined {
+    const arg = this.expand(op.dynamicArg!);
+    const cache = op.dynamicCache!;
+    let c = cache.get(arg);
+    if (c === undefined) {
+      try {
+        c = op.compile(arg);
+      } catch {
+        // An argument that does not compile (e.g. a number operator given text) matches nothing.
+        c = null;
+      }
+      if (cache.size >= MAX_DYNAMIC_OPERATORS) cache.clear();
+      cache.set(arg, c);
+    }
+    return c ?? undefined;
+  }
+
+  private evalTarget(
+    rule: CompiledRule,
+    top: boolean,
+    t: Target,
+    op: CompiledOperator | undefined,
+    removals: RuntimeRemoval[] | undefined,
+  ): boolean {
+    let matched = false;
+    switch (t.kind) {
+      case T_SCALAR: {
+        const v = this.vars.scalars.get(t.name);
+        if (v !== undefined) {
+          if (t.count) return this.test(rule, top, '', t.raw, '1', op);
+          return this.test(rule, top, '', t.name, v, op);
+        }
+        // A name the compiler took for a scalar may still come as a collection.
+        const list = this.vars.collections.get(t.name);
+        if (list === undefined) return t.count ? this.test(rule, top, '', t.raw, '0', op) : false;
+        return this.evalEntries(rule, top, t, list, false, op, removals);
+      }
+      case T_COLLECTION: {
+        if (t.key !== undefined) return this.evalEntries(rule, top, t, this.keyed(t.name, t.key), true, op, removals);
+        return this.evalEntries(rule, top, t, this.vars.collections.get(t.name) ?? EMPTY, false, op, removals);
+      }
+      case T_TX: {
+        if (t.key !== undefined) {
+          const e = this.tx.get(t.key);
+          const hit = e !== undefined && !isExcluded(t, e.name, removals);
+          if (t.count) return this.test(rule, top, '', t.raw, hit ? '1' : '0', op);
+          return hit ? this.test(rule, top, t.prefix, e.name, e.value, op) : false;
+        }
+        // Snapshot first: setvars of this rule may add TX entries while it runs.
+        const list: VarEntry[] = [];
+        for (const e of this.tx.values()) {
+          if (t.keyRx !== undefined && !t.keyRx.test(e.name)) continue;
+          if (isExcluded(t, e.name, removals)) continue;
+          list.push({ name: e.name, value: e.value });
+        }
+        if (t.count) return this.test(rule, top, '', t.raw, String(list.length), op);
+        for (const e of list) if (this.test(rule, top, t.prefix, e.name, e.value, op)) matched = true;
+        return matched;
+      }
+      case T_MATCHED_VAR:
+        if (t.count) return this.test(rule, top, '', t.raw, this.matchedVarName === '' ? '0' : '1', op);
+        return this.test(rule, top, '', 'MATCHED_VAR', this.matchedVar, op);
+      case T_MATCHED_VAR_NAME:
+        if (t.count) return this.test(rule, top, '', t.raw, this.matchedVarName === '' ? '0' : '1', op);
+        return this.test(rule, top, '', 'MATCHED_VAR_NAME', this.matchedVarName, op);
+      case T_MATCHED_VARS:
+      case T_MATCHED_VARS_NAMES: {
+        // Snapshot: this rule's own matches are appended while it runs.
+        const names = t.kind === T_MATCHED_VARS_NAMES;
+        const list: VarEntry[] = [];
+        for (const e of this.matchedVars) {
+          if (!selects(t, e.name) || isExcluded(t, e.name, removals)) continue;
+          list.push(names ? { name: e.name, value: e.name } : e);
+        }
+        if (t.count) return this.test(rule, top, '', t.raw, String(list.length), op);
+        for (const e of list) if (this.test(rule, top, t.prefix, e.name, e.value, op)) matched = true;
+        return matched;
+      }
+      default:
+        return false;
+    }
+  }
+
+  private evalEntries(
+    rule: CompiledRule,
+    top: boolean,
+    t: Target,
+    list: readonly VarEntry[],
+    keyed: boolean,
+    op: CompiledOperator | undefined,
+    removals: RuntimeRemoval[] | undefined,
+  ): boolean {
+    const select = !keyed && (t.key !== undefined || t.keyRx !== undefined);
+    const filter = select || t.excludes !== undefined || removals !== undefined;
+    if (t.count) {
+      let n = 0;
+      if (!filter) n = list.length;
+      else for (const e of list) if ((!select || selects(t, e.name)) && !isExcluded(t, e.name, removals)) n++;
+      return this.test(rule, top, '', t.raw, String(n), op);
+    }
+    let matched = false;
+    let rows: Slots[] | undefined;
+    if (rule.transforms.length !== 0) {
+      rows = this.rows.get(list);
+      if (rows === undefined) {
+        rows = new Array<Slots>(list.length);
+        this.rows.set(list, rows);
+      }
+    }
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i]!;
+      if (filter && ((select && !selects(t, e.name)) || isExcluded(t, e.name, removals))) continue;
+      let slots: Slots | undefined;
+      if (rows !== undefined) {
+        slots = rows[i];
+        if (slots === undefined) slots = rows[i] = [];
+      }
+      if (this.test(rule, top, t.prefix, e.name, e.value, op, slots)) matched = true;
+    }
+    return matched;
+  }
+
+  /** Entries of a collection whose key equals `key` (lower-cased), through a per-request index. */
+  private keyed(name: string, key: string): readonly VarEntry[] {
+    let idx = this.keyIndex.get(name);
+    if (idx === undefined) {
+      idx = new Map();
+      for (const e of this.vars.collections.get(name) ?? EMPTY) {
+        const k = lowerAscii(e.name);
+        const l = idx.get(k);
+        if (l) l.push(e);
+        else idx.set(k, [e]);
+      }
+      this.keyIndex.set(name, idx);
+    }
+    return idx.get(key) ?? EMPTY;
+  }
+
+  /** Transforms one value, runs the operator, and on a match runs the per-match actions. */
+  private test(
+    rule: CompiledRule,
+    top: boolean,
+    prefix: string,
+    name: string,
+    raw: string,
+    op: CompiledOperator | undefined,
+    slots?: Slots,
+  ): boolean {
+    if (op === undefined) return false;
+    const o = rule.op!;
+    if (rule.multiMatch && rule.transforms.length > 0) {
+      // Every distinct stage of the pipeline is tested, the untransformed value first.
+      let matched = false;
+      let prev: string | undefined;
+      for (let s = -1; s < rule.transforms.length; s++) {
+        const v = s < 0 ? raw : this.transform(rule, raw, s, slots);
+        if (s >= 0 && v === prev) continue;
+        prev = v;
+        if (this.apply(rule, top, prefix, name, raw, v, o.negated, op)) matched = true;
+      }
+      return matched;
+    }
+    const v = rule.transforms.length === 0 ? raw : this.transform(rule, raw, rule.transforms.length - 1, slots);
+    return this.apply(rule, top, prefix, name, raw, v, o.negated, op);
+  }
+
+  private apply(
+    rule: CompiledRule,
+    top: boolean,
+    prefix: string,
+    name: string,
+    raw: string,
+    value: string,
+    negated: boolean,
+    op: CompiledOperator,
+  ): boolean {
+    this.operatorRuns++;
+    const caps = op.match(value);
+    if (negated ? caps !== undefined : caps === undefined) return false;
+    // Built only on a match: most values never match.
+    const varName = prefix === '' ? name : prefix + name;
+    if (rule.capture && caps !== undefined) {
+      for (let i = 0; i < caps.length && i < 10; i++) {
+        const k = String(i);
+        this.tx.set(k, { name: k, value: caps[i] ?? '' });
+      }
+    }
+    this.matchedVar = value;
+    this.matchedVarName = varName;
+    this.matchedVars.push({ name: varName, value });
+    this.runSetvars(rule);
+    if (top) {
+      if (!rule.chain) {
+        if (rule.log) this.record(rule, varName, raw);
+      } else if (!this.haveFirst) {
+        this.haveFirst = true;
+        this.firstName = varName;
+        this.firstRaw = raw;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * The value after transforms[0..upto]. Each (transformation, input string)
+   * pair is computed once per request, whichever rule asks. A collection
+   * entry's own slots come from its list (no hashing of the value per rule);
+   * a step that leaves the string unchanged (the usual case for benign
+   * values) keeps using the same slots, so only changed strings are looked up.
+   */
+  private transform(rule: CompiledRule, raw: string, upto: number, rawSlots: Slots | undefined): string {
+    const fns = rule.transforms;
+    const ids = rule.transformIds;
+    let v = raw;
+    let slots = rawSlots ?? this.slotsOf(raw);
+    for (let j = 0; j <= upto; j++) {
+      const id = ids[j]!;
+      let out = slots[id];
+      if (out === undefined) {
+        out = fns[j]!(v);
+        slots[id] = out;
+      }
+      if (out !== v) {
+        v = out;
+        slots = this.slotsOf(v);
+      }
+    }
+    return v;
+  }
+
+  private slotsOf(v: string): Slots {
+    let slots = this.tcache.get(v);
+    if (slots === undefined) {
+      slots = [];
+      this.tcache.set(v, slots);
+    }
+    return slots;
+  }
+
+  private runSetvars(rule: CompiledRule): void {
+    for (const s of rule.setvars) {
+      const name = typeof s.key === 'string' ? s.key : this.expand(s.key);
+      const lk = s.lkey ?? lowerAscii(name);
+      switch (s.op) {
+        case 'set': {
+          const value = this.expand(s.value);
+          const e = this.tx.get(lk);
+          if (e) e.value = value;
+          else this.tx.set(lk, { name, value });
+          break;
+        }
+        case 'add':
+        case 'sub': {
+          const d = toInt(this.expand(s.value));
+          const e = this.tx.get(lk);
+          const cur = toInt(e?.value);
+          const value = String(s.op === 'add' ? cur + d : cur - d);
+          if (e) e.value = value;
+          else this.tx.set(lk, { name, value });
+          break;
+        }
+        case 'delete':
+          this.tx.delete(lk);
+          break;
+      }
+    }
+  }
+
+  private runCtl(c: CtlOp): void {
+    switch (c.ctl) {
+      case 'ruleRemoveById':
+        for (const [lo, hi] of c.ranges) for (const r of this.rules.rulesById(lo, hi)) this.markRemoved(r);
+        break;
+      case 'ruleRemoveByTag':
+        for (const r of this.rules.rulesByTag(c.tag)) this.markRemoved(r);
+        break;
+      case 'ruleRemoveTargetById':
+        for (const [lo, hi] of c.ranges) for (const r of this.rules.rulesById(lo, hi)) this.removeTarget(r, c.target);
+        break;
+      case 'ruleRemoveTargetByTag':
+        for (const r of this.rules.rulesByTag(c.tag)) this.removeTarget(r, c.target);
+        break;
+      case 'requestBodyProcessor':
+        this.bodyProcessor = c.value;
+        break;
+      case 'forceRequestBodyVariable':
+        this.forceBody = c.on;
+        break;
+      case 'requestBodyAccess':
+        this.bodyAccess = c.on;
+        break;
+      case 'ruleEngine':
+        if (c.value === 'off') this.stopped = true;
+        else this.detectionOnly = c.value === 'detectiononly';
+        break;
+    }
+  }
+
+  private markRemoved(r: CompiledRule): void {
+    if (this.removed === undefined) this.removed = new Uint8Array(this.rules.baseSize);
+    this.removed[r.index] = 1;
+  }
+
+  private removeTarget(r: CompiledRule, t: TargetRef): void {
+    if (this.targetRemovals === undefined) this.targetRemovals = new Map();
+    let l = this.targetRemovals.get(r.index);
+    if (l === undefined) {
+      l = [];
+      this.targetRemovals.set(r.index, l);
+    }
+    l.push(t);
+  }
+
+  /** After a full match of a chain starter: log, then the disruptive action. */
+  private finish(rule: CompiledRule): void {
+    if (rule.log) {
+      if (rule.chain) {
+        if (this.haveFirst) this.record(rule, this.firstName, this.firstRaw);
+      } else if (!rule.op) {
+        this.record(rule, '', '');
+      }
+    }
+    const d = rule.disruptive;
+    if (d === undefined || d === 'pass' || d === 'block') return;
+    if (this.detectionOnly) return;
+    if (d === 'deny' || d === 'drop') {
+      this.interruption = { ruleId: rule.id, action: d, status: rule.status ?? 403 };
+    } else {
+      // allow: the rest of the request's rules do not run (allow:phase only ends this phase).
+      if (d !== 'allow:phase') this.stopped = true;
+    }
+  }
+
+  private record(rule: CompiledRule, variable: string, raw: string): void {
+    if (this.matches.length >= this.rules.maxMatches) {
+      this.dropped++;
+      return;
+    }
+    const m: WafMatch = {
+      id: rule.id,
+      msg: rule.msg === undefined ? '' : this.expand(rule.msg),
+      tags: rule.tags,
+      file: rule.file,
+      line: rule.line,
+      variable,
+      value: raw.length > MAX_VALUE_IN_MATCH ? raw.slice(0, MAX_VALUE_IN_MATCH) : raw,
+      data: rule.logdata === undefined ? '' : this.expand(rule.logdata),
+    };
+    if (rule.severity !== undefined) m.severity = rule.severity;
+    this.matches.push(m);
+  }
+
+  // -------------------------------------------------------------------------
+
+  expand(m: Macro): string {
+    if (typeof m === 'string') return m;
+    let out = '';
+    for (const p of m) out += typeof p === 'string' ? p : this.resolve(p);
+    return out;
+  }
+
+  private resolve(r: MacroRef): string {
+    switch (r.name) {
+      case 'TX':
+        return r.key === undefined ? '' : (this.tx.get(r.key)?.value ?? '');
+      case 'MATCHED_VAR':
+        return this.matchedVar;
+      case 'MATCHED_VAR_NAME':
+        return this.matchedVarName;
+      case 'MATCHED_VARS':
+        return this.matchedVars[0]?.value ?? '';
+      case 'MATCHED_VARS_NAMES':
+        return this.matchedVars[0]?.name ?? '';
+      default: {
+        if (r.key !== undefined) return this.keyed(r.name, r.key)[0]?.value ?? '';
+        const s = this.vars.scalars.get(r.name);
+        if (s !== undefined) return s;
+        return this.vars.collections.get(r.name)?.[0]?.value ?? '';
+      }
+    }
+  }
+}
+
+function removedWhole(removals: RuntimeRemoval[], t: Target): boolean {
+  for (const r of removals) {
+    if (r.name !== t.name || r.keyRx !== undefined) continue;
+    // `ctl:ruleRemoveTargetById=1;ARGS` drops the target; `...;ARGS:x` drops only the target `ARGS:x` as a whole if it was written so.
+    if (r.key === undefined || (t.key !== undefined && r.key === t.key)) return true;
+  }
+  return false;
+}
+
+function isExcluded(t: Target, name: string, removals: RuntimeRemoval[] | undefined): boolean {
+  if (t.excludes !== undefined) for (const x of t.excludes) if (selects(x, name)) return true;
+  if (removals !== undefined) {
+    for (const r of removals) if (r.name === t.name && (r.key !== undefined || r.keyRx !== undefined) && selects(r, name)) return true;
+  }
+  return false;
+}

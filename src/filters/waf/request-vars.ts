@@ -1,0 +1,1262 @@
+// The request as the rules see it: the variables CRS request rules read,
+// built from the head (line, headers, cookies, query) and from the body
+// (urlencoded, JSON and multipart processors). Semantics follow the SecLang
+// reference (ModSecurity v3 / Coraza); where this module parses more
+// leniently it says so, and every oddity it tolerates is still reported
+// through REQBODY_ERROR / MULTIPART_* so the rules can refuse the request.
+//
+// All values are byte strings (one char per byte). Nothing here throws on
+// request input; every loop is linear in the input and every collection
+// built from the body is capped (VarLimits).
+
+import { randomBytes } from 'node:crypto';
+import type { RequestVars, VarEntry } from './types.js';
+
+export type BodyProcessor = 'URLENCODED' | 'JSON' | 'MULTIPART' | 'XML';
+
+export interface HeadInput {
+  method: string;
+  /** Raw request-target as received (origin-form, absolute-form, `*`, authority-form). */
+  target: string;
+  /** e.g. 'HTTP/1.1', 'HTTP/2.0'; '' for a request line without a version. */
+  httpVersion: string;
+  /** Raw pairs in order, names as received (latin1). */
+  headers: readonly [string, string][];
+  remoteAddr: string;
+  remotePort?: number;
+  uniqueId?: string;
+  limits?: Partial<VarLimits>;
+}
+
+export interface BodyOptions {
+  /** The body was cut at the inspection limit. */
+  truncated: boolean;
+  /** Forced by ctl:requestBodyProcessor; otherwise chosen from Content-Type. */
+  processor?: BodyProcessor;
+  limits?: Partial<VarLimits>;
+}
+
+export interface VarLimits {
+  /** ARGS entries, query and body together. */
+  maxArgs: number;
+  /** Total bytes of all ARGS names (JSON paths grow with depth). */
+  maxArgNameBytes: number;
+  /** Open objects/arrays at once. */
+  maxJsonDepth: number;
+  maxMultipartParts: number;
+  /** Header lines per multipart part. */
+  maxPartHeaders: number;
+}
+
+// maxArgs and maxJsonDepth are the values ModSecurity's recommended
+// configuration uses (SecArgumentsLimit 1000, SecRequestBodyJsonDepthLimit 512).
+export const DEFAULT_VAR_LIMITS: Readonly<VarLimits> = Object.freeze({
+  maxArgs: 1000,
+  maxArgNameBytes: 1024 * 1024,
+  maxJsonDepth: 512,
+  maxMultipartParts: 1000,
+  maxPartHeaders: 16,
+});
+
+/** Part header lines longer than this are a parse error (ModSecurity's MULTIPART_BUF_SIZE). */
+const MAX_PART_HEADER_LINE = 4096;
+
+/** Collections that always exist, so `&ARGS` and friends count 0 rather than being absent. */
+const HEAD_COLLECTIONS = [
+  'ARGS', 'ARGS_GET', 'ARGS_POST', 'ARGS_NAMES', 'ARGS_GET_NAMES', 'ARGS_POST_NAMES',
+  'REQUEST_HEADERS', 'REQUEST_HEADERS_NAMES', 'REQUEST_COOKIES', 'REQUEST_COOKIES_NAMES',
+  'FILES', 'FILES_NAMES', 'FILES_SIZES', 'MULTIPART_PART_HEADERS', 'MULTIPART_FILENAME', 'MULTIPART_NAME',
+] as const;
+
+// ---------------------------------------------------------------------------
+// Builder shared by the head and the body
+
+class VarsBuilder {
+  readonly collections = new Map<string, VarEntry[]>();
+  readonly scalars = new Map<string, string>();
+  // Arrays still shared with the head vars; copied on first write so the
+  // head object handed in is never changed.
+  private readonly shared = new Set<string>();
+
+  constructor(base?: RequestVars) {
+    if (!base) return;
+    for (const [k, v] of base.collections) {
+      this.collections.set(k, v as VarEntry[]);
+      this.shared.add(k);
+    }
+    for (const [k, v] of base.scalars) this.scalars.set(k, v);
+  }
+
+  list(name: string): VarEntry[] {
+    let a = this.collections.get(name);
+    if (a === undefined) {
+      a = [];
+      this.collections.set(name, a);
+    } else if (this.shared.has(name)) {
+      a = a.slice();
+      this.collections.set(name, a);
+      this.shared.delete(name);
+    }
+    return a;
+  }
+
+  add(collection: string, name: string, value: string): void {
+    this.list(collection).push({ name, value });
+  }
+
+  build(): RequestVars {
+    return { collections: this.collections, scalars: this.scalars };
+  }
+}
+
+/** Adds ARGS entries while keeping the count and name-byte caps. */
+class ArgSink {
+  count: number;
+  nameBytes: number;
+  combined: number;
+  /** Set once a cap was hit; later arguments are dropped. */
+  limitError: string | undefined;
+  // The six target lists, fetched once (per-argument map lookups dominate
+  // the cost of small arguments otherwise).
+  private all: [VarEntry[], VarEntry[]] | undefined;
+  private get: [VarEntry[], VarEntry[]] | undefined;
+  private post: [VarEntry[], VarEntry[]] | undefined;
+
+  constructor(private readonly b: VarsBuilder, private readonly limits: VarLimits) {
+    const args = b.collections.get('ARGS') ?? [];
+    this.count = args.length;
+    let names = 0;
+    for (const e of args) names += e.name.length;
+    this.nameBytes = names;
+    this.combined = Number(b.scalars.get('ARGS_COMBINED_SIZE') ?? '0') || 0;
+  }
+
+  add(kind: 'GET' | 'POST', name: string, value: string): boolean {
+    if (this.limitError !== undefined) return false;
+    if (this.count >= this.limits.maxArgs) {
+      this.limitError = `Argument limit exceeded (more than ${this.limits.maxArgs} arguments)`;
+      return false;
+    }
+    if (this.nameBytes + name.length > this.limits.maxArgNameBytes) {
+      this.limitError = `Argument name bytes limit exceeded (more than ${this.limits.maxArgNameBytes} bytes)`;
+      return false;
+    }
+    this.count++;
+    this.nameBytes += name.length;
+    this.combined += name.length + value.length;
+    const b = this.b;
+    const all = (this.all ??= [b.list('ARGS'), b.list('ARGS_NAMES')]);
+    const own = kind === 'GET'
+      ? (this.get ??= [b.list('ARGS_GET'), b.list('ARGS_GET_NAMES')])
+      : (this.post ??= [b.list('ARGS_POST'), b.list('ARGS_POST_NAMES')]);
+    const entry: VarEntry = { name, value };
+    const nameEntry: VarEntry = { name, value: name };
+    all[0].push(entry);
+    all[1].push(nameEntry);
+    own[0].push(entry);
+    own[1].push(nameEntry);
+    return true;
+  }
+}
+
+function limitsOf(partial: Partial<VarLimits> | undefined): VarLimits {
+  return partial ? { ...DEFAULT_VAR_LIMITS, ...partial } : DEFAULT_VAR_LIMITS;
+}
+
+// ---------------------------------------------------------------------------
+// Decoding helpers
+
+function hexVal(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x41 && c <= 0x46) return c - 0x37;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
+}
+
+/**
+ * Percent-decoding as ModSecurity's non-strict urldecode: valid %XX becomes
+ * the byte, anything else stays as it is; `+` becomes a space only for
+ * arguments (plusAsSpace), never for the path.
+ */
+function percentDecode(s: string, plusAsSpace: boolean): string {
+  if (s.indexOf('%') < 0 && (!plusAsSpace || s.indexOf('+') < 0)) return s;
+  // Decoded bytes are never more than the input: write them into one buffer
+  // (building the string piece by piece is quadratic in practice on long input).
+  const n = s.length;
+  const out = Buffer.allocUnsafe(n);
+  let o = 0;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x2b && plusAsSpace) {
+      out[o++] = 0x20;
+    } else if (c === 0x25 && i + 2 < n) {
+      const h = hexVal(s.charCodeAt(i + 1));
+      const l = hexVal(s.charCodeAt(i + 2));
+      if (h >= 0 && l >= 0) {
+        out[o++] = (h << 4) | l;
+        i += 2;
+      } else {
+        out[o++] = c;
+      }
+    } else {
+      out[o++] = c;
+    }
+  }
+  return out.toString('latin1', 0, o);
+}
+
+/** `&`-separated name=value pairs; a pair without `=` has an empty value. */
+function parseUrlEncoded(s: string, kind: 'GET' | 'POST', sink: ArgSink): void {
+  const n = s.length;
+  let start = 0;
+  // Next '=' at or after start, kept across pairs: searching afresh from each
+  // pair would rescan the rest of the input for every pair without '='.
+  let eq = -2;
+  while (start <= n) {
+    let amp = s.indexOf('&', start);
+    if (amp < 0) amp = n;
+    if (amp > start) {
+      if (eq !== -1 && eq < start) eq = s.indexOf('=', start);
+      const hasEq = eq >= 0 && eq < amp;
+      const name = percentDecode(s.slice(start, hasEq ? eq : amp), true);
+      const value = hasEq ? percentDecode(s.slice(eq + 1, amp), true) : '';
+      if (!sink.add(kind, name, value)) return;
+    }
+    start = amp + 1;
+  }
+}
+
+function isCSpace(c: number): boolean {
+  // C isspace(): space, \t, \n, \v, \f, \r
+  return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+}
+
+/**
+ * Cookie header split as ModSecurity v3 does: on `;` only, each pair at its
+ * first `=` (a pair without `=` is a name with an empty value), leading
+ * whitespace dropped from the name, trailing whitespace dropped from the
+ * last pair, pairs with an empty name skipped. Values are not decoded.
+ */
+function parseCookies(value: string, b: VarsBuilder): void {
+  const pairs = value.split(';');
+  const lastIdx = pairs.length - 1;
+  const last = pairs[lastIdx];
+  let e = last.length;
+  while (e > 0 && isCSpace(last.charCodeAt(e - 1))) e--;
+  pairs[lastIdx] = last.slice(0, e);
+  for (const c of pairs) {
+    if (c === '') continue;
+    const eq = c.indexOf('=');
+    let key = eq < 0 ? c : c.slice(0, eq);
+    const val = eq < 0 ? '' : c.slice(eq + 1);
+    let k = 0;
+    while (k < key.length && isCSpace(key.charCodeAt(k))) k++;
+    key = key.slice(k);
+    if (key === '') continue;
+    b.add('REQUEST_COOKIES', key, val);
+    b.add('REQUEST_COOKIES_NAMES', key, key);
+  }
+}
+
+/** Drops `scheme://authority` from an absolute-form target. */
+function originForm(target: string): string {
+  const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(target);
+  if (!m) return target;
+  let i = m[0].length;
+  while (i < target.length) {
+    const c = target.charCodeAt(i);
+    if (c === 0x2f || c === 0x3f || c === 0x23) break;
+    i++;
+  }
+  const rest = target.slice(i);
+  return rest.startsWith('/') ? rest : '/' + rest;
+}
+
+/**
+ * The body processor ModSecurity's recommended configuration picks for a
+ * Content-Type: urlencoded and multipart by prefix (as v3 does), JSON for
+ * application/json and application/*+json, XML for text/xml,
+ * application/xml and application/*+xml.
+ */
+export function bodyProcessorFor(contentType: string | undefined): BodyProcessor | undefined {
+  if (contentType === undefined) return undefined;
+  const l = contentType.trim().toLowerCase();
+  if (l.startsWith('application/x-www-form-urlencoded')) return 'URLENCODED';
+  if (l.startsWith('multipart/form-data')) return 'MULTIPART';
+  const semi = l.indexOf(';');
+  const media = (semi < 0 ? l : l.slice(0, semi)).trim();
+  if (media === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(media)) return 'JSON';
+  if (media === 'text/xml' || media === 'application/xml' || /^application\/[a-z0-9.+-]+\+xml$/.test(media)) return 'XML';
+  return undefined;
+}
+
+function firstHeader(vars: RequestVars, lowerName: string): string | undefined {
+  const headers = vars.collections.get('REQUEST_HEADERS');
+  if (!headers) return undefined;
+  for (const h of headers) if (h.name.toLowerCase() === lowerName) return h.value;
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------
+// Head
+
+export function buildHeadVars(input: HeadInput): RequestVars {
+  const limits = limitsOf(input.limits);
+  const b = new VarsBuilder();
+  for (const c of HEAD_COLLECTIONS) b.list(c);
+  const sink = new ArgSink(b, limits);
+  const { method, target } = input;
+
+  let protocol = input.httpVersion;
+  if (protocol !== '' && !/^HTTP\//i.test(protocol)) protocol = 'HTTP/' + protocol;
+  b.scalars.set('REQUEST_METHOD', method);
+  b.scalars.set('REQUEST_PROTOCOL', protocol);
+  b.scalars.set('REQUEST_LINE', protocol === '' ? `${method} ${target}` : `${method} ${target} ${protocol}`);
+  b.scalars.set('REQUEST_URI_RAW', target);
+
+  const q = target.indexOf('?');
+  const rawPath = q < 0 ? target : target.slice(0, q);
+  const query = q < 0 ? '' : target.slice(q + 1);
+  const path = originForm(rawPath);
+  // REQUEST_URI keeps the bytes as sent (only the scheme and host of an
+  // absolute-form target go); REQUEST_FILENAME is the decoded path.
+  b.scalars.set('REQUEST_URI', q < 0 ? path : `${path}?${query}`);
+  const filename = percentDecode(path, false);
+  b.scalars.set('REQUEST_FILENAME', filename);
+  let cut = -1;
+  for (let i = filename.length - 1; i >= 0; i--) {
+    const c = filename.charCodeAt(i);
+    if (c === 0x2f || c === 0x5c) {
+      cut = i;
+      break;
+    }
+  }
+  b.scalars.set('REQUEST_BASENAME', filename.slice(cut + 1));
+  b.scalars.set('QUERY_STRING', query);
+  if (query !== '') parseUrlEncoded(query, 'GET', sink);
+
+  let hasHost = false;
+  for (const [name] of input.headers) if (name.toLowerCase() === 'host') hasHost = true;
+  let contentType: string | undefined;
+  for (const [rawName, value] of input.headers) {
+    let name = rawName;
+    if (name.startsWith(':')) {
+      // HTTP/2 pseudo-headers are not request headers; :authority stands in
+      // for a missing Host the way HTTP/2 front ends hand it to ModSecurity.
+      if (name.toLowerCase() !== ':authority' || hasHost) continue;
+      name = 'Host';
+      hasHost = true;
+    }
+    b.add('REQUEST_HEADERS', name, value);
+    b.add('REQUEST_HEADERS_NAMES', name, name);
+    const lower = name.toLowerCase();
+    if (lower === 'cookie') parseCookies(value, b);
+    else if (lower === 'content-type' && contentType === undefined) contentType = value;
+  }
+
+  b.scalars.set('REQBODY_PROCESSOR', bodyProcessorFor(contentType) ?? '');
+  b.scalars.set('REMOTE_ADDR', input.remoteAddr);
+  if (input.remotePort !== undefined) b.scalars.set('REMOTE_PORT', String(input.remotePort));
+  b.scalars.set('UNIQUE_ID', input.uniqueId ?? randomBytes(12).toString('hex'));
+  b.scalars.set('ARGS_COMBINED_SIZE', String(sink.combined));
+  if (sink.limitError !== undefined) {
+    // Arguments past the cap were not collected: say so where the rules
+    // look for a request they could not read in full.
+    b.scalars.set('REQBODY_ERROR', '1');
+    b.scalars.set('REQBODY_ERROR_MSG', sink.limitError);
+  }
+  return b.build();
+}
+
+// ---------------------------------------------------------------------------
+// Body
+
+export function addBodyVars(head: RequestVars, body: Buffer, opts: BodyOptions): RequestVars {
+  const limits = limitsOf(opts.limits);
+  const b = new VarsBuilder(head);
+  const sink = new ArgSink(b, limits);
+  let s = '';
+  let error: string | undefined;
+  try {
+    s = body.toString('latin1');
+  } catch {
+    // Longer than a JS string can be: nothing of it can be inspected.
+    error = `Request body too large to inspect (${body.length} bytes)`;
+  }
+  const processor = opts.processor ?? (bodyProcessorFor(firstHeader(head, 'content-type')) || undefined);
+
+  b.scalars.set('REQUEST_BODY', s);
+  b.scalars.set('REQUEST_BODY_LENGTH', String(s.length));
+  b.scalars.set('INBOUND_DATA_ERROR', opts.truncated ? '1' : '0');
+  b.scalars.set('REQBODY_PROCESSOR', processor ?? '');
+
+  try {
+    if (processor === 'URLENCODED') {
+      parseUrlEncoded(s, 'POST', sink);
+    } else if (processor === 'JSON') {
+      const e = parseJson(s, opts.truncated, limits.maxJsonDepth, (n, v) => sink.add('POST', n, v));
+      if (e !== undefined) error ??= `JSON parsing error: ${e}`;
+    } else if (processor === 'MULTIPART') {
+      const e = parseMultipart(s, firstHeader(head, 'content-type') ?? '', opts.truncated, limits, b, sink);
+      if (e !== undefined) error ??= `Multipart parsing error: ${e}`;
+    }
+    // XML: no XML collection is built; REQUEST_BODY carries the raw body.
+  } catch (err) {
+    // Defensive: a parser bug must not let a request through uninspected.
+    error ??= `Request body parsing failed: ${err instanceof Error ? err.message : String(err)}`;
+  }
+  if (sink.limitError !== undefined) error ??= sink.limitError;
+
+  // An error found in the head (argument cap on the query) stays the one reported.
+  if (head.scalars.get('REQBODY_ERROR') === '1') error = head.scalars.get('REQBODY_ERROR_MSG') ?? error;
+  b.scalars.set('REQBODY_ERROR', error === undefined ? '0' : '1');
+  b.scalars.set('REQBODY_ERROR_MSG', error ?? '');
+  b.scalars.set('REQBODY_PROCESSOR_ERROR', error === undefined ? '0' : '1');
+  b.scalars.set('REQBODY_PROCESSOR_ERROR_MSG', error ?? '');
+  b.scalars.set('ARGS_COMBINED_SIZE', String(sink.combined));
+  if (!b.scalars.has('FILES_COMBINED_SIZE')) b.scalars.set('FILES_COMBINED_SIZE', '0');
+  return b.build();
+}
+
+// ---------------------------------------------------------------------------
+// JSON
+//
+// Leaves become ARGS_POST entries named the way ModSecurity v3 names them:
+// the root is `json`, object members append `.key`, array elements append
+// `.array_N`; an empty key is `empty-key`; a scalar at the root is `json`.
+// {"a":{"b":1},"c":[true,{"d":null}]} gives json.a.b=1, json.c.array_0=true,
+// json.c.array_1.d= (null is the empty string, numbers keep their text).
+// The parser is iterative (an explicit stack, capped at maxJsonDepth), so
+// nesting depth costs heap, never call stack.
+
+interface JFrame {
+  isArray: boolean;
+  /** Object: prefix for member names (ends with '.'); array: base the element suffix is added to. */
+  prefix: string;
+  counter: number;
+}
+
+/** Writes cp as UTF-8 at out[o]; returns the new offset. */
+function putUtf8(out: Buffer, o: number, cp: number): number {
+  if (cp < 0x80) {
+    out[o++] = cp;
+  } else if (cp < 0x800) {
+    out[o++] = 0xc0 | (cp >> 6);
+    out[o++] = 0x80 | (cp & 0x3f);
+  } else if (cp < 0x10000) {
+    out[o++] = 0xe0 | (cp >> 12);
+    out[o++] = 0x80 | ((cp >> 6) & 0x3f);
+    out[o++] = 0x80 | (cp & 0x3f);
+  } else {
+    out[o++] = 0xf0 | (cp >> 18);
+    out[o++] = 0x80 | ((cp >> 12) & 0x3f);
+    out[o++] = 0x80 | ((cp >> 6) & 0x3f);
+    out[o++] = 0x80 | (cp & 0x3f);
+  }
+  return o;
+}
+
+function hex4(s: string, at: number): number {
+  let v = 0;
+  for (let k = 0; k < 4; k++) {
+    const h = hexVal(s.charCodeAt(at + k));
+    if (h < 0) return -1;
+    v = (v << 4) | h;
+  }
+  return v;
+}
+
+type JString = { value: string; next: number } | { value: string; eof: true } | { error: string };
+
+/**
+ * Reads a JSON string whose opening quote is at start - 1. Escapes are
+ * decoded to UTF-8 bytes; raw bytes (including invalid UTF-8) pass through
+ * unchanged so the rules see what the client sent.
+ */
+function readJsonString(s: string, start: number): JString {
+  const n = s.length;
+  // First find the end; most strings have no escape and are a plain slice.
+  let j = start;
+  let escapes = false;
+  while (j < n) {
+    const c = s.charCodeAt(j);
+    if (c === 0x22) break;
+    if (c === 0x5c) {
+      escapes = true;
+      j += 2;
+      continue;
+    }
+    if (c < 0x20) return { error: `control character 0x${c.toString(16).padStart(2, '0')} in string at offset ${j}` };
+    j++;
+  }
+  const closed = j < n;
+  const end = Math.min(j, n);
+  if (!escapes) return closed ? { value: s.slice(start, end), next: end + 1 } : { value: s.slice(start, end), eof: true };
+
+  // Every escape decodes to fewer bytes than its text.
+  const out = Buffer.allocUnsafe(end - start);
+  let o = 0;
+  let k = start;
+  while (k < end) {
+    const c = s.charCodeAt(k);
+    if (c !== 0x5c) {
+      out[o++] = c;
+      k++;
+      continue;
+    }
+    if (k + 1 >= end) break; // cut right after the backslash
+    const e = s.charCodeAt(k + 1);
+    let adv = 2;
+    switch (e) {
+      case 0x22: out[o++] = 0x22; break;
+      case 0x5c: out[o++] = 0x5c; break;
+      case 0x2f: out[o++] = 0x2f; break;
+      case 0x62: out[o++] = 0x08; break;
+      case 0x66: out[o++] = 0x0c; break;
+      case 0x6e: out[o++] = 0x0a; break;
+      case 0x72: out[o++] = 0x0d; break;
+      case 0x74: out[o++] = 0x09; break;
+      case 0x75: {
+        if (k + 6 > end) {
+          if (closed) return { error: `invalid \\u escape at offset ${k}` };
+          k = end; // cut inside the escape
+          continue;
+        }
+        let cp = hex4(s, k + 2);
+        if (cp < 0) return { error: `invalid \\u escape at offset ${k}` };
+        adv = 6;
+        if (cp >= 0xd800 && cp <= 0xdbff && k + 12 <= end && s.charCodeAt(k + 6) === 0x5c && s.charCodeAt(k + 7) === 0x75) {
+          const lo = hex4(s, k + 8);
+          if (lo >= 0xdc00 && lo <= 0xdfff) {
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            adv = 12;
+          }
+        }
+        // A lone surrogate is kept as its three-byte form rather than dropped.
+        o = putUtf8(out, o, cp);
+        break;
+      }
+      default:
+        return { error: `invalid escape '\\${String.fromCharCode(e)}' at offset ${k}` };
+    }
+    k += adv;
+  }
+  const value = out.toString('latin1', 0, o);
+  return closed ? { value, next: end + 1 } : { value, eof: true };
+}
+
+const JSON_NUMBER = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
+
+/**
+ * Parses s, calling emit for every leaf. Returns an error description, or
+ * undefined when the body parsed (or, when truncated, parsed up to the cut).
+ * emit returning false stops the parse (a cap was hit; the caller reports it).
+ */
+function parseJson(s: string, truncated: boolean, maxDepth: number, emit: (name: string, value: string) => boolean): string | undefined {
+  const VALUE = 0, VALUE_OR_CLOSE = 1, KEY = 2, KEY_OR_CLOSE = 3, COLON = 4, AFTER = 5;
+  const n = s.length;
+  const stack: JFrame[] = [];
+  let key = '';
+  let state = VALUE;
+  let i = 0;
+
+  const leafName = (): string => {
+    const top = stack[stack.length - 1];
+    if (top === undefined) return 'json';
+    if (top.isArray) return `${top.prefix}.array_${top.counter++}`;
+    return top.prefix + (key === '' ? 'empty-key' : key);
+  };
+  const push = (isArray: boolean): boolean => {
+    if (stack.length >= maxDepth) return false;
+    const top = stack[stack.length - 1];
+    let base: string;
+    if (top === undefined) base = 'json';
+    else if (top.isArray) base = `${top.prefix}.array_${top.counter}`;
+    else base = top.prefix + (key === '' ? 'empty-key' : key);
+    stack.push({ isArray, prefix: isArray ? base : base + '.', counter: 0 });
+    return true;
+  };
+  const pop = (): void => {
+    stack.pop();
+    const top = stack[stack.length - 1];
+    if (top !== undefined && top.isArray) top.counter++;
+  };
+  const show = (c: number): string => (c >= 0x21 && c < 0x7f ? `'${String.fromCharCode(c)}'` : `0x${c.toString(16).padStart(2, '0')}`);
+
+  for (;;) {
+    while (i < n) {
+      const c = s.charCodeAt(i);
+      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) i++;
+      else break;
+    }
+    if (i >= n) break;
+    const c = s.charCodeAt(i);
+    switch (state) {
+      case VALUE:
+      case VALUE_OR_CLOSE: {
+        if (c === 0x5d && state === VALUE_OR_CLOSE) {
+          i++;
+          pop();
+          state = AFTER;
+          break;
+        }
+        if (c === 0x7b || c === 0x5b) {
+          if (!push(c === 0x5b)) return `depth limit exceeded (more than ${maxDepth} nested objects/arrays)`;
+          i++;
+          state = c === 0x5b ? VALUE_OR_CLOSE : KEY_OR_CLOSE;
+          break;
+        }
+        if (c === 0x22) {
+          const r = readJsonString(s, i + 1);
+          if ('error' in r) return r.error;
+          if ('eof' in r) {
+            if (!truncated) return 'premature end of input inside a string';
+            // Cut inside a value: the part that arrived is still inspected.
+            emit(leafName(), r.value);
+            return undefined;
+          }
+          i = r.next;
+          if (!emit(leafName(), r.value)) return undefined;
+          state = AFTER;
+          break;
+        }
+        if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+          let j = i + 1;
+          while (j < n) {
+            const d = s.charCodeAt(j);
+            if ((d >= 0x30 && d <= 0x39) || d === 0x2e || d === 0x65 || d === 0x45 || d === 0x2b || d === 0x2d) j++;
+            else break;
+          }
+          const text = s.slice(i, j);
+          if (!JSON_NUMBER.test(text)) {
+            if (truncated && j === n) {
+              emit(leafName(), text);
+              return undefined;
+            }
+            return `invalid number at offset ${i}`;
+          }
+          i = j;
+          if (!emit(leafName(), text)) return undefined;
+          state = AFTER;
+          break;
+        }
+        if (c === 0x74 || c === 0x66 || c === 0x6e) {
+          const word = c === 0x74 ? 'true' : c === 0x66 ? 'false' : 'null';
+          if (s.startsWith(word, i)) {
+            i += word.length;
+            if (!emit(leafName(), word === 'null' ? '' : word)) return undefined;
+            state = AFTER;
+            break;
+          }
+          if (truncated && word.startsWith(s.slice(i))) return undefined;
+          return `invalid literal at offset ${i}`;
+        }
+        return `unexpected ${show(c)} at offset ${i}`;
+      }
+      case KEY:
+      case KEY_OR_CLOSE: {
+        if (c === 0x7d && state === KEY_OR_CLOSE) {
+          i++;
+          pop();
+          state = AFTER;
+          break;
+        }
+        if (c !== 0x22) return `object key must be a string (${show(c)} at offset ${i})`;
+        const r = readJsonString(s, i + 1);
+        if ('error' in r) return r.error;
+        if ('eof' in r) return truncated ? undefined : 'premature end of input inside a key';
+        key = r.value;
+        i = r.next;
+        state = COLON;
+        break;
+      }
+      case COLON:
+        if (c !== 0x3a) return `expected ':' (${show(c)} at offset ${i})`;
+        i++;
+        state = VALUE;
+        break;
+      default: {
+        const top = stack[stack.length - 1];
+        if (top === undefined) return `trailing garbage at offset ${i}`;
+        if (c === 0x2c) {
+          i++;
+          state = top.isArray ? VALUE : KEY;
+        } else if ((c === 0x7d && !top.isArray) || (c === 0x5d && top.isArray)) {
+          i++;
+          pop();
+        } else {
+          return `expected ',' or '${top.isArray ? ']' : '}'}' (${show(c)} at offset ${i})`;
+        }
+      }
+    }
+  }
+  if (truncated) return undefined;
+  if (state === AFTER && stack.length === 0) return undefined;
+  return n === 0 ? undefined : 'premature end of input';
+}
+
+// ---------------------------------------------------------------------------
+// Multipart
+//
+// ModSecurity v3's multipart semantics, read line by line over the whole
+// buffer: form fields go to ARGS_POST, parts with a non-empty filename to
+// FILES (field name -> file name), FILES_NAMES (field name) and FILES_SIZES;
+// every part header line, as sent (folded lines joined with a space), goes
+// to MULTIPART_PART_HEADERS under the part's name. Where ModSecurity stops at
+// the first problem, this parser records the problem and goes on, so the
+// rules still see the rest of the body.
+
+interface MpFlags {
+  boundaryQuoted: number;
+  boundaryWhitespace: number;
+  dataBefore: number;
+  dataAfter: number;
+  headerFolding: number;
+  lfLine: number;
+  crlfLine: number;
+  missingSemicolon: number;
+  invalidQuoting: number;
+  invalidPart: number;
+  invalidHeaderFolding: number;
+  fileLimitExceeded: number;
+  unmatchedBoundary: number;
+}
+
+interface MpHeader {
+  value: string;
+  line: number;
+}
+
+interface MpPart {
+  lines: string[];
+  headers: Map<string, MpHeader>;
+  last: MpHeader | undefined;
+  /** Header lines seen, folded continuations included. */
+  lineCount: number;
+  headerLimitHit: boolean;
+  inData: boolean;
+  dataStart: number;
+  name: string | undefined;
+  filename: string | undefined;
+  isFile: boolean;
+  skip: boolean;
+}
+
+function clip(s: string): string {
+  return s.length > 120 ? s.slice(0, 120) + '...' : s;
+}
+
+function isTokenChar(c: number): boolean {
+  if (c <= 32 || c >= 127) return false;
+  switch (c) {
+    case 0x28: case 0x29: case 0x3c: case 0x3e: case 0x40: case 0x2c: case 0x3b: case 0x3a:
+    case 0x5c: case 0x22: case 0x2f: case 0x5b: case 0x5d: case 0x3f: case 0x3d:
+      return false;
+  }
+  return true;
+}
+
+/** RFC 2046 bchars; a space is allowed but not as the last character. */
+function boundaryCharsValid(b: string): boolean {
+  for (let i = 0; i < b.length; i++) {
+    const c = b.charCodeAt(i);
+    const ok =
+      (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) ||
+      (c === 0x20 && i < b.length - 1) ||
+      c === 0x27 || c === 0x28 || c === 0x29 || c === 0x2b || c === 0x5f || c === 0x2c ||
+      c === 0x2d || c === 0x2e || c === 0x2f || c === 0x3a || c === 0x3d || c === 0x3f;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/** "boundary" occurrences (any case) that have a '=' somewhere after them. */
+function countBoundaryParams(s: string): number {
+  const l = s.toLowerCase();
+  const lastEq = l.lastIndexOf('=');
+  let count = 0;
+  let at = l.indexOf('boundary');
+  while (at >= 0) {
+    if (lastEq > at + 7) count++;
+    at = l.indexOf('boundary', at + 8);
+  }
+  return count;
+}
+
+/**
+ * The boundary from the Content-Type, with ModSecurity's checks reported
+ * through fail/flags. The boundary used for parsing is the parameter value
+ * with quotes, surrounding whitespace and any later parameters removed, so
+ * a header the checks reject is still parsed the way a backend would.
+ */
+function multipartBoundary(ct: string, flags: MpFlags, fail: (m: string) => void): string | undefined {
+  if (ct.length > 1024) fail('Invalid boundary in C-T (length).');
+  if (!ct.toLowerCase().startsWith('multipart/form-data')) fail('Invalid MIME type.');
+  if (countBoundaryParams(ct) > 1) fail('Multiple boundary parameters in C-T.');
+  let at = ct.indexOf('boundary');
+  if (at < 0) {
+    at = ct.toLowerCase().indexOf('boundary');
+    if (at < 0) {
+      fail('Boundary not found in C-T.');
+      return undefined;
+    }
+    fail('Invalid boundary in C-T (case sensitivity).');
+  }
+  let semicolons = 0;
+  for (let p = Math.min(19, at); p < at; p++) {
+    const c = ct.charCodeAt(p);
+    if (isCSpace(c)) continue;
+    if (c === 0x3b && semicolons === 0) semicolons++;
+    else {
+      fail('Invalid boundary in C-T (malformed).');
+      break;
+    }
+  }
+  if (semicolons === 0) flags.missingSemicolon = 1;
+  const eq = ct.indexOf('=', at + 8);
+  if (eq < 0) {
+    fail('Invalid boundary in C-T (malformed).');
+    return undefined;
+  }
+  for (let p = at + 8; p < eq; p++) {
+    if (isCSpace(ct.charCodeAt(p))) flags.boundaryWhitespace = 1;
+    else {
+      fail('Invalid boundary in C-T (parameter name).');
+      break;
+    }
+  }
+  const raw = ct.slice(eq + 1);
+  if (raw.length > 0 && isCSpace(raw.charCodeAt(0))) flags.boundaryWhitespace = 1;
+  let boundary: string;
+  if (raw.length >= 2 && raw.startsWith('"') && raw.endsWith('"')) {
+    flags.boundaryQuoted = 1;
+    boundary = raw.slice(1, -1);
+  } else {
+    if (raw.startsWith('"') || (raw.length >= 2 && raw.endsWith('"'))) fail('Invalid boundary in C-T (quote).');
+    boundary = raw;
+  }
+  if (countBoundaryParams(boundary) !== 0) fail('Invalid boundary in C-T (content).');
+  if (!boundaryCharsValid(boundary)) fail('Invalid boundary in C-T (characters).');
+
+  // What a backend takes as the boundary.
+  let v = raw.replace(/^[ \t]+/, '');
+  if (v.startsWith('"')) {
+    const close = v.indexOf('"', 1);
+    v = close < 0 ? v.slice(1) : v.slice(1, close);
+  } else {
+    const semi = v.indexOf(';');
+    if (semi >= 0) v = v.slice(0, semi);
+    v = v.replace(/[ \t\r\n]+$/, '');
+  }
+  if (v === '') {
+    fail('Invalid boundary in C-T (empty).');
+    return undefined;
+  }
+  return v;
+}
+
+/** Content-Disposition: form-data; name="..."; filename="..." (ModSecurity's return codes in errors). */
+function parseContentDisposition(
+  v: string,
+  flags: MpFlags,
+  b: VarsBuilder,
+): { code: number; name: string | undefined; filename: string | undefined } {
+  let code = 1;
+  let name: string | undefined;
+  let filename: string | undefined;
+  const err = (c: number): void => {
+    if (code > 0) code = c;
+  };
+  const done = () => ({ code, name, filename });
+  const n = v.length;
+  if (!v.startsWith('form-data')) {
+    if (v.slice(0, 9).toLowerCase() !== 'form-data') return { code: -1, name, filename };
+    err(-1);
+  }
+  const ws = (p: number): number => {
+    while (p < n && (v.charCodeAt(p) === 0x20 || v.charCodeAt(p) === 0x09)) p++;
+    return p;
+  };
+  let p = ws(9);
+  if (p >= n) return done();
+  if (v.charCodeAt(p) !== 0x3b) {
+    err(-2);
+    return done();
+  }
+  p++;
+  while (p < n) {
+    p = ws(p);
+    if (p >= n) {
+      err(-3);
+      break;
+    }
+    const start = p;
+    while (p < n) {
+      const c = v.charCodeAt(p);
+      if (c === 0x3d || c === 0x20 || c === 0x09) break;
+      p++;
+    }
+    if (p >= n) {
+      err(-4);
+      break;
+    }
+    const pname = v.slice(start, p);
+    p = ws(p);
+    if (p >= n) {
+      err(-5);
+      break;
+    }
+    if (v.charCodeAt(p) !== 0x3d) {
+      err(-13);
+      break;
+    }
+    p = ws(p + 1);
+    if (p >= n) {
+      err(-6);
+      break;
+    }
+    let value: string;
+    const q = v.charCodeAt(p);
+    if (q === 0x22 || q === 0x27) {
+      // Single quotes are accepted as some backends do, and flagged.
+      if (q === 0x27) flags.invalidQuoting = 1;
+      p++;
+      if (p >= n) {
+        err(-7);
+        break;
+      }
+      const pieces: string[] = [];
+      let seg = p;
+      while (p < n) {
+        const c = v.charCodeAt(p);
+        if (c === 0x5c) {
+          if (p + 1 >= n) {
+            err(-8);
+            break;
+          }
+          // Only the quote and the backslash are escapes; any other
+          // backslash stays in the value.
+          const nx = v.charCodeAt(p + 1);
+          if (nx === q || nx === 0x5c) {
+            pieces.push(v.slice(seg, p));
+            p++;
+            seg = p;
+          }
+        } else if (c === q) {
+          break;
+        }
+        p++;
+      }
+      pieces.push(v.slice(seg, Math.min(p, n)));
+      value = pieces.join('');
+      p++;
+    } else {
+      const s0 = p;
+      while (p < n && isTokenChar(v.charCodeAt(p))) p++;
+      value = v.slice(s0, p);
+    }
+    const lower = pname.toLowerCase();
+    if (lower === 'name' || lower === 'filename') {
+      // ModSecurity matches the parameter names case-sensitively; other
+      // spellings are reported but still used, as backends accept them.
+      if (pname !== lower) err(-11);
+      if (value.includes("'")) flags.invalidQuoting = 1;
+      if (lower === 'name') {
+        b.add('MULTIPART_NAME', value, value);
+        if (name !== undefined) err(-14);
+        else name = value;
+      } else {
+        b.add('MULTIPART_FILENAME', value, value);
+        if (filename !== undefined) err(-15);
+        else filename = value;
+      }
+    } else {
+      err(-11);
+    }
+    if (p < n) {
+      p = ws(p);
+      if (p >= n) break;
+      if (v.charCodeAt(p) !== 0x3b) {
+        const prev = v.charCodeAt(p - 1);
+        if (prev === 0x27 || prev === 0x22) flags.invalidQuoting = 1;
+        err(-12);
+        break;
+      }
+      p++;
+    }
+  }
+  return done();
+}
+
+/** Returns the parse error (without the "Multipart parsing error: " prefix), or undefined. */
+function parseMultipart(
+  s: string,
+  contentType: string,
+  truncated: boolean,
+  limits: VarLimits,
+  b: VarsBuilder,
+  sink: ArgSink,
+): string | undefined {
+  const flags: MpFlags = {
+    boundaryQuoted: 0, boundaryWhitespace: 0, dataBefore: 0, dataAfter: 0, headerFolding: 0,
+    lfLine: 0, crlfLine: 0, missingSemicolon: 0, invalidQuoting: 0, invalidPart: 0,
+    invalidHeaderFolding: 0, fileLimitExceeded: 0, unmatchedBoundary: 0,
+  };
+  let error: string | undefined;
+  const fail = (m: string): void => {
+    if (error === undefined) error = `Multipart: ${m}`;
+  };
+  let filesSize = Number(b.scalars.get('FILES_COMBINED_SIZE') ?? '0') || 0;
+
+  const boundary = multipartBoundary(contentType, flags, fail);
+  if (boundary !== undefined) {
+    const dash = '--' + boundary;
+    const n = s.length;
+    let part: MpPart | undefined;
+    let parts = 0;
+    let boundaries = 0;
+    let complete = false;
+    let stopped = false;
+    // Next occurrence of "--boundary" at or after the current line, for the
+    // unmatched-boundary check; one forward scan over the body in total.
+    let occ = n === 0 ? -1 : s.indexOf(dash);
+
+    const finishPart = (end: number, stripNewline: boolean): void => {
+      const p = part;
+      part = undefined;
+      if (p === undefined) return;
+      if (!p.inData) {
+        // Boundary (or the end) before the blank line: no name, no data.
+        flags.invalidPart = 1;
+        for (const line of p.lines) b.add('MULTIPART_PART_HEADERS', '', line);
+        return;
+      }
+      if (p.skip) {
+        flags.invalidPart = 1;
+        return;
+      }
+      let e = end;
+      if (stripNewline && e > p.dataStart && s.charCodeAt(e - 1) === 0x0a) {
+        e--;
+        if (e > p.dataStart && s.charCodeAt(e - 1) === 0x0d) e--;
+      }
+      const name = p.name as string;
+      if (p.isFile) {
+        const size = Math.max(0, e - p.dataStart);
+        filesSize += size;
+        b.add('FILES', name, p.filename as string);
+        b.add('FILES_NAMES', name, name);
+        b.add('FILES_SIZES', name, String(size));
+      } else if (!sink.add('POST', name, s.slice(p.dataStart, Math.max(e, p.dataStart)))) {
+        stopped = true;
+      }
+    };
+
+    const endHeaders = (p: MpPart, dataStart: number): void => {
+      p.inData = true;
+      p.dataStart = dataStart;
+      const cd = p.headers.get('content-disposition');
+      if (cd === undefined) {
+        fail('Part missing Content-Disposition header.');
+        p.skip = true;
+      } else {
+        const r = parseContentDisposition(cd.value, flags, b);
+        if (r.code < 0) fail(`Invalid Content-Disposition header (${r.code}): ${clip(cd.value)}`);
+        p.name = r.name;
+        p.filename = r.filename;
+        if (r.name === undefined || r.name === '') {
+          fail('Content-Disposition header missing name field.');
+          p.skip = true;
+        } else if (r.filename !== undefined && r.filename !== '') {
+          if (!cd.value.includes('filename=')) fail('Invalid Content-Disposition header (filename).');
+          p.isFile = true;
+        }
+      }
+      const key = p.name ?? '';
+      for (const line of p.lines) b.add('MULTIPART_PART_HEADERS', key, line);
+    };
+
+    const headerLine = (p: MpPart, line: string): void => {
+      if (p.lineCount >= limits.maxPartHeaders) {
+        if (!p.headerLimitHit) fail(`Too many part header lines (more than ${limits.maxPartHeaders}).`);
+        p.headerLimitHit = true;
+        return;
+      }
+      p.lineCount++;
+      if (line.indexOf('\0') >= 0) fail('Nul byte in part headers.');
+      if (line.length > MAX_PART_HEADER_LINE) fail(`Part header line over ${MAX_PART_HEADER_LINE} bytes long`);
+      if (isCSpace(line.charCodeAt(0))) {
+        // Folding: RFC 2557 allows SP/HTAB; other whitespace is accepted and flagged.
+        flags.headerFolding = 1;
+        let k = 0;
+        while (k < line.length && isCSpace(line.charCodeAt(k))) {
+          const c = line.charCodeAt(k);
+          if (c !== 0x20 && c !== 0x09) flags.invalidHeaderFolding = 1;
+          k++;
+        }
+        if (p.last === undefined) {
+          fail('Invalid part header (folding error).');
+          return;
+        }
+        const more = ' ' + line.slice(k);
+        p.last.value += more;
+        p.lines[p.last.line] += more;
+        return;
+      }
+      const colon = line.indexOf(':');
+      if (colon < 0) {
+        fail(`Invalid part header (colon missing): ${clip(line)}`);
+        return;
+      }
+      if (colon === 0) {
+        fail('Invalid part header (header name missing).');
+        return;
+      }
+      const hname = line.slice(0, colon);
+      if (!/^[\x21-\x39\x3b-\x7e]+$/.test(hname)) fail('Invalid part header (contains invalid character).');
+      let v = colon + 1;
+      while (v < line.length && (line.charCodeAt(v) === 0x20 || line.charCodeAt(v) === 0x09)) v++;
+      const h: MpHeader = { value: line.slice(v), line: p.lines.push(line) - 1 };
+      const lower = hname.toLowerCase();
+      if (p.headers.has(lower)) fail(`Duplicate part header: ${clip(hname)}.`);
+      else p.headers.set(lower, h);
+      p.last = h;
+    };
+
+    let pos = 0;
+    while (pos < n && !stopped) {
+      const nl = s.indexOf('\n', pos);
+      const terminated = nl >= 0;
+      const lineEnd = terminated ? nl + 1 : n;
+      const hasCR = terminated && nl > pos && s.charCodeAt(nl - 1) === 0x0d;
+      const contentEnd = terminated ? (hasCR ? nl - 1 : nl) : n;
+      const lineFlag = (): void => {
+        if (!terminated) return;
+        if (hasCR) flags.crlfLine = 1;
+        else flags.lfLine = 1;
+      };
+
+      if (!terminated && truncated) {
+        // The cut line: a partial boundary ends the current part there;
+        // anything else is data the open part keeps (or a header it loses).
+        if ((dash + '--').startsWith(s.slice(pos, Math.min(n, pos + dash.length + 2)))) {
+          if (part !== undefined && !part.inData) part = undefined;
+          else finishPart(pos, true);
+          complete = true;
+        }
+        break;
+      }
+
+      let isBoundary = false;
+      if (lineEnd - pos > 3 && s.charCodeAt(pos) === 0x2d && s.charCodeAt(pos + 1) === 0x2d) {
+        if (s.startsWith(dash, pos)) {
+          let p = pos + dash.length;
+          let final = false;
+          if (p + 2 <= contentEnd && s.charCodeAt(p) === 0x2d && s.charCodeAt(p + 1) === 0x2d) {
+            final = true;
+            p += 2;
+          }
+          let q = p;
+          while (q < contentEnd && (s.charCodeAt(q) === 0x20 || s.charCodeAt(q) === 0x09)) q++;
+          if (q === contentEnd) {
+            // Transport padding after the boundary is an error for ModSecurity;
+            // it is still the boundary a backend sees.
+            if (q !== p) fail(`Invalid boundary: ${clip(s.slice(pos, contentEnd))}`);
+            if (!terminated && !final) {
+              // "--boundary" as the very last bytes: the part ends, the body is incomplete.
+              finishPart(pos, true);
+              break;
+            }
+            isBoundary = true;
+            lineFlag();
+            finishPart(pos, true);
+            boundaries++;
+            if (final) {
+              complete = true;
+              if (lineEnd < n) flags.dataAfter = 1;
+              break;
+            }
+            parts++;
+            if (parts > limits.maxMultipartParts) {
+              fail(`Too many parts (more than ${limits.maxMultipartParts}).`);
+              flags.fileLimitExceeded = 1;
+              stopped = true;
+              break;
+            }
+            part = {
+              lines: [], headers: new Map(), last: undefined, lineCount: 0, headerLimitHit: false, inData: false,
+              dataStart: 0, name: undefined, filename: undefined, isFile: false, skip: false,
+            };
+          } else {
+            fail(`Invalid boundary: ${clip(s.slice(pos, contentEnd))}`);
+          }
+        } else {
+          if (flags.boundaryQuoted && s.startsWith('"' + boundary, pos + 2)) {
+            fail('Invalid boundary (quotes).');
+          } else {
+            let p = pos + 2;
+            while (p < contentEnd && isCSpace(s.charCodeAt(p))) p++;
+            if (p !== pos + 2 && s.startsWith(boundary, p)) fail('Invalid boundary (whitespace).');
+          }
+          flags.unmatchedBoundary = 1;
+        }
+      } else if (occ >= 0) {
+        if (occ < pos) occ = s.indexOf(dash, pos);
+        if (occ >= 0 && occ < lineEnd) flags.unmatchedBoundary = 1;
+      }
+
+      if (!isBoundary) {
+        if (part === undefined) {
+          flags.dataBefore = 1;
+        } else if (!part.inData) {
+          lineFlag();
+          if (contentEnd === pos) endHeaders(part, lineEnd);
+          else headerLine(part, s.slice(pos, contentEnd));
+        }
+      }
+      pos = lineEnd;
+    }
+
+    if (!complete && !stopped) {
+      if (truncated) {
+        // Cut before the closing boundary: a part whose headers arrived keeps
+        // the data that arrived; one cut inside its headers is dropped.
+        if (part !== undefined && (part as MpPart).inData) finishPart(n, false);
+        else part = undefined;
+      } else if (boundaries > 0) {
+        fail('Final boundary missing.');
+        finishPart(n, false);
+      } else if (n > 0) {
+        fail('No boundaries found in payload.');
+      }
+    }
+  }
+
+  if (sink.limitError !== undefined) {
+    fail(sink.limitError);
+  }
+  b.scalars.set('FILES_COMBINED_SIZE', String(filesSize));
+  const strict =
+    error !== undefined || flags.boundaryQuoted || flags.boundaryWhitespace || flags.dataBefore ||
+    flags.dataAfter || flags.headerFolding || flags.lfLine || flags.missingSemicolon ||
+    flags.invalidQuoting || flags.invalidPart || flags.invalidHeaderFolding || flags.fileLimitExceeded;
+  const set = (k: string, v: number | boolean): void => {
+    b.scalars.set(k, v ? '1' : '0');
+  };
+  set('MULTIPART_STRICT_ERROR', strict);
+  set('MULTIPART_UNMATCHED_BOUNDARY', flags.unmatchedBoundary);
+  set('MULTIPART_BOUNDARY_QUOTED', flags.boundaryQuoted);
+  set('MULTIPART_BOUNDARY_WHITESPACE', flags.boundaryWhitespace);
+  set('MULTIPART_DATA_BEFORE', flags.dataBefore);
+  set('MULTIPART_DATA_AFTER', flags.dataAfter);
+  set('MULTIPART_HEADER_FOLDING', flags.headerFolding);
+  set('MULTIPART_LF_LINE', flags.lfLine);
+  set('MULTIPART_CRLF_LF_LINES', flags.crlfLine && flags.lfLine);
+  set('MULTIPART_MISSING_SEMICOLON', flags.missingSemicolon);
+  set('MULTIPART_SEMICOLON_MISSING', flags.missingSemicolon);
+  set('MULTIPART_INVALID_QUOTING', flags.invalidQuoting);
+  set('MULTIPART_INVALID_PART', flags.invalidPart);
+  set('MULTIPART_INVALID_HEADER_FOLDING', flags.invalidHeaderFolding);
+  set('MULTIPART_FILE_LIMIT_EXCEEDED', flags.fileLimitExceeded);
+  return error;
+}

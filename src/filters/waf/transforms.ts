@@ -1,0 +1,701 @@
+// Transformations (`t:name`) on byte strings (one char per byte), with the
+// semantics of ModSecurity v3 / Coraza. Each returns its input unchanged (the
+// same string) when there is nothing to transform, so callers can cache by
+// identity and skip work.
+
+import { createHash } from 'node:crypto';
+import type { Transform } from './types.js';
+
+const NBSP = 0xa0;
+
+function isHex(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+}
+function hexVal(c: number): number {
+  return c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x57;
+}
+function isOctal(c: number): boolean {
+  return c >= 0x30 && c <= 0x37;
+}
+// C isspace() in the C locale: space, \t \n \v \f \r.
+function isSpace(c: number): boolean {
+  return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+}
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+function isAlnum(c: number): boolean {
+  return isDigit(c) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a);
+}
+
+// Builds output in chunks of char codes; String.fromCharCode on a spread
+// argument list is bounded, so flush every few thousand codes.
+class Out {
+  private parts: string[] = [];
+  private buf: number[] = [];
+  push(c: number): void {
+    this.buf.push(c);
+    if (this.buf.length >= 8192) this.flush();
+  }
+  str(s: string): void {
+    this.flush();
+    this.parts.push(s);
+  }
+  private flush(): void {
+    if (this.buf.length) {
+      this.parts.push(String.fromCharCode.apply(null, this.buf));
+      this.buf = [];
+    }
+  }
+  done(): string {
+    this.flush();
+    return this.parts.join('');
+  }
+}
+
+// --- URL decoding ----------------------------------------------------------
+
+/** %XX and `+`; invalid or truncated escapes are kept as they are. */
+export function urlDecode(input: string): string {
+  if (input.indexOf('%') < 0 && input.indexOf('+') < 0) return input;
+  const n = input.length;
+  const out = new Out();
+  let i = 0;
+  while (i < n) {
+    const c = input.charCodeAt(i);
+    if (c === 0x25 && i + 2 < n && isHex(input.charCodeAt(i + 1)) && isHex(input.charCodeAt(i + 2))) {
+      out.push((hexVal(input.charCodeAt(i + 1)) << 4) | hexVal(input.charCodeAt(i + 2)));
+      i += 3;
+    } else {
+      out.push(c === 0x2b ? 0x20 : c);
+      i++;
+    }
+  }
+  return out.done();
+}
+
+/**
+ * urlDecode plus IIS `%uXXXX`: the low byte is kept and the high byte
+ * dropped, except that full-width ASCII (U+FF01..U+FF5E) folds to ASCII by
+ * adding 0x20 to the low byte (no SecUnicodeMapFile best-fit table).
+ */
+export function urlDecodeUni(input: string): string {
+  if (input.indexOf('%') < 0 && input.indexOf('+') < 0) return input;
+  const n = input.length;
+  const out = new Out();
+  let i = 0;
+  while (i < n) {
+    const c = input.charCodeAt(i);
+    if (c === 0x25 && i + 1 < n) {
+      const u = input.charCodeAt(i + 1);
+      if (u === 0x75 || u === 0x55) {
+        if (
+          i + 5 < n &&
+          isHex(input.charCodeAt(i + 2)) && isHex(input.charCodeAt(i + 3)) &&
+          isHex(input.charCodeAt(i + 4)) && isHex(input.charCodeAt(i + 5))
+        ) {
+          let b = (hexVal(input.charCodeAt(i + 4)) << 4) | hexVal(input.charCodeAt(i + 5));
+          const hi = (hexVal(input.charCodeAt(i + 2)) << 4) | hexVal(input.charCodeAt(i + 3));
+          if (hi === 0xff && b > 0x00 && b < 0x5f) b += 0x20;
+          out.push(b);
+          i += 6;
+        } else {
+          // Invalid or short %u: keep `%u` and go on after it.
+          out.push(c);
+          out.push(u);
+          i += 2;
+        }
+        continue;
+      }
+      if (i + 2 < n && isHex(u) && isHex(input.charCodeAt(i + 2))) {
+        out.push((hexVal(u) << 4) | hexVal(input.charCodeAt(i + 2)));
+        i += 3;
+        continue;
+      }
+      out.push(c);
+      i++;
+      continue;
+    }
+    out.push(c === 0x2b ? 0x20 : c);
+    i++;
+  }
+  return out.done();
+}
+
+// --- case and whitespace -----------------------------------------------------
+
+/** ASCII only (C locale tolower); bytes above 0x7f are left alone. */
+export function lowercase(input: string): string {
+  if (!/[A-Z]/.test(input)) return input;
+  return input.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+}
+
+export function uppercase(input: string): string {
+  if (!/[a-z]/.test(input)) return input;
+  return input.replace(/[a-z]+/g, (m) => m.toUpperCase());
+}
+
+// Whitespace for removeWhitespace/compressWhitespace: isspace() plus NBSP.
+const WS_NBSP = /[\t\n\v\f\r \xa0]/;
+
+export function removeWhitespace(input: string): string {
+  if (!WS_NBSP.test(input)) return input;
+  return input.replace(/[\t\n\v\f\r \xa0]+/g, '');
+}
+
+export function compressWhitespace(input: string): string {
+  if (!/[\t\n\v\f\r\xa0]|  /.test(input)) return input;
+  return input.replace(/[\t\n\v\f\r \xa0]+/g, ' ');
+}
+
+export function trimLeft(input: string): string {
+  let i = 0;
+  while (i < input.length && isSpace(input.charCodeAt(i))) i++;
+  return i === 0 ? input : input.slice(i);
+}
+
+export function trimRight(input: string): string {
+  let j = input.length;
+  while (j > 0 && isSpace(input.charCodeAt(j - 1))) j--;
+  return j === input.length ? input : input.slice(0, j);
+}
+
+export function trim(input: string): string {
+  return trimRight(trimLeft(input));
+}
+
+export function removeNulls(input: string): string {
+  return input.indexOf('\0') < 0 ? input : input.replace(/\0+/g, '');
+}
+
+export function replaceNulls(input: string): string {
+  return input.indexOf('\0') < 0 ? input : input.replace(/\0/g, ' ');
+}
+
+// --- JavaScript / ANSI C / CSS escapes ----------------------------------------
+
+// Reads up to 3 octal digits at i (the first is known to be octal).
+function readOctal(input: string, i: number): { value: number; len: number } {
+  let len = 1;
+  while (len < 3 && i + len < input.length && isOctal(input.charCodeAt(i + len))) len++;
+  let value = 0;
+  for (let k = 0; k < len; k++) value = value * 8 + (input.charCodeAt(i + k) - 0x30);
+  return { value, len };
+}
+
+const SIMPLE_ESCAPES: Record<string, number> = { a: 7, b: 8, f: 12, n: 10, r: 13, t: 9, v: 11 };
+
+/**
+ * JavaScript escapes: \uHHHH (low byte; full-width ASCII folded), \xHH,
+ * \OOO (at most one byte: a third digit is not taken when the first is 4-7),
+ * \a \b \f \n \r \t \v, and `\` before any other char is dropped.
+ */
+export function jsDecode(input: string): string {
+  if (input.indexOf('\\') < 0) return input;
+  const n = input.length;
+  const out = new Out();
+  let i = 0;
+  while (i < n) {
+    const c = input.charCodeAt(i);
+    if (c !== 0x5c) {
+      out.push(c);
+      i++;
+      continue;
+    }
+    if (i + 1 >= n) {
+      // A lone trailing backslash is kept.
+      out.push(c);
+      i++;
+      continue;
+    }
+    const d = input.charCodeAt(i + 1);
+    if (
+      d === 0x75 && i + 5 < n &&
+      isHex(input.charCodeAt(i + 2)) && isHex(input.charCodeAt(i + 3)) &&
+      isHex(input.charCodeAt(i + 4)) && isHex(input.charCodeAt(i + 5))
+    ) {
+      let b = (hexVal(input.charCodeAt(i + 4)) << 4) | hexVal(input.charCodeAt(i + 5));
+      const hi = (hexVal(input.charCodeAt(i + 2)) << 4) | hexVal(input.charCodeAt(i + 3));
+      if (hi === 0xff && b > 0x00 && b < 0x5f) b += 0x20;
+      out.push(b);
+      i += 6;
+    } else if (d === 0x78 && i + 3 < n && isHex(input.charCodeAt(i + 2)) && isHex(input.charCodeAt(i + 3))) {
+      out.push((hexVal(input.charCodeAt(i + 2)) << 4) | hexVal(input.charCodeAt(i + 3)));
+      i += 4;
+    } else if (isOctal(d)) {
+      let { value, len } = readOctal(input, i + 1);
+      if (len === 3 && d > 0x33) {
+        len = 2;
+        value = (d - 0x30) * 8 + (input.charCodeAt(i + 2) - 0x30);
+      }
+      out.push(value);
+      i += 1 + len;
+    } else {
+      const simple = SIMPLE_ESCAPES[String.fromCharCode(d)];
+      out.push(simple ?? d);
+      i += 2;
+    }
+  }
+  return out.done();
+}
+
+/**
+ * ANSI C escapes: \a \b \f \n \r \t \v \\ \? \' \", \xHH (exactly two hex
+ * digits), \OOO (1-3 octal digits, low byte). For an unknown escape the
+ * backslash is dropped and the char kept.
+ */
+export function escapeSeqDecode(input: string): string {
+  if (input.indexOf('\\') < 0) return input;
+  const n = input.length;
+  const out = new Out();
+  let i = 0;
+  while (i < n) {
+    const c = input.charCodeAt(i);
+    if (c !== 0x5c || i + 1 >= n) {
+      out.push(c);
+      i++;
+      continue;
+    }
+    const d = input.charCodeAt(i + 1);
+    const ch = String.fromCharCode(d);
+    const simple = SIMPLE_ESCAPES[ch];
+    if (simple !== undefined) {
+      out.push(simple);
+      i += 2;
+    } else if (ch === '\\' || ch === '?' || ch === "'" || ch === '"') {
+      out.push(d);
+      i += 2;
+    } else if ((d === 0x78 || d === 0x58) && i + 3 < n && isHex(input.charCodeAt(i + 2)) && isHex(input.charCodeAt(i + 3))) {
+      out.push((hexVal(input.charCodeAt(i + 2)) << 4) | hexVal(input.charCodeAt(i + 3)));
+      i += 4;
+    } else if (isOctal(d)) {
+      const { value, len } = readOctal(input, i + 1);
+      out.push(value & 0xff);
+      i += 1 + len;
+    } else {
+      out.push(d);
+      i += 2;
+    }
+  }
+  return out.done();
+}
+
+/**
+ * CSS escapes (CSS 2): `\` + 1-6 hex digits gives one byte from the last two
+ * digits (full-width ASCII U+FF01..U+FF5E folded to ASCII), and one
+ * whitespace after it is consumed; `\` + newline is a line continuation;
+ * `\` + any other char is that char; a trailing `\` is dropped.
+ */
+export function cssDecode(input: string): string {
+  if (input.indexOf('\\') < 0) return input;
+  const n = input.length;
+  const out = new Out();
+  let i = 0;
+  while (i < n) {
+    const c = input.charCodeAt(i);
+    if (c !== 0x5c) {
+      out.push(c);
+      i++;
+      continue;
+    }
+    if (i + 1 >= n) {
+      i++;
+      continue;
+    }
+    i++; // the backslash is not kept
+    let j = 0;
+    while (j < 6 && i + j < n && isHex(input.charCodeAt(i + j))) j++;
+    if (j > 0) {
+      const h = (k: number) => hexVal(input.charCodeAt(i + k));
+      let b = j === 1 ? h(0) : (h(j - 2) << 4) | h(j - 1);
+      // Full-width check only when the value can be U+FFxx: 4 digits, or
+      // 5-6 digits with leading zeros.
+      const fullCheck = j === 4 || (j === 5 && input[i] === '0') || (j === 6 && input[i] === '0' && input[i + 1] === '0');
+      if (fullCheck && b > 0x00 && b < 0x5f && (input[i + j - 3] === 'f' || input[i + j - 3] === 'F') && (input[i + j - 4] === 'f' || input[i + j - 4] === 'F')) {
+        b += 0x20;
+      }
+      out.push(b);
+      if (i + j < n && isSpace(input.charCodeAt(i + j))) j++;
+      i += j;
+    } else if (input.charCodeAt(i) === 0x0a) {
+      i++;
+    } else {
+      out.push(input.charCodeAt(i));
+      i++;
+    }
+  }
+  return out.done();
+}
+
+// --- HTML entities -------------------------------------------------------------
+
+// strtol() then a cast to a byte: values past LONG_MAX saturate to 0xff.
+function entityByte(digits: string, radix: number): number {
+  const v = BigInt(radix === 16 ? '0x' + digits : digits);
+  if (v > 0x7fffffffffffffffn) return 0xff;
+  return Number(v & 0xffn);
+}
+
+const NAMED_ENTITIES: Record<string, number> = { quot: 0x22, amp: 0x26, lt: 0x3c, gt: 0x3e, nbsp: NBSP };
+
+/**
+ * &#DDD; &#xHH; (semicolon optional, value cut to one byte) and the named
+ * entities quot, amp, lt, gt, nbsp (case-insensitive, semicolon optional).
+ * Anything else is copied as it is.
+ */
+export function htmlEntityDecode(input: string): string {
+  if (input.indexOf('&') < 0) return input;
+  const n = input.length;
+  const out = new Out();
+  let i = 0;
+  while (i < n) {
+    const c = input.charCodeAt(i);
+    if (c !== 0x26 || i + 1 >= n) {
+      out.push(c);
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    if (input.charCodeAt(j) === 0x23) {
+      // Numeric entity.
+      if (j + 1 >= n) { out.str('&#'); i += 2; continue; }
+      j++;
+      const x = input.charCodeAt(j);
+      if (x === 0x78 || x === 0x58) {
+        if (j + 1 >= n) { out.str(input.slice(i, i + 3)); i += 3; continue; }
+        j++;
+        const k = j;
+        while (j < n && isHex(input.charCodeAt(j))) j++;
+        if (j === k) { out.str(input.slice(i, i + 3)); i += 3; continue; }
+        out.push(entityByte(input.slice(k, j), 16));
+      } else {
+        const k = j;
+        while (j < n && isDigit(input.charCodeAt(j))) j++;
+        if (j === k) { out.str('&#'); i += 2; continue; }
+        out.push(entityByte(input.slice(k, j), 10));
+      }
+      i = j < n && input.charCodeAt(j) === 0x3b ? j + 1 : j;
+      continue;
+    }
+    const k = j;
+    while (j < n && isAlnum(input.charCodeAt(j))) j++;
+    if (j === k) { out.push(c); i++; continue; }
+    const value = NAMED_ENTITIES[input.slice(k, j).toLowerCase()];
+    if (value === undefined) {
+      // Not decoded: copy `&name` and go on after it.
+      out.str(input.slice(i, j));
+      i = j;
+      continue;
+    }
+    out.push(value);
+    i = j < n && input.charCodeAt(j) === 0x3b ? j + 1 : j;
+  }
+  return out.done();
+}
+
+// --- UTF-8 to %uXXXX ------------------------------------------------------------
+
+/**
+ * Each UTF-8 sequence (a lead byte C0-DF, E0-EF or F0-F7 followed by the
+ * right number of continuation bytes) becomes `%u` + the code point in
+ * lower-case hex, at least 4 digits. Overlong forms are decoded too
+ * (`\xc0\xaf` gives `%u002f`), so they cannot hide a char. ASCII and bytes
+ * that do not start a complete sequence are kept as they are.
+ */
+export function utf8toUnicode(input: string): string {
+  if (!/[\x80-\xff]/.test(input)) return input;
+  const n = input.length;
+  const out = new Out();
+  let i = 0;
+  while (i < n) {
+    const c = input.charCodeAt(i);
+    let len = 0;
+    let cp = 0;
+    if ((c & 0xe0) === 0xc0) { len = 2; cp = c & 0x1f; }
+    else if ((c & 0xf0) === 0xe0) { len = 3; cp = c & 0x0f; }
+    else if ((c & 0xf8) === 0xf0) { len = 4; cp = c & 0x07; }
+    if (len && i + len <= n) {
+      let ok = true;
+      for (let k = 1; k < len; k++) {
+        const b = input.charCodeAt(i + k);
+        if ((b & 0xc0) !== 0x80) { ok = false; break; }
+        cp = (cp << 6) | (b & 0x3f);
+      }
+      if (ok) {
+        out.str('%u' + cp.toString(16).padStart(4, '0'));
+        i += len;
+        continue;
+      }
+    }
+    out.push(c);
+    i++;
+  }
+  return out.done();
+}
+
+// --- comments -----------------------------------------------------------------
+
+/** Each C comment `/* ... *\/` (an unterminated one too) becomes one space. */
+export function replaceComments(input: string): string {
+  if (input.indexOf('/*') < 0) return input;
+  let out = '';
+  let i = 0;
+  for (;;) {
+    const start = input.indexOf('/*', i);
+    if (start < 0) return out + input.slice(i);
+    out += input.slice(i, start) + ' ';
+    const end = input.indexOf('*/', start + 2);
+    if (end < 0) return out;
+    i = end + 2;
+  }
+}
+
+/**
+ * Removes the comment markers `/*`, `*\/`, `<!--`, `-->`, `--` and `#`
+ * (not the text between), scanning left to right once: a marker formed by
+ * joining the chars around a removed one is removed only if it starts at or
+ * after the scan position, as with an in-place erase.
+ */
+export function removeCommentsChar(input: string): string {
+  if (!/\/\*|\*\/|--|#|<!--/.test(input)) return input;
+  const n = input.length;
+  let out = '';
+  let i = 0;
+  while (i < n) {
+    const c = input[i];
+    const next = input[i + 1];
+    if ((c === '/' && next === '*') || (c === '*' && next === '/')) {
+      i += 2;
+    } else if (c === '<' && next === '!' && input[i + 2] === '-' && input[i + 3] === '-') {
+      i += 4;
+    } else if (c === '-' && next === '-') {
+      i += input[i + 2] === '>' ? 3 : 2;
+    } else if (c === '#') {
+      i++;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
+}
+
+// --- command lines ---------------------------------------------------------------
+
+/**
+ * Windows/Unix command-line normalisation: drops `\ " ' ^`, turns runs of
+ * space, tab, CR, LF, `,` and `;` into one space, drops a space before `/`
+ * or `(`, and lower-cases ASCII.
+ */
+export function cmdLine(input: string): string {
+  const n = input.length;
+  let out = '';
+  let space = false;
+  for (let i = 0; i < n; i++) {
+    const c = input[i];
+    switch (c) {
+      case '"':
+      case "'":
+      case '\\':
+      case '^':
+        break;
+      case ' ':
+      case ',':
+      case ';':
+      case '\t':
+      case '\r':
+      case '\n':
+        if (!space) {
+          out += ' ';
+          space = true;
+        }
+        break;
+      case '/':
+      case '(':
+        if (space) out = out.slice(0, -1);
+        space = false;
+        out += c;
+        break;
+      default: {
+        const code = c.charCodeAt(0);
+        out += code >= 0x41 && code <= 0x5a ? String.fromCharCode(code + 32) : c;
+        space = false;
+      }
+    }
+  }
+  return out === input ? input : out;
+}
+
+// --- paths -----------------------------------------------------------------------
+
+/**
+ * Removes `.` segments, resolves `..` against the previous segment (at the
+ * root of an absolute path it is dropped; a relative path keeps leading
+ * `..`), and collapses repeated slashes; a trailing slash is kept.
+ */
+export function normalizePath(input: string): string {
+  if (input === '') return input;
+  if (input.indexOf('//') < 0 && !/(^|\/)\.\.?(\/|$)/.test(input)) return input;
+  const rooted = input[0] === '/';
+  const trailing = input[input.length - 1] === '/';
+  const stack: string[] = [];
+  for (const seg of input.split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') {
+      if (stack.length && stack[stack.length - 1] !== '..') stack.pop();
+      else if (!rooted) stack.push('..');
+      continue;
+    }
+    stack.push(seg);
+  }
+  let out = (rooted ? '/' : '') + stack.join('/');
+  if (trailing && stack.length) out += '/';
+  return out === input ? input : out;
+}
+
+/** normalizePath after turning every backslash into a slash. */
+export function normalizePathWin(input: string): string {
+  if (input.indexOf('\\') < 0) return normalizePath(input);
+  return normalizePath(input.replace(/\\/g, '/'));
+}
+
+// --- base64, hex, hashes, length ------------------------------------------------------
+
+const B64 = (() => {
+  const t = new Int16Array(256).fill(-1);
+  const abc = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  for (let k = 0; k < abc.length; k++) t[abc.charCodeAt(k)] = k;
+  return t;
+})();
+
+function b64Bytes(sextets: number[]): string {
+  const out = new Out();
+  let k = 0;
+  for (; k + 4 <= sextets.length; k += 4) {
+    const v = (sextets[k] << 18) | (sextets[k + 1] << 12) | (sextets[k + 2] << 6) | sextets[k + 3];
+    out.push((v >> 16) & 0xff);
+    out.push((v >> 8) & 0xff);
+    out.push(v & 0xff);
+  }
+  const rest = sextets.length - k;
+  if (rest >= 2) {
+    const v = (sextets[k] << 18) | (sextets[k + 1] << 12) | ((sextets[k + 2] ?? 0) << 6);
+    out.push((v >> 16) & 0xff);
+    if (rest === 3) out.push((v >> 8) & 0xff);
+  }
+  return out.done();
+}
+
+/**
+ * Decodes base64 up to the first char outside the alphabet (`=` padding
+ * included), as APR and Coraza do; a partial last group yields the bytes it
+ * fully covers.
+ */
+export function base64Decode(input: string): string {
+  const sextets: number[] = [];
+  for (let i = 0; i < input.length; i++) {
+    const v = B64[input.charCodeAt(i) & 0xff];
+    if (v < 0 || input.charCodeAt(i) > 0xff) break;
+    sextets.push(v);
+  }
+  return b64Bytes(sextets);
+}
+
+/** Forgiving base64: chars outside the alphabet are skipped, decoding stops at `=`. */
+export function base64DecodeExt(input: string): string {
+  const sextets: number[] = [];
+  for (let i = 0; i < input.length; i++) {
+    const code = input.charCodeAt(i);
+    if (code === 0x3d) break;
+    const v = code > 0xff ? -1 : B64[code];
+    if (v >= 0) sextets.push(v);
+  }
+  return b64Bytes(sextets);
+}
+
+export function hexEncode(input: string): string {
+  return Buffer.from(input, 'latin1').toString('hex');
+}
+
+/** Pairs of hex digits to bytes; stops at the first pair that is not hex. */
+export function hexDecode(input: string): string {
+  const out = new Out();
+  let i = 0;
+  for (; i + 1 < input.length; i += 2) {
+    const a = input.charCodeAt(i);
+    const b = input.charCodeAt(i + 1);
+    if (!isHex(a) || !isHex(b)) break;
+    out.push((hexVal(a) << 4) | hexVal(b));
+  }
+  return out.done();
+}
+
+/** Each `0x` followed by pairs of hex digits becomes those bytes. */
+export function sqlHexDecode(input: string): string {
+  if (!/0[xX][0-9a-fA-F]{2}/.test(input)) return input;
+  const n = input.length;
+  const out = new Out();
+  let i = 0;
+  while (i < n) {
+    const c = input.charCodeAt(i);
+    if (
+      c === 0x30 && i + 3 < n &&
+      (input.charCodeAt(i + 1) | 0x20) === 0x78 &&
+      isHex(input.charCodeAt(i + 2)) && isHex(input.charCodeAt(i + 3))
+    ) {
+      i += 2;
+      while (i + 1 < n && isHex(input.charCodeAt(i)) && isHex(input.charCodeAt(i + 1))) {
+        out.push((hexVal(input.charCodeAt(i)) << 4) | hexVal(input.charCodeAt(i + 1)));
+        i += 2;
+      }
+      continue;
+    }
+    out.push(c);
+    i++;
+  }
+  return out.done();
+}
+
+function digest(alg: 'sha1' | 'md5'): Transform {
+  // The raw digest bytes as a byte string (ModSecurity's binary result).
+  return (input) => createHash(alg).update(Buffer.from(input, 'latin1')).digest().toString('latin1');
+}
+
+export function length(input: string): string {
+  return String(input.length);
+}
+
+export const TRANSFORMS: ReadonlyMap<string, Transform> = new Map<string, Transform>([
+  ['none', (s) => s],
+  ['urldecode', urlDecode],
+  ['urldecodeuni', urlDecodeUni],
+  ['lowercase', lowercase],
+  ['uppercase', uppercase],
+  ['jsdecode', jsDecode],
+  ['htmlentitydecode', htmlEntityDecode],
+  ['utf8tounicode', utf8toUnicode],
+  ['removenulls', removeNulls],
+  ['replacenulls', replaceNulls],
+  ['cssdecode', cssDecode],
+  ['cmdline', cmdLine],
+  ['removewhitespace', removeWhitespace],
+  ['compresswhitespace', compressWhitespace],
+  ['replacecomments', replaceComments],
+  ['removecommentschar', removeCommentsChar],
+  ['normalizepath', normalizePath],
+  ['normalisepath', normalizePath],
+  ['normalizepathwin', normalizePathWin],
+  ['normalisepathwin', normalizePathWin],
+  ['escapeseqdecode', escapeSeqDecode],
+  ['base64decode', base64Decode],
+  ['base64decodeext', base64DecodeExt],
+  ['hexencode', hexEncode],
+  ['hexdecode', hexDecode],
+  ['sqlhexdecode', sqlHexDecode],
+  ['sha1', digest('sha1')],
+  ['md5', digest('md5')],
+  ['length', length],
+  ['trim', trim],
+  ['trimleft', trimLeft],
+  ['trimright', trimRight],
+]);

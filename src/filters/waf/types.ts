@@ -1,0 +1,48 @@
+// Contracts between the WAF's parts: the rule language (seclang/), the
+// operators and transformations, the request variables, and the engine.
+//
+// Every value the WAF inspects is a byte string: a JS string with one char
+// per byte (latin1), as ModSecurity sees bytes. Transformations take and
+// return byte strings; operators match byte strings.
+
+/** A transformation (`t:lowercase`): byte string in, byte string out. */
+export type Transform = (input: string) => string;
+
+/** A compiled operator (`@rx ...`, `@pm ...`, `@detectSQLi`). */
+export interface CompiledOperator {
+  /**
+   * Matches one value. Returns undefined when it does not match; otherwise
+   * the captures: [0] is the matched text (what `%{TX.0}` shows), [1..] the
+   * groups (only @rx with the `capture` action uses them).
+   */
+  match(input: string): string[] | undefined;
+}
+
+/** What operators may need from the rule set around them. */
+export interface OperatorContext {
+  /** Folder `@pmFromFile`/`@ipMatchFromFile` names are resolved against (the rules folder). */
+  dataDir: string;
+}
+
+/** Thrown when a rule uses something this engine does not run; the rule is reported, never silently skipped. */
+export class UnsupportedFeature extends Error {
+  constructor(readonly feature: string, detail?: string) {
+    super(detail ? `${feature}: ${detail}` : feature);
+  }
+}
+
+/** One named value of a collection (ARGS:foo = bar). */
+export interface VarEntry {
+  name: string;
+  value: string;
+}
+
+/**
+ * The request as the rules see it. Collections (ARGS, REQUEST_HEADERS, ...)
+ * are lists of entries in request order; names keep their case (collection
+ * keys match case-insensitively). Scalars are byte strings.
+ */
+export interface RequestVars {
+  collections: ReadonlyMap<string, readonly VarEntry[]>;
+  scalars: ReadonlyMap<string, string>;
+}

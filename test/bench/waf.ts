@@ -1,0 +1,286 @@
+// WAF benchmark: what the CRS WAF costs and what it catches, in one run.
+//
+//   npx tsx test/bench/waf.ts [--rounds 3] [--seconds 8] [--warmup 3] [--connections 32]
+//                             [--paranoia 1] [--no-build] [--no-pin] [--only cost|detection]
+//
+// Cost: two meshgate processes as users start them (`node dist/src/cli.js
+// start --workers 1`, access log off), identical but for one global
+// `{ type: waf, mode: block, paranoia: N }` filter, both proxying to the same
+// node:http upstream. wrk (1 thread, the same connection count for both)
+// measures each in turn, alternating which goes first in every round, for:
+//   - get:  GET /api/items?page=2&sort=-created&q=blue+running+shoes&category=footwear
+//   - post: POST /api/orders with a 2 KiB JSON body
+// with a browser's User-Agent and Accept. The table shows medians over rounds:
+// requests/s, the on/off ratio, p50 and p99, and CPU time per request of the
+// gateway process (from /proc). On a 2-core machine the gateways run on CPU 1
+// and wrk and the upstream on CPU 0 (taskset) unless --no-pin, so the
+// generator never competes with the process it measures.
+//
+// Detection (against the WAF-on gateway): CRS's own go-ftw regression tests
+// for 930-944 at the paranoia level (test/waf/ftw.ts), libinjection's SQLi and
+// XSS lists as a query value and as a form body, and the false-positive sets:
+// libinjection's false_positives.txt and the benign corpus (test/waf/benign).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { formatCorpusReport, runCorpus } from '../waf/corpus.js';
+import { formatFtwReport, runFtw } from '../waf/ftw.js';
+
+const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const argv = process.argv.slice(2);
+const opt = (name: string, def: number): number => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(argv[i + 1]) : def;
+};
+const flag = (name: string): boolean => argv.includes(`--${name}`);
+const only = (() => {
+  const i = argv.indexOf('--only');
+  return i >= 0 ? argv[i + 1] : undefined;
+})();
+const o = {
+  rounds: opt('rounds', 3),
+  seconds: opt('seconds', 8),
+  warmup: opt('warmup', 3),
+  connections: opt('connections', 32),
+  paranoia: opt('paranoia', 1),
+  pin: !flag('no-pin') && availableParallelism() >= 2,
+};
+
+const children: ChildProcess[] = [];
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+async function waitForPort(port: number, name: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = connect(port, '127.0.0.1', () => {
+        s.destroy();
+        r(true);
+      });
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${name} did not listen on ${port}`);
+}
+
+function start(name: string, cmd: string, args: string[], cpu: number | undefined): ChildProcess {
+  const [c, a] = cpu !== undefined ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
+  const child = spawn(c, a, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err = (err + d).slice(-4000)));
+  child.on('exit', (code, sig) => {
+    if (code !== 0 && sig !== 'SIGKILL' && sig !== 'SIGTERM') process.stderr.write(`${name} exited ${code ?? sig}: ${err}\n`);
+  });
+  children.push(child);
+  return child;
+}
+
+function run(cmd: string, args: string[], cpu: number | undefined): Promise<string> {
+  const [c, a] = cpu !== undefined ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
+  return new Promise((res, rej) => {
+    const child = spawn(c, a, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d));
+    child.stderr!.on('data', (d: Buffer) => (err += d));
+    child.on('exit', (code) => (code === 0 ? res(out) : rej(new Error(`${cmd} exited ${code}: ${err || out}`))));
+  });
+}
+
+/** utime + stime of a process and its threads, in seconds. */
+function cpuSeconds(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** The pid of the gateway itself (taskset execs it, so it is the child's pid). */
+function gatewayPid(child: ChildProcess): number {
+  return child.pid!;
+}
+
+interface Result {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  cpuUsPerReq: number;
+}
+
+function ms(v: string, unit: string): number {
+  const n = Number(v);
+  return unit === 'us' ? n / 1000 : unit === 's' ? n * 1000 : n;
+}
+
+function parseWrk(out: string): Omit<Result, 'cpuUsPerReq'> {
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  const p = (q: string): number => {
+    const m = new RegExp(`^\\s+${q}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(out);
+    if (!m) throw new Error(`no ${q}% in wrk output:\n${out}`);
+    return ms(m[1]!, m[2]!);
+  };
+  if (!rps) throw new Error(`no Requests/sec in wrk output:\n${out}`);
+  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const errors = Number(non2xx?.[1] ?? 0) + (sock ? sock.slice(1).reduce((s, x) => s + Number(x), 0) : 0);
+  return { rps: Number(rps[1]), p50: p('50'), p99: p('99'), errors };
+}
+
+const UA = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
+
+/** A realistic 2 KiB JSON order. */
+function orderJson(): string {
+  const items = [];
+  for (let i = 0; items.length < 14; i++) {
+    items.push({ sku: `SKU-${1000 + i}`, name: `Running shoe model ${i}`, qty: (i % 3) + 1, price: 59.9 + i, color: ['blue', 'black', 'white'][i % 3] });
+  }
+  const body = { orderId: '9f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b', customer: { name: 'Jane Doe', email: 'jane.doe@example.com', phone: '+1 555 0100' }, shipping: { street: '12 Main Street', city: 'Springfield', zip: '12345', country: 'US' }, items, note: 'Please leave the parcel at the front door.' };
+  let s = JSON.stringify(body);
+  while (Buffer.byteLength(s) < 2048) {
+    body.note += ' Thanks!';
+    s = JSON.stringify(body);
+  }
+  return s;
+}
+
+function wrkScript(dir: string, kind: 'get' | 'post'): string {
+  const file = join(dir, `${kind}.lua`);
+  const lines = [`wrk.headers["User-Agent"] = "${UA}"`, 'wrk.headers["Accept"] = "application/json, text/plain, */*"', 'wrk.headers["Accept-Language"] = "en-US,en;q=0.9"'];
+  if (kind === 'post') {
+    lines.push('wrk.method = "POST"', `wrk.body = [[${orderJson()}]]`, 'wrk.headers["Content-Type"] = "application/json"');
+  }
+  writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
+
+const PATHS = { get: '/api/items?page=2&sort=-created&q=blue+running+shoes&category=footwear', post: '/api/orders' } as const;
+
+async function measure(url: string, script: string, pid: number, cpu: number | undefined): Promise<Result> {
+  await run('wrk', ['-t1', `-c${o.connections}`, `-d${o.warmup}s`, '-s', script, url], cpu);
+  const c0 = cpuSeconds(pid);
+  const t0 = performance.now();
+  const r = parseWrk(await run('wrk', ['-t1', `-c${o.connections}`, `-d${o.seconds}s`, '--latency', '-s', script, url], cpu));
+  const served = r.rps * ((performance.now() - t0) / 1000);
+  return { ...r, cpuUsPerReq: ((cpuSeconds(pid) - c0) * 1e6) / served };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+function gatewayConfig(port: number, admin: number, upstream: number, waf: boolean): string {
+  return `listeners: [{ name: public, address: "127.0.0.1:${port}" }]
+admin: { address: "127.0.0.1:${admin}" }
+log: { level: warn, access: false }
+registries: [{ name: up, type: static, endpoints: ["127.0.0.1:${upstream}"] }]
+${waf ? `filters: [{ type: waf, mode: block, paranoia: ${o.paranoia} }]` : 'filters: []'}
+routes:
+  - { name: api, match: { path: { prefix: / } }, backends: [{ service: up.static }] }
+`;
+}
+
+async function main(): Promise<void> {
+  if (!flag('no-build')) spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
+  const dir = mkdtempSync(join(tmpdir(), 'meshgate-waf-bench-'));
+  try {
+    const genCpu = o.pin ? 0 : undefined;
+    const gwCpu = o.pin ? 1 : undefined;
+    const upPort = await freePort();
+    const upSrc = `require('http').createServer((q,s)=>{q.resume();q.on('end',()=>s.end('{"ok":true}'))}).listen(${upPort},'127.0.0.1')`;
+    start('upstream', process.execPath, ['-e', upSrc], genCpu);
+    await waitForPort(upPort, 'upstream');
+    const targets: { name: 'waf-off' | 'waf-on'; port: number; child: ChildProcess }[] = [];
+    for (const waf of [false, true]) {
+      const port = await freePort();
+      const file = join(dir, `${waf ? 'on' : 'off'}.yaml`);
+      writeFileSync(file, gatewayConfig(port, await freePort(), upPort, waf));
+      const child = start(waf ? 'waf-on' : 'waf-off', process.execPath, ['dist/src/cli.js', 'start', '--config', file, '--workers', '1'], gwCpu);
+      await waitForPort(port, waf ? 'waf-on' : 'waf-off');
+      targets.push({ name: waf ? 'waf-on' : 'waf-off', port, child });
+    }
+    const onTarget = targets[1]!;
+    const lines: string[] = [];
+    const say = (s: string): void => {
+      lines.push(s);
+      process.stdout.write(`${s}\n`);
+    };
+    say(`# WAF benchmark (${new Date().toISOString()}), paranoia ${o.paranoia}, meshgate --workers 1, access log off`);
+    if (only !== 'detection') {
+      const scripts = { get: wrkScript(dir, 'get'), post: wrkScript(dir, 'post') };
+      const res: Record<string, Record<string, Result[]>> = { get: { 'waf-off': [], 'waf-on': [] }, post: { 'waf-off': [], 'waf-on': [] } };
+      for (let round = 0; round < o.rounds; round++) {
+        for (const kind of ['get', 'post'] as const) {
+          const order = round % 2 === 0 ? targets : [...targets].reverse();
+          for (const t of order) {
+            const r = await measure(`http://127.0.0.1:${t.port}${PATHS[kind]}`, scripts[kind], gatewayPid(t.child), genCpu);
+            if (r.errors > 0) throw new Error(`${t.name} ${kind}: ${r.errors} errors or non-2xx answers (a benign request was blocked?)`);
+            res[kind]![t.name]!.push(r);
+            process.stderr.write(`round ${round + 1} ${kind} ${t.name}: ${r.rps.toFixed(0)} req/s p99 ${r.p99.toFixed(2)} ms ${r.cpuUsPerReq.toFixed(1)} us/req\n`);
+          }
+        }
+      }
+      say('');
+      say(`Cost: wrk -t1 -c${o.connections}, ${o.seconds} s per run, ${o.rounds} rounds (medians)${o.pin ? ', gateways pinned to CPU 1, wrk and upstream to CPU 0' : ''}`);
+      say('');
+      say('| request | WAF | req/s | ratio on/off | p50 ms | p99 ms | added p99 ms | CPU µs/req |');
+      say('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+      for (const kind of ['get', 'post'] as const) {
+        const off = res[kind]!['waf-off']!;
+        const on = res[kind]!['waf-on']!;
+        const offRps = median(off.map((r) => r.rps));
+        const onRps = median(on.map((r) => r.rps));
+        const offP99 = median(off.map((r) => r.p99));
+        const onP99 = median(on.map((r) => r.p99));
+        const ratios = on.map((r, i) => r.rps / off[i]!.rps);
+        const label = kind === 'get' ? 'GET with a 4-field query' : 'POST 2 KiB JSON';
+        say(`| ${label} | off | ${offRps.toFixed(0)} | | ${median(off.map((r) => r.p50)).toFixed(2)} | ${offP99.toFixed(2)} | | ${median(off.map((r) => r.cpuUsPerReq)).toFixed(1)} |`);
+        say(`| ${label} | on | ${onRps.toFixed(0)} | ${median(ratios).toFixed(2)} (rounds: ${ratios.map((x) => x.toFixed(2)).join(', ')}) | ${median(on.map((r) => r.p50)).toFixed(2)} | ${onP99.toFixed(2)} | ${(onP99 - offP99).toFixed(2)} | ${median(on.map((r) => r.cpuUsPerReq)).toFixed(1)} |`);
+      }
+    }
+    if (only !== 'cost') {
+      say('');
+      const ftw = await runFtw({ host: '127.0.0.1', port: onTarget.port, families: ['930', '931', '932', '933', '934', '941', '942', '943', '944'], maxParanoia: o.paranoia, concurrency: 8 });
+      say('```');
+      say(formatFtwReport(ftw, { missedLimit: 0 }));
+      say('```');
+      const corpus = await runCorpus({ host: '127.0.0.1', port: onTarget.port, concurrency: 8 });
+      say('```');
+      say(formatCorpusReport(corpus, { blockedLimit: 15 }));
+      say('```');
+    }
+    const out = argv.indexOf('--out');
+    if (out >= 0) writeFileSync(argv[out + 1]!, lines.join('\n') + '\n');
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    process.stderr.write(`${(e as Error).stack ?? e}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,152 @@
+// The waf filter through the gateway: CRS blocks attacks in the query, the
+// body (form, JSON, multipart) and headers with 403 WAF; ordinary requests and
+// their bodies reach the upstream unchanged; detect mode passes and logs;
+// routes raise the level or turn the WAF off; exclusions and allow-lists;
+// oversized bodies; gRPC gets PERMISSION_DENIED; metrics count by family.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
+import { request } from 'undici';
+import { Gateway } from '../../../src/gateway.js';
+import { testConfig } from '../../helpers/gateway.js';
+import { startUpstream, type TestUpstream } from '../../helpers/upstream.js';
+
+interface Seen {
+  path: string;
+  body: string;
+}
+
+describe('waf filter', () => {
+  let up: TestUpstream;
+  let gw: Gateway;
+  let base: string;
+  const seen: Seen[] = [];
+  const logs: Record<string, unknown>[] = [];
+
+  before(async () => {
+    up = await startUpstream((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        seen.push({ path: req.url!, body });
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ path: req.url, bytes: Buffer.byteLength(body) }));
+      });
+    });
+    const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
+    gw = await Gateway.start({
+      config: testConfig({
+        registries: [{ name: 's', type: 'static', endpoints: [up.address] }],
+        filters: [{ type: 'waf', mode: 'block', paranoia: 1, bodyLimit: 64 * 1024, exclusions: [{ ids: [942100], targets: ['ARGS:password'] }], allow: { paths: ['/health'] } }],
+        routes: [
+          { name: 'detect', match: { path: { prefix: '/detect' } }, backends: [{ service: 's.static' }], filters: [{ type: 'waf', mode: 'detect' }] },
+          { name: 'off', match: { path: { prefix: '/off' } }, backends: [{ service: 's.static' }], filters: [{ type: 'waf', mode: 'off' }] },
+          { name: 'partial', match: { path: { prefix: '/upload' } }, backends: [{ service: 's.static' }], filters: [{ type: 'waf', bodyLimit: 1024, bodyOverLimit: 'inspect-partial' }] },
+          { name: 'api', match: { path: { prefix: '/' } }, backends: [{ service: 's.static' }] },
+        ],
+      } as never),
+      log,
+      accessLog: false,
+    });
+    base = gw.listenerUrl();
+  });
+  after(async () => {
+    await gw?.stop();
+    await up?.close();
+  });
+
+  const get = async (path: string, headers: Record<string, string> = {}) => {
+    const r = await request(`${base}${path}`, { headers: { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0', accept: '*/*', ...headers } });
+    return { status: r.statusCode, headers: r.headers, body: await r.body.text() };
+  };
+  const post = async (path: string, body: string | Buffer, contentType: string) => {
+    const r = await request(`${base}${path}`, { method: 'POST', body, headers: { 'content-type': contentType, 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0', accept: '*/*' } });
+    return { status: r.statusCode, headers: r.headers, body: await r.body.text() };
+  };
+
+  it('blocks a SQL injection in the query with 403, flag WAF and the request id; the upstream never sees it', async () => {
+    const before = seen.length;
+    const r = await get(`/users?id=${encodeURIComponent("1' OR '1'='1")}`);
+    assert.equal(r.status, 403);
+    assert.equal(r.headers['x-meshgate-flag'], 'WAF');
+    const body = JSON.parse(r.body);
+    assert.equal(body.flag, 'WAF');
+    assert.equal(body.requestId, r.headers['x-request-id']);
+    assert.equal(seen.length, before);
+    const audit = [...logs].reverse().find((l) => (l.waf as { requestId?: string } | undefined)?.requestId === body.requestId)?.waf as { rules: { id: number; variable: string }[]; score: number };
+    assert.ok(audit, 'a WAF audit line for the request');
+    assert.ok(audit.rules.some((m) => m.id === 942100 && m.variable === 'ARGS:id'), JSON.stringify(audit.rules));
+    assert.ok(audit.score >= 5);
+  });
+
+  it('blocks path traversal, XSS, shell injection in a form body, and a JSON body attack', async () => {
+    assert.equal((await get('/files?name=../../../../etc/passwd')).status, 403);
+    assert.equal((await get(`/search?q=${encodeURIComponent('<script>alert(1)</script>')}`)).status, 403);
+    assert.equal((await post('/form', `cmd=${encodeURIComponent(';cat /etc/passwd')}`, 'application/x-www-form-urlencoded')).status, 403);
+    assert.equal((await post('/api/orders', JSON.stringify({ note: { text: "x' UNION SELECT password FROM users--" } }), 'application/json')).status, 403);
+  });
+
+  it('passes ordinary requests, with the body reaching the upstream byte for byte', async () => {
+    const json = JSON.stringify({ name: "Seán O'Brien", note: 'Don’t ship before Friday; it’s fine.', tags: ['a', 'b'], n: 42, 中文: '你好，世界', 日本語: 'こんにちは' });
+    const r = await post('/api/users', json, 'application/json');
+    assert.equal(r.status, 200, r.body);
+    assert.equal(seen.at(-1)!.body, json);
+    const form = 'name=Jane+Doe&comment=It%27s+great%2C+thanks%21&email=jane%40example.com';
+    assert.equal((await post('/form', form, 'application/x-www-form-urlencoded')).status, 200);
+    assert.equal(seen.at(-1)!.body, form);
+    assert.equal((await get('/api/items?page=2&sort=-created&filter=status:open')).status, 200);
+    for (const method of ['PUT', 'PATCH', 'DELETE']) {
+      const res = await request(`${base}/api/users/7`, { method, body: method === 'DELETE' ? undefined : '{"a":1}', headers: { 'content-type': 'application/json', 'user-agent': 'Mozilla/5.0', accept: '*/*' } });
+      await res.body.text();
+      assert.equal(res.statusCode, 200, `${method} is an ordinary REST method`);
+    }
+  });
+
+  it('gateway defaults: a JSON body naming a session id passes; a session id in a link (query, no Referer) is still refused', async () => {
+    assert.equal((await post('/api/events', JSON.stringify({ event: 'page_view', sessionId: 'a1b2c3d4', ts: 1700000000 }), 'application/json')).status, 200);
+    assert.equal((await get('/login?PHPSESSID=a1b2c3d4')).status, 403);
+  });
+
+  it('streams a large body on unchanged after inspecting its first bodyLimit bytes (inspect-partial)', async () => {
+    // (CRS allows only the content types of allowed_request_content_type: octet-stream is not one of them.)
+    const big = Buffer.from(JSON.stringify({ file: 'a'.repeat(300 * 1024) }));
+    const r = await post('/upload', big, 'application/json');
+    assert.equal(r.status, 200);
+    assert.equal(JSON.parse(r.body).bytes, big.length);
+  });
+
+  it('refuses a body over bodyLimit with 413 by default', async () => {
+    const r = await post('/form', `a=${'x'.repeat(70 * 1024)}`, 'application/x-www-form-urlencoded');
+    assert.equal(r.status, 413);
+    assert.equal(r.headers['x-meshgate-flag'], 'WAF');
+  });
+
+  it('detect mode passes the attack and logs what it would have blocked; a route can turn the WAF off', async () => {
+    const r = await get(`/detect?id=${encodeURIComponent("1' OR '1'='1")}`);
+    assert.equal(r.status, 200);
+    assert.ok(logs.some((l) => l.msg === 'waf: would block (detect mode)'));
+    assert.equal((await get(`/off?id=${encodeURIComponent("1' OR '1'='1")}`)).status, 200);
+  });
+
+  it('exclusions remove a target from a rule; allow-listed paths are not inspected', async () => {
+    // 942100 (libinjection) no longer looks at ARGS:password; other rules still may, so use a libinjection-only payload.
+    const r = await post('/login', `user=alice&password=${encodeURIComponent("1' or 1=1")}`, 'application/x-www-form-urlencoded');
+    const audit = [...logs].reverse().find((l) => l.waf && (l.waf as { path: string }).path === '/login')?.waf as { rules: { id: number; variable: string }[] } | undefined;
+    assert.ok(!audit || !audit.rules.some((m) => m.id === 942100 && m.variable === 'ARGS:password'), JSON.stringify(audit));
+    assert.ok(r.status === 200 || r.status === 403);
+    assert.equal((await get(`/health?id=${encodeURIComponent("1' OR '1'='1")}`)).status, 200);
+  });
+
+  it('counts matches and blocks by rule family and route; /api/waf lists the rule set', async () => {
+    const metrics = await (await request(`${gw.adminUrl()}/metrics`)).body.text();
+    assert.match(metrics, /meshgate_waf_blocks_total\{route="api",family="942",mode="block"\} [1-9]/);
+    assert.match(metrics, /meshgate_waf_matches_total\{route="api",family="942"\} [1-9]/);
+    const waf = JSON.parse(await (await request(`${gw.adminUrl()}/api/waf`)).body.text());
+    const global = waf.filters.find((f: { scope: string }) => f.scope === 'global');
+    assert.equal(global.rules.version, 'OWASP_CRS/4.28.0');
+    assert.ok(global.rules.counts.full + global.rules.counts.partial > 400, JSON.stringify(global.rules.counts));
+    assert.ok(Array.isArray(global.rules.unsupported));
+    assert.ok(global.stats.blocked > 0);
+  });
+});

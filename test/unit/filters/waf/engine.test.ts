@@ -1,0 +1,426 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Verdict } from '../../../../src/filters/waf/engine.js';
+import { compileRules, loadCrs, type RuleSet, type RuleSetOptions } from '../../../../src/filters/waf/ruleset.js';
+import type { RequestVars, VarEntry } from '../../../../src/filters/waf/types.js';
+
+const CRS_RULES = '/work/shared/crs/rules';
+
+// ---------------------------------------------------------------------------
+// A minimal RequestVars, enough for these tests (the gateway uses request-vars.ts).
+
+function urlDecode(s: string): string {
+  return s.replace(/\+/g, ' ').replace(/%([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+}
+
+function parseArgs(q: string): VarEntry[] {
+  if (q === '') return [];
+  return q.split('&').map((p) => {
+    const i = p.indexOf('=');
+    return i < 0 ? { name: urlDecode(p), value: '' } : { name: urlDecode(p.slice(0, i)), value: urlDecode(p.slice(i + 1)) };
+  });
+}
+
+interface Req {
+  method?: string;
+  target: string;
+  headers?: [string, string][];
+  /** application/x-www-form-urlencoded body. */
+  form?: string;
+  remoteAddr?: string;
+}
+
+function names(l: VarEntry[]): VarEntry[] {
+  return l.map((e) => ({ name: e.name, value: e.name }));
+}
+
+/** Head variables, or head + body variables when `withBody`. */
+function vars(req: Req, withBody: boolean): RequestVars {
+  const method = req.method ?? 'GET';
+  const headers = req.headers ?? BROWSER;
+  const qi = req.target.indexOf('?');
+  const path = qi < 0 ? req.target : req.target.slice(0, qi);
+  const query = qi < 0 ? '' : req.target.slice(qi + 1);
+  const get = parseArgs(query);
+  const post = withBody && req.form !== undefined ? parseArgs(req.form) : [];
+  const args = [...get, ...post];
+  const cookies: VarEntry[] = [];
+  for (const [k, v] of headers) {
+    if (k.toLowerCase() !== 'cookie') continue;
+    for (const c of v.split(/;\s*/)) {
+      const i = c.indexOf('=');
+      if (c !== '') cookies.push(i < 0 ? { name: c, value: '' } : { name: c.slice(0, i), value: c.slice(i + 1) });
+    }
+  }
+  const filename = urlDecode(path);
+  const collections = new Map<string, readonly VarEntry[]>([
+    ['ARGS', args],
+    ['ARGS_GET', get],
+    ['ARGS_POST', post],
+    ['ARGS_NAMES', names(args)],
+    ['ARGS_GET_NAMES', names(get)],
+    ['ARGS_POST_NAMES', names(post)],
+    ['REQUEST_HEADERS', headers.map(([name, value]) => ({ name, value }))],
+    ['REQUEST_HEADERS_NAMES', headers.map(([name]) => ({ name, value: name }))],
+    ['REQUEST_COOKIES', cookies],
+    ['REQUEST_COOKIES_NAMES', names(cookies)],
+  ]);
+  const scalars = new Map<string, string>([
+    ['REQUEST_METHOD', method],
+    ['REQUEST_URI', req.target],
+    ['REQUEST_URI_RAW', req.target],
+    ['REQUEST_FILENAME', filename],
+    ['REQUEST_BASENAME', filename.slice(filename.lastIndexOf('/') + 1)],
+    ['REQUEST_LINE', `${method} ${req.target} HTTP/1.1`],
+    ['REQUEST_PROTOCOL', 'HTTP/1.1'],
+    ['QUERY_STRING', query],
+    ['REMOTE_ADDR', req.remoteAddr ?? '192.0.2.10'],
+    ['UNIQUE_ID', 'Z1fQa3c9e0d1b2a4f5e6d7c8'],
+    ['ARGS_COMBINED_SIZE', String(args.reduce((n, e) => n + e.name.length + e.value.length, 0))],
+  ]);
+  if (req.form !== undefined) scalars.set('REQBODY_PROCESSOR', 'URLENCODED');
+  if (withBody && req.form !== undefined) {
+    scalars.set('REQUEST_BODY', req.form);
+    scalars.set('REQUEST_BODY_LENGTH', String(req.form.length));
+  }
+  return { collections, scalars };
+}
+
+const BROWSER: [string, string][] = [
+  ['Host', 'shop.example.com'],
+  ['User-Agent', 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36'],
+  ['Accept', 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8'],
+  ['Accept-Language', 'en-US,en;q=0.9'],
+  ['Accept-Encoding', 'gzip, deflate, br'],
+  ['Cookie', 'session=8f14e45fceea167a5a36dedd4bea2543; theme=dark'],
+  ['Connection', 'keep-alive'],
+];
+
+function run(rs: RuleSet, req: Req): Verdict & { txValue(k: string): string | undefined; stats: { rules: number } } {
+  const t = rs.newTransaction(vars(req, false));
+  t.runPhase(1);
+  t.runPhase(2, vars(req, true));
+  return Object.assign(t.verdict(), { txValue: (k: string) => t.txValue(k), stats: t.stats });
+}
+
+function ids(v: Verdict): number[] {
+  return v.matches.map((m) => m.id);
+}
+
+function rules(text: string, opts: RuleSetOptions = {}): RuleSet {
+  const rs = compileRules([{ file: 'test.conf', text }], opts);
+  assert.deepEqual(rs.parseErrors, []);
+  return rs;
+}
+
+// ---------------------------------------------------------------------------
+// The engine on rule files written here
+
+test('setvar runs once per matching value; a later rule compares the sum and denies', () => {
+  const rs = rules(`
+SecAction "id:100,phase:1,pass,nolog,setvar:tx.score=0"
+SecRule ARGS "@rx attack" "id:101,phase:2,block,capture,t:none,t:lowercase,\\
+    msg:'attack in %{MATCHED_VAR_NAME}',logdata:'found %{TX.0} in %{MATCHED_VAR}',severity:CRITICAL,tag:'demo',\\
+    setvar:tx.score=+5"
+SecRule TX:SCORE "@ge 10" "id:102,phase:2,deny,status:406,msg:'score %{tx.score}'"
+`);
+  const one = run(rs, { target: '/x?a=ATTACK&b=fine' });
+  assert.equal(one.txValue('score'), '5');
+  assert.equal(one.blocked, false);
+  assert.deepEqual(one.matches, [
+    {
+      id: 101,
+      msg: 'attack in ARGS:a',
+      severity: 'CRITICAL',
+      tags: ['demo'],
+      file: 'test.conf',
+      line: 3,
+      variable: 'ARGS:a',
+      value: 'ATTACK',
+      data: 'found attack in attack',
+    },
+  ]);
+
+  const two = run(rs, { target: '/x?a=ATTACK&b=an%20attack' });
+  assert.equal(two.txValue('score'), '10');
+  assert.equal(two.blocked, true);
+  assert.deepEqual(two.interruption, { ruleId: 102, action: 'deny', status: 406 });
+  assert.deepEqual(ids(two), [101, 101, 102]);
+  assert.equal(two.matches[1]!.variable, 'ARGS:b');
+  assert.equal(two.matches[2]!.msg, 'score 10');
+});
+
+test('chains: the starter sets variables per match, the child reads MATCHED_VARS, ctl runs only on a full match', () => {
+  const rs = rules(`
+SecRule ARGS:/^p_/ "@rx ." "id:200,phase:2,pass,msg:'evil among p_',setvar:tx.seen=+1,chain"
+    SecRule MATCHED_VARS "@streq evil" "setvar:tx.evil=+1,ctl:ruleRemoveById=300"
+SecRule ARGS "@rx ." "id:300,phase:2,pass,msg:'still running'"
+`);
+  const clean = run(rs, { target: '/?p_a=good&p_b=fine' });
+  assert.equal(clean.txValue('seen'), '2');
+  assert.equal(clean.txValue('evil'), undefined);
+  assert.deepEqual(ids(clean), [300, 300]);
+
+  const evil = run(rs, { target: '/?p_a=good&p_b=evil' });
+  assert.equal(evil.txValue('seen'), '2');
+  assert.equal(evil.txValue('evil'), '1');
+  // Logged once for the whole chain, with the starter's first matched variable; 300 was removed by the ctl.
+  assert.deepEqual(ids(evil), [200]);
+  assert.equal(evil.matches[0]!.variable, 'ARGS:p_a');
+});
+
+test('captures reach the chained rule through TX:1 and TX:2', () => {
+  const rs = rules(`
+SecRule ARGS:pair "@rx ^(\\w+)=(\\w+)$" "id:210,phase:2,pass,capture,msg:'same both sides',chain"
+    SecRule TX:1 "@streq %{TX.2}" "setvar:tx.tautology=1"
+`);
+  assert.deepEqual(ids(run(rs, { target: '/?pair=abc%3Dabc' })), [210]);
+  assert.deepEqual(ids(run(rs, { target: '/?pair=abc%3Dabd' })), []);
+});
+
+test('skipAfter jumps to its marker, skip:N over the next rules', () => {
+  const rs = rules(`
+SecRule ARGS:mode "@streq fast" "id:400,phase:2,pass,nolog,skipAfter:END-SLOW"
+SecRule ARGS:mode "@rx ." "id:401,phase:2,pass,msg:'slow path'"
+SecMarker END-SLOW
+SecAction "id:402,phase:2,pass,nolog,skip:1"
+SecAction "id:403,phase:2,pass,msg:'skipped'"
+SecAction "id:404,phase:2,pass,msg:'last'"
+`);
+  assert.deepEqual(ids(run(rs, { target: '/?mode=fast' })), [404]);
+  assert.deepEqual(ids(run(rs, { target: '/?mode=slow' })), [401, 404]);
+});
+
+test('counts, key regexes, exclusions, negation, case-insensitive keys and t:none', () => {
+  const rs = rules(`
+SecRule &ARGS "@gt 2" "id:500,phase:2,pass,msg:'many args'"
+SecRule ARGS|!ARGS:safe "@contains <" "id:501,phase:2,pass,msg:'angle bracket'"
+SecRule ARGS:/^num_/ "!@rx ^[0-9]+$" "id:502,phase:2,pass,msg:'not a number'"
+SecRule REQUEST_HEADERS:x-test "@streq ABC" "id:503,phase:1,pass,t:lowercase,t:none,msg:'t:none dropped lowercase'"
+SecRule REQUEST_HEADERS:X-TEST "@streq abc" "id:504,phase:1,pass,t:lowercase,msg:'lowercased'"
+SecRule &REQUEST_HEADERS:X-Missing "@eq 0" "id:505,phase:1,pass,msg:'no such header'"
+`);
+  const v = run(rs, {
+    target: '/?safe=%3Cb%3E&other=%3Ci%3E&num_1=12&num_2=1x',
+    headers: [
+      ['Host', 'a.example'],
+      ['X-Test', 'ABC'],
+    ],
+  });
+  assert.deepEqual(
+    v.matches.map((m) => `${m.id} ${m.variable}`),
+    ['503 REQUEST_HEADERS:X-Test', '504 REQUEST_HEADERS:X-Test', '505 &REQUEST_HEADERS:X-Missing', '500 &ARGS', '501 ARGS:other', '502 ARGS:num_2'],
+  );
+});
+
+test('operator arguments with macros are expanded per request', () => {
+  const rs = rules(
+    `
+SecRule ARGS:a "@streq %{ARGS.b}" "id:510,phase:2,pass,msg:'a equals b'"
+SecRule REQUEST_METHOD "!@within %{tx.allowed_methods}" "id:511,phase:1,pass,msg:'method %{REQUEST_METHOD} not allowed'"
+`,
+    { tx: { allowed_methods: 'GET HEAD' } },
+  );
+  assert.deepEqual(ids(run(rs, { target: '/?a=x&b=x' })), [510]);
+  assert.deepEqual(ids(run(rs, { target: '/?a=x&b=y' })), []);
+  const put = run(rs, { method: 'PUT', target: '/' });
+  assert.deepEqual(ids(put), [511]);
+  assert.equal(put.matches[0]!.msg, 'method PUT not allowed');
+});
+
+test('deny in phase 1 ends the request: phase 2 does not run', () => {
+  const rs = rules(`
+SecRule REQUEST_METHOD "@streq DELETE" "id:700,phase:1,deny,status:405,msg:'no deletes'"
+SecAction "id:701,phase:2,pass,msg:'phase 2 ran'"
+`);
+  const t = rs.newTransaction(vars({ method: 'DELETE', target: '/' }, false));
+  assert.deepEqual(t.runPhase(1), { ruleId: 700, action: 'deny', status: 405 });
+  assert.deepEqual(t.runPhase(2, vars({ method: 'DELETE', target: '/' }, true)), { ruleId: 700, action: 'deny', status: 405 });
+  assert.deepEqual(ids(t.verdict()), [700]);
+  assert.deepEqual(ids(run(rs, { method: 'GET', target: '/' })), [701]);
+});
+
+test('ctl actions that steer the body parser are reported', () => {
+  const rs = rules(`
+SecRule REQUEST_HEADERS:Content-Type "@rx ^text/plain" "id:710,phase:1,pass,nolog,ctl:requestBodyProcessor=URLENCODED"
+SecRule REQBODY_PROCESSOR "!@rx (?:URLENCODED|MULTIPART|XML|JSON)" "id:711,phase:1,pass,nolog,ctl:forceRequestBodyVariable=On"
+`);
+  const plain = rs.newTransaction(vars({ target: '/', headers: [['Content-Type', 'text/plain']] }, false));
+  plain.runPhase(1);
+  assert.equal(plain.requestBodyProcessor, 'URLENCODED');
+  assert.equal(plain.forceRequestBodyVariable, false);
+  assert.equal(plain.verdict().requestBodyProcessor, 'URLENCODED');
+  const none = rs.newTransaction({ collections: new Map(), scalars: new Map([['REQBODY_PROCESSOR', '']]) });
+  none.runPhase(1);
+  assert.equal(none.verdict().forceRequestBodyVariable, true);
+  assert.equal(none.verdict().requestBodyProcessor, undefined);
+});
+
+test('unsupported features are reported per rule, never dropped silently; partial targets still run', () => {
+  const rs = compileRules([{ file: 'test.conf', text: `
+SecRule ARGS "@inspectFile /bin/true" "id:600,phase:2,pass"
+SecRule ARGS "@rx x" "id:601,phase:2,pass,initcol:ip=%{remote_addr}"
+SecRule ARGS|XML:/*|XML://@* "@rx x" "id:602,phase:2,pass,msg:'partial'"
+SecRule XML:/* "@rx x" "id:603,phase:2,pass"
+SecRule ARGS "@rx x" "id:604,phase:4,pass"
+SecRule ARGS "@rx x" "id:605,phase:2,pass,t:notATransform"
+SecRule ARGS "@rx x" "id:606,phase:2,pass,setvar:ip.hits=+1"
+SecRule ARGS "@rx x" "id:607,phase:2,pass,chain"
+` }]);
+  assert.deepEqual(rs.parseErrors, [{ file: 'test.conf', line: 9, message: 'chain action on the last rule of the file' }]);
+  assert.deepEqual(
+    rs.unsupported.map((u) => [u.id, u.line]),
+    [
+      [600, 2],
+      [601, 3],
+      [603, 5],
+      [604, 6],
+      [605, 7],
+      [606, 8],
+      [607, 9],
+    ],
+  );
+  assert.match(rs.unsupported[0]!.feature, /inspectFile/);
+  assert.match(rs.unsupported[1]!.feature, /initcol/);
+  assert.match(rs.unsupported[2]!.feature, /XML/);
+  assert.match(rs.unsupported[3]!.feature, /phase:4/);
+  assert.match(rs.unsupported[4]!.feature, /t:notATransform/);
+  assert.match(rs.unsupported[5]!.feature, /IP/);
+  assert.match(rs.unsupported[6]!.feature, /chain/);
+  assert.deepEqual(rs.partial, [{ id: 602, file: 'test.conf', line: 4, feature: 'XML:/*, XML://@*' }]);
+  assert.deepEqual(
+    rs.rules.map((r) => r.id),
+    [602],
+  );
+  assert.deepEqual(rs.counts.total, { rules: 8, full: 0, partial: 1, unsupported: 7, removed: 0 });
+  assert.deepEqual(ids(run(rs, { target: '/?q=x' })), [602]);
+});
+
+test('exclusions remove rules by id, range and tag, and targets by id or tag; derive shares compiled rules', () => {
+  const text = `
+SecRule ARGS "@rx bad" "id:800,phase:2,pass,tag:'attack-a',msg:'a'"
+SecRule ARGS "@rx bad" "id:801,phase:2,pass,tag:'attack-b',msg:'b'"
+SecRule ARGS|REQUEST_COOKIES "@rx bad" "id:802,phase:2,pass,tag:'attack-b',msg:'c'"
+SecRule ARGS "@rx bad" "id:900,phase:2,pass,msg:'d'"
+`;
+  const base = rules(text);
+  const req: Req = { target: '/?password=bad&q=bad', headers: [['Cookie', 'pref=bad']] };
+  assert.deepEqual(ids(run(base, req)), [800, 800, 801, 801, 802, 802, 802, 900, 900]);
+
+  assert.deepEqual(ids(run(base.derive({ removeIds: [800, '900-999'] }), req)), [801, 801, 802, 802, 802]);
+  assert.deepEqual(ids(run(base.derive({ removeTags: ['attack-b'] }), req)), [800, 800, 900, 900]);
+  const noPassword = base.derive({ removeTargets: [{ tag: 'attack-b', target: 'ARGS:password' }, { id: 802, target: 'REQUEST_COOKIES' }] });
+  assert.deepEqual(
+    run(noPassword, req).matches.map((m) => `${m.id} ${m.variable}`),
+    ['800 ARGS:password', '800 ARGS:q', '801 ARGS:q', '802 ARGS:q', '900 ARGS:password', '900 ARGS:q'],
+  );
+  const regexKey = base.derive({ removeTargets: [{ id: '800-802', target: 'ARGS:/^pass/' }] });
+  assert.deepEqual(
+    run(regexKey, req).matches.filter((m) => m.id === 800).map((m) => m.variable),
+    ['ARGS:q'],
+  );
+  // Exclusions add up across derive(); counts say what was removed.
+  const both = base.derive({ removeIds: [800] }).derive({ removeIds: [801] });
+  assert.equal(both.counts.total.removed, 2);
+  assert.deepEqual(ids(run(both, req)), [802, 802, 802, 900, 900]);
+  // Nothing is recompiled: the derived set runs the same operator objects.
+  assert.equal(both.rules.find((r) => r.id === 900)!.op, base.rules.find((r) => r.id === 900)!.op);
+});
+
+// ---------------------------------------------------------------------------
+// CRS itself
+
+const crs = loadCrs({ dir: CRS_RULES });
+
+test('CRS request rules load: counts, version, and what does not run', () => {
+  assert.equal(crs.version, 'OWASP_CRS/4.28.0');
+  assert.deepEqual(crs.parseErrors, []);
+  assert.deepEqual(crs.unknownDirectives, []);
+  assert.equal(crs.counts.total.rules, 456);
+  // Persistent collections (initcol) are the only thing CRS's request rules ask for that the engine lacks.
+  assert.deepEqual(
+    crs.unsupported.map((u) => [u.id, u.feature]),
+    [[901320, 'initcol:global=global']],
+  );
+  // The rules reading XML:/* run on their other targets.
+  assert.ok(crs.partial.length > 100);
+  for (const p of crs.partial) assert.match(p.feature, /^XML:\/\*(, XML:\/\/@\*)?$/);
+  const t = crs.counts.total;
+  assert.equal(t.full + t.partial + t.unsupported + t.removed, t.rules);
+  assert.equal(crs.counts.byFamily['942']!.rules, 68);
+  assert.equal(crs.counts.byFile['REQUEST-941-APPLICATION-ATTACK-XSS.conf']!.rules, 42);
+});
+
+test('CRS: a plain browser GET scores 0', () => {
+  const v = run(crs, { target: '/products/shoes?color=blue&size=42&page=2' });
+  assert.equal(v.inboundScore, 0);
+  assert.equal(v.threshold, 5);
+  assert.equal(v.blocked, false);
+  assert.deepEqual(v.matches, []);
+});
+
+test("CRS at PL1: ?id=1' or '1'='1 is blocked, with 942100 among the matches", () => {
+  const v = run(crs, { target: "/item?id=1%27%20or%20%271%27%3D%271" });
+  assert.equal(v.blocked, true);
+  assert.equal(v.interruption?.ruleId, 949110);
+  assert.ok(v.inboundScore >= 5);
+  const m = v.matches.find((x) => x.id === 942100);
+  assert.ok(m, `942100 not in ${ids(v).join(',')}`);
+  assert.equal(m.variable, 'ARGS:id');
+  assert.equal(m.value, "1' or '1'='1");
+  assert.equal(m.severity, 'CRITICAL');
+  assert.ok(m.tags.includes('attack-sqli'));
+  assert.equal(m.file, 'REQUEST-942-APPLICATION-ATTACK-SQLI.conf');
+  assert.match(v.matches.at(-1)!.msg, /^Inbound Anomaly Score Exceeded \(Total Score: \d+\)$/);
+});
+
+test('CRS at PL1: /index.php?file=../../etc/passwd is blocked by 930 rules', () => {
+  const v = run(crs, { target: '/index.php?file=../../etc/passwd' });
+  assert.equal(v.blocked, true);
+  const lfi = ids(v).filter((id) => id >= 930000 && id < 931000);
+  assert.ok(lfi.includes(930100) && lfi.includes(930110) && lfi.includes(930120), `930 matches: ${lfi.join(',')}`);
+  assert.equal(v.matches.find((m) => m.id === 930120)!.variable, 'ARGS:file');
+});
+
+test('CRS exclusions: the excluded rule or target no longer scores', () => {
+  const sqli: Req = { target: "/item?id=1%27%20or%20%271%27%3D%271" };
+  const noTarget = crs.derive({ removeTargets: [{ id: 942100, target: 'ARGS:id' }] });
+  assert.ok(!ids(run(noTarget, sqli)).includes(942100));
+  const noRule = crs.derive({ removeIds: [942100] });
+  assert.ok(!ids(run(noRule, sqli)).includes(942100));
+  const noSqli = crs.derive({ removeTags: ['attack-sqli'] });
+  assert.deepEqual(
+    ids(run(noSqli, sqli)).filter((id) => id >= 942000 && id < 943000),
+    [],
+  );
+  // The LFI request still blocks: the exclusions only touched SQLi.
+  assert.equal(run(noSqli, { target: '/index.php?file=../../etc/passwd' }).blocked, true);
+});
+
+test('CRS paranoia: rules above the detection level are skipped, not run', () => {
+  const req: Req = { target: '/products/shoes?color=blue&size=42&page=2' };
+  const pl1 = run(crs, req).stats.rules;
+  const pl4 = run(crs.derive({ blockingParanoiaLevel: 4 }), req).stats.rules;
+  const above1 = crs.rules.filter((r) => (r.paranoiaLevel ?? 1) > 1).length;
+  assert.ok(above1 > 100);
+  // Every rule tagged PL2..4 is skipped at PL1 by CRS's own skipAfter rules.
+  assert.ok(pl1 <= crs.rules.length - above1, `${pl1} rules ran at PL1`);
+  assert.ok(pl4 > pl1 + above1 - 5, `${pl4} rules ran at PL4, ${pl1} at PL1`);
+  assert.throws(() => crs.derive({ blockingParanoiaLevel: 3, detectionParanoiaLevel: 2 }), /below/);
+});
+
+test('CRS early blocking: 949111 stops the request after phase 1', () => {
+  // A scanner's User-Agent is a phase 1 detection (913100).
+  const headers: [string, string][] = [
+    ['Host', 'shop.example.com'],
+    ['User-Agent', 'Mozilla/5.00 (Nikto/2.1.6) (Evasions:None) (Test:007152)'],
+    ['Accept', '*/*'],
+  ];
+  const late = crs.newTransaction(vars({ target: '/', headers }, false));
+  assert.equal(late.runPhase(1), undefined);
+  assert.equal(late.runPhase(2, vars({ target: '/', headers }, true))?.ruleId, 949110);
+
+  const early = crs.derive({ earlyBlocking: true }).newTransaction(vars({ target: '/', headers }, false));
+  assert.equal(early.runPhase(1)?.ruleId, 949111);
+  assert.ok(ids(early.verdict()).includes(913100));
+});
