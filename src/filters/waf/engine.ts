@@ -434,7 +434,12 @@ export class Transaction {
       }
       case T_COLLECTION: {
         if (t.key !== undefined) return this.evalEntries(rule, top, t, this.keyed(t.name, t.key), true, op, removals);
-        return this.evalEntries(rule, top, t, this.vars.collections.get(t.name) ?? EMPTY, false, op, removals);
+        const list = this.vars.collections.get(t.name);
+        if (list !== undefined) return this.evalEntries(rule, top, t, list, false, op, removals);
+        // A name the compiler took for a collection may still come as a scalar.
+        const v = this.vars.scalars.get(t.name);
+        if (v !== undefined) return t.count ? this.test(rule, top, '', t.raw, '1', op) : this.test(rule, top, '', t.name, v, op);
+        return t.count ? this.test(rule, top, '', t.raw, '0', op) : false;
       }
       case T_TX: {
         if (t.key !== undefined) {
@@ -749,7 +754,7 @@ export class Transaction {
 
   // -------------------------------------------------------------------------
 
-  expand(m: Macro): string {
+  private expand(m: Macro): string {
     if (typeof m === 'string') return m;
     let out = '';
     for (const p of m) out += typeof p === 'string' ? p : this.resolve(p);

@@ -155,18 +155,18 @@ const ENGINE_VARIABLES: Record<string, number> = {
 const REQUEST_COLLECTIONS = new Set([
   'ARGS', 'ARGS_GET', 'ARGS_POST', 'ARGS_NAMES', 'ARGS_GET_NAMES', 'ARGS_POST_NAMES', 'REQUEST_HEADERS',
   'REQUEST_HEADERS_NAMES', 'REQUEST_COOKIES', 'REQUEST_COOKIES_NAMES', 'FILES', 'FILES_NAMES', 'FILES_SIZES',
-  'MULTIPART_PART_HEADERS',
+  'MULTIPART_PART_HEADERS', 'MULTIPART_FILENAME', 'MULTIPART_NAME',
 ]);
 
 /** Scalars the request variables provide. */
 const REQUEST_SCALARS = new Set([
-  'ARGS_COMBINED_SIZE', 'FILES_COMBINED_SIZE', 'MULTIPART_FILENAME', 'MULTIPART_NAME', 'REQUEST_METHOD', 'REQUEST_URI',
+  'ARGS_COMBINED_SIZE', 'FILES_COMBINED_SIZE', 'INBOUND_DATA_ERROR', 'REQUEST_METHOD', 'REQUEST_URI',
   'REQUEST_URI_RAW', 'REQUEST_FILENAME', 'REQUEST_BASENAME', 'REQUEST_LINE', 'REQUEST_PROTOCOL', 'QUERY_STRING',
   'REQUEST_BODY', 'REQUEST_BODY_LENGTH', 'REMOTE_ADDR', 'REMOTE_PORT', 'UNIQUE_ID', 'REQBODY_PROCESSOR', 'REQBODY_ERROR',
   'REQBODY_ERROR_MSG', 'REQBODY_PROCESSOR_ERROR', 'REQBODY_PROCESSOR_ERROR_MSG', 'MULTIPART_STRICT_ERROR',
   'MULTIPART_UNMATCHED_BOUNDARY', 'MULTIPART_BOUNDARY_QUOTED', 'MULTIPART_BOUNDARY_WHITESPACE', 'MULTIPART_DATA_AFTER',
   'MULTIPART_DATA_BEFORE', 'MULTIPART_HEADER_FOLDING', 'MULTIPART_LF_LINE', 'MULTIPART_CRLF_LF_LINES',
-  'MULTIPART_MISSING_SEMICOLON', 'MULTIPART_INVALID_QUOTING', 'MULTIPART_INVALID_PART', 'MULTIPART_INVALID_HEADER_FOLDING',
+  'MULTIPART_MISSING_SEMICOLON', 'MULTIPART_SEMICOLON_MISSING', 'MULTIPART_INVALID_QUOTING', 'MULTIPART_INVALID_PART', 'MULTIPART_INVALID_HEADER_FOLDING',
   'MULTIPART_FILE_LIMIT_EXCEEDED',
 ]);
 
@@ -822,7 +822,8 @@ function applyDirective(ctx: CompileContext, base: Base, byId: Map<number, BaseR
 // ---------------------------------------------------------------------------
 // Rule sets
 
-interface ResolvedOptions {
+/** Options as a rule set applies them (defaults filled in, exclusions accumulated over derive()). */
+export interface ResolvedOptions {
   blockingParanoiaLevel: number;
   detectionParanoiaLevel: number;
   inboundAnomalyScoreThreshold: number;
@@ -916,6 +917,7 @@ export class RuleSet implements EngineRules {
     this.files = base.files;
 
     const ctx = new CompileContext('');
+    const removals = parseRemovals(options.removeTargets);
     const removedId = (id: number): boolean => options.removeIds.some(([lo, hi]) => id >= lo && id <= hi);
     const unsupportedList: RuleIssue[] = [];
     const partialList: RuleIssue[] = [];
@@ -947,7 +949,7 @@ export class RuleSet implements EngineRules {
       }
       if (e.partial) partialList.push({ id: r.id, file: r.file, line: r.line, feature: e.partial.join(', ') });
       bump(e.partial ? 'partial' : 'full');
-      r = this.withTargetRemovals(ctx, r, options.removeTargets);
+      r = this.withTargetRemovals(ctx, r, removals);
       all.push(r);
       runnable.push(r);
       const pl = r.paranoiaLevel === undefined ? 'none' : String(r.paranoiaLevel);
@@ -1001,20 +1003,32 @@ export class RuleSet implements EngineRules {
     return this.byTag.get(tag) ?? [];
   }
 
-  private withTargetRemovals(ctx: CompileContext, r: CompiledRule, removals: readonly RemoveTarget[]): CompiledRule {
+  private withTargetRemovals(ctx: CompileContext, r: CompiledRule, removals: readonly ParsedRemoval[]): CompiledRule {
     let targets: Target[] | undefined;
     for (const x of removals) {
-      const hit =
-        x.id !== undefined
-          ? parseIdRanges(String(x.id)).some(([lo, hi]) => r.id >= lo && r.id <= hi)
-          : x.tag !== undefined && r.tags.includes(x.tag);
+      const hit = x.ranges !== undefined ? x.ranges.some(([lo, hi]) => r.id >= lo && r.id <= hi) : r.tags.includes(x.tag!);
       if (!hit) continue;
-      const specs = parseVariables(x.target);
       targets ??= [...r.targets];
-      for (const v of specs) excludeFrom(ctx, targets, { ...v, exclude: true });
+      for (const v of x.specs) excludeFrom(ctx, targets, v);
     }
-    return targets ? { ...r, targets } : r;
+    if (!targets) return r;
+    // Same construction as every other rule, so the engine sees one object shape.
+    return Object.assign(blankRule(r.index, r.file, r.line), r, { targets });
   }
+}
+
+interface ParsedRemoval {
+  ranges: [number, number][] | undefined;
+  tag: string | undefined;
+  specs: VariableSpec[];
+}
+
+function parseRemovals(list: readonly RemoveTarget[]): ParsedRemoval[] {
+  return list.map((x) => {
+    if ((x.id === undefined) === (x.tag === undefined)) throw new TypeError(`removeTargets: give one of id and tag (${x.target})`);
+    const specs = parseVariables(x.target).map((v) => ({ ...v, exclude: true }));
+    return { ranges: x.id !== undefined ? parseIdRanges(String(x.id)) : undefined, tag: x.tag, specs };
+  });
 }
 
 const EMPTY_PHASE = { rules: [] as readonly CompiledRule[], skipAfterTarget: new Int32Array(0) };

@@ -213,6 +213,32 @@ SecRule &REQUEST_HEADERS:X-Missing "@eq 0" "id:505,phase:1,pass,msg:'no such hea
   );
 });
 
+test('multiMatch tests the value before and after each transformation', () => {
+  const rs = rules(`
+SecRule ARGS "@rx %41" "id:520,phase:2,pass,t:none,t:urlDecode,msg:'final value only'"
+SecRule ARGS "@rx %41" "id:521,phase:2,pass,multiMatch,t:none,t:urlDecode,msg:'every stage'"
+`);
+  // The argument arrives decoded once as %41; urlDecode turns it into A.
+  assert.deepEqual(ids(run(rs, { target: '/?a=%2541' })), [521]);
+});
+
+test('SecRuleUpdateTargetById and SecRuleRemoveById in a rule file apply to the rules before them', () => {
+  const rs = rules(`
+SecRule ARGS "@rx bad" "id:530,phase:2,pass,msg:'args'"
+SecRule ARGS "@rx bad" "id:531,phase:2,pass,msg:'removed'"
+SecRuleUpdateTargetById 530 "!ARGS:comment|REQUEST_COOKIES"
+SecRuleRemoveById 531
+SecDefaultAction "phase:2,log,deny"
+`);
+  assert.deepEqual(
+    run(rs, { target: '/?comment=bad&q=bad', headers: [['Cookie', 'c=bad']] }).matches.map((m) => `${m.id} ${m.variable}`),
+    ['530 ARGS:q', '530 REQUEST_COOKIES:c'],
+  );
+  assert.equal(rs.counts.total.removed, 1);
+  // What the engine reads but does not apply is said, with its place.
+  assert.deepEqual(rs.ignoredDirectives, [{ file: 'test.conf', line: 6, message: 'SecDefaultAction is not applied by the engine' }]);
+});
+
 test('operator arguments with macros are expanded per request', () => {
   const rs = rules(
     `
