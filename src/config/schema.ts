@@ -1,6 +1,7 @@
 // The one source of truth for meshgate's configuration.
 // TypeScript types, validation (with messages that name the bad key) and the
 // JSON Schema printed by `meshgate schema` all come from the zod schemas here.
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { REGISTRY_PLUGINS, type AnyRegistryPlugin } from '../../registries/index.js';
 
@@ -21,6 +22,17 @@ export const TlsCertificateSchema = strict({
   key: z.string().min(1),
 });
 
+/** An IPv4 or IPv6 address, or a CIDR (a.b.c.d/n, x::y/n); IPv4-mapped IPv6 counts as IPv4. */
+function isIpOrCidr(s: string): boolean {
+  const slash = s.indexOf('/');
+  const addr = slash < 0 ? s : s.slice(0, slash);
+  const family = addr.includes('%') ? 0 : isIP(addr);
+  if (family === 0 || slash < 0) return family !== 0;
+  const bits = s.slice(slash + 1);
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+export const IpOrCidrSchema = z.string().refine(isIpOrCidr, 'not an IP address or CIDR');
+
 export const ListenerSchema = strict({
   name: z.string().min(1),
   address: hostPort,
@@ -28,6 +40,13 @@ export const ListenerSchema = strict({
   tls: strict({ certificates: z.array(TlsCertificateSchema).min(1) }).optional(),
   /** Trust X-Forwarded-For from the client (false: the gateway sets it from the socket). */
   trustForwarded: z.boolean().default(false),
+  /**
+   * Peers (addresses, CIDRs) whose X-Forwarded-For names the client: for a
+   * request from one of them, the client IP (IP restriction, access log,
+   * rate-limit keys) is read from X-Forwarded-For, right to left, past every
+   * trusted hop. Any other peer is the client itself, whatever it sends.
+   */
+  trustedProxies: z.array(IpOrCidrSchema).default([]),
   /** Server-side keep-alive timeout for downstream connections. */
   keepAliveTimeoutMs: positiveInt.default(65_000),
   /** Maximum request header size in bytes. */
@@ -340,7 +359,7 @@ export const StoreSchema = z.discriminatedUnion('type', [
 ]);
 
 export const ConfigSchema = strict({
-  listeners: z.array(ListenerSchema).min(1).default([{ name: 'public', address: '127.0.0.1:8080', protocol: 'http', trustForwarded: false, keepAliveTimeoutMs: 65_000, maxHeaderBytes: 16_384, headersTimeoutMs: 60_000, bodyTimeoutMs: 60_000, maxConnections: 10_000, http2: { maxConcurrentStreams: 100, maxResetStreams: 100, resetWindowMs: 10_000, maxSessionMemoryMb: 64, rejectMalformedFields: true } }]),
+  listeners: z.array(ListenerSchema).min(1).default([{ name: 'public', address: '127.0.0.1:8080', protocol: 'http', trustForwarded: false, trustedProxies: [], keepAliveTimeoutMs: 65_000, maxHeaderBytes: 16_384, headersTimeoutMs: 60_000, bodyTimeoutMs: 60_000, maxConnections: 10_000, http2: { maxConcurrentStreams: 100, maxResetStreams: 100, resetWindowMs: 10_000, maxSessionMemoryMb: 64, rejectMalformedFields: true } }]),
   admin: AdminSchema.default({ address: '127.0.0.1:8001' }),
   registries: z.array(RegistrySchema).default([]),
   services: z.record(z.string(), ServiceSchema).default({}),

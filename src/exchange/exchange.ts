@@ -81,6 +81,12 @@ export class Exchange {
   attempts = 0;
   bytesIn = 0;
   bytesOut = 0;
+  /**
+   * The address the connection comes from (IPv4-mapped prefix removed). It
+   * differs from clientIp only behind trusted proxies; X-Forwarded-For sent
+   * upstream ends with it.
+   */
+  peerIp: string;
   /** Trust X-Forwarded-* from the client (listener setting). */
   trustForwarded = false;
   /** Grey tag for full-link grey release (passed upstream). */
@@ -111,6 +117,7 @@ export class Exchange {
     this.queryString = q === -1 ? '' : url.slice(q + 1);
     // Routes see, and the upstream gets, the path without dot segments.
     this.matchPath = normalizePath(rawPath);
+    this.peerIp = clientIp;
     this.path = this.matchPath === rawPath ? url : q === -1 ? this.matchPath : `${this.matchPath}?${this.queryString}`;
   }
 

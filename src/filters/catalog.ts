@@ -5,8 +5,9 @@
 import { flowControlFilter } from '../resilience/flow/filter.js';
 import { systemProtectionFilter } from '../resilience/system-protection.js';
 import { headersFilter } from './headers.js';
+import { ipRestrictionFilter } from './ip-restriction.js';
 import { rewriteFilter } from './rewrite.js';
 import type { FilterPlugin } from './types.js';
 import { wafFilter } from './waf/filter.js';
 
-export const FILTERS: readonly FilterPlugin[] = [rewriteFilter, headersFilter, flowControlFilter, systemProtectionFilter, wafFilter];
+export const FILTERS: readonly FilterPlugin[] = [ipRestrictionFilter, rewriteFilter, headersFilter, flowControlFilter, systemProtectionFilter, wafFilter];

@@ -19,7 +19,7 @@ import type { ListenerConfig } from '../config/schema.js';
 import { parseHostPort } from '../discovery/types.js';
 import { FrameTap, SessionGuard } from './h2-guard.js';
 import { H1Server } from './h1server.js';
-import type { Pipeline } from './pipeline.js';
+import { clientTrust, type ClientTrust, type Pipeline } from './pipeline.js';
 
 export interface RunningListener {
   /** The current settings' name (a reload may rename a listener that keeps its address). */
@@ -34,7 +34,7 @@ export interface RunningListener {
    * the function that applies it in place, keeping the socket: new connections
    * get every new setting; connections already open keep their socket, the
    * keep-alive timeout they announced and their protocol, and their next
-   * requests get trustForwarded and the HTTP/1.1 limits the server reads per
+   * requests get trustForwarded, trustedProxies and the HTTP/1.1 limits the server reads per
    * request (header and body timeouts). Throws naming `where`, having changed nothing.
    */
   prepare(next: ListenerConfig, where: string): () => void;
@@ -50,7 +50,7 @@ const SNIFF_TIMEOUT_MS = 30_000;
 
 type Scheme = 'http' | 'https';
 
-/** What the protocol servers call: the pipeline, with the listener's current trustForwarded. */
+/** What the protocol servers call: the pipeline, with the listener's current trustForwarded and trustedProxies. */
 type RequestSink = Pick<Pipeline, 'handle' | 'handleUpgrade' | 'refused'>;
 
 // ---------- TLS: certificates per host ----------
@@ -123,14 +123,14 @@ interface ProtocolServers {
 }
 
 /** A request whose stream the client already reset (in the same read as its HEADERS) is never dispatched. */
-function dispatchH2(pipeline: RequestSink, req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, scheme: Scheme, trust: boolean): void {
+function dispatchH2(pipeline: RequestSink, req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, scheme: Scheme, trust: ClientTrust): void {
   const stream = req.stream;
   if (stream.closed || stream.destroyed) return;
   pipeline.handle(req, res, scheme, trust);
 }
 
 function protocolServers(config: ListenerConfig, pipeline: RequestSink, scheme: Scheme): ProtocolServers {
-  const trust = config.trustForwarded;
+  const trust = clientTrust(config);
   const h1 = new H1Server({
     keepAliveTimeoutMs: config.keepAliveTimeoutMs,
     headersTimeoutMs: config.headersTimeoutMs,
@@ -296,11 +296,21 @@ function carryRequestLimits(from: H1Server, to: H1Server): void {
   for (const [k, v] of Object.entries(from.opts)) if (typeof v === 'number' && k !== 'keepAliveTimeoutMs' && k in target) target[k] = v;
 }
 
-/** The pipeline as protocol servers see it: trustForwarded comes from the listener's current settings at each request. */
+/** The pipeline as protocol servers see it: trustForwarded and trustedProxies come from the listener's current settings at each request. */
 function settingsAware(pipeline: Pipeline, settings: () => ListenerConfig): RequestSink {
+  let compiledFor: ListenerConfig | undefined;
+  let trust: ClientTrust | undefined;
+  const current = (): ClientTrust => {
+    const s = settings();
+    if (s !== compiledFor || trust === undefined) {
+      trust = clientTrust(s);
+      compiledFor = s;
+    }
+    return trust;
+  };
   return {
-    handle: (req, res, scheme) => pipeline.handle(req, res, scheme, settings().trustForwarded),
-    handleUpgrade: (req, socket, head, scheme) => pipeline.handleUpgrade(req, socket, head, scheme, settings().trustForwarded),
+    handle: (req, res, scheme) => pipeline.handle(req, res, scheme, current()),
+    handleUpgrade: (req, socket, head, scheme) => pipeline.handleUpgrade(req, socket, head, scheme, current()),
     refused: (status, reason, client) => pipeline.refused(status, reason, client),
   };
 }

@@ -9,6 +9,7 @@ import type { Cluster } from '../balancing/cluster.js';
 import type { ClusterManager } from '../balancing/clusters.js';
 import type { Instance } from '../balancing/instance.js';
 import type { FilterInstance, FilterResult, Rejection } from '../filters/types.js';
+import { AddressSet, realClientIp } from '../filters/ip-restriction.js';
 import type { Metrics } from '../observability/metrics.js';
 import { accessLogLine, refusedLogLine, type AccessLogSink } from '../observability/logger.js';
 import { routeToCanary, type CompiledBackend } from '../routing/canary.js';
@@ -22,6 +23,7 @@ import type { RouteHandler } from '../upstreams/route-handlers.js';
 import type { UpstreamAdapter } from '../upstreams/types.js';
 import type { FailureKind } from '../exchange/outcome.js';
 import { Exchange, type DownstreamRequest, type DownstreamResponse } from '../exchange/exchange.js';
+import { connectionTokens } from '../http1/fields.js';
 import { detachedResponse, type H1Request } from './h1server.js';
 import type { Flag } from '../exchange/flags.js';
 import { sendDirect, sendError, sendInternalError } from '../exchange/respond.js';
@@ -87,9 +89,22 @@ function upgradeFailureFlag(f: FailureKind | undefined): Flag {
   return 'UC';
 }
 
-function clientIpOf(req: DownstreamRequest): string {
-  return plainIp(req.socket?.remoteAddress);
+/** What a listener trusts of a request's forwarding headers (its trustForwarded and trustedProxies settings). */
+export interface ClientTrust {
+  /** Pass the client's X-Forwarded-* on upstream. */
+  readonly trustForwarded: boolean;
+  /** Peers whose X-Forwarded-For names the client; undefined: none. */
+  readonly trustedProxies: AddressSet | undefined;
 }
+
+const NO_TRUST: ClientTrust = { trustForwarded: false, trustedProxies: undefined };
+
+/** A listener's settings compiled for the request path. */
+export function clientTrust(listener: { trustForwarded: boolean; trustedProxies?: readonly string[] }): ClientTrust {
+  const proxies = listener.trustedProxies ?? [];
+  return { trustForwarded: listener.trustForwarded, trustedProxies: proxies.length ? new AddressSet(proxies) : undefined };
+}
+
 
 /** The client address without the IPv4-mapped prefix. */
 function plainIp(address: string | undefined): string {
@@ -124,12 +139,17 @@ export class Pipeline {
     return this.deps.adapters.get(protocol);
   }
 
-  private newExchange(req: DownstreamRequest, res: DownstreamResponse, scheme: 'http' | 'https'): PipelineExchange {
+  private newExchange(req: DownstreamRequest, res: DownstreamResponse, scheme: 'http' | 'https', trust: ClientTrust): PipelineExchange {
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomUUID();
     const authority = req.headers.host ?? (req.headers[':authority'] as string | undefined);
-    const ex = new PipelineExchange(req, res, requestId, clientIpOf(req), normalizeHost(authority), scheme);
+    // The client is the peer, or, behind trusted proxies, who X-Forwarded-For names (security.md 4).
+    const peer = plainIp(req.socket?.remoteAddress);
+    const clientIp = trust.trustedProxies === undefined ? peer : realClientIp(peer, req.rawHeaders, trust.trustedProxies);
+    const ex = new PipelineExchange(req, res, requestId, clientIp, normalizeHost(authority), scheme);
     ex.runtime = this.state;
+    ex.trustForwarded = trust.trustForwarded;
+    ex.peerIp = peer;
     return ex;
   }
 
@@ -153,14 +173,13 @@ export class Pipeline {
   }
 
   /** The 'request' handler of a listener. */
-  handle(req: DownstreamRequest, res: DownstreamResponse, scheme: 'http' | 'https' = 'http', trustForwarded = false, upgrade?: UpgradeRequest): void {
+  handle(req: DownstreamRequest, res: DownstreamResponse, scheme: 'http' | 'https' = 'http', trust: ClientTrust = NO_TRUST, upgrade?: UpgradeRequest): void {
     // The request body's error path for the whole exchange: whoever reads the body
     // (an upstream adapter, a route handler, nobody) comes and goes, and a client that
     // leaves mid-body must never leave an 'error' without a listener (it ends the process).
     // The exchange learns of it from the response's 'close' (ex.cancel).
     req.on('error', ignoreError);
-    const ex = this.newExchange(req, res, scheme);
-    ex.trustForwarded = trustForwarded;
+    const ex = this.newExchange(req, res, scheme, trust);
     ex.upgrade = upgrade;
     this.inflight++;
     (res as ResponseWithExchange)[EXCHANGE] = ex;
@@ -241,7 +260,7 @@ export class Pipeline {
   }
 
   /** The 'upgrade' handler (WebSocket): the same path as any request, with the socket handed to forward. */
-  handleUpgrade(req: H1Request, socket: Socket, head: Buffer, scheme: 'http' | 'https' = 'http', trustForwarded = false): void {
+  handleUpgrade(req: H1Request, socket: Socket, head: Buffer, scheme: 'http' | 'https' = 'http', trust: ClientTrust = NO_TRUST): void {
     socket.on('error', ignoreError);
     const res = detachedResponse(req, socket);
     // The response 'close' (exchange done, or the client gone before an answer) comes from the socket.
@@ -254,10 +273,10 @@ export class Pipeline {
       // comes is dropped) so that a client leaving is noticed.
       socket.on('data', ignoreData);
       socket.resume();
-      this.handle(req, res, scheme, trustForwarded);
+      this.handle(req, res, scheme, trust);
       return;
     }
-    this.handle(req, res, scheme, trustForwarded, { socket, head });
+    this.handle(req, res, scheme, trust, { socket, head });
   }
 
   /**

@@ -193,7 +193,7 @@ export function buildRequestHeaders(ex: Exchange, inst: Instance, cluster: Clust
     out.push(name, raw[i + 1]!);
   }
   out.push('host', upstreamHostHeader(ex, inst, cluster));
-  out.push('x-forwarded-for', xff ? `${xff}, ${ex.clientIp}` : ex.clientIp);
+  out.push('x-forwarded-for', xff ? `${xff}, ${ex.peerIp}` : ex.peerIp);
   out.push('x-forwarded-proto', xfProto ?? ex.scheme);
   if (ex.host) out.push('x-forwarded-host', xfHost ?? ex.host);
   out.push('x-request-id', ex.requestId);

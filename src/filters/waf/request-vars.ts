@@ -1,6 +1,6 @@
 // The request as the rules see it: the variables CRS request rules read,
 // built from the head (line, headers, cookies, query) and from the body
-// (urlencoded, JSON and multipart processors). Semantics follow the SecLang
+// (urlencoded, JSON, multipart and XML processors). Semantics follow the SecLang
 // reference (ModSecurity v3 / Coraza); where this module parses more
 // leniently it says so, and every oddity it tolerates is still reported
 // through REQBODY_ERROR / MULTIPART_* so the rules can refuse the request.
@@ -399,8 +399,13 @@ export function addBodyVars(head: RequestVars, body: Buffer, opts: BodyOptions):
     } else if (processor === 'MULTIPART') {
       const e = parseMultipart(s, firstHeader(head, 'content-type') ?? '', opts.truncated, limits, b, sink);
       if (e !== undefined) error ??= `Multipart parsing error: ${e}`;
+    } else if (processor === 'XML') {
+      // The XML collection under the two keys CRS reads (XML:/* and XML://@*).
+      const x = parseXml(s, opts.truncated);
+      if (x.root !== undefined) b.add('XML', '/*', x.root);
+      for (const a of x.attrs) b.add('XML', '//@*', a);
+      if (x.error !== undefined) error ??= `XML parsing error: ${x.error}`;
     }
-    // XML: no XML collection is built; REQUEST_BODY carries the raw body.
   } catch (err) {
     // Defensive: a parser bug must not let a request through uninspected.
     error ??= `Request body parsing failed: ${err instanceof Error ? err.message : String(err)}`;
@@ -416,6 +421,424 @@ export function addBodyVars(head: RequestVars, body: Buffer, opts: BodyOptions):
   b.scalars.set('ARGS_COMBINED_SIZE', String(sink.combined));
   if (!b.scalars.has('FILES_COMBINED_SIZE')) b.scalars.set('FILES_COMBINED_SIZE', '0');
   return b.build();
+}
+
+// ---------------------------------------------------------------------------
+// XML
+//
+// The XML collection as ModSecurity v3 fills it from libxml2's tree, for the
+// two XPath expressions CRS uses: `XML:/*` is the text content of the root
+// element (xmlNodeGetContent: every text and CDATA node below it, in document
+// order, without attributes, comments or processing instructions) and
+// `XML://@*` is the value of every attribute in the document. Entries are
+// named by their expression (`/*`, `//@*`), which is the key the rules select.
+// References are decoded as libxml2 decodes them (the predefined entities,
+// character references as UTF-8, internal entities declared in the DOCTYPE's
+// internal subset; external entities are never loaded and read as empty);
+// line ends become LF and attribute values get XML's whitespace normalization.
+// Well-formedness errors that make libxml2 refuse a document are reported
+// (mismatched or unclosed tags, a second root, text after the root, a bad
+// attribute, an undeclared entity, nesting past libxml2's 256 levels, entity
+// expansion past a budget); the declared encoding is not applied (the bytes
+// are kept), and entity replacement text is taken as text, not parsed for
+// markup.
+
+/** libxml2's default nesting limit (without XML_PARSE_HUGE). */
+const XML_MAX_DEPTH = 256;
+/** Attribute values collected at most (each is a `//@*` entry). */
+const XML_MAX_ATTRS = 100_000;
+const XML_PREDEFINED: ReadonlyMap<string, string> = new Map([
+  ['lt', '<'],
+  ['gt', '>'],
+  ['amp', '&'],
+  ['quot', '"'],
+  ['apos', "'"],
+]);
+
+export interface XmlContent {
+  /** Text content of the root element (`XML:/*`); undefined when no root element was read. */
+  root: string | undefined;
+  /** Attribute values in document order (`XML://@*`). */
+  attrs: string[];
+  error?: string;
+}
+
+function isXmlSpace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+}
+
+function isNameStart(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f || c === 0x3a || c >= 0x80;
+}
+
+function isNameChar(c: number): boolean {
+  return isNameStart(c) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2e;
+}
+
+/** A code point as UTF-8 bytes (one char per byte). */
+function utf8Chars(cp: number): string {
+  if (cp < 0x80) return String.fromCharCode(cp);
+  const b = Buffer.alloc(4);
+  const n = putUtf8(b, 0, cp);
+  return b.toString('latin1', 0, n);
+}
+
+/** `\r\n` and lone `\r` become `\n`, as an XML processor normalizes line ends. */
+function xmlLineEnds(s: string): string {
+  return s.indexOf('\r') < 0 ? s : s.replace(/\r\n?/g, '\n');
+}
+
+class XmlError extends Error {}
+
+class XmlParser {
+  private i = 0;
+  private readonly entities = new Map<string, string | null>();
+  private hasDoctype = false;
+  /** Bytes entity expansion may still produce (billion laughs). */
+  private budget: number;
+  readonly attrs: string[] = [];
+  root: string | undefined;
+
+  constructor(private readonly s: string) {
+    this.budget = 4 * s.length + 65536;
+  }
+
+  private fail(msg: string): never {
+    throw new XmlError(msg);
+  }
+
+  private eof(what: string): never {
+    throw new XmlError(`Premature end of data in ${what}`);
+  }
+
+  private skipSpace(): void {
+    const s = this.s;
+    while (this.i < s.length && isXmlSpace(s.charCodeAt(this.i))) this.i++;
+  }
+
+  private name(): string {
+    const s = this.s;
+    const start = this.i;
+    if (start >= s.length) this.eof('name');
+    if (!isNameStart(s.charCodeAt(start))) this.fail(`name expected at offset ${start}`);
+    let j = start + 1;
+    while (j < s.length && isNameChar(s.charCodeAt(j))) j++;
+    this.i = j;
+    return s.slice(start, j);
+  }
+
+  /** Skips to just after `end`. */
+  private skipPast(end: string, what: string): string {
+    const j = this.s.indexOf(end, this.i);
+    if (j < 0) this.eof(what);
+    const body = this.s.slice(this.i, j);
+    this.i = j + end.length;
+    return body;
+  }
+
+  private quoted(what: string): string {
+    const q = this.s[this.i];
+    if (q !== '"' && q !== "'") this.fail(`quote expected in ${what}`);
+    const j = this.s.indexOf(q, this.i + 1);
+    if (j < 0) this.eof(what);
+    const v = this.s.slice(this.i + 1, j);
+    this.i = j + 1;
+    return v;
+  }
+
+  /** Decodes the references in `raw` (attribute value or entity text). */
+  private decode(raw: string, depth: number): string {
+    if (raw.indexOf('&') < 0) return raw;
+    let out = '';
+    let i = 0;
+    for (;;) {
+      const amp = raw.indexOf('&', i);
+      if (amp < 0) return out + raw.slice(i);
+      out += raw.slice(i, amp);
+      const semi = raw.indexOf(';', amp + 1);
+      if (semi < 0) this.fail("'&' not followed by a reference");
+      out += this.reference(raw.slice(amp + 1, semi), depth);
+      i = semi + 1;
+    }
+  }
+
+  /** The replacement of `&ref;` (ref without `&` and `;`). */
+  private reference(ref: string, depth: number): string {
+    if (ref.charCodeAt(0) === 0x23) {
+      const hex = ref[1] === 'x';
+      const digits = ref.slice(hex ? 2 : 1);
+      if (digits === '' || !(hex ? /^[0-9a-fA-F]+$/ : /^[0-9]+$/).test(digits)) this.fail(`invalid character reference &${ref};`);
+      const cp = parseInt(digits, hex ? 16 : 10);
+      const ok = cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
+      if (!ok) this.fail(`invalid character reference &${ref};`);
+      return utf8Chars(cp);
+    }
+    if (ref === '' || !isNameStart(ref.charCodeAt(0))) this.fail(`invalid entity reference &${ref};`);
+    const pre = XML_PREDEFINED.get(ref);
+    if (pre !== undefined) return pre;
+    const decl = this.entities.get(ref);
+    if (decl === undefined) {
+      if (!this.hasDoctype) this.fail(`Entity '${ref}' not defined`);
+      return '';
+    }
+    if (decl === null) return ''; // external: not loaded
+    if (depth >= 8) this.fail(`entity '${ref}' nested too deep`);
+    const v = this.decode(decl, depth + 1);
+    this.budget -= v.length;
+    if (this.budget < 0) this.fail('entity expansion beyond the amplification limit');
+    return v;
+  }
+
+  private doctype(): void {
+    const s = this.s;
+    this.hasDoctype = true;
+    this.i += 9; // <!DOCTYPE
+    this.skipSpace();
+    this.name();
+    for (;;) {
+      this.skipSpace();
+      if (this.i >= s.length) this.eof('DOCTYPE');
+      const c = s[this.i]!;
+      if (c === '>') {
+        this.i++;
+        return;
+      }
+      if (c === '"' || c === "'") this.quoted('DOCTYPE');
+      else if (c === '[') {
+        this.i++;
+        this.internalSubset();
+      } else if (isNameStart(c.charCodeAt(0))) this.name();
+      else this.fail('malformed DOCTYPE');
+    }
+  }
+
+  private internalSubset(): void {
+    const s = this.s;
+    for (;;) {
+      this.skipSpace();
+      if (this.i >= s.length) this.eof('DOCTYPE internal subset');
+      if (s[this.i] === ']') {
+        this.i++;
+        return;
+      }
+      if (s.startsWith('<!--', this.i)) {
+        this.i += 4;
+        this.skipPast('-->', 'comment');
+      } else if (s.startsWith('<?', this.i)) {
+        this.i += 2;
+        this.skipPast('?>', 'processing instruction');
+      } else if (s.startsWith('<!ENTITY', this.i)) {
+        this.i += 8;
+        this.entityDecl();
+      } else if (s.startsWith('<!', this.i)) {
+        // ELEMENT, ATTLIST, NOTATION: skipped, quotes respected.
+        this.i += 2;
+        this.declRest();
+      } else if (s[this.i] === '%') {
+        this.skipPast(';', 'parameter entity reference');
+      } else this.fail('malformed DOCTYPE internal subset');
+    }
+  }
+
+  /** Skips the rest of a markup declaration up to its `>`. */
+  private declRest(): void {
+    const s = this.s;
+    while (this.i < s.length) {
+      const c = s[this.i]!;
+      if (c === '>') {
+        this.i++;
+        return;
+      }
+      if (c === '"' || c === "'") this.quoted('markup declaration');
+      else this.i++;
+    }
+    this.eof('markup declaration');
+  }
+
+  private entityDecl(): void {
+    const s = this.s;
+    this.skipSpace();
+    let parameter = false;
+    if (s[this.i] === '%') {
+      parameter = true;
+      this.i++;
+      this.skipSpace();
+    }
+    const name = this.name();
+    this.skipSpace();
+    let value: string | null = null;
+    if (s[this.i] === '"' || s[this.i] === "'") value = xmlLineEnds(this.quoted('entity value'));
+    this.declRest();
+    // The first declaration of a name binds (XML 1.0 4.2).
+    if (!parameter && !this.entities.has(name)) this.entities.set(name, value);
+  }
+
+  /** Comments, PIs and white space (before the root, after it); false at anything else. */
+  private misc(): boolean {
+    const s = this.s;
+    this.skipSpace();
+    if (s.startsWith('<!--', this.i)) {
+      this.i += 4;
+      this.skipPast('-->', 'comment');
+      return true;
+    }
+    if (s.startsWith('<?', this.i)) {
+      this.i += 2;
+      const target = this.name();
+      if (target.toLowerCase() === 'xml') this.fail('XML declaration allowed only at the start of the document');
+      this.skipPast('?>', 'processing instruction');
+      return true;
+    }
+    return false;
+  }
+
+  parse(): void {
+    const s = this.s;
+    if (s.startsWith('\xef\xbb\xbf')) this.i = 3;
+    if (s.startsWith('<?xml', this.i) && (this.i + 5 >= s.length || isXmlSpace(s.charCodeAt(this.i + 5)) || s[this.i + 5] === '?')) {
+      this.i += 5;
+      this.skipPast('?>', 'XML declaration');
+    }
+    while (this.misc());
+    if (s.startsWith('<!DOCTYPE', this.i)) {
+      this.doctype();
+      while (this.misc());
+    }
+    if (this.i >= s.length) this.fail(this.i === 0 ? 'Document is empty' : 'Start tag expected');
+    if (s[this.i] !== '<' || !isNameStart(s.charCodeAt(this.i + 1))) this.fail("Start tag expected, '<' not found");
+    this.element();
+    while (this.misc());
+    if (this.i < s.length) this.fail('Extra content at the end of the document');
+  }
+
+  /** The root element and everything in it (an explicit stack: depth costs heap, not call stack). */
+  private element(): void {
+    const s = this.s;
+    const stack: string[] = [];
+    let text = '';
+    this.root = '';
+    try {
+      do {
+        const lt = s.indexOf('<', this.i);
+        if (stack.length > 0) {
+          const end = lt < 0 ? s.length : lt;
+          if (end > this.i) {
+            const chunk = s.slice(this.i, end);
+            if (chunk.includes(']]>')) this.fail("Sequence ']]>' not allowed in content");
+            if (chunk.includes('&')) {
+              let out = '';
+              let k = 0;
+              for (;;) {
+                const amp = chunk.indexOf('&', k);
+                if (amp < 0) break;
+                out += chunk.slice(k, amp);
+                const semi = chunk.indexOf(';', amp + 1);
+                if (semi < 0) {
+                  if (lt < 0) this.eof('reference');
+                  this.fail("'&' not followed by a reference");
+                }
+                out += xmlLineEnds(this.reference(chunk.slice(amp + 1, semi), 0));
+                k = semi + 1;
+              }
+              text += xmlLineEnds(out) + xmlLineEnds(chunk.slice(k));
+            } else text += xmlLineEnds(chunk);
+          }
+          if (lt < 0) {
+            this.i = s.length;
+            this.eof(`element ${stack[stack.length - 1]}`);
+          }
+        }
+        this.i = lt;
+        if (s.startsWith('</', lt)) {
+          this.i += 2;
+          const name = this.name();
+          this.skipSpace();
+          if (this.i >= s.length) this.eof('end tag');
+          if (s[this.i] !== '>') this.fail(`malformed end tag ${name}`);
+          this.i++;
+          const open = stack.pop();
+          if (open !== name) this.fail(`Opening and ending tag mismatch: ${open} and ${name}`);
+        } else if (s.startsWith('<!--', lt)) {
+          this.i += 4;
+          this.skipPast('-->', 'comment');
+        } else if (s.startsWith('<![CDATA[', lt)) {
+          this.i += 9;
+          text += xmlLineEnds(this.skipPast(']]>', 'CDATA section'));
+        } else if (s.startsWith('<?', lt)) {
+          this.i += 2;
+          this.skipPast('?>', 'processing instruction');
+        } else {
+          this.i++;
+          const name = this.name();
+          const empty = this.attributes(name);
+          if (!empty) {
+            if (stack.length >= XML_MAX_DEPTH) this.fail(`Excessive depth in document: ${XML_MAX_DEPTH}`);
+            stack.push(name);
+          }
+        }
+      } while (stack.length > 0);
+    } finally {
+      this.root = text;
+    }
+  }
+
+  /** Attributes of a start tag up to `>` or `/>`; true for an empty-element tag. */
+  private attributes(element: string): boolean {
+    const s = this.s;
+    const seen = new Set<string>();
+    for (;;) {
+      const before = this.i;
+      this.skipSpace();
+      if (this.i >= s.length) this.eof(`start tag ${element}`);
+      const c = s[this.i];
+      if (c === '>') {
+        this.i++;
+        return false;
+      }
+      if (c === '/') {
+        if (this.i + 1 >= s.length) this.eof(`start tag ${element}`);
+        if (s[this.i + 1] !== '>') this.fail(`malformed start tag ${element}`);
+        this.i += 2;
+        return true;
+      }
+      if (this.i === before) this.fail(`attributes construct error in ${element}`);
+      const name = this.name();
+      this.skipSpace();
+      if (this.i >= s.length) this.eof(`attribute ${name}`);
+      if (s[this.i] !== '=') this.fail(`Specification mandates value for attribute ${name}`);
+      this.i++;
+      this.skipSpace();
+      if (this.i >= s.length) this.eof(`attribute ${name}`);
+      const raw = this.quoted(`attribute ${name}`);
+      if (raw.includes('<')) this.fail(`Unescaped '<' not allowed in attribute value of ${name}`);
+      if (seen.has(name)) this.fail(`Attribute ${name} redefined`);
+      seen.add(name);
+      // Literal white space becomes a space; what references produce is kept.
+      const value = this.decode(xmlLineEnds(raw).replace(/[\t\n]/g, ' '), 0);
+      if (this.attrs.length >= XML_MAX_ATTRS) this.fail(`more than ${XML_MAX_ATTRS} attributes`);
+      this.attrs.push(value);
+    }
+  }
+}
+
+/** Parses an XML body into what `XML:/*` and `XML://@*` read (see above). */
+export function parseXml(s: string, truncated = false): XmlContent {
+  // A UTF-16 document (libxml2 reads it by its byte order mark) is read as the UTF-8 it stands for.
+  if (s.startsWith('\xff\xfe') || s.startsWith('\xfe\xff')) {
+    const bytes = Buffer.from(s.slice(2, 2 + ((s.length - 2) & ~1)), 'latin1');
+    if (s.charCodeAt(0) === 0xfe) bytes.swap16();
+    s = Buffer.from(bytes.toString('utf16le'), 'utf8').toString('latin1');
+  }
+  const p = new XmlParser(s);
+  try {
+    p.parse();
+    return { root: p.root, attrs: p.attrs };
+  } catch (err) {
+    if (!(err instanceof XmlError)) throw err;
+    // A body cut at the inspection limit ends early by construction: what was read is kept, not refused.
+    if (truncated && err.message.startsWith('Premature end of data')) return { root: p.root, attrs: p.attrs };
+    return { root: p.root, attrs: p.attrs, error: err.message };
+  }
 }
 
 // ---------------------------------------------------------------------------

@@ -10,8 +10,9 @@
 //
 // Nothing is dropped silently: a rule using a feature the engine does not
 // run is listed in `unsupported` and not run; a rule with a target the
-// request variables cannot provide (XML:/*) is listed once in `partial` and
-// runs with its other targets.
+// request variables cannot provide (an XPath other than XML:/* and XML://@*,
+// GEO, response variables) is listed once in `partial` and runs with its
+// other targets.
 //
 // Exclusions are applied when a rule set is built, from a compiled base that
 // `derive()` shares: a per-route rule set costs a filtered copy of the rule
@@ -155,8 +156,11 @@ const ENGINE_VARIABLES: Record<string, number> = {
 const REQUEST_COLLECTIONS = new Set([
   'ARGS', 'ARGS_GET', 'ARGS_POST', 'ARGS_NAMES', 'ARGS_GET_NAMES', 'ARGS_POST_NAMES', 'REQUEST_HEADERS',
   'REQUEST_HEADERS_NAMES', 'REQUEST_COOKIES', 'REQUEST_COOKIES_NAMES', 'FILES', 'FILES_NAMES', 'FILES_SIZES',
-  'MULTIPART_PART_HEADERS', 'MULTIPART_FILENAME', 'MULTIPART_NAME',
+  'MULTIPART_PART_HEADERS', 'MULTIPART_FILENAME', 'MULTIPART_NAME', 'XML',
 ]);
+
+/** The XPath expressions the XML collection answers (request-vars.ts builds one entry list per expression). */
+const XML_KEYS = new Set(['/*', '//@*']);
 
 /** Scalars the request variables provide. */
 const REQUEST_SCALARS = new Set([
@@ -321,7 +325,7 @@ function compileTargets(ctx: CompileContext, specs: readonly VariableSpec[], mis
   for (const v of specs) {
     if (v.exclude) continue;
     const kind = targetKind(v.name);
-    if (kind === undefined) {
+    if (kind === undefined || (v.name === 'XML' && (v.key === undefined || !XML_KEYS.has(v.key)))) {
       // XML, GEO, persistent collections, response variables...: the rest of the rule still runs.
       missing.push(v.raw);
       continue;

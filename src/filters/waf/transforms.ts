@@ -74,10 +74,54 @@ export function urlDecode(input: string): string {
   return out.done();
 }
 
+// The best-fit table ModSecurity's recommended configuration loads for `%uXXXX`
+// (`SecUnicodeMapFile unicode.mapping 20127`: code page 20127, US-ASCII, of
+// the unicode.mapping file ModSecurity ships). Only the entries whose byte
+// differs from the fallback below are listed (277 of its 370), as
+// `codepoint:byte` in hex: accented Latin letters fold to their base letter,
+// typographic quotes, dashes and spaces to their ASCII forms
+// (U+2019 -> `'`, U+201C -> `"`, U+00AB -> `<`).
+const UNICODE_MAP_20127 =
+  'a0:20 a1:21 a2:63 a4:24 a5:59 a6:7c a9:43 aa:61 ab:3c ad:2d ae:52 b2:32 b3:33 b7:2e b8:2c b9:31 ba:6f bb:3e ' +
+  'c0:41 c1:41 c2:41 c3:41 c4:41 c5:41 c6:41 c7:43 c8:45 c9:45 ca:45 cb:45 cc:49 cd:49 ce:49 cf:49 d0:44 d1:4e ' +
+  'd2:4f d3:4f d4:4f d5:4f d6:4f d8:4f d9:55 da:55 db:55 dc:55 dd:59 e0:61 e1:61 e2:61 e3:61 e4:61 e5:61 e6:61 ' +
+  'e7:63 e8:65 e9:65 ea:65 eb:65 ec:69 ed:69 ee:69 ef:69 f1:6e f2:6f f3:6f f4:6f f5:6f f6:6f f8:6f f9:75 fa:75 ' +
+  'fb:75 fc:75 fd:79 ff:79 100:41 101:61 102:41 103:61 104:41 105:61 106:43 107:63 108:43 109:63 10a:43 10b:63 ' +
+  '10c:43 10d:63 10e:44 10f:64 110:44 111:64 112:45 113:65 114:45 115:65 116:45 117:65 118:45 119:65 11a:45 11b:65 ' +
+  '11c:47 11d:67 11e:47 11f:67 120:47 121:67 122:47 123:67 124:48 125:68 126:48 127:68 128:49 129:69 12a:49 12b:69 ' +
+  '12c:49 12d:69 12e:49 12f:69 130:49 131:69 134:4a 135:6a 136:4b 137:6b 139:4c 13a:6c 13b:4c 13c:6c 13d:4c 13e:6c ' +
+  '141:4c 142:6c 143:4e 144:6e 145:4e 146:6e 147:4e 148:6e 14c:4f 14d:6f 14e:4f 14f:6f 150:4f 151:6f 152:4f 153:6f ' +
+  '154:52 155:72 156:52 157:72 158:52 159:72 15a:53 15b:73 15c:53 15d:73 15e:53 15f:73 160:53 161:73 162:54 163:74 ' +
+  '164:54 165:74 166:54 167:74 168:55 169:75 16a:55 16b:75 16c:55 16d:75 16e:55 16f:75 170:55 171:75 172:55 173:75 ' +
+  '174:57 175:77 176:59 177:79 178:59 179:5a 17b:5a 17c:7a 17d:5a 17e:7a 180:62 189:44 191:46 192:66 197:49 19a:6c ' +
+  '19f:4f 1a0:4f 1a1:6f 1ab:74 1ae:54 1af:55 1b0:75 1b6:7a 1cd:41 1ce:61 1cf:49 1d0:69 1d1:4f 1d2:6f 1d3:55 1d4:75 ' +
+  '1d5:55 1d6:75 1d7:55 1d8:75 1d9:55 1da:75 1db:55 1dc:75 1de:41 1df:61 1e4:47 1e5:67 1e6:47 1e7:67 1e8:4b 1e9:6b ' +
+  '1ea:4f 1eb:6f 1ec:4f 1ed:6f 1f0:6a 261:67 2b9:27 2ba:22 2bc:27 2c4:5e 2c6:5e 2c8:27 2cb:60 2cd:5f 2dc:7e 300:60 ' +
+  '302:5e 303:7e 30e:22 331:5f 332:5f 2000:20 2001:20 2002:20 2003:20 2004:20 2005:20 2006:20 2010:2d 2011:2d ' +
+  '2013:2d 2014:2d 2018:27 2019:27 201a:2c 201c:22 201d:22 201e:22 2022:2e 2026:2e 2032:27 2035:60 2039:3c 203a:3e ' +
+  '2122:54 ';
+
+let unicodeMap: Int16Array | undefined;
+
+/** Code point -> byte for `%uXXXX` (-1: not in the table). */
+function unicodeMapTable(): Int16Array {
+  if (unicodeMap === undefined) {
+    const t = new Int16Array(0x10000).fill(-1);
+    for (const pair of UNICODE_MAP_20127.trim().split(' ')) {
+      const colon = pair.indexOf(':');
+      t[parseInt(pair.slice(0, colon), 16)] = parseInt(pair.slice(colon + 1), 16);
+    }
+    unicodeMap = t;
+  }
+  return unicodeMap;
+}
+
 /**
- * urlDecode plus IIS `%uXXXX`: the low byte is kept and the high byte
- * dropped, except that full-width ASCII (U+FF01..U+FF5E) folds to ASCII by
- * adding 0x20 to the low byte (no SecUnicodeMapFile best-fit table).
+ * urlDecode plus IIS `%uXXXX` as ModSecurity v3 decodes it with the
+ * recommended configuration's best-fit table (UNICODE_MAP_20127 above): a
+ * code point in the table becomes its byte; any other keeps its low byte,
+ * except that full-width ASCII (U+FF01..U+FF5E) folds to ASCII by adding
+ * 0x20 to the low byte.
  */
 export function urlDecodeUni(input: string): string {
   if (input.indexOf('%') < 0 && input.indexOf('+') < 0) return input;
@@ -96,7 +140,9 @@ export function urlDecodeUni(input: string): string {
         ) {
           let b = (hexVal(input.charCodeAt(i + 4)) << 4) | hexVal(input.charCodeAt(i + 5));
           const hi = (hexVal(input.charCodeAt(i + 2)) << 4) | hexVal(input.charCodeAt(i + 3));
-          if (hi === 0xff && b > 0x00 && b < 0x5f) b += 0x20;
+          const mapped = unicodeMapTable()[(hi << 8) | b]!;
+          if (mapped >= 0) b = mapped;
+          else if (hi === 0xff && b > 0x00 && b < 0x5f) b += 0x20;
           out.push(b);
           i += 6;
         } else {

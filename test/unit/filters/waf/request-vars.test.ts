@@ -184,11 +184,83 @@ describe('body processor selection', () => {
     assert.deepEqual(pairs(v, 'ARGS_POST'), [['a', '1'], ['b', '<script>']]);
   });
 
-  it('does not parse XML (no XML collection) but keeps the body in REQUEST_BODY', () => {
+  it('parses XML into the XML collection (not ARGS) and keeps the body in REQUEST_BODY', () => {
     const v = post('application/xml', '<a><b>1 OR 1=1</b></a>');
     assert.equal(sc(v, 'REQBODY_PROCESSOR'), 'XML');
     assert.deepEqual(pairs(v, 'ARGS_POST'), []);
+    assert.deepEqual(pairs(v, 'XML'), [['/*', '1 OR 1=1']]);
     assert.equal(sc(v, 'REQUEST_BODY'), '<a><b>1 OR 1=1</b></a>');
+  });
+});
+
+describe('XML body', () => {
+  it('gives the root text content as XML:/* and every attribute value as XML://@*', () => {
+    const v = post('text/xml', '<?xml version="1.0"?>\n<!-- c --><root id="r"><a probe="/etc/passwd" x=\'y\'>one <b>two</b></a><?pi data?><!-- no -->three<e/></root>\n');
+    assert.deepEqual(pairs(v, 'XML'), [
+      ['/*', 'one twothree'],
+      ['//@*', 'r'],
+      ['//@*', '/etc/passwd'],
+      ['//@*', 'y'],
+    ]);
+    assert.equal(sc(v, 'REQBODY_ERROR'), '0');
+  });
+
+  it('decodes references and CDATA, normalizes line ends and attribute white space', () => {
+    const v = post('application/xml', '<r a="&lt;script&gt;&#x7B;&#65;&quot;\tz\r\n">&amp;&#8217;<![CDATA[<b>&lt;]]>l1\r\nl2\rl3</r>');
+    assert.deepEqual(pairs(v, 'XML'), [
+      ['/*', '&\xe2\x80\x99<b>&lt;l1\nl2\nl3'],
+      ['//@*', '<script>{A" z '],
+    ]);
+  });
+
+  it('expands internal entities of the DOCTYPE and leaves external ones empty (never loaded)', () => {
+    const v = post('application/xml', '<!DOCTYPE r [<!ENTITY i "in&#65;"><!ENTITY x SYSTEM "file:///etc/passwd">]><r q="&i;">&i;&x;</r>');
+    assert.deepEqual(pairs(v, 'XML'), [['/*', 'inA'], ['//@*', 'inA']]);
+    assert.equal(sc(v, 'REQBODY_ERROR'), '0');
+  });
+
+  it('reports a document libxml2 refuses as REQBODY_ERROR and keeps what it read', () => {
+    for (const [body, msg] of [
+      ['<a><b>x</a>', /tag mismatch/],
+      ['<a/><b/>', /Extra content/],
+      ['', /empty/],
+      ['not xml', /Start tag expected/],
+      ['<a x="1" x="2"/>', /redefined/],
+      ['<a>&nope;</a>', /not defined/],
+      ['<a><b>', /Premature end/],
+      ['<a x="<"/>', /Unescaped '<'/],
+      ['<a>]]></a>', /not allowed in content/],
+      ['<a>' + '<b>'.repeat(300), /Excessive depth/],
+    ] as const) {
+      const v = post('application/xml', body);
+      assert.equal(sc(v, 'REQBODY_ERROR'), '1', body);
+      assert.match(sc(v, 'REQBODY_ERROR_MSG')!, /^XML parsing error: /);
+      assert.match(sc(v, 'REQBODY_ERROR_MSG')!, msg, body);
+    }
+    assert.deepEqual(pairs(post('application/xml', '<a p="1 OR 1=1">t<b>'), 'XML'), [['/*', 't'], ['//@*', '1 OR 1=1']]);
+  });
+
+  it('stops entity expansion past a budget (billion laughs)', () => {
+    const decls = ['<!ENTITY l0 "lollollollollollollollollollol">'];
+    for (let k = 1; k < 8; k++) decls.push(`<!ENTITY l${k} "${`&l${k - 1};`.repeat(10)}">`);
+    const v = post('application/xml', `<!DOCTYPE r [${decls.join('')}]><r>&l7;</r>`);
+    assert.equal(sc(v, 'REQBODY_ERROR'), '1');
+    assert.match(sc(v, 'REQBODY_ERROR_MSG')!, /amplification/);
+  });
+
+  it('reads a UTF-16 document by its byte order mark', () => {
+    const doc = '<r a="é">1 OR 1=1</r>';
+    for (const body of [Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(doc, 'utf16le')]), Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(doc, 'utf16le').swap16()])]) {
+      const v = post('application/xml', body);
+      assert.equal(sc(v, 'REQBODY_ERROR'), '0');
+      assert.deepEqual(pairs(v, 'XML'), [['/*', '1 OR 1=1'], ['//@*', '\xc3\xa9']]);
+    }
+  });
+
+  it('does not refuse a body cut at the inspection limit for ending early', () => {
+    const v = post('application/xml', '<r><a k="v">some text', { truncated: true });
+    assert.equal(sc(v, 'REQBODY_ERROR'), '0');
+    assert.deepEqual(pairs(v, 'XML'), [['/*', 'some text'], ['//@*', 'v']]);
   });
 });
 

@@ -208,3 +208,32 @@ test('a chained rule must be followed by a SecRule', () => {
   );
   assert.equal((r.nodes[0] as SecRuleNode).chain, undefined);
 });
+
+test('XML:/* and XML://@* compile to the XML collection the request variables fill; other XPaths leave the rule partial', async () => {
+  const { compileRules } = await import('../../../../src/filters/waf/ruleset.js');
+  const { addBodyVars, buildHeadVars } = await import('../../../../src/filters/waf/request-vars.js');
+  const rs = compileRules([
+    {
+      file: 'test.conf',
+      text: `
+SecRule XML:/* "@rx passwd" "id:700,phase:2,pass,t:none"
+SecRule XML://@* "@rx script" "id:701,phase:2,pass,t:none"
+SecRule ARGS|XML:/a/b "@rx x" "id:702,phase:2,pass,t:none"
+`,
+    },
+  ]);
+  assert.deepEqual(rs.unsupported, []);
+  assert.deepEqual(rs.partial, [{ id: 702, file: 'test.conf', line: 4, feature: 'XML:/a/b' }]);
+  const head = buildHeadVars({ method: 'POST', target: '/', httpVersion: 'HTTP/1.1', headers: [['Content-Type', 'application/xml']], remoteAddr: '127.0.0.1' });
+  const vars = addBodyVars(head, Buffer.from('<r><a probe="&lt;script&gt;">/etc/passwd</a></r>'), { truncated: false });
+  const t = rs.newTransaction(head);
+  t.runPhase(1);
+  t.runPhase(2, vars);
+  assert.deepEqual(
+    t.verdict().matches.map((m) => [m.id, m.variable, m.value]),
+    [
+      [700, 'XML:/*', '/etc/passwd'],
+      [701, 'XML://@*', '<script>'],
+    ],
+  );
+});

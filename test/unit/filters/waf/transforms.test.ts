@@ -56,6 +56,15 @@ describe('urlDecode / urlDecodeUni', () => {
     assert.equal(t('urldecodeuni', '%uff00%uff7f%uff5f'), bytes(0, 0x7f, 0x5f));
   });
 
+  it('urlDecodeUni: the best-fit table of ModSecurity\'s recommended configuration (unicode.mapping, code page 20127)', () => {
+    // What ModSecurity 3.0.9 with SecUnicodeMapFile unicode.mapping 20127 gives for the same input:
+    // U+2019 is in the table ('), U+4E2D is not (low byte 0x2d), U+00E9 -> e, U+0127 -> h.
+    assert.equal(t('urldecodeuni', '%u2019%u4e2d%u00e9%uff1c%u0041%u0127a'), "'-e<Aha");
+    assert.equal(t('urldecodeuni', '%u201c%u201d%u2018%u00ab%u00bb%u2013%u00a0'), '""\'<>- ');
+    // The chain 942100 and the XSS rules use: UTF-8 curly quotes reach libinjection as ASCII quotes.
+    assert.equal(t('urldecodeuni', t('utf8tounicode', '\xe2\x80\x99 OR \xe2\x80\x991\xe2\x80\x99=\xe2\x80\x991')), "' OR '1'='1");
+  });
+
   it('urlDecodeUni: invalid %u forms are kept', () => {
     assert.equal(t('urldecodeuni', '%u%u0020'), '%u ');
     assert.equal(t('urldecodeuni', '%u0%u0020'), '%u0 ');
