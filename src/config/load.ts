@@ -3,7 +3,11 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { registryConfigProblems } from '../discovery/registries.js';
+import { ensureLinearRegexEngine } from './linear-regex.js';
 import { ConfigSchema, type Config } from './schema.js';
+
+// Before any config regex is compiled (they are matched against client data).
+ensureLinearRegexEngine();
 
 export class ConfigError extends Error {
   readonly problems: string[];

@@ -1,8 +1,12 @@
 // rewrite: change the upstream path (prefix, exact, or regex substitution) and Host.
 import { z } from 'zod';
 import { strict } from '../config/schema.js';
+import { ensureLinearRegexEngine } from '../config/linear-regex.js';
 import type { Exchange } from '../exchange/exchange.js';
 import { defineFilter, type FilterInstance } from './types.js';
+
+// The path regex is matched against client paths.
+ensureLinearRegexEngine();
 
 function regexError(source: string): string | undefined {
   try {

@@ -1,8 +1,12 @@
 // Backend selection for a route: canary rules (ingress-nginx semantics) and
 // weighted backends.
 import type { Cluster } from '../balancing/cluster.js';
+import { ensureLinearRegexEngine } from '../config/linear-regex.js';
 import type { BackendConfig, CanaryConfig } from '../config/schema.js';
 import type { Exchange } from '../exchange/exchange.js';
+
+// byHeaderPattern is matched against a client header.
+ensureLinearRegexEngine();
 
 export interface CompiledBackend {
   readonly service: string;

@@ -1,5 +1,9 @@
 // Precompiled matchers: strings (exact | prefix | regex | contains | present), paths, hosts.
+import { ensureLinearRegexEngine } from '../config/linear-regex.js';
 import type { PathMatch, StringMatch } from '../config/schema.js';
+
+// Route regexes are matched against client paths, headers and queries.
+ensureLinearRegexEngine();
 
 export type StringMatcher = (value: string | undefined) => boolean;
 

@@ -80,7 +80,7 @@ const AUDIT_VALUE_BYTES = 120;
 // and compiles every rule.
 const ruleSets = new Map<string, RuleSet>();
 
-function ruleSetFor(cfg: WafConfig): RuleSet {
+function ruleSetFor(cfg: WafConfig, log: FilterCompileContext['log']): RuleSet {
   const removeIds: (number | string)[] = [];
   const removeTags: string[] = [];
   const removeTargets: RemoveTarget[] = cfg.gatewayDefaults ? [...GATEWAY_DEFAULTS.removeTargets] : [];
@@ -114,6 +114,10 @@ function ruleSetFor(cfg: WafConfig): RuleSet {
       throw new Error(`rulesDir: ${e.file}:${e.line}: ${e.message}`);
     }
     ruleSets.set(key, rs);
+    // Reported once per rule set: what runs, and each rule that needs something the engine lacks.
+    const t = rs.counts.total;
+    log.info({ waf: { version: rs.version, dir: opts.dir, rules: t.rules, full: t.full, partial: t.partial, unsupported: t.unsupported, removed: t.removed } }, 'waf: rule set loaded');
+    for (const u of rs.unsupported) log.warn({ waf: u }, `waf: rule ${u.id} not run: ${u.feature}`);
   }
   return rs;
 }
@@ -155,7 +159,7 @@ class WafFilter implements FilterInstance {
     private readonly cfg: WafConfig,
     private readonly ctx: FilterCompileContext,
   ) {
-    this.rules = cfg.mode === 'off' ? undefined : ruleSetFor(cfg);
+    this.rules = cfg.mode === 'off' ? undefined : ruleSetFor(cfg, ctx.log);
     this.allowPaths = cfg.allow?.paths ?? [];
     this.allowHosts = new Set((cfg.allow?.hosts ?? []).map((h) => h.toLowerCase()));
   }

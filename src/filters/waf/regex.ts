@@ -1,5 +1,6 @@
-// CRS `@rx` patterns (PCRE syntax, no UTF mode) translated to JS RegExp that
-// match byte strings (one char per byte) the way PCRE does, in linear time.
+// CRS `@rx` patterns (PCRE syntax, no UTF mode) translated to JS RegExp and
+// to RE2, matching byte strings (one char per byte) the way PCRE does, at a
+// bounded cost per byte whatever the input.
 //
 // Linear-time strategy, decided by measurement (Node 20.20 / V8 11.3, 2 shared
 // cores; 266 CRS v4.28 request-rule patterns after translation):
@@ -23,43 +24,69 @@
 //     3-6x slower than irregexp (JS string -> UTF-8 per call) and it is a
 //     native addon.
 //
-// Chosen: the fallback, with every translation kept inside the linear
-// engine's subset (case-insensitivity expanded into classes by hand, large
-// bounded repeats unrolled, no `d` flag) and checked with the `l` flag at
-// compile time; a pattern that cannot be made linear is refused with
-// UnsupportedFeature rather than run unbounded. Both flags are set at run
-// time by v8.setFlagsFromString when this module is imported (measured to
-// work before the regexes are created); they apply to the whole process.
-// The worst case stays expensive per byte, so values fed to the CRS 932xxx
-// rules should be size-capped by the engine.
+//   * V8 with the fallback is not bounded either: a greedy loop over a class
+//     backs off without counting backtracks, so one unanchored loop is
+//     quadratic however the limit is set (`(\d+)-(\d+)` on 64 KiB of
+//     digits: 4.6 s), and the fallback's linear engine is slow on big
+//     patterns. Through the WAF (test/tmp-redos.ts, a form POST with one
+//     value of repeated CRLF): 1 KiB 0.2 s, 8 KiB 1.1-2.3 s, 64 KiB 13-18 s.
+//     1,000 values of 64 bytes of CRLF: 8.4 s; of 256 bytes: 13.8 s.
+//   * re2-wasm 1.0.2 (RE2 compiled to WebAssembly, no native build): linear
+//     (64 KiB of CRLF: 0.3-3 ms per pattern, 60 ms through all 68 that are
+//     super-linear on V8; 64 KiB of random base64: 1.1 s through all 266,
+//     V8 8.3 s), but
+//     1,750 ns per call on ordinary 19-char values whatever the pattern,
+//     where V8 takes 50 ns on average (20 ns for most patterns, ~1,000 ns for
+//     the biggest 932xxx ones); its build compiles slowly (1-500 ms per CRS
+//     pattern, 3-5 s for all 266) and has a fixed 16 MiB heap that aborts
+//     when exhausted (all 266 patterns' programs do not fit in one).
+//     Semantics: RE2 agrees with the V8 translation on every request pattern
+//     (match, [0] and groups) over ~12,000 strings (CRS's ftw tests,
+//     libinjection's lists, hostile runs).
 //
+// Chosen: both, by input length. Each pattern is translated twice (V8 as
+// above; RE2: counted repeats kept, classes as ranges within \x00-\xff so
+// that UTF-8 code points stand for bytes). V8 runs inputs of up to
+// `v8MaxLength` chars and RE2 the longer ones. When the pattern is compiled,
+// V8 is timed on runs of one char or a pair of chars (a fixed list plus one
+// char of each class of bytes the pattern's sets tell apart, and their pairs:
+// 50-860 strings) at 256, 64, 32, 16 and 8 chars; v8MaxLength is the longest
+// of these at which every run stays within about twice what an RE2 call
+// costs at that length (PROBE_BUDGET_US), or 0. So a value costs at most
+// about two RE2 calls whatever its content, and short values (most of them)
+// keep V8's speed. CRS v4.28's 266 request patterns: 198 get 256, 44 get 64,
+// 6 get 32, 7 get 16, 8 get 8 and 3 (932235, 932236, 932239) get 0; the
+// probing costs ~0.3 s of CPU at load. RE2 programs are compiled at first
+// use (or by warmUpRe2) and spread over several instances of the module.
+// Measured after (same machine): 64 KiB of CRLF through the WAF 40-60 ms
+// (1 KiB 1 ms, 8 KiB 11 ms), 1,000 values of 8-256 bytes of CRLF, spaces,
+// `${` or quotes 20-170 ms; ordinary traffic through the WAF (CPU per
+// request, in-process): GET with a 4-field query +9-13 %, POST of a 2 KiB
+// JSON order +70-80 % (600 RE2 calls on values longer than the 932xxx
+// rules' v8MaxLength).
+//
+// The V8 regexes still run with the fallback (src/config/linear-regex.ts),
+// and every V8 translation stays inside the linear engine's subset
+// (case-insensitivity expanded into classes by hand, large bounded repeats
+// unrolled, no `d` flag), checked with the `l` flag at compile time; a
+// pattern that cannot be made linear is refused with UnsupportedFeature. If
+// RE2 refuses a pattern (none of CRS's) or cannot take an input (over
+// RE2_MAX_INPUT), V8 runs it.
+
 // PCRE semantics reproduced: `.` excludes only \n; `\s` is [\t\n\v\f\r ]
 // (never \xa0); `\w`, `\d`, `\b` ASCII; `(?i)` folds ASCII letters only (JS `i`
 // would also fold latin1 letters such as \xe0/\xc0); `$` and `\Z` match at
 // the end or before a final \n; `\A`, `\z`; inline flags i, s, x, U scoped
 // to their group; `\x{hh}`, `\Q..\E`, POSIX classes; `{,n}` is literal.
 
-import v8 from 'node:v8';
+import { createRequire } from 'node:module';
+import { BACKTRACKS_BEFORE_FALLBACK, ensureLinearRegexEngine } from '../../config/linear-regex.js';
 import { UnsupportedFeature } from './types.js';
 
-/** Backtracks in one exec before V8 re-runs it on the linear engine. */
-export const BACKTRACKS_BEFORE_FALLBACK = 50_000;
+export { BACKTRACKS_BEFORE_FALLBACK, ensureLinearRegexEngine };
 
-let flagsSet = false;
-
-/**
- * Turns on V8's linear engine (so the `l` flag can verify translations) and
- * the fallback to it on excessive backtracking. Process-wide; must run before
- * the regexes it should protect are created.
- */
-export function ensureLinearRegexEngine(): void {
-  if (flagsSet) return;
-  v8.setFlagsFromString('--enable-experimental-regexp-engine');
-  v8.setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
-  v8.setFlagsFromString(`--regexp-backtracks-before-fallback=${BACKTRACKS_BEFORE_FALLBACK}`);
-  flagsSet = true;
-}
-
+// Before any RegExp below is created: V8 fixes a regex's backtrack limit when
+// it compiles it.
 ensureLinearRegexEngine();
 
 // ---------------------------------------------------------------------------
@@ -590,13 +617,27 @@ function classBody(ranges: Array<[number, number]>): string {
 }
 
 const emitted = new WeakMap<ByteSet, string>();
-function emitSet(s: ByteSet): string {
-  let out = emitted.get(s);
+const emittedRe2 = new WeakMap<ByteSet, string>();
+function emitSet(s: ByteSet, re2: boolean): string {
+  const cache = re2 ? emittedRe2 : emitted;
+  let out = cache.get(s);
   if (out === undefined) {
-    out = emitSetUncached(s);
-    emitted.set(s, out);
+    out = re2 ? emitSetRe2(s) : emitSetUncached(s);
+    cache.set(s, out);
   }
   return out;
+}
+
+// RE2 matches UTF-8 (the input's chars are code points <= 0xff): a class is
+// written as its ranges within \x00-\xff, never negated (a negated class
+// would cover U+0100-U+10FFFF too and compile to a much larger program).
+// RE2 has no `[^]` nor `[]`.
+function emitSetRe2(s: ByteSet): string {
+  let count = 0;
+  for (let c = 0; c < 256; c++) count += s[c];
+  if (count === 0) return '[^\\x00-\\x{10ffff}]';
+  if (count === 1) return charOut(s.indexOf(1));
+  return '[' + classBody(rangesOf(s)) + ']';
 }
 
 function emitSetUncached(s: ByteSet): string {
@@ -612,10 +653,14 @@ function emitSetUncached(s: ByteSet): string {
   return '[' + classBody(pos) + ']';
 }
 
-/** Largest product of nested bounded repeats the linear engine accepts. */
+/** Largest product of nested bounded repeats V8's linear engine accepts. */
 const MAX_REPLICATION = 16;
+/** RE2's limit on a counted repeat (it expands them itself). */
+const RE2_MAX_REPLICATION = 1000;
 
 interface EmitState {
+  /** Emit RE2 syntax (no `[^]`/`[]`; counted repeats up to 1000 kept). */
+  re2: boolean;
   withCaptures: boolean;
   groupCount: number; // JS groups emitted so far
   capMap: Map<number, number[]>; // PCRE group -> its JS groups (one per unrolled copy)
@@ -632,7 +677,7 @@ function repFactor(min: number, max: number): number {
 function emit(n: Node, st: EmitState, factor: number, inUnroll: boolean): string {
   switch (n.t) {
     case 'set':
-      return emitSet(n.set);
+      return emitSet(n.set, st.re2);
     case 'seq':
       return n.items.map((i) => emitAtomInSeq(i, st, factor, inUnroll)).join('');
     case 'alt':
@@ -656,7 +701,7 @@ function emit(n: Node, st: EmitState, factor: number, inUnroll: boolean): string
       if (n.min === 0 && n.max === Infinity) return emitAtom(n.body, st, factor, inUnroll) + '*' + lazy;
       if (n.min === 1 && n.max === Infinity) return emitAtom(n.body, st, factor * 2, inUnroll) + '+' + lazy;
       if (n.min === 0 && n.max === 1) return emitAtom(n.body, st, factor, inUnroll) + '?' + lazy;
-      if (factor * f <= MAX_REPLICATION) {
+      if (factor * f <= (st.re2 ? RE2_MAX_REPLICATION : MAX_REPLICATION)) {
         const q = n.max === Infinity ? `{${n.min},}` : n.min === n.max ? `{${n.min}}` : `{${n.min},${n.max}}`;
         return emitAtom(n.body, st, factor * f, inUnroll) + q + lazy;
       }
@@ -708,24 +753,32 @@ export interface Translation {
   capMap: ReadonlyMap<number, readonly number[]>;
   markers: readonly number[];
   markerEnclosers: ReadonlyMap<number, readonly number[]>;
+  /** The same for RE2 (counted repeats kept, so other group numbers). */
+  re2: ExecTranslation;
+}
+
+export interface ExecTranslation {
+  testSource: string;
+  execSource: string;
+  capMap: ReadonlyMap<number, readonly number[]>;
+  markers: readonly number[];
+  markerEnclosers: ReadonlyMap<number, readonly number[]>;
+}
+
+function emitForms(ast: Node, re2: boolean): ExecTranslation {
+  const testSt: EmitState = { re2, withCaptures: false, groupCount: 0, capMap: new Map(), markers: [], markerEnclosers: new Map(), openCaps: [] };
+  const testSource = emit(ast, testSt, 1, false);
+  const execSt: EmitState = { re2, withCaptures: true, groupCount: 0, capMap: new Map(), markers: [], markerEnclosers: new Map(), openCaps: [] };
+  const execSource = emit(ast, execSt, 1, false);
+  return { testSource, execSource, capMap: execSt.capMap, markers: execSt.markers, markerEnclosers: execSt.markerEnclosers };
 }
 
 /** Translates a PCRE pattern; throws UnsupportedFeature for what it cannot express. */
 export function translatePcre(pattern: string): Translation {
   const p = new Parser(pattern);
   const ast = p.parse();
-  const testSt: EmitState = { withCaptures: false, groupCount: 0, capMap: new Map(), markers: [], markerEnclosers: new Map(), openCaps: [] };
-  const testSource = emit(ast, testSt, 1, false);
-  const execSt: EmitState = { withCaptures: true, groupCount: 0, capMap: new Map(), markers: [], markerEnclosers: new Map(), openCaps: [] };
-  const execSource = emit(ast, execSt, 1, false);
-  return {
-    testSource,
-    execSource,
-    groups: p.groups,
-    capMap: execSt.capMap,
-    markers: execSt.markers,
-    markerEnclosers: execSt.markerEnclosers,
-  };
+  const v8 = emitForms(ast, false);
+  return { ...v8, groups: p.groups, re2: emitForms(ast, true) };
 }
 
 export interface CompiledRx {
@@ -742,39 +795,379 @@ function linearCheck(source: string, pattern: string): void {
   }
 }
 
+// ---------------------------------------------------------------------------
+// RE2 (re2-wasm): Google's RE2 compiled to WebAssembly, linear in the input.
+//
+// The package's build has a fixed 16 MiB heap (no memory growth; about
+// 5 MiB of it is the wasm stack and data) and aborts on an allocation it
+// cannot satisfy, which leaves that instance unusable. So programs are
+// spread over several instances of the module (each a fresh evaluation of
+// its glue code with its own heap), a new instance is started once the
+// current one's heap passes RE2_FILL_MARK, and an instance that aborts (heap
+// exhausted by DFA caches or a huge input) is dropped: its programs are
+// compiled again, lazily, in a fresh instance and the call is retried once.
+// If RE2 still cannot answer, the caller falls back to V8.
+
+interface WasmMatch {
+  match: string;
+  index: number;
+  groups: ArrayLike<string | null | undefined>;
+}
+
+interface WasmRe2 {
+  ok(): boolean;
+  error(): string;
+  match(input: string, start: number, captures: boolean): WasmMatch;
+  delete(): void;
+}
+
+interface Re2Module {
+  WrappedRE2: new (pattern: string, ignoreCase: boolean, multiline: boolean, dotAll: boolean) => WasmRe2;
+  _malloc(size: number): number;
+  _free(ptr: number): void;
+}
+
+/**
+ * A new instance is started once the current one's heap top passes this (of
+ * 16 MiB): the rest is for DFA caches and the input, which is copied in as
+ * UTF-8 (up to 2 bytes a char), twice.
+ */
+const RE2_FILL_MARK = 8 * 1024 * 1024;
+/** Longer inputs are not given to RE2 (the WAF's default bodyLimit is 128 KiB). */
+export const RE2_MAX_INPUT = 1024 * 1024;
+
+const requireCjs = createRequire(import.meta.url);
+let gluePath: string | undefined;
+
+class Re2Instance {
+  dead = false;
+  constructor(readonly mod: Re2Module) {}
+
+  heapTop(): number {
+    const p = this.mod._malloc(16);
+    this.mod._free(p);
+    return p;
+  }
+}
+
+let currentInstance: Re2Instance | undefined;
+/** Instances started and instances lost to an abort so far (for diagnostics and tests). */
+const re2Counts = { instances: 0, aborts: 0 };
+
+function re2Instance(): Re2Instance {
+  if (currentInstance && !currentInstance.dead) return currentInstance;
+  gluePath ??= requireCjs.resolve('re2-wasm/build/wasm/re2.js');
+  // The glue keeps its heap in module scope: a fresh evaluation is a fresh
+  // heap. It takes its settings from a global `Module` if there is one: its
+  // messages (an abort's, RE2's own logging) are dropped; aborts are counted.
+  const g = globalThis as { Module?: unknown };
+  const saved = g.Module;
+  g.Module = { print: () => {}, printErr: () => {} };
+  let mod: Re2Module;
+  try {
+    delete requireCjs.cache[gluePath];
+    mod = requireCjs(gluePath) as Re2Module;
+  } finally {
+    delete requireCjs.cache[gluePath];
+    if (saved === undefined) delete g.Module;
+    else g.Module = saved;
+  }
+  re2Counts.instances++;
+  currentInstance = new Re2Instance(mod);
+  return currentInstance;
+}
+
+// A program's wasm memory is freed when its Re2Program is collected
+// (patterns with macros are compiled per value).
+const re2Finalizer = new FinalizationRegistry<{ inst: Re2Instance; prog: WasmRe2 }>(({ inst, prog }) => {
+  if (inst.dead) return;
+  try {
+    prog.delete();
+  } catch {
+    inst.dead = true;
+  }
+});
+
+/** One RE2 program, compiled on first use (the wasm build compiles slowly: 1-500 ms). */
+class Re2Program {
+  private inst: Re2Instance | undefined;
+  private prog: WasmRe2 | undefined;
+  /** Set when RE2 refused the pattern. */
+  error: string | undefined;
+
+  constructor(readonly source: string) {}
+
+  /** Compiles the program now if it is not (for warming up); false if RE2 refused it. */
+  compile(): boolean {
+    try {
+      return this.compiled() !== undefined;
+    } catch {
+      this.dropInstance();
+      return false;
+    }
+  }
+
+  private compiled(): WasmRe2 | undefined {
+    if (this.prog && !this.inst!.dead) return this.prog;
+    if (this.prog) re2Finalizer.unregister(this);
+    this.prog = undefined;
+    if (this.error !== undefined) return undefined;
+    const inst = re2Instance();
+    let prog: WasmRe2;
+    try {
+      prog = new inst.mod.WrappedRE2(this.source, false, false, false);
+    } catch (e) {
+      inst.dead = true;
+      re2Counts.aborts++;
+      throw e;
+    }
+    if (!prog.ok()) {
+      this.error = prog.error();
+      prog.delete();
+      return undefined;
+    }
+    if (inst.heapTop() > RE2_FILL_MARK) currentInstance = undefined;
+    this.inst = inst;
+    this.prog = prog;
+    re2Finalizer.register(this, { inst, prog }, this);
+    return prog;
+  }
+
+  private dropInstance(): void {
+    // An abort (heap exhausted) or trap: the instance is unusable.
+    if (this.inst && !this.inst.dead) {
+      this.inst.dead = true;
+      re2Counts.aborts++;
+    }
+    if (currentInstance?.dead) currentInstance = undefined;
+    if (this.prog) re2Finalizer.unregister(this);
+    this.prog = undefined;
+  }
+
+  /**
+   * The leftmost-first match (index < 0: none), or undefined when RE2 cannot
+   * answer (pattern refused, input too large, instance failures).
+   */
+  match(input: string, captures: boolean): WasmMatch | undefined {
+    if (input.length > RE2_MAX_INPUT) return undefined;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const prog = this.compiled();
+        if (!prog) return undefined;
+        return prog.match(input, 0, captures);
+      } catch {
+        this.dropInstance();
+      }
+    }
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Which engine runs an input
+//
+// V8 (irregexp) runs inputs up to `v8MaxLength` chars, RE2 the longer ones.
+// The limit is found when the pattern is compiled, by timing V8 on inputs
+// that make backtracking engines super-linear: runs of one char or of a
+// pair of chars, taken from a fixed list and from the pattern's own
+// classes, at PROBE_LENGTHS. A pattern gets the longest probe length at
+// which every probe stayed within that length's budget (about twice what RE2
+// costs at that length), or 0 (RE2 only).
+
+const PROBE_LENGTHS = [256, 64, 32, 16, 8] as const;
+/**
+ * µs per test() allowed at each probe length: about twice what an RE2 call
+ * costs at that length (1.7-2.5 µs + 13 ns per char, measured), so that no
+ * input up to v8MaxLength costs more than a few RE2 calls.
+ */
+const PROBE_BUDGET_US: Record<(typeof PROBE_LENGTHS)[number], number> = { 256: 11.5, 64: 6.5, 32: 5.8, 16: 5.4, 8: 5.2 };
+
+const PROBE_GENERIC = [
+  '\r\n', '\n', ' ', '\t', 'a', 'A', '0', ';', '/', '\\', "'", '"', '<', '%', '&', '=', '(', ',', '.', '-', '$', '|', '`',
+  '\0', '\xff', 'a ', 'a;', 'a/', '${', '$(', 'a=', '\r\n ', '/a', '%0a', '-a', ' -', '#', '{', '*', '?', '+', '@', '!',
+  ':', '[', '^', '~', '_',
+];
+
+/**
+ * Probe strings for a pattern: the fixed list, then one char of each class
+ * of bytes the pattern cannot tell apart (letters and digits folded into
+ * `a`, `A`, `0`), alone and in ordered pairs.
+ */
+function probeFamilies(ast: Node): string[] {
+  const sets: ByteSet[] = [];
+  const seen = new Set<ByteSet>();
+  const walk = (n: Node): void => {
+    switch (n.t) {
+      case 'set':
+        if (!seen.has(n.set)) { seen.add(n.set); sets.push(n.set); }
+        return;
+      case 'seq': n.items.forEach(walk); return;
+      case 'alt': n.alts.forEach(walk); return;
+      case 'group':
+      case 'rep': walk(n.body); return;
+      default: return;
+    }
+  };
+  walk(ast);
+  const reps: string[] = [];
+  const bySignature = new Set<string>();
+  for (let c = 0; c < 256; c++) {
+    const alnum = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+    if (alnum && c !== 0x30 && c !== 0x41 && c !== 0x61) continue;
+    let sig = '';
+    for (const s of sets) sig += s[c] ? '1' : '0';
+    if (bySignature.has(sig)) continue;
+    bySignature.add(sig);
+    reps.push(String.fromCharCode(c));
+  }
+  const out = new Set(PROBE_GENERIC);
+  for (const a of reps) out.add(a);
+  for (const a of reps) for (const b of reps) if (a !== b) out.add(a + b);
+  return [...out];
+}
+
+function probeInput(family: string, length: number): string {
+  // A final char no family uses, so that nothing matches at the very end.
+  return family.repeat(Math.ceil(length / family.length)).slice(0, length) + '\x01';
+}
+
+function timeTestUs(re: RegExp, input: string, runs: number): number {
+  let best = Infinity;
+  for (let k = 0; k < runs; k++) {
+    const t0 = performance.now();
+    re.test(input);
+    const dt = performance.now() - t0;
+    if (dt < best) best = dt;
+  }
+  return best * 1000;
+}
+
+/** Longest probe length at which V8 stays within budget on every probe (0: none). */
+function v8MaxLength(re: RegExp, families: readonly string[]): number {
+  // Warm up: V8 interprets a regex's first executions, then compiles it.
+  for (let k = 0; k < 3; k++) re.test(probeInput('a;', 16));
+  for (const length of PROBE_LENGTHS) {
+    const budget = PROBE_BUDGET_US[length];
+    let ok = true;
+    for (const f of families) {
+      const input = probeInput(f, length);
+      // One run each; a run over budget is measured again (the machine may
+      // just have been busy) before it counts.
+      if (timeTestUs(re, input, 1) > budget && timeTestUs(re, input, 3) > budget) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok) return length;
+  }
+  return 0;
+}
+
+/** Programs by source, shared by the patterns that translate alike. */
+const re2Programs = new Map<string, Re2Program>();
+
+function re2Program(source: string): Re2Program {
+  let p = re2Programs.get(source);
+  if (p === undefined) {
+    if (re2Programs.size >= CACHE_LIMIT) re2Programs.clear();
+    p = new Re2Program(source);
+    re2Programs.set(source, p);
+  }
+  return p;
+}
+
+export type RxEngine = 'auto' | 'v8' | 're2';
+
+/** How a compiled pattern picks its engine (for tests and diagnostics). */
+export interface RxRouting {
+  /** Inputs up to this many chars run on V8, longer ones on RE2. */
+  v8MaxLength: number;
+  /** Set when RE2 refused the pattern: every input then runs on V8. */
+  re2Error: string | undefined;
+}
+
 class Rx implements CompiledRx {
   private readonly testRe: RegExp;
   private readonly execRe: RegExp;
+  private readonly re2Test: Re2Program;
+  private re2Exec: Re2Program | undefined;
+  private v8Max: number;
 
-  constructor(private readonly tr: Translation, pattern: string) {
+  constructor(private readonly tr: Translation, pattern: string, ast: Node, engine: RxEngine) {
     // Both forms are checked here so a rule fails at load, never at match.
     // No `d` flag: it keeps V8 from falling back to the linear engine.
     linearCheck(tr.testSource, pattern);
     linearCheck(tr.execSource, pattern);
     this.testRe = new RegExp(tr.testSource);
     this.execRe = new RegExp(tr.execSource);
+    this.re2Test = re2Program(tr.re2.testSource);
+    this.v8Max = engine === 'v8' ? Infinity : engine === 're2' ? -1 : v8MaxLength(this.testRe, probeFamilies(ast));
+  }
+
+  warmUp(): void {
+    if (this.v8Max !== Infinity && !this.re2Test.compile()) this.re2Unavailable();
+  }
+
+  get routing(): RxRouting {
+    return { v8MaxLength: this.v8Max, re2Error: this.re2Test.error ?? this.re2Exec?.error };
+  }
+
+  /** RE2 refused the pattern: V8 from now on. */
+  private re2Unavailable(): void {
+    if (this.re2Test.error !== undefined || this.re2Exec?.error !== undefined) this.v8Max = Infinity;
   }
 
   test(input: string): boolean {
-    return this.testRe.test(input);
+    if (input.length <= this.v8Max) return this.testRe.test(input);
+    const m = this.re2Test.match(input, false);
+    if (m === undefined) {
+      this.re2Unavailable();
+      return this.testRe.test(input);
+    }
+    return m.index >= 0;
   }
 
   exec(input: string): string[] | undefined {
+    if (input.length <= this.v8Max) return this.execV8(input);
+    // Matching is cheaper without captures, and most values do not match.
+    const t = this.re2Test.match(input, false);
+    if (t === undefined) {
+      this.re2Unavailable();
+      return this.execV8(input);
+    }
+    if (t.index < 0) return undefined;
+    this.re2Exec ??= re2Program(this.tr.re2.execSource);
+    const m = this.re2Exec.match(input, true);
+    if (m === undefined || m.index < 0) {
+      this.re2Unavailable();
+      return this.execV8(input);
+    }
+    const groups = m.groups;
+    return this.assemble(this.tr.re2, m.match, (k) => groups[k - 1] ?? undefined);
+  }
+
+  private execV8(input: string): string[] | undefined {
     // Matching is cheaper without captures, and most values do not match.
     if (!this.testRe.test(input)) return undefined;
-    const tr = this.tr;
     const m = this.execRe.exec(input);
     if (!m) return undefined;
-    const out: string[] = [m[0]];
-    for (let g = 1; g <= tr.groups; g++) {
+    return this.assemble(this.tr, m[0], (k) => m[k]);
+  }
+
+  private assemble(tr: ExecTranslation, whole: string, group: (k: number) => string | undefined): string[] {
+    const out: string[] = [whole];
+    for (let g = 1; g <= this.tr.groups; g++) {
       let v: string | undefined;
-      for (const k of tr.capMap.get(g) ?? []) if (m[k] !== undefined) v = m[k];
+      for (const k of tr.capMap.get(g) ?? []) {
+        const x = group(k);
+        if (x !== undefined) v = x;
+      }
       out.push(v ?? '');
     }
     // A `$` that consumed the final \n: PCRE's `$` is zero-width, so neither
     // the match nor the groups around that `$` contain it.
     for (const k of tr.markers) {
-      if (m[k] === undefined) continue;
+      if (group(k) === undefined) continue;
       out[0] = out[0].slice(0, -1);
       for (const g of tr.markerEnclosers.get(k) ?? []) {
         if (out[g].endsWith('\n')) out[g] = out[g].slice(0, -1);
@@ -788,6 +1181,13 @@ class Rx implements CompiledRx {
 const cache = new Map<string, CompiledRx>();
 const CACHE_LIMIT = 4096;
 
+function newRx(pattern: string, engine: RxEngine): Rx {
+  const p = new Parser(pattern);
+  const ast = p.parse();
+  const tr: Translation = { ...emitForms(ast, false), groups: p.groups, re2: emitForms(ast, true) };
+  return new Rx(tr, pattern, ast, engine);
+}
+
 /**
  * Compiles a CRS/PCRE `@rx` pattern for byte strings. Throws
  * UnsupportedFeature when the pattern uses something that cannot run in
@@ -796,9 +1196,37 @@ const CACHE_LIMIT = 4096;
 export function compileRx(pattern: string): CompiledRx {
   const hit = cache.get(pattern);
   if (hit) return hit;
-  const rx = new Rx(translatePcre(pattern), pattern);
+  const rx = newRx(pattern, 'auto');
   // Patterns with macros are compiled per value: bound the cache.
   if (cache.size >= CACHE_LIMIT) cache.clear();
   cache.set(pattern, rx);
   return rx;
+}
+
+/**
+ * compileRx with the engine forced (not cached): 'v8' runs every input on
+ * V8, 're2' every input on RE2 (V8 only where RE2 cannot answer). For tests
+ * and measurements.
+ */
+export function compileRxWith(pattern: string, engine: RxEngine): CompiledRx {
+  return newRx(pattern, engine);
+}
+
+/** How a pattern compiled by compileRx/compileRxWith picks its engine. */
+export function rxRouting(rx: CompiledRx): RxRouting | undefined {
+  return rx instanceof Rx ? rx.routing : undefined;
+}
+
+/**
+ * Compiles the pattern's RE2 program now rather than at its first input
+ * longer than v8MaxLength (the wasm build takes 1-500 ms per CRS pattern;
+ * for rules with a small v8MaxLength ordinary traffic needs it soon).
+ */
+export function warmUpRe2(rx: CompiledRx): void {
+  if (rx instanceof Rx) rx.warmUp();
+}
+
+/** RE2 wasm instances started, and lost to an abort, so far in this process. */
+export function re2Stats(): { instances: number; aborts: number } {
+  return { ...re2Counts };
 }
