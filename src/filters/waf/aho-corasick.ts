@@ -26,6 +26,12 @@ export class AhoCorasick {
   private term: number[] = [-1];
   /** Nearest node on the fail chain (excluding itself) that ends a phrase, or -1. */
   private dict: Int32Array = new Int32Array(1).fill(-1);
+  // Dense automaton (see buildDense): delta[state * classes + classOf[byte]];
+  // hitOf[state]: the node whose phrase a match ending there reports, or -1.
+  private classOf: Uint8Array | undefined;
+  private classes = 0;
+  private delta: Uint16Array | Int32Array | undefined;
+  private hitOf: Int32Array | undefined;
 
   constructor(phrases: Iterable<string>) {
     for (const p of phrases) this.add(p);
@@ -83,6 +89,49 @@ export class AhoCorasick {
         queue.push(t);
       }
     }
+    this.buildDense(queue);
+  }
+
+  /**
+   * A DFA over byte classes (one table read per input byte instead of map
+   * lookups and fail links), when every phrase is bytes and the table stays
+   * small; otherwise findFirst walks the trie.
+   */
+  private buildDense(bfs: readonly number[]): void {
+    const n = this.next.length;
+    const classOf = new Uint8Array(256);
+    let nc = 1;
+    for (const m of this.next) {
+      for (const c of m.keys()) {
+        if (c > 0xff) return;
+        if (classOf[c] === 0) {
+          if (nc === 255) return;
+          classOf[c] = nc++;
+        }
+      }
+    }
+    if (n * nc > 1 << 22) return;
+    // The byte each class stands for (trie keys are folded: never upper-case).
+    const byClass: number[] = new Array<number>(nc).fill(-1);
+    for (let c = 0; c < 256; c++) if (classOf[c] !== 0) byClass[classOf[c]!] = c;
+    // Folded input: an upper-case letter reads as its lower-case class.
+    for (let c = 0x41; c <= 0x5a; c++) classOf[c] = classOf[c + 32]!;
+    const delta = n < 0x10000 ? new Uint16Array(n * nc) : new Int32Array(n * nc);
+    // Root row: its goto function (0 on a miss). Class 0 (no phrase uses the byte) always leads to the root.
+    for (let k = 1; k < nc; k++) delta[k] = this.rootNext[byClass[k]!]!;
+    for (const s of bfs) {
+      const f = this.fail[s]!;
+      for (let k = 1; k < nc; k++) {
+        const t = this.next[s]!.get(byClass[k]!);
+        delta[s * nc + k] = t !== undefined ? t : delta[f * nc + k]!;
+      }
+    }
+    const hitOf = new Int32Array(n);
+    for (let s = 0; s < n; s++) hitOf[s] = this.term[s]! >= 0 ? s : this.dict[s]!;
+    this.classOf = classOf;
+    this.classes = nc;
+    this.delta = delta;
+    this.hitOf = hitOf;
   }
 
   // Goto function; the root never fails.
@@ -94,6 +143,20 @@ export class AhoCorasick {
   /** The match that ends first in the input (the longest phrase ending there). */
   findFirst(input: string): PhraseMatch | undefined {
     if (this.phrases.length === 0) return undefined;
+    const delta = this.delta;
+    if (delta !== undefined) {
+      const classOf = this.classOf!;
+      const hitOf = this.hitOf!;
+      const nc = this.classes;
+      let s = 0;
+      for (let i = 0; i < input.length; i++) {
+        const c = input.charCodeAt(i);
+        s = delta[s * nc + (c > 0xff ? 0 : classOf[c]!)]!;
+        const hit = hitOf[s]!;
+        if (hit >= 0) return { phrase: this.phrases[this.term[hit]!]!, index: i + 1 - this.depth[hit]! };
+      }
+      return undefined;
+    }
     const next = this.next;
     const fail = this.fail;
     const term = this.term;

@@ -11,9 +11,15 @@
 //   a rule matching two arguments adds its score twice);
 // - when a rule matched, its chained child runs, then the ctl actions, and
 //   for the chain starter: logging, skip/skipAfter and the disruptive action;
+// - an `@rx` whose pattern has required literals (prefilter.ts), or a `@pm`,
+//   runs only on values that contain one of them: one Aho-Corasick scan per
+//   distinct value tells which operators can match it, the rest are skipped
+//   (same verdicts);
 // - `block` is what SecDefaultAction says: CRS's setup makes it `pass`, the
 //   blocking decision is made by 949110's `deny` on the anomaly score the
 //   rules themselves summed up. The engine never computes a score.
+import type { PrefilteredOperator } from './operators.js';
+import { factorIndex, factorSetId, type FactorIndex } from './prefilter.js';
 import type { CompiledOperator, RequestVars, Transform, VarEntry } from './types.js';
 
 // ---------------------------------------------------------------------------
@@ -204,8 +210,19 @@ interface RuntimeRemoval extends KeySelector {
 }
 
 const EMPTY: readonly VarEntry[] = [];
+const EMPTY_ARENA = new Uint8Array(0);
 
-type Slots = (string | undefined)[];
+/** What the transaction knows about one distinct string. */
+class Slots {
+  /** out[id]: the string after transformation `id`. */
+  readonly out: (string | undefined)[] = [];
+  /**
+   * Where this string's prefilter hits start in the transaction's hit arena
+   * (arena[at + set] = 1: the string contains a factor of that `@rx` factor
+   * set, see prefilter.ts); -1 until first needed.
+   */
+  hitsAt = -1;
+}
 
 /** ASCII-only lower-casing, as ModSecurity compares keys (bytes >= 0x80 stay as they are). */
 export function lowerAscii(s: string): string {
@@ -249,6 +266,23 @@ function selects(sel: KeySelector, name: string): boolean {
   return true;
 }
 
+/** Rule sets whose `@rx` operators have their factor set ids. */
+const prepared = new WeakSet<EngineRules>();
+
+/** Gives each static `@rx` operator with literal factors its id in the process-wide factor index. */
+function prepareRules(rules: EngineRules): void {
+  if (prepared.has(rules)) return;
+  for (let phase = 1; phase <= 5; phase++) {
+    for (const top of rules.phase(phase).rules) {
+      for (let r: CompiledRule | undefined = top; r !== undefined; r = r.chain) {
+        const op = r.op?.compiled as PrefilteredOperator | undefined;
+        if (op?.factors !== undefined && op.factorSetId === undefined) op.factorSetId = factorSetId(op.factors);
+      }
+    }
+  }
+  prepared.add(rules);
+}
+
 export class Transaction {
   private vars: RequestVars;
   private readonly tx = new Map<string, TxVar>();
@@ -261,7 +295,8 @@ export class Transaction {
   private matchedVarName = '';
   private readonly matchedVars: VarEntry[] = [];
   private removed: Uint8Array | undefined;
-  private targetRemovals: Map<number, RuntimeRemoval[]> | undefined;
+  /** By rule index (an array: looked up for every rule once a ctl removed a target). */
+  private targetRemovals: (RuntimeRemoval[] | undefined)[] | undefined;
   private interruption: Interruption | undefined;
   private stopped = false;
   private detectionOnly = false;
@@ -272,6 +307,13 @@ export class Transaction {
   private bodyAccess: boolean | undefined;
   private rulesRun = 0;
   private operatorRuns = 0;
+  private prefiltered = 0;
+  /** The literal prefilter (`@rx`, `@pm`): which factor sets occur in a value (per distinct value). */
+  private readonly factors: FactorIndex;
+  private hitArena = EMPTY_ARENA;
+  private hitNext = 0;
+  /** Slots of the string the last transform() returned. */
+  private lastSlots: Slots | undefined;
   /** The chain starter's first matched value, for its log entry. */
   private firstName = '';
   private firstRaw = '';
@@ -282,6 +324,8 @@ export class Transaction {
     vars: RequestVars,
   ) {
     this.vars = vars;
+    prepareRules(rules);
+    this.factors = factorIndex();
     for (const [lk, name, value] of rules.txSeed) this.tx.set(lk, { name, value });
   }
 
@@ -355,9 +399,12 @@ export class Transaction {
     return this.bodyAccess;
   }
 
-  /** Work done so far: chain starters evaluated, operator calls (skipped rules cost neither). */
-  get stats(): { rules: number; operators: number } {
-    return { rules: this.rulesRun, operators: this.operatorRuns };
+  /**
+   * Work done so far: chain starters evaluated, operator calls (skipped rules
+   * cost neither), and `@rx`/`@pm` calls the literal prefilter answered without running them.
+   */
+  get stats(): { rules: number; operators: number; prefiltered: number } {
+    return { rules: this.rulesRun, operators: this.operatorRuns, prefiltered: this.prefiltered };
   }
 
   /** A TX variable's current value (keys are case-insensitive). */
@@ -382,7 +429,7 @@ export class Transaction {
     } else {
       const compiled = op.compiled ?? this.dynamicOperator(op);
       // ctl:ruleRemoveTarget* name rules by id or tag: chained rules have neither.
-      const removals = top ? this.targetRemovals?.get(rule.index) : undefined;
+      const removals = top ? this.targetRemovals?.[rule.index] : undefined;
       for (const t of rule.targets) {
         if (removals !== undefined && removedWhole(removals, t)) continue;
         if (this.evalTarget(rule, top, t, compiled, removals)) matched = true;
@@ -502,10 +549,10 @@ export class Transaction {
     }
     let matched = false;
     let rows: Slots[] | undefined;
-    if (rule.transforms.length !== 0) {
+    if (rule.transforms.length !== 0 || (op as PrefilteredOperator | undefined)?.factorSetId !== undefined) {
       rows = this.rows.get(list);
       if (rows === undefined) {
-        rows = new Array<Slots>(list.length);
+        rows = new Array<Slots | undefined>(list.length) as Slots[];
         this.rows.set(list, rows);
       }
     }
@@ -515,7 +562,7 @@ export class Transaction {
       let slots: Slots | undefined;
       if (rows !== undefined) {
         slots = rows[i];
-        if (slots === undefined) slots = rows[i] = [];
+        if (slots === undefined) slots = rows[i] = new Slots();
       }
       if (this.test(rule, top, t.prefix, e.name, e.value, op, slots)) matched = true;
     }
@@ -555,15 +602,21 @@ export class Transaction {
       let matched = false;
       let prev: string | undefined;
       for (let s = -1; s < rule.transforms.length; s++) {
-        const v = s < 0 ? raw : this.transform(rule, raw, s, slots);
+        let v = raw;
+        let vs = slots;
+        if (s >= 0) {
+          v = this.transform(rule, raw, s, slots);
+          vs = this.lastSlots;
+        }
         if (s >= 0 && v === prev) continue;
         prev = v;
-        if (this.apply(rule, top, prefix, name, raw, v, o.negated, op)) matched = true;
+        if (this.apply(rule, top, prefix, name, raw, v, vs, o.negated, op)) matched = true;
       }
       return matched;
     }
-    const v = rule.transforms.length === 0 ? raw : this.transform(rule, raw, rule.transforms.length - 1, slots);
-    return this.apply(rule, top, prefix, name, raw, v, o.negated, op);
+    if (rule.transforms.length === 0) return this.apply(rule, top, prefix, name, raw, raw, slots, o.negated, op);
+    const v = this.transform(rule, raw, rule.transforms.length - 1, slots);
+    return this.apply(rule, top, prefix, name, raw, v, this.lastSlots, o.negated, op);
   }
 
   private apply(
@@ -573,11 +626,19 @@ export class Transaction {
     name: string,
     raw: string,
     value: string,
+    slots: Slots | undefined,
     negated: boolean,
     op: CompiledOperator,
   ): boolean {
-    this.operatorRuns++;
-    const caps = op.match(value);
+    let caps: string[] | undefined;
+    const fid = (op as PrefilteredOperator).factorSetId;
+    if (fid !== undefined && !this.hasFactor(fid, value, slots)) {
+      // None of the operator's required literals occurs in the value: it cannot match.
+      this.prefiltered++;
+    } else {
+      this.operatorRuns++;
+      caps = op.match(value);
+    }
     if (negated ? caps !== undefined : caps === undefined) return false;
     // Built only on a match: most values never match.
     const varName = prefix === '' ? name : prefix + name;
@@ -603,6 +664,26 @@ export class Transaction {
     return true;
   }
 
+  /** Whether `value` (whose slots are `slots`, when known) contains a factor of set `fid`. */
+  private hasFactor(fid: number, value: string, slots: Slots | undefined): boolean {
+    const sl = slots ?? this.slotsOf(value);
+    let at = sl.hitsAt;
+    if (at < 0) {
+      const size = this.factors.size;
+      at = this.hitNext;
+      if (at + size > this.hitArena.length) {
+        // Full: grow (offsets stay valid: the old hits are copied).
+        const bigger = new Uint8Array(Math.max(2 * this.hitArena.length, at + size, 64 * size));
+        bigger.set(this.hitArena);
+        this.hitArena = bigger;
+      }
+      this.hitNext = at + size;
+      sl.hitsAt = at;
+      this.factors.scan(value, this.hitArena, at);
+    }
+    return this.hitArena[at + fid] === 1;
+  }
+
   /**
    * The value after transforms[0..upto]. Each (transformation, input string)
    * pair is computed once per request, whichever rule asks. A collection
@@ -617,23 +698,24 @@ export class Transaction {
     let slots = rawSlots ?? this.slotsOf(raw);
     for (let j = 0; j <= upto; j++) {
       const id = ids[j]!;
-      let out = slots[id];
+      let out = slots.out[id];
       if (out === undefined) {
         out = fns[j]!(v);
-        slots[id] = out;
+        slots.out[id] = out;
       }
       if (out !== v) {
         v = out;
         slots = this.slotsOf(v);
       }
     }
+    this.lastSlots = slots;
     return v;
   }
 
   private slotsOf(v: string): Slots {
     let slots = this.tcache.get(v);
     if (slots === undefined) {
-      slots = [];
+      slots = new Slots();
       this.tcache.set(v, slots);
     }
     return slots;
@@ -704,11 +786,11 @@ export class Transaction {
   }
 
   private removeTarget(r: CompiledRule, t: TargetRef): void {
-    if (this.targetRemovals === undefined) this.targetRemovals = new Map();
-    let l = this.targetRemovals.get(r.index);
+    if (this.targetRemovals === undefined) this.targetRemovals = new Array<RuntimeRemoval[] | undefined>(this.rules.baseSize).fill(undefined);
+    let l = this.targetRemovals[r.index];
     if (l === undefined) {
       l = [];
-      this.targetRemovals.set(r.index, l);
+      this.targetRemovals[r.index] = l;
     }
     l.push(t);
   }

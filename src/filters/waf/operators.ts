@@ -8,8 +8,21 @@ import { isAbsolute, resolve } from 'node:path';
 import { AhoCorasick } from './aho-corasick.js';
 import { detectSQLi } from './libinjection/sqli.js';
 import { detectXSS } from './libinjection/xss.js';
+import { rxFactors } from './prefilter.js';
 import { compileRx } from './regex.js';
 import { UnsupportedFeature, type CompiledOperator, type OperatorContext } from './types.js';
+
+/**
+ * An operator with a literal prefilter (`@rx`, `@pm`). `factors` (lower-case
+ * byte strings, see prefilter.ts): every match contains one of them, ASCII
+ * case-insensitively, so a value with none cannot match; the engine uses
+ * them to skip `match`. `match` itself never relies on them.
+ */
+export interface PrefilteredOperator extends CompiledOperator {
+  factors?: readonly string[];
+  /** Set by the engine: the factor set's id in the process-wide index. */
+  factorSetId?: number;
+}
 
 const NO_MATCH: CompiledOperator = { match: () => undefined };
 
@@ -23,7 +36,10 @@ export function compileOperator(name: string, arg: string, ctx: OperatorContext)
   switch (op) {
     case 'rx': {
       const rx = compileRx(arg);
-      return { match: (input) => rx.exec(input) };
+      const op: PrefilteredOperator = { match: (input) => rx.exec(input) };
+      const factors = rxFactors(arg);
+      if (factors !== undefined) op.factors = factors;
+      return op;
     }
     case 'pm':
       return phraseMatcher(splitPhrases(arg).map(parsePmContent));
@@ -122,14 +138,27 @@ function readListFiles(op: string, arg: string, ctx: OperatorContext): string[] 
   return entries;
 }
 
+/** Phrase lists longer than this are not put in the engine's prefilter index. */
+const MAX_PM_FACTORS = 2048;
+
 function phraseMatcher(phrases: string[]): CompiledOperator {
   const ac = new AhoCorasick(phrases);
-  return {
+  const op: PrefilteredOperator = {
     match: (input) => {
       const m = ac.findFirst(input);
       return m ? [m.phrase] : undefined;
     },
   };
+  // A phrase list is its own factor set: no phrase in the value, no match (both fold ASCII only).
+  const factors = phrases.filter((p) => p !== '');
+  if (factors.length > 0 && factors.length <= MAX_PM_FACTORS && factors.every((p) => !/[^\x00-\xff]/.test(p))) {
+    op.factors = [...new Set(factors.map(lowerAscii))];
+  }
+  return op;
+}
+
+function lowerAscii(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
 }
 
 // --- strings ------------------------------------------------------------------------
@@ -157,17 +186,48 @@ function containsWord(input: string, word: string): boolean {
  * digits; no digits or a value outside 32-bit int gives 0.
  */
 export function toInt(s: string): number {
-  const m = /^[\t\n\v\f\r ]*([+-]?[0-9]+)/.exec(s);
-  if (!m) return 0;
-  const v = Number(m[1]);
-  return v > 2147483647 || v < -2147483648 ? 0 : v;
+  // By hand (no RegExp, no allocation): numeric operators run on every request, mostly on TX scores.
+  const n = s.length;
+  let i = 0;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c !== 0x20 && (c < 0x09 || c > 0x0d)) break;
+  }
+  let neg = false;
+  if (i < n) {
+    const c = s.charCodeAt(i);
+    if (c === 0x2d || c === 0x2b) {
+      neg = c === 0x2d;
+      i++;
+    }
+  }
+  const start = i;
+  let v = 0;
+  for (; i < n; i++) {
+    const d = s.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) break;
+    // Past 2^31 the value is out of range whatever follows; keep reading digits only.
+    if (v <= 2147483648) v = v * 10 + d;
+  }
+  if (i === start) return 0;
+  const r = neg ? -v : v;
+  return r > 2147483647 || r < -2147483648 ? 0 : r;
 }
 
 function numericOperator(op: 'eq' | 'ge' | 'gt' | 'le' | 'lt', arg: string): CompiledOperator {
   const p = toInt(arg);
-  const test: (i: number) => boolean =
-    op === 'eq' ? (i) => i === p : op === 'ge' ? (i) => i >= p : op === 'gt' ? (i) => i > p : op === 'le' ? (i) => i <= p : (i) => i < p;
-  return { match: (input) => (test(toInt(input)) ? [input] : undefined) };
+  switch (op) {
+    case 'eq':
+      return { match: (input) => (toInt(input) === p ? [input] : undefined) };
+    case 'ge':
+      return { match: (input) => (toInt(input) >= p ? [input] : undefined) };
+    case 'gt':
+      return { match: (input) => (toInt(input) > p ? [input] : undefined) };
+    case 'le':
+      return { match: (input) => (toInt(input) <= p ? [input] : undefined) };
+    default:
+      return { match: (input) => (toInt(input) < p ? [input] : undefined) };
+  }
 }
 
 // --- byte validation ------------------------------------------------------------------

@@ -1,0 +1,519 @@
+// Literal prefilter for `@rx`: from a translated pattern, a set of literal
+// factors such that every match of the pattern contains one of them (ASCII
+// case-folded). A value containing none of a rule's factors cannot match, so
+// the regex need not run; most benign values contain none.
+//
+// The analysis works on the JS source regex.ts emits (translatePcre's
+// testSource: sets as `x`, `\xhh`, `[...]`, `[^...]`; `(?:...)`; `|`;
+// quantifiers; `^ $ \b \B`). Anything else it does not recognise makes it
+// give up (no prefilter), never guess.
+//
+// Soundness: for each node it computes either the exact (folded) set of
+// strings the node can match, when that set is small, or a set of factors
+// one of which every match contains. Concatenation crosses exact sets;
+// alternation unions; a repeat with min >= 1 keeps its body's factors; an
+// optional part or a large class knows nothing. Truncating a factor to a
+// prefix keeps it a substring of the match.
+//
+// At run time FactorIndex puts the factors of many patterns into one
+// Aho-Corasick automaton (a DFA over byte classes): one scan of a value says
+// which patterns may match it.
+
+import { translatePcre } from './regex.js';
+
+/** Most strings an exact set may hold. */
+const EXACT_LIMIT = 64;
+/** A class with more members (after folding) is not enumerated. */
+const SET_LIMIT = 8;
+/** Most factors kept for one pattern. */
+const FACTOR_LIMIT = 2048;
+/** Factors are cut to this many bytes (a prefix of a factor is a factor). */
+const FACTOR_MAX_LEN = 12;
+
+function fold(c: number): number {
+  return c >= 0x41 && c <= 0x5a ? c + 32 : c;
+}
+
+// ---------------------------------------------------------------------------
+// Parsing the emitted JS source
+
+type PNode =
+  | { t: 'set'; chars: number[] | null } // folded members, null when too many
+  | { t: 'seq'; items: PNode[] }
+  | { t: 'alt'; alts: PNode[] }
+  | { t: 'rep'; body: PNode; min: number; max: number }
+  | { t: 'empty' };
+
+class GiveUp extends Error {}
+
+class SourceParser {
+  private pos = 0;
+  constructor(private readonly src: string) {}
+
+  parse(): PNode {
+    const n = this.alt();
+    if (this.pos !== this.src.length) throw new GiveUp('trailing');
+    return n;
+  }
+
+  private alt(): PNode {
+    const alts: PNode[] = [this.seq()];
+    while (this.src[this.pos] === '|') {
+      this.pos++;
+      alts.push(this.seq());
+    }
+    return alts.length === 1 ? alts[0]! : { t: 'alt', alts };
+  }
+
+  private seq(): PNode {
+    const items: PNode[] = [];
+    const src = this.src;
+    while (this.pos < src.length && src[this.pos] !== '|' && src[this.pos] !== ')') {
+      const atom = this.atom();
+      items.push(this.quant(atom));
+    }
+    return items.length === 1 ? items[0]! : { t: 'seq', items };
+  }
+
+  private quant(atom: PNode): PNode {
+    const src = this.src;
+    let min: number;
+    let max: number;
+    const c = src[this.pos];
+    if (c === '*') { min = 0; max = Infinity; this.pos++; }
+    else if (c === '+') { min = 1; max = Infinity; this.pos++; }
+    else if (c === '?') { min = 0; max = 1; this.pos++; }
+    else if (c === '{') {
+      const m = /^\{(\d+)(?:(,)(\d*))?\}/.exec(src.slice(this.pos, this.pos + 24));
+      if (!m) throw new GiveUp('brace');
+      min = Number(m[1]);
+      max = m[2] === undefined ? min : m[3] === '' ? Infinity : Number(m[3]);
+      this.pos += m[0].length;
+    } else return atom;
+    if (src[this.pos] === '?') this.pos++; // lazy: same language
+    if (src[this.pos] === '*' || src[this.pos] === '+' || src[this.pos] === '{') throw new GiveUp('double quantifier');
+    return { t: 'rep', body: atom, min, max };
+  }
+
+  private atom(): PNode {
+    const src = this.src;
+    const c = src[this.pos]!;
+    if (c === '(') {
+      if (src.startsWith('(?:', this.pos)) this.pos += 3;
+      else if (src[this.pos + 1] === '?') throw new GiveUp('group kind');
+      else this.pos++;
+      const body = this.alt();
+      if (src[this.pos] !== ')') throw new GiveUp('missing )');
+      this.pos++;
+      return body;
+    }
+    if (c === '[') return this.cls();
+    if (c === '^' || c === '$') {
+      this.pos++;
+      return { t: 'empty' };
+    }
+    if (c === '.') throw new GiveUp('dot'); // regex.ts never emits it
+    if (c === '\\') {
+      const e = src[this.pos + 1];
+      if (e === 'b' || e === 'B') {
+        this.pos += 2;
+        return { t: 'empty' };
+      }
+      return { t: 'set', chars: [fold(this.escape())] };
+    }
+    if (/[A-Za-z0-9_]/.test(c)) {
+      this.pos++;
+      return { t: 'set', chars: [fold(c.charCodeAt(0))] };
+    }
+    throw new GiveUp(`unexpected ${c}`);
+  }
+
+  /** `\xhh` or `\n` (the only escapes emitted for bytes). */
+  private escape(): number {
+    const src = this.src;
+    const e = src[this.pos + 1];
+    if (e === 'x') {
+      const h = src.slice(this.pos + 2, this.pos + 4);
+      if (!/^[0-9a-fA-F]{2}$/.test(h)) throw new GiveUp('bad \\x');
+      this.pos += 4;
+      return parseInt(h, 16);
+    }
+    if (e === 'n') { this.pos += 2; return 0x0a; }
+    throw new GiveUp(`escape \\${e}`);
+  }
+
+  private classChar(): number {
+    const src = this.src;
+    const c = src[this.pos]!;
+    if (c === '\\') return this.escape();
+    if (/[A-Za-z0-9_]/.test(c)) {
+      this.pos++;
+      return c.charCodeAt(0);
+    }
+    throw new GiveUp(`class char ${c}`);
+  }
+
+  private cls(): PNode {
+    const src = this.src;
+    this.pos++; // [
+    let neg = false;
+    if (src[this.pos] === '^') { neg = true; this.pos++; }
+    const members = new Uint8Array(256);
+    while (src[this.pos] !== ']') {
+      if (this.pos >= src.length) throw new GiveUp('unterminated class');
+      const lo = this.classChar();
+      let hi = lo;
+      if (src[this.pos] === '-' && src[this.pos + 1] !== ']') {
+        this.pos++;
+        hi = this.classChar();
+      }
+      for (let x = lo; x <= hi; x++) members[x] = 1;
+    }
+    this.pos++; // ]
+    const folded = new Set<number>();
+    for (let x = 0; x < 256; x++) {
+      if (members[x] !== (neg ? 1 : 0)) {
+        folded.add(fold(x));
+        if (folded.size > SET_LIMIT) return { t: 'set', chars: null };
+      }
+    }
+    // A negated class also matches chars above 0xff: never enumerable.
+    if (neg) return { t: 'set', chars: null };
+    return { t: 'set', chars: [...folded] };
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Factor analysis
+
+interface Info {
+  /** Every string the node can match (folded), when few. */
+  exact: Set<string> | null;
+  /** Every match contains one of these (non-empty); null: unknown. */
+  factors: Set<string> | null;
+}
+
+const UNKNOWN: Info = { exact: null, factors: null };
+
+function asFactors(i: Info): Set<string> | null {
+  if (i.exact !== null) {
+    for (const s of i.exact) if (s === '') return i.factors;
+    return i.exact;
+  }
+  return i.factors;
+}
+
+/** Lower is better: about the chance that a random byte string of a short length contains one. */
+function cost(f: Set<string>): number {
+  let c = 0;
+  for (const s of f) c += Math.pow(1 / 8, Math.min(s.length, 6));
+  return c;
+}
+
+function better(a: Set<string> | null, b: Set<string> | null): Set<string> | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return cost(b) < cost(a) ? b : a;
+}
+
+function cross(a: Set<string>, b: Set<string>): Set<string> {
+  const out = new Set<string>();
+  for (const x of a) for (const y of b) out.add(x + y);
+  return out;
+}
+
+function analyze(n: PNode): Info {
+  switch (n.t) {
+    case 'empty':
+      return { exact: new Set(['']), factors: null };
+    case 'set':
+      if (n.chars === null) return UNKNOWN;
+      if (n.chars.length === 0) return { exact: new Set(), factors: new Set() }; // matches nothing
+      return { exact: new Set(n.chars.map((c) => String.fromCharCode(c))), factors: null };
+    case 'alt': {
+      const infos = n.alts.map(analyze);
+      if (infos.every((i) => i.exact !== null)) {
+        const u = new Set<string>();
+        for (const i of infos) for (const s of i.exact!) u.add(s);
+        if (u.size <= EXACT_LIMIT) return { exact: u, factors: null };
+      }
+      const u = new Set<string>();
+      for (const i of infos) {
+        const f = asFactors(i);
+        if (f === null) return UNKNOWN;
+        for (const s of f) u.add(s);
+        if (u.size > FACTOR_LIMIT) return UNKNOWN;
+      }
+      return { exact: null, factors: u };
+    }
+    case 'rep': {
+      const b = analyze(n.body);
+      if (b.exact !== null && n.max !== Infinity && n.max <= 4) {
+        // Small bounded repeat: enumerate.
+        const all = new Set<string>();
+        let pow = new Set(['']);
+        let ok = true;
+        for (let k = 0; k <= n.max; k++) {
+          if (k >= n.min) for (const s of pow) all.add(s);
+          if (k === n.max) break;
+          if (pow.size * b.exact.size > EXACT_LIMIT) { ok = false; break; }
+          pow = cross(pow, b.exact);
+        }
+        if (ok && all.size <= EXACT_LIMIT) return { exact: all, factors: null };
+      }
+      if (n.min === 0) return UNKNOWN;
+      return { exact: null, factors: asFactors(b) };
+    }
+    case 'seq': {
+      let cur: Set<string> | null = new Set(['']);
+      let allExact = true;
+      let best: Set<string> | null = null;
+      const flush = () => {
+        if (cur !== null) best = better(best, asFactors({ exact: cur, factors: null }));
+      };
+      for (const item of n.items) {
+        const i = analyze(item);
+        if (i.exact !== null && cur !== null && cur.size * i.exact.size <= EXACT_LIMIT) {
+          cur = cross(cur, i.exact);
+          continue;
+        }
+        allExact = false;
+        flush();
+        best = better(best, asFactors(i));
+        cur = i.exact;
+      }
+      if (allExact && cur !== null) return { exact: cur, factors: null };
+      flush();
+      return { exact: null, factors: best };
+    }
+  }
+}
+
+function finish(f: Set<string> | null): string[] | undefined {
+  if (f === null || f.size === 0 || f.size > FACTOR_LIMIT) return undefined;
+  const out = new Set<string>();
+  for (const s of f) {
+    if (s === '') return undefined;
+    out.add(s.length > FACTOR_MAX_LEN ? s.slice(0, FACTOR_MAX_LEN) : s);
+  }
+  // A factor containing another is redundant (the shorter one is found whenever it is).
+  const list = [...out].sort((a, b) => a.length - b.length);
+  const kept: string[] = [];
+  for (const s of list) if (!kept.some((k) => s.includes(k))) kept.push(s);
+  return kept;
+}
+
+/**
+ * Factors of a JS source as regex.ts emits it (case-folded: lower-case ASCII).
+ * Undefined when there is no usable set (the regex must always run).
+ */
+export function factorsOfSource(source: string): string[] | undefined {
+  let ast: PNode;
+  try {
+    ast = new SourceParser(source).parse();
+  } catch (e) {
+    if (e instanceof GiveUp) return undefined;
+    throw e;
+  }
+  const i = analyze(ast);
+  if (i.exact !== null && i.exact.size === 0) return undefined; // matches nothing: leave it to the regex
+  const f = finish(asFactors(i));
+  // A set with a single letter or digit is in nearly every value: not worth a lookup.
+  if (f !== undefined && f.some((s) => s.length === 1 && /[a-z0-9]/.test(s))) return undefined;
+  return f;
+}
+
+const factorCache = new Map<string, string[] | null>();
+
+/** Factors of a CRS/PCRE `@rx` pattern, or undefined (see factorsOfSource). */
+export function rxFactors(pattern: string): string[] | undefined {
+  let f = factorCache.get(pattern);
+  if (f === undefined) {
+    try {
+      f = factorsOfSource(translatePcre(pattern).testSource) ?? null;
+    } catch {
+      f = null;
+    }
+    if (factorCache.size >= 4096) factorCache.clear();
+    factorCache.set(pattern, f);
+  }
+  return f ?? undefined;
+}
+
+/** Case-folded substring test: does `value` contain one of `factors` (lower-case)? */
+export function containsFactor(value: string, factors: readonly string[]): boolean {
+  const v = lowerAsciiAll(value);
+  for (const f of factors) if (v.includes(f)) return true;
+  return false;
+}
+
+function lowerAsciiAll(s: string): string {
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) {
+      out += s.slice(from, i) + String.fromCharCode(c + 32);
+      from = i + 1;
+    }
+  }
+  return from === 0 ? s : out + s.slice(from);
+}
+
+// ---------------------------------------------------------------------------
+// Many factor sets in one automaton
+
+/**
+ * One Aho-Corasick DFA over the factor sets of many patterns. scan(value)
+ * fills a byte per set: 1 when the value contains one of its factors.
+ */
+export class FactorIndex {
+  readonly size: number;
+  private readonly classOf = new Uint16Array(256);
+  private readonly nClasses: number;
+  private readonly delta: Uint16Array | Int32Array;
+  /** outputs of state s: outIds[outStart[s] .. outStart[s+1]) (set ids). */
+  private readonly outStart: Int32Array;
+  private readonly outIds: Int32Array;
+  /** 1 for states with outputs. */
+  private readonly hasOut: Uint8Array;
+
+  constructor(sets: readonly (readonly string[])[]) {
+    this.size = sets.length;
+    // Byte classes: each byte used in a factor is its own class (folded), the rest share class 0.
+    let nc = 1;
+    const classOfFolded = new Int32Array(256).fill(-1);
+    for (const set of sets) {
+      for (const f of set) {
+        for (let i = 0; i < f.length; i++) {
+          const c = f.charCodeAt(i);
+          if (c > 0xff) throw new Error('factor outside bytes');
+          if (c >= 0x41 && c <= 0x5a) throw new Error('factors must be lower-case');
+          if (classOfFolded[c] < 0) classOfFolded[c] = nc++;
+        }
+      }
+    }
+    for (let c = 0; c < 256; c++) {
+      const k = classOfFolded[fold(c)]!;
+      this.classOf[c] = k < 0 ? 0 : k;
+    }
+    this.nClasses = nc;
+    // Trie.
+    const next: Map<number, number>[] = [new Map()];
+    const out: number[][] = [[]];
+    sets.forEach((set, id) => {
+      for (const f of set) {
+        let s = 0;
+        for (let i = 0; i < f.length; i++) {
+          const k = this.classOf[f.charCodeAt(i)]!;
+          let t = next[s]!.get(k);
+          if (t === undefined) {
+            t = next.length;
+            next.push(new Map());
+            out.push([]);
+            next[s]!.set(k, t);
+          }
+          s = t;
+        }
+        if (!out[s]!.includes(id)) out[s]!.push(id);
+      }
+    });
+    const n = next.length;
+    const delta = n < 0x10000 ? new Uint16Array(n * nc) : new Int32Array(n * nc);
+    const failOf = new Int32Array(n);
+    // BFS: complete the DFA and merge outputs along fail links.
+    const queue: number[] = [];
+    for (let k = 0; k < nc; k++) {
+      const t = next[0]!.get(k);
+      if (t !== undefined) {
+        delta[k] = t;
+        failOf[t] = 0;
+        queue.push(t);
+      }
+    }
+    for (let qi = 0; qi < queue.length; qi++) {
+      const s = queue[qi]!;
+      const f = failOf[s]!;
+      for (const id of out[f]!) if (!out[s]!.includes(id)) out[s]!.push(id);
+      for (let k = 0; k < nc; k++) {
+        const t = next[s]!.get(k);
+        if (t !== undefined) {
+          delta[s * nc + k] = t;
+          failOf[t] = delta[f * nc + k]!;
+          queue.push(t);
+        } else {
+          delta[s * nc + k] = delta[f * nc + k]!;
+        }
+      }
+    }
+    this.delta = delta;
+    const outStart = new Int32Array(n + 1);
+    let total = 0;
+    for (let s = 0; s < n; s++) {
+      outStart[s] = total;
+      total += out[s]!.length;
+    }
+    outStart[n] = total;
+    const outIds = new Int32Array(total);
+    const hasOut = new Uint8Array(n);
+    for (let s = 0; s < n; s++) {
+      outIds.set(out[s]!, outStart[s]!);
+      if (out[s]!.length > 0) hasOut[s] = 1;
+    }
+    this.outStart = outStart;
+    this.outIds = outIds;
+    this.hasOut = hasOut;
+  }
+
+  get states(): number {
+    return this.hasOut.length;
+  }
+
+  /** Bytes of the transition table. */
+  get tableBytes(): number {
+    return this.delta.byteLength;
+  }
+
+  /** hits[base + id] = 1 for each set with a factor in value. */
+  scan(value: string, hits: Uint8Array, base = 0): void {
+    const classOf = this.classOf;
+    const delta = this.delta;
+    const nc = this.nClasses;
+    const hasOut = this.hasOut;
+    let s = 0;
+    for (let i = 0; i < value.length; i++) {
+      const c = value.charCodeAt(i);
+      s = delta[s * nc + (c > 0xff ? 0 : classOf[c]!)]!;
+      if (hasOut[s] === 1) {
+        const end = this.outStart[s + 1]!;
+        for (let j = this.outStart[s]!; j < end; j++) hits[base + this.outIds[j]!] = 1;
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Process-wide registry: one id per distinct factor set, one index over all
+
+const setIds = new Map<string, number>();
+const allSets: (readonly string[])[] = [];
+let index: FactorIndex | undefined;
+
+/** A stable id for a factor set (the same set always gets the same id). */
+export function factorSetId(factors: readonly string[]): number {
+  const key = factors.join('\u0100');
+  let id = setIds.get(key);
+  if (id === undefined) {
+    id = allSets.length;
+    allSets.push(factors);
+    setIds.set(key, id);
+    index = undefined;
+  }
+  return id;
+}
+
+/** The index over every factor set registered so far (rebuilt after new registrations). */
+export function factorIndex(): FactorIndex {
+  if (index === undefined) index = new FactorIndex(allSets);
+  return index;
+}

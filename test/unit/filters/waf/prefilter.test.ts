@@ -1,0 +1,142 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { AhoCorasick } from '../../../../src/filters/waf/aho-corasick.js';
+import { containsFactor, FactorIndex, factorsOfSource, rxFactors } from '../../../../src/filters/waf/prefilter.js';
+import { translatePcre } from '../../../../src/filters/waf/regex.js';
+import { parseSecLang, type SecRuleNode } from '../../../../src/filters/waf/seclang/parse.js';
+import { CRS_RULES_DIR, CRS_TESTS_ROOT, LIBINJECTION_DIR } from '../../../helpers/waf-data.js';
+
+/** Every static `@rx` operand of the CRS request rules (chained rules included). */
+function crsPatterns(): { id: string; pattern: string }[] {
+  const out: { id: string; pattern: string }[] = [];
+  for (const f of readdirSync(CRS_RULES_DIR).filter((x) => /^REQUEST-.*\.conf$/.test(x)).sort()) {
+    for (const n of parseSecLang(readFileSync(join(CRS_RULES_DIR, f), 'latin1'), f).nodes) {
+      if (n.type !== 'rule' && n.type !== 'action') continue;
+      const id = n.actions.find((a) => a.name === 'id')?.value ?? '?';
+      for (let r: SecRuleNode | undefined = n.type === 'rule' ? n : n.chain; r; r = r.chain) {
+        if (r.operator.name.toLowerCase() === 'rx' && !r.operator.arg.includes('%{')) out.push({ id, pattern: r.operator.arg });
+      }
+    }
+  }
+  return out;
+}
+
+function pctDecode(s: string): string {
+  return s.replace(/\+/g, ' ').replace(/%([0-9a-fA-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+}
+
+/** Attack and benign strings: CRS regression payloads (raw and decoded) and libinjection's lists, as byte strings. */
+function corpus(): string[] {
+  const out = new Set<string>();
+  const add = (s: unknown): void => {
+    if (typeof s !== 'string' || s === '' || s.length > 4096) return;
+    const bytes = Buffer.from(s, 'utf8').toString('latin1');
+    for (const v of [bytes, pctDecode(bytes), pctDecode(pctDecode(bytes))]) {
+      out.add(v);
+      out.add(v.toLowerCase());
+    }
+  };
+  const root = join(CRS_TESTS_ROOT, 'tests/regression/tests');
+  for (const dir of readdirSync(root).filter((d) => d.startsWith('REQUEST-'))) {
+    for (const f of readdirSync(join(root, dir)).filter((x) => x.endsWith('.yaml'))) {
+      const doc = (parseYaml(readFileSync(join(root, dir, f), 'utf8')) ?? {}) as { tests?: { stages?: { input?: Record<string, unknown> }[] }[] };
+      for (const t of doc.tests ?? []) {
+        for (const st of t.stages ?? []) {
+          const i = st.input ?? {};
+          add(i.uri);
+          add(i.data);
+          for (const v of Object.values((i.headers as Record<string, unknown> | undefined) ?? {})) add(v);
+          if (typeof i.encoded_request === 'string') add(Buffer.from(i.encoded_request, 'base64').toString('latin1'));
+        }
+      }
+    }
+  }
+  for (const f of readdirSync(LIBINJECTION_DIR).filter((x) => x.endsWith('.txt'))) {
+    for (const line of readFileSync(join(LIBINJECTION_DIR, f), 'latin1').split('\n')) if (!line.startsWith('#')) add(line.replace(/\r$/, ''));
+  }
+  return [...out];
+}
+
+test('factors of hand-written patterns', () => {
+  const f = (p: string): string[] | undefined => rxFactors(p)?.slice().sort();
+  assert.deepEqual(f('(?i)<script[^>]*>'), ['<script']);
+  assert.deepEqual(f('(?:URLENCODED|MULTIPART|XML|JSON)'), ['json', 'multipart', 'urlencoded', 'xml']);
+  assert.deepEqual(f('(?i)%uff[0-9a-f]{2}'), ['%uff']);
+  assert.deepEqual(f('ab?c'), ['abc', 'ac']);
+  // Nothing required: an optional part, a bare class, a pattern matching the empty string.
+  assert.equal(f('^\\d+$'), undefined);
+  assert.equal(f('x*'), undefined);
+  assert.equal(f('^$'), undefined);
+  // A single letter is in nearly every value: no prefilter.
+  assert.equal(f('a|<'), undefined);
+  // What the parser does not know, it gives up on.
+  assert.equal(factorsOfSource('(?=x)'), undefined);
+  assert.equal(factorsOfSource('a\\dz'), undefined);
+});
+
+test('containsFactor and FactorIndex agree, ASCII case-insensitively', () => {
+  const sets = [['<script', 'on'], ['%uff'], ['\xac\xed'], ['union', 'select']];
+  const idx = new FactorIndex(sets);
+  const samples = ['<SCRIPT>', 'x%UFF12', 'UnIoN all', 'abc', '\xac\xed\x00', 'ON', '\u0130on', ''];
+  for (const s of samples) {
+    const hits = new Uint8Array(sets.length);
+    idx.scan(s, hits);
+    sets.forEach((set, i) => assert.equal(hits[i] === 1, containsFactor(s, set), `${JSON.stringify(s)} set ${i}`));
+  }
+});
+
+test('the prefilter never rules out a value a CRS @rx pattern matches', (t) => {
+  const patterns = crsPatterns();
+  assert.ok(patterns.length > 200, `only ${patterns.length} patterns`);
+  const strings = corpus();
+  assert.ok(strings.length > 10_000, `only ${strings.length} strings`);
+  let withFactors = 0;
+  let matches = 0;
+  const failures: string[] = [];
+  for (const { id, pattern } of patterns) {
+    const factors = rxFactors(pattern);
+    if (factors === undefined) continue;
+    withFactors++;
+    // The V8 form of the translation: same language as what @rx runs.
+    const re = new RegExp(translatePcre(pattern).testSource);
+    for (const s of strings) {
+      const m = re.exec(s);
+      if (m === null) continue;
+      matches++;
+      // Stronger than needed: the factor lies inside the matched text itself.
+      if (!containsFactor(m[0], factors) && failures.length < 10) failures.push(`${id}: ${JSON.stringify(m[0].slice(0, 80))} has none of ${JSON.stringify(factors.slice(0, 8))}`);
+    }
+  }
+  t.diagnostic(`${withFactors} of ${patterns.length} patterns have factors; ${strings.length} strings; ${matches} matches checked`);
+  assert.deepEqual(failures, []);
+  assert.ok(withFactors > 200, `only ${withFactors} patterns have factors`);
+  assert.ok(matches > 10_000, `only ${matches} matches checked`);
+});
+
+test('phrase matcher: the byte-class DFA finds what the trie walk finds', () => {
+  const lists: string[][] = [['he', 'she', 'his', 'hers', 'HIS', 'a', 'ab', 'bab', 'bc', 'bca', 'c', 'caa', '|41|x', '\xe9t\xe9']];
+  for (const f of readdirSync(CRS_RULES_DIR).filter((x) => x.endsWith('.data')).sort()) {
+    lists.push(readFileSync(join(CRS_RULES_DIR, f), 'latin1').split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#')));
+  }
+  let seed = 7;
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  for (const l of lists) {
+    const dense = new AhoCorasick(l);
+    const walk = new AhoCorasick(l);
+    (walk as unknown as { delta: undefined }).delta = undefined;
+    const alphabet = [...new Set(l.join(''))].join('') + 'XYZ\xe9/.\u0100';
+    for (let i = 0; i < 2000; i++) {
+      let s = '';
+      const len = rnd(40);
+      for (let j = 0; j < len; j++) s += rnd(10) < 3 ? l[rnd(l.length)]!.slice(0, 1 + rnd(6)) : alphabet[rnd(alphabet.length)];
+      if (rnd(2) === 0) s = s.toUpperCase();
+      assert.deepEqual(dense.findFirst(s), walk.findFirst(s), JSON.stringify(s));
+    }
+  }
+});
