@@ -8,23 +8,10 @@
 // the best of five rounds.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LIBINJECTION_DIR } from '../helpers/waf-data.js';
+import { decodeCorpusLine as urlDecode, LIBINJECTION_DIR } from '../helpers/waf-data.js';
 import { detectSQLi } from '../../src/filters/waf/libinjection/sqli.js';
 
 const CORPUS_DIR = LIBINJECTION_DIR;
-
-function urlDecode(s: string): string {
-  let out = '';
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i]!;
-    if (c === '+') out += ' ';
-    else if (c === '%' && /^[0-9a-fA-F]{2}$/.test(s.slice(i + 1, i + 3))) {
-      out += String.fromCharCode(parseInt(s.slice(i + 1, i + 3), 16));
-      i += 2;
-    } else out += c;
-  }
-  return out;
-}
 
 function lines(match: (name: string) => boolean): string[] {
   return readdirSync(CORPUS_DIR!)

@@ -19,9 +19,9 @@
 // or reset with no response. Timeouts and connect errors are reported apart.
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { LIBINJECTION_DIR } from '../helpers/waf-data.js';
-import { isBlocked, parseArgs, parseTarget, pct, pool, sendRaw, type Outcome, type Target } from './ftw.js';
+import { isBlocked, parseArgs, parseTarget, pct, pool, runAsScript, sendRaw, writeJsonReport, type Outcome, type Target } from './ftw.js';
 
 export { LIBINJECTION_DIR };
 export const BENIGN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'benign');
@@ -354,20 +354,8 @@ async function main(argv: string[]): Promise<number> {
   if (process.stderr.isTTY) process.stderr.write('\n');
   const blocked = args.get('blocked');
   console.log(formatCorpusReport(report, { blockedLimit: blocked === 'all' ? Infinity : Number(blocked ?? 100) }));
-  const json = args.get('json');
-  if (json) {
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(json, JSON.stringify(report, null, 2));
-  }
+  writeJsonReport(args, report);
   return 0;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      console.error(err instanceof Error ? err.message : err);
-      process.exit(2);
-    },
-  );
-}
+runAsScript(import.meta.url, main);

@@ -28,7 +28,7 @@
 //     or DELETE;
 //   - `encoded_request` is base64 of the whole request, sent as is.
 // YAML strings are sent as UTF-8 bytes, as go-ftw does.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -681,15 +681,19 @@ async function main(argv: string[]): Promise<number> {
   if (process.stderr.isTTY) process.stderr.write('\n');
   const missed = args.get('missed');
   console.log(formatFtwReport(report, { missedLimit: missed === 'all' ? Infinity : Number(missed ?? 50) }));
-  const json = args.get('json');
-  if (json) {
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(json, JSON.stringify(report, null, 2));
-  }
+  writeJsonReport(args, report);
   return 0;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+/** `--json FILE`: the whole report as JSON. */
+export function writeJsonReport(args: Map<string, string>, report: unknown): void {
+  const json = args.get('json');
+  if (json) writeFileSync(json, JSON.stringify(report, null, 2));
+}
+
+/** Runs `main` when the module at `url` is the script node was started with; exit 2 on an error. */
+export function runAsScript(url: string, main: (argv: string[]) => Promise<number>): void {
+  if (!process.argv[1] || url !== pathToFileURL(process.argv[1]).href) return;
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: unknown) => {
@@ -698,3 +702,5 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     },
   );
 }
+
+runAsScript(import.meta.url, main);

@@ -10,27 +10,13 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { detectSQLi } from '../../../../src/filters/waf/libinjection/sqli.js';
 import { SQL_WORDS } from '../../../../src/filters/waf/libinjection/sqli-data.js';
-import { LIBINJECTION_DIR } from '../../../helpers/waf-data.js';
+import { decodeCorpusLine as urlDecode, LIBINJECTION_DIR } from '../../../helpers/waf-data.js';
 import { libinjectionOracle, oracleUnavailable } from '../../../oracle/libinjection.js';
 
 const MUTATIONS = Number(process.env.SQLI_MUTATIONS ?? 50_000);
 const SEED = Number(process.env.SQLI_SEED ?? 0x5eed_0942);
 
 const CORPUS_DIR = LIBINJECTION_DIR;
-
-/** Query-string decoding as libinjection's own test reader does: '+' is a space, %XX a byte. */
-function urlDecode(s: string): string {
-  let out = '';
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i]!;
-    if (c === '+') out += ' ';
-    else if (c === '%' && /^[0-9a-fA-F]{2}$/.test(s.slice(i + 1, i + 3))) {
-      out += String.fromCharCode(parseInt(s.slice(i + 1, i + 3), 16));
-      i += 2;
-    } else out += c;
-  }
-  return out;
-}
 
 interface CorpusFile {
   name: string;

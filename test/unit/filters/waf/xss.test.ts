@@ -6,26 +6,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { detectXSS } from '../../../../src/filters/waf/libinjection/xss.js';
-import { LIBINJECTION_DIR } from '../../../helpers/waf-data.js';
+import { decodeCorpusLine as urlDecode, LIBINJECTION_DIR } from '../../../helpers/waf-data.js';
 import { libinjectionOracle, oracleUnavailable } from '../../../oracle/libinjection.js';
 
 const CORPUS_DIR = LIBINJECTION_DIR;
 const MUTATIONS = 50_000;
 const SEED = 0x5eed_0941;
-
-/** Query-string decoding as libinjection's own test reader does: '+' is a space, %XX a byte. */
-function urlDecode(s: string): string {
-  let out = '';
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i]!;
-    if (c === '+') out += ' ';
-    else if (c === '%' && /^[0-9a-fA-F]{2}$/.test(s.slice(i + 1, i + 3))) {
-      out += String.fromCharCode(parseInt(s.slice(i + 1, i + 3), 16));
-      i += 2;
-    } else out += c;
-  }
-  return out;
-}
 
 interface CorpusFile {
   name: string;
