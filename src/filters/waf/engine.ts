@@ -19,7 +19,7 @@
 //   blocking decision is made by 949110's `deny` on the anomaly score the
 //   rules themselves summed up. The engine never computes a score.
 import type { PrefilteredOperator } from './operators.js';
-import { factorIndex, factorSetId, type FactorIndex } from './prefilter.js';
+import { bytePresence, factorIndex, factorSetId, meetsClauses, type FactorIndex } from './prefilter.js';
 import type { CompiledOperator, RequestVars, Transform, VarEntry } from './types.js';
 
 // ---------------------------------------------------------------------------
@@ -120,6 +120,8 @@ export interface CompiledRule {
   transforms: readonly Transform[];
   /** transformIds[i]: which transformation transforms[i] is (its slot in the per-request cache). */
   transformIds: Int32Array;
+  /** Set by the engine: the id of the transformation pipeline (rules with the same transformIds share it). */
+  pipelineId?: number;
   multiMatch: boolean;
   capture: boolean;
   setvars: readonly SetVarOp[];
@@ -211,6 +213,7 @@ interface RuntimeRemoval extends KeySelector {
 
 const EMPTY: readonly VarEntry[] = [];
 const EMPTY_ARENA = new Uint8Array(0);
+const EMPTY_PRESENCE = new Int32Array(0);
 
 /** What the transaction knows about one distinct string. */
 class Slots {
@@ -222,6 +225,11 @@ class Slots {
    * set, see prefilter.ts); -1 until first needed.
    */
   hitsAt = -1;
+  /** Where its byte-presence bitmap starts in the presence arena (8 words); -1 until needed, -2: has chars above 0xff. */
+  presAt = -1;
+  /** pipeOut[p]: the string after the whole pipeline `p` (see CompiledRule.pipelineId); pipeSlots[p]: its slots. */
+  pipeOut: (string | undefined)[] | undefined = undefined;
+  pipeSlots: (Slots | undefined)[] | undefined = undefined;
 }
 
 /** ASCII-only lower-casing, as ModSecurity compares keys (bytes >= 0x80 stay as they are). */
@@ -268,6 +276,8 @@ function selects(sel: KeySelector, name: string): boolean {
 
 /** Rule sets whose `@rx` operators have their factor set ids. */
 const prepared = new WeakSet<EngineRules>();
+/** Transformation pipelines (transformIds joined) -> pipeline id, process-wide. */
+const pipelineIds = new Map<string, number>();
 
 /** Gives each static `@rx` operator with literal factors its id in the process-wide factor index. */
 function prepareRules(rules: EngineRules): void {
@@ -277,6 +287,15 @@ function prepareRules(rules: EngineRules): void {
       for (let r: CompiledRule | undefined = top; r !== undefined; r = r.chain) {
         const op = r.op?.compiled as PrefilteredOperator | undefined;
         if (op?.factors !== undefined && op.factorSetId === undefined) op.factorSetId = factorSetId(op.factors);
+        if (r.transforms.length !== 0 && r.pipelineId === undefined) {
+          const key = r.transformIds.join(',');
+          let pid = pipelineIds.get(key);
+          if (pid === undefined) {
+            pid = pipelineIds.size;
+            pipelineIds.set(key, pid);
+          }
+          r.pipelineId = pid;
+        }
       }
     }
   }
@@ -312,6 +331,9 @@ export class Transaction {
   private readonly factors: FactorIndex;
   private hitArena = EMPTY_ARENA;
   private hitNext = 0;
+  /** Byte-presence bitmaps of distinct values (see Slots.presAt). */
+  private presArena = EMPTY_PRESENCE;
+  private presNext = 0;
   /** Slots of the string the last transform() returned. */
   private lastSlots: Slots | undefined;
   /** The chain starter's first matched value, for its log entry. */
@@ -632,8 +654,10 @@ export class Transaction {
   ): boolean {
     let caps: string[] | undefined;
     const fid = (op as PrefilteredOperator).factorSetId;
-    if (fid !== undefined && !this.hasFactor(fid, value, slots)) {
-      // None of the operator's required literals occurs in the value: it cannot match.
+    const clauses = (op as PrefilteredOperator).clauses;
+    if ((fid !== undefined && !this.hasFactor(fid, value, slots)) || (clauses !== undefined && !this.meets(clauses, value, slots))) {
+      // None of the operator's required literals occurs in the value, or a
+      // byte set of which every match has one member: it cannot match.
       this.prefiltered++;
     } else {
       this.operatorRuns++;
@@ -684,6 +708,27 @@ export class Transaction {
     return this.hitArena[at + fid] === 1;
   }
 
+  /** Whether `value` has a byte of each clause (see prefilter.ts rxClauses); true when it cannot tell. */
+  private meets(clauses: readonly Uint32Array[], value: string, slots: Slots | undefined): boolean {
+    const sl = slots ?? this.slotsOf(value);
+    let at = sl.presAt;
+    if (at === -1) {
+      at = this.presNext;
+      if (at + 8 > this.presArena.length) {
+        const bigger = new Int32Array(Math.max(2 * this.presArena.length, 256));
+        bigger.set(this.presArena);
+        this.presArena = bigger;
+      }
+      if (bytePresence(value, this.presArena, at)) {
+        this.presNext = at + 8;
+      } else {
+        at = -2;
+      }
+      sl.presAt = at;
+    }
+    return at === -2 || meetsClauses(clauses, this.presArena, at);
+  }
+
   /**
    * The value after transforms[0..upto]. Each (transformation, input string)
    * pair is computed once per request, whichever rule asks. A collection
@@ -696,6 +741,16 @@ export class Transaction {
     const ids = rule.transformIds;
     let v = raw;
     let slots = rawSlots ?? this.slotsOf(raw);
+    // The whole pipeline: rules sharing it (most of a CRS file) reuse the first one's walk.
+    const pid = upto === fns.length - 1 ? rule.pipelineId : undefined;
+    const start = slots;
+    if (pid !== undefined && start.pipeOut !== undefined) {
+      const done = start.pipeOut[pid];
+      if (done !== undefined) {
+        this.lastSlots = start.pipeSlots![pid];
+        return done;
+      }
+    }
     for (let j = 0; j <= upto; j++) {
       const id = ids[j]!;
       let out = slots.out[id];
@@ -707,6 +762,10 @@ export class Transaction {
         v = out;
         slots = this.slotsOf(v);
       }
+    }
+    if (pid !== undefined) {
+      (start.pipeOut ??= [])[pid] = v;
+      (start.pipeSlots ??= [])[pid] = slots;
     }
     this.lastSlots = slots;
     return v;

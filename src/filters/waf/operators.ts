@@ -8,7 +8,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { AhoCorasick } from './aho-corasick.js';
 import { detectSQLi } from './libinjection/sqli.js';
 import { detectXSS } from './libinjection/xss.js';
-import { rxFactors } from './prefilter.js';
+import { rxClauses, rxFactors } from './prefilter.js';
 import { compileRx } from './regex.js';
 import { UnsupportedFeature, type CompiledOperator, type OperatorContext } from './types.js';
 
@@ -22,6 +22,11 @@ export interface PrefilteredOperator extends CompiledOperator {
   factors?: readonly string[];
   /** Set by the engine: the factor set's id in the process-wide index. */
   factorSetId?: number;
+  /**
+   * Character clauses (`@rx`, see prefilter.ts rxClauses): every match
+   * contains a byte of each (ASCII case-folded); a value missing one cannot match.
+   */
+  clauses?: readonly Uint32Array[];
 }
 
 const NO_MATCH: CompiledOperator = { match: () => undefined };
@@ -39,6 +44,8 @@ export function compileOperator(name: string, arg: string, ctx: OperatorContext)
       const op: PrefilteredOperator = { match: (input) => rx.exec(input) };
       const factors = rxFactors(arg);
       if (factors !== undefined) op.factors = factors;
+      const clauses = rxClauses(arg);
+      if (clauses !== undefined) op.clauses = clauses;
       return op;
     }
     case 'pm':

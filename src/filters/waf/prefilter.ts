@@ -38,7 +38,7 @@ function fold(c: number): number {
 // Parsing the emitted JS source
 
 type PNode =
-  | { t: 'set'; chars: number[] | null } // folded members, null when too many
+  | { t: 'set'; chars: number[] | null; bits?: Uint32Array } // folded members, null when too many; bits: all folded members (not for negated classes)
   | { t: 'seq'; items: PNode[] }
   | { t: 'alt'; alts: PNode[] }
   | { t: 'rep'; body: PNode; min: number; max: number }
@@ -119,11 +119,11 @@ class SourceParser {
         this.pos += 2;
         return { t: 'empty' };
       }
-      return { t: 'set', chars: [fold(this.escape())] };
+      return single(fold(this.escape()));
     }
     if (/[A-Za-z0-9_]/.test(c)) {
       this.pos++;
-      return { t: 'set', chars: [fold(c.charCodeAt(0))] };
+      return single(fold(c.charCodeAt(0)));
     }
     throw new GiveUp(`unexpected ${c}`);
   }
@@ -170,17 +170,25 @@ class SourceParser {
       for (let x = lo; x <= hi; x++) members[x] = 1;
     }
     this.pos++; // ]
-    const folded = new Set<number>();
-    for (let x = 0; x < 256; x++) {
-      if (members[x] !== (neg ? 1 : 0)) {
-        folded.add(fold(x));
-        if (folded.size > SET_LIMIT) return { t: 'set', chars: null };
-      }
-    }
     // A negated class also matches chars above 0xff: never enumerable.
     if (neg) return { t: 'set', chars: null };
-    return { t: 'set', chars: [...folded] };
+    const folded = new Set<number>();
+    const bits = new Uint32Array(8);
+    for (let x = 0; x < 256; x++) {
+      if (members[x] === 1) {
+        const f = fold(x);
+        folded.add(f);
+        bits[f >>> 5]! |= 1 << (f & 31);
+      }
+    }
+    return { t: 'set', chars: folded.size > SET_LIMIT ? null : [...folded], bits };
   }
+}
+
+function single(c: number): PNode {
+  const bits = new Uint32Array(8);
+  bits[c >>> 5]! |= 1 << (c & 31);
+  return { t: 'set', chars: [c], bits };
 }
 
 // ---------------------------------------------------------------------------
@@ -321,6 +329,181 @@ export function factorsOfSource(source: string): string[] | undefined {
   // A set with a single letter or digit is in nearly every value: not worth a lookup.
   if (f !== undefined && f.some((s) => s.length === 1 && /[a-z0-9]/.test(s))) return undefined;
   return f;
+}
+
+// ---------------------------------------------------------------------------
+// Character clauses
+//
+// A second, weaker necessary condition for patterns with no usable literal
+// (CRS's junk-tolerant command patterns spell `b["')\[\\]*...u...s...` so
+// no literal longer than one byte is required): clauses, each a set of
+// (folded) bytes, such that every match contains a byte of every clause.
+// Order is ignored, so a value's byte-presence bitmap (256 bits) answers it.
+//
+// Soundness: a set node requires one of its members; a sequence requires
+// what each item requires (the union of their clauses); an alternative
+// a|b requires, for every clause A of a and B of b, A ∪ B (from
+// (∧A) ∨ (∧B) ⇒ ∧(A ∨ B)); a repeat with min >= 1 requires what its body
+// does; anything that may match empty (anchors, optional parts) or a class
+// that is negated requires nothing. Dropping clauses only weakens the
+// condition, so keeping the few most selective is sound.
+
+/** Clauses kept per node. */
+const CLAUSE_LIMIT = 8;
+/** Clauses tested at run time (the most selective). */
+const CLAUSES_KEPT = 6;
+/** A clause more likely than this to be in a value is not worth testing. */
+const CLAUSE_USEFUL = 0.6;
+
+/** Rough chance that a short benign value contains the byte (folded). */
+const BYTE_WEIGHT: Float64Array = (() => {
+  const w = new Float64Array(256).fill(0.01);
+  const letters = 'etaoinshrdlcumwfgypbvkjxqz';
+  for (let i = 0; i < letters.length; i++) w[letters.charCodeAt(i)] = 0.5 * Math.pow(0.86, i);
+  for (let c = 0x30; c <= 0x39; c++) w[c] = 0.1;
+  w[0x20] = 0.3;
+  for (const c of '-_.,/:@') w[c.charCodeAt(0)] = 0.1;
+  return w;
+})();
+
+function clauseWeight(b: Uint32Array): number {
+  let s = 0;
+  for (let c = 0; c < 256; c++) if ((b[c >>> 5]! >>> (c & 31)) & 1) s += BYTE_WEIGHT[c]!;
+  return s;
+}
+
+function bestClauses(list: Uint32Array[]): Uint32Array[] {
+  const seen = new Set<string>();
+  const scored: [number, Uint32Array][] = [];
+  for (const c of list) {
+    const k = c.join(',');
+    if (seen.has(k)) continue;
+    seen.add(k);
+    scored.push([clauseWeight(c), c]);
+  }
+  scored.sort((a, b) => a[0] - b[0]);
+  return scored.slice(0, CLAUSE_LIMIT).map((x) => x[1]);
+}
+
+function clausesOf(n: PNode): Uint32Array[] {
+  switch (n.t) {
+    case 'empty':
+      return [];
+    case 'set':
+      // An empty class matches nothing; leave that to the regex.
+      if (n.bits === undefined || n.bits.every((x) => x === 0)) return [];
+      return [n.bits];
+    case 'rep':
+      return n.min >= 1 ? clausesOf(n.body) : [];
+    case 'seq': {
+      const all: Uint32Array[] = [];
+      for (const it of n.items) for (const c of clausesOf(it)) all.push(c);
+      return bestClauses(all);
+    }
+    case 'alt': {
+      let acc: Uint32Array[] | undefined;
+      for (const a of n.alts) {
+        const b = clausesOf(a);
+        if (b.length === 0) return [];
+        if (acc === undefined) {
+          acc = b;
+          continue;
+        }
+        const out: Uint32Array[] = [];
+        for (const x of acc) {
+          for (const y of b) {
+            const u = new Uint32Array(8);
+            for (let k = 0; k < 8; k++) u[k] = x[k]! | y[k]!;
+            out.push(u);
+          }
+        }
+        acc = bestClauses(out);
+      }
+      return acc ?? [];
+    }
+  }
+}
+
+/**
+ * Character clauses of a JS source as regex.ts emits it: every match contains,
+ * for each clause, at least one byte of it (ASCII case-folded). Only clauses
+ * selective enough to be worth a test; undefined when none is.
+ */
+export function clausesOfSource(source: string): Uint32Array[] | undefined {
+  let ast: PNode;
+  try {
+    ast = new SourceParser(source).parse();
+  } catch (e) {
+    if (e instanceof GiveUp) return undefined;
+    throw e;
+  }
+  const kept = clausesOf(ast)
+    .filter((c) => clauseWeight(c) < CLAUSE_USEFUL)
+    .slice(0, CLAUSES_KEPT);
+  return kept.length === 0 ? undefined : kept;
+}
+
+const clauseCache = new Map<string, Uint32Array[] | null>();
+
+/** Character clauses of a CRS/PCRE `@rx` pattern, or undefined (see clausesOfSource). */
+export function rxClauses(pattern: string): Uint32Array[] | undefined {
+  let f = clauseCache.get(pattern);
+  if (f === undefined) {
+    try {
+      f = clausesOfSource(translatePcre(pattern).testSource) ?? null;
+    } catch {
+      f = null;
+    }
+    if (clauseCache.size >= 4096) clauseCache.clear();
+    clauseCache.set(pattern, f);
+  }
+  return f ?? undefined;
+}
+
+/**
+ * Which bytes `value` contains, ASCII case-folded, as 8 words at `out[at..at+8)`.
+ * Returns false when the value has a char above 0xff (clauses cannot judge it).
+ */
+export function bytePresence(value: string, out: Int32Array, at: number): boolean {
+  let w0 = 0, w1 = 0, w2 = 0, w3 = 0, w4 = 0, w5 = 0, w6 = 0, w7 = 0;
+  for (let i = 0; i < value.length; i++) {
+    let c = value.charCodeAt(i);
+    if (c > 0xff) return false;
+    if (c >= 0x41 && c <= 0x5a) c += 32;
+    const b = 1 << (c & 31);
+    switch (c >>> 5) {
+      case 0: w0 |= b; break;
+      case 1: w1 |= b; break;
+      case 2: w2 |= b; break;
+      case 3: w3 |= b; break;
+      case 4: w4 |= b; break;
+      case 5: w5 |= b; break;
+      case 6: w6 |= b; break;
+      default: w7 |= b;
+    }
+  }
+  out[at] = w0; out[at + 1] = w1; out[at + 2] = w2; out[at + 3] = w3;
+  out[at + 4] = w4; out[at + 5] = w5; out[at + 6] = w6; out[at + 7] = w7;
+  return true;
+}
+
+/** Whether a presence bitmap (see bytePresence) meets every clause. */
+export function meetsClauses(clauses: readonly Uint32Array[], p: Int32Array, at: number): boolean {
+  for (let i = 0; i < clauses.length; i++) {
+    const c = clauses[i]!;
+    if (
+      ((p[at]! & c[0]!) | (p[at + 1]! & c[1]!) | (p[at + 2]! & c[2]!) | (p[at + 3]! & c[3]!) |
+        (p[at + 4]! & c[4]!) | (p[at + 5]! & c[5]!) | (p[at + 6]! & c[6]!) | (p[at + 7]! & c[7]!)) === 0
+    ) return false;
+  }
+  return true;
+}
+
+/** Test helper: does `value` meet the clauses? (True for a value no clause can judge.) */
+export function valueMeetsClauses(value: string, clauses: readonly Uint32Array[]): boolean {
+  const p = new Int32Array(8);
+  if (!bytePresence(value, p, 0)) return true;
+  return meetsClauses(clauses, p, 0);
 }
 
 const factorCache = new Map<string, string[] | null>();

@@ -535,9 +535,20 @@ export function removeCommentsChar(input: string): string {
  */
 export function cmdLine(input: string): string {
   const n = input.length;
-  let out = '';
-  let space = false;
-  for (let i = 0; i < n; i++) {
+  // The longest prefix the steps below copy as is (the usual case is all of
+  // it: nothing to build). Up to it, `space` is whether the last char was ' '.
+  let start = 0;
+  for (; start < n; start++) {
+    const code = input.charCodeAt(start);
+    if (code >= 0x41 && code <= 0x5a) break;
+    if (code === 0x22 || code === 0x27 || code === 0x5c || code === 0x5e) break;
+    if (code === 0x2c || code === 0x3b || code === 0x09 || code === 0x0d || code === 0x0a) break;
+    if ((code === 0x20 || code === 0x2f || code === 0x28) && start > 0 && input.charCodeAt(start - 1) === 0x20) break;
+  }
+  if (start === n) return input;
+  let out = input.slice(0, start);
+  let space = start > 0 && input.charCodeAt(start - 1) === 0x20;
+  for (let i = start; i < n; i++) {
     const c = input[i];
     switch (c) {
       case '"':

@@ -237,6 +237,20 @@ SecRule ARGS "@rx union\\s+select" "id:203,phase:2,pass,log,multiMatch,t:lowerca
   assert.ok(benign.stats.prefiltered >= 4, JSON.stringify(benign.stats));
 });
 
+test('character clauses skip a junk-tolerant @rx without a literal; rules sharing a pipeline see the same value', () => {
+  const rs = rules(`
+SecRule ARGS "@rx (?i)(?:;|b)[\\s\\x0b]*w[\\"']*h[\\"']*o[\\"']*a[\\"']*m[\\"']*i" "id:301,phase:2,pass,log,t:none,t:urlDecodeUni,t:lowercase"
+SecRule ARGS "@rx ^x y$" "id:302,phase:2,pass,log,t:none,t:urlDecodeUni,t:lowercase"
+SecRule ARGS "@rx ^x%20y$" "id:303,phase:2,pass,log,t:none,t:urlDecodeUni"
+`);
+  const hit = run(rs, { target: '/x?a=%3Bw%22hoami&b=X%2520Y&c=plain' });
+  assert.deepEqual(ids(hit), [301, 302]);
+  const benign = run(rs, { target: '/x?a=whoami&b=plain' });
+  assert.deepEqual(ids(benign), []);
+  // No literal prefilter (a single letter is required), but neither value has a `;` or `b`: 301's regex never runs.
+  assert.ok(benign.stats.prefiltered >= 2, JSON.stringify(benign.stats));
+});
+
 test('SecRuleUpdateTargetById and SecRuleRemoveById in a rule file apply to the rules before them', () => {
   const rs = rules(`
 SecRule ARGS "@rx bad" "id:530,phase:2,pass,msg:'args'"

@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { AhoCorasick } from '../../../../src/filters/waf/aho-corasick.js';
-import { containsFactor, FactorIndex, factorsOfSource, rxFactors } from '../../../../src/filters/waf/prefilter.js';
+import { bytePresence, clausesOfSource, containsFactor, FactorIndex, factorsOfSource, meetsClauses, rxClauses, rxFactors, valueMeetsClauses } from '../../../../src/filters/waf/prefilter.js';
 import { translatePcre } from '../../../../src/filters/waf/regex.js';
 import { parseSecLang, type SecRuleNode } from '../../../../src/filters/waf/seclang/parse.js';
 import { CRS_RULES_DIR, CRS_TESTS_ROOT, LIBINJECTION_DIR } from '../../../helpers/waf-data.js';
@@ -139,4 +139,59 @@ test('phrase matcher: the byte-class DFA finds what the trie walk finds', () => 
       assert.deepEqual(dense.findFirst(s), walk.findFirst(s), JSON.stringify(s));
     }
   }
+});
+
+/** A clause as the string of its (folded) bytes, sorted. */
+function clauseText(c: Uint32Array): string {
+  let s = '';
+  for (let x = 0; x < 256; x++) if ((c[x >>> 5]! >>> (x & 31)) & 1) s += String.fromCharCode(x);
+  return s;
+}
+
+test('character clauses of hand-written patterns', () => {
+  const f = (p: string): string[] | undefined => rxClauses(p)?.map(clauseText).sort();
+  // Every match has a `;` or a `|`, and an `x` (case-folded).
+  assert.deepEqual(f('(?:;|\\|)\\s*x'), [';|', 'x']);
+  assert.deepEqual(f('(?i)[;&]+(?:ab|c)'), ['&;', 'ac', 'bc']);
+  // Optional or empty-matching parts require nothing.
+  assert.equal(f('(?:;|^)x?'), undefined);
+  assert.equal(f('[^a]'), undefined);
+  assert.equal(clausesOfSource('(?=x)'), undefined);
+  // Presence is case-folded; a char above 0xff cannot be judged.
+  const cl = rxClauses('(?:;|\\|)\\s*x')!;
+  assert.equal(valueMeetsClauses('a;X', cl), true);
+  assert.equal(valueMeetsClauses('a;b', cl), false);
+  assert.equal(valueMeetsClauses('plain value', cl), false);
+  assert.equal(valueMeetsClauses('\u0100', cl), true);
+  const p = new Int32Array(16);
+  assert.equal(bytePresence('|x', p, 8), true);
+  assert.equal(meetsClauses(cl, p, 8), true);
+  assert.equal(bytePresence('\u2028', p, 0), false);
+});
+
+test('the character clauses never rule out a value a CRS @rx pattern matches', (t) => {
+  const patterns = crsPatterns();
+  const strings = corpus();
+  let withClauses = 0;
+  let matches = 0;
+  const failures: string[] = [];
+  for (const { id, pattern } of patterns) {
+    const clauses = rxClauses(pattern);
+    if (clauses === undefined) continue;
+    withClauses++;
+    const re = new RegExp(translatePcre(pattern).testSource);
+    for (const s of strings) {
+      const m = re.exec(s);
+      if (m === null) continue;
+      matches++;
+      // Stronger than needed: the matched text itself meets every clause.
+      if ((!valueMeetsClauses(m[0], clauses) || !valueMeetsClauses(s, clauses)) && failures.length < 10) {
+        failures.push(`${id}: ${JSON.stringify(m[0].slice(0, 80))} misses one of ${JSON.stringify(clauses.map(clauseText))}`);
+      }
+    }
+  }
+  t.diagnostic(`${withClauses} of ${patterns.length} patterns have clauses; ${strings.length} strings; ${matches} matches checked`);
+  assert.deepEqual(failures, []);
+  assert.ok(withClauses > 150, `only ${withClauses} patterns have clauses`);
+  assert.ok(matches > 10_000, `only ${matches} matches checked`);
 });

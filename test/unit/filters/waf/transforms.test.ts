@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CRS_RULES_DIR } from '../../../helpers/waf-data.js';
-import { TRANSFORMS } from '../../../../src/filters/waf/transforms.js';
+import { cmdLine, TRANSFORMS } from '../../../../src/filters/waf/transforms.js';
 
 function t(name: string, input: string): string {
   const fn = TRANSFORMS.get(name);
@@ -199,6 +199,18 @@ describe('cmdLine', () => {
   it('normalises a Unix command line', () => {
     assert.equal(t('cmdline', "c'a't /etc/pass\"wd;\tl\\s"), 'cat/etc/passwd ls');
     assert.equal(t('cmdline', 'ls -la'), 'ls -la');
+  });
+
+  it('returns the input itself when nothing changes, and changes after an unchanged prefix', () => {
+    const s = 'running shoe model 3/x(y)';
+    assert.equal(cmdLine(s), s);
+    assert.equal(cmdLine('abc  d'), 'abc d');
+    assert.equal(cmdLine('abc /d'), 'abc/d');
+    assert.equal(cmdLine('abc (d'), 'abc(d');
+    assert.equal(cmdLine(' x'), ' x');
+    assert.equal(cmdLine('ab Cd'), 'ab cd');
+    assert.equal(cmdLine('a b,\tc'), 'a b c');
+    assert.equal(cmdLine(''), '');
   });
 });
 
