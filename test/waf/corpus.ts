@@ -20,7 +20,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LIBINJECTION_DIR } from '../helpers/waf-data.js';
+import { decodeCorpusLine, LIBINJECTION_DIR } from '../helpers/waf-data.js';
 import { isBlocked, parseArgs, parseTarget, pct, pool, runAsScript, sendRaw, writeJsonReport, type Outcome, type Target } from './ftw.js';
 
 export { LIBINJECTION_DIR };
@@ -35,22 +35,8 @@ export const MODES: readonly Mode[] = ['query', 'form'];
 // ---------------------------------------------------------------------------
 // Values
 
-/**
- * libinjection's reading of a data line: `+` is a space, `%XX` a byte, any
- * other `%` stays. In and out are byte strings (one char per byte).
- */
-export function urlDecodeLine(line: string): string {
-  let out = '';
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
-    if (c === '+') out += ' ';
-    else if (c === '%' && /^[0-9a-fA-F]{2}$/.test(line.slice(i + 1, i + 3))) {
-      out += String.fromCharCode(parseInt(line.slice(i + 1, i + 3), 16));
-      i += 2;
-    } else out += c;
-  }
-  return out;
-}
+/** A libinjection corpus line decoded once ('+' a space, %XX a byte): the lines are URL-encoded user input. */
+export const urlDecodeLine = decodeCorpusLine;
 
 /** Percent-encodes a byte string for a query or form value: only A-Z a-z 0-9 - . _ ~ stay. */
 export function percentEncode(bytes: string): string {

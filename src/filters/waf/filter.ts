@@ -189,11 +189,13 @@ class WafFilter implements FilterInstance {
       if (!tx.verdict().blocked) tx.runPhase(2, head);
       return this.judge(ex, tx.verdict());
     }
-    return readBodyPrefix(req, this.cfg.bodyLimit, ex.cancel).then((prefix): FilterResult => {
+    // Read from what upstreams would read (ex.body), so another reader placed earlier is kept in the chain.
+    const src = ex.body;
+    return readBodyPrefix(src, this.cfg.bodyLimit, ex.cancel).then((prefix): FilterResult => {
       if (prefix.aborted) return { status: 499, flag: 'DC', message: 'client closed the request during inspection' };
       const over = prefix.size > this.cfg.bodyLimit;
       // The upstream gets every byte read here, then the rest of the request.
-      ex.bodySource = new ReplayBody(prefix, req);
+      ex.bodySource = new ReplayBody(prefix, src);
       if (over && this.cfg.bodyOverLimit === 'reject') {
         this.stats.bodyRejected++;
         return { status: 413, flag: 'WAF', message: `request body larger than the WAF inspects (${this.cfg.bodyLimit} bytes)` };

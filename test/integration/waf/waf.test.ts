@@ -4,6 +4,8 @@
 // routes raise the level or turn the WAF off; exclusions and allow-lists;
 // oversized bodies; gRPC gets PERMISSION_DENIED; metrics count by family.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { request } from 'undici';
@@ -120,6 +122,23 @@ describe('waf filter', () => {
     const r = await post('/upload', big, 'application/json');
     assert.equal(r.status, 200);
     assert.equal(JSON.parse(r.body).bytes, big.length);
+  });
+
+  it('a client that vanishes while the WAF reads its body (FIN or RST, at any point) leaves the gateway serving; the upstream never sees it', async () => {
+    const { port } = new URL(base);
+    const before = seen.length;
+    for (const [cut, rst] of [[0, false], [10, true], [500, false], [999, true]] as const) {
+      const sock = net.connect(Number(port), '127.0.0.1');
+      await once(sock, 'connect');
+      sock.on('error', () => undefined);
+      sock.write(`POST /form HTTP/1.1\r\nhost: x\r\nuser-agent: Mozilla/5.0\r\naccept: */*\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: 1000\r\n\r\n${'a=b&'.repeat(250).slice(0, cut)}`);
+      await new Promise((r) => setTimeout(r, 30));
+      if (rst) sock.resetAndDestroy();
+      else sock.end();
+      await once(sock, 'close');
+    }
+    assert.equal((await post('/form', 'name=Jane', 'application/x-www-form-urlencoded')).status, 200);
+    assert.equal(seen.length, before + 1, 'only the complete request reached the upstream');
   });
 
   it('refuses a body over bodyLimit with 413 by default', async () => {
