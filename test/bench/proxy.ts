@@ -57,6 +57,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
+import { parseWrk as parseWrkOutput } from './lib/wrk.js';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -248,23 +249,8 @@ interface Throughput {
   cpuUsPerReq: number;
 }
 
-function wrkMs(v: string, unit: string): number {
-  const n = Number(v);
-  return unit === 'us' ? n / 1000 : unit === 's' ? n * 1000 : unit === 'm' ? n * 60_000 : n;
-}
-
 function parseWrk(out: string): Throughput {
-  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
-  const p = (q: string): number => {
-    const m = new RegExp(`^\\s+${q}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(out);
-    if (!m) throw new Error(`no ${q}% in wrk output:\n${out}`);
-    return wrkMs(m[1]!, m[2]!);
-  };
-  if (!rps) throw new Error(`no Requests/sec in wrk output:\n${out}`);
-  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
-  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  const errors = Number(non2xx?.[1] ?? 0) + (sock ? sock.slice(1).reduce((s, x) => s + Number(x), 0) : 0);
-  return { rps: Number(rps[1]), p50: p('50'), p99: p('99'), errors, cpuUsPerReq: NaN };
+  return { ...parseWrkOutput(out), cpuUsPerReq: NaN };
 }
 
 class Loader {

@@ -27,6 +27,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatCorpusReport, runCorpus } from '../waf/corpus.js';
+import { parseWrk } from './lib/wrk.js';
 import { formatFtwReport, runFtw } from '../waf/ftw.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -124,25 +125,6 @@ interface Result {
   p99: number;
   errors: number;
   cpuUsPerReq: number;
-}
-
-function ms(v: string, unit: string): number {
-  const n = Number(v);
-  return unit === 'us' ? n / 1000 : unit === 's' ? n * 1000 : n;
-}
-
-function parseWrk(out: string): Omit<Result, 'cpuUsPerReq'> {
-  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
-  const p = (q: string): number => {
-    const m = new RegExp(`^\\s+${q}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(out);
-    if (!m) throw new Error(`no ${q}% in wrk output:\n${out}`);
-    return ms(m[1]!, m[2]!);
-  };
-  if (!rps) throw new Error(`no Requests/sec in wrk output:\n${out}`);
-  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
-  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  const errors = Number(non2xx?.[1] ?? 0) + (sock ? sock.slice(1).reduce((s, x) => s + Number(x), 0) : 0);
-  return { rps: Number(rps[1]), p50: p('50'), p99: p('99'), errors };
 }
 
 const UA = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
