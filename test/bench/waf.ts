@@ -22,11 +22,12 @@
 // libinjection's false_positives.txt and the benign corpus (test/waf/benign).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatCorpusReport, runCorpus } from '../waf/corpus.js';
+import { freePort } from '../helpers/upstream.js';
 import { parseWrk } from './lib/wrk.js';
 import { formatFtwReport, runFtw } from '../waf/ftw.js';
 
@@ -54,14 +55,6 @@ const children: ChildProcess[] = [];
 process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
 });
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 async function waitForPort(port: number, name: string): Promise<void> {
   const deadline = Date.now() + 60_000;
