@@ -5,7 +5,8 @@ import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { ConfigError, loadConfigFile } from './config/load.js';
+import { ConfigError, fileProblems, loadConfigFile } from './config/load.js';
+import { serviceNameWarnings } from './config/names.js';
 import { ConfigSchema, FILTER_ENTRY_TITLE } from './config/schema.js';
 import { FILTERS } from './filters/catalog.js';
 import { watchConfigFile } from './config/watch.js';
@@ -16,7 +17,7 @@ import { runPrimary, runWorker } from './workers.js';
 
 const USAGE = `usage:
   meshgate start [--config FILE] [--workers N] [--demo-upstreams]
-  meshgate validate FILE
+  meshgate validate [--strict] FILE   (--strict: warnings are errors)
   meshgate schema
 
   --config FILE       config file (default: config/meshgate.yaml of the package)
@@ -99,17 +100,23 @@ async function main(argv: string[]): Promise<number> {
       await start(args);
       return -1; // keep running
     case 'validate': {
-      const file = args[0];
+      const strict = args.includes('--strict');
+      const file = args.find((a) => a !== '--strict');
       if (!file) {
         process.stderr.write(USAGE);
         return 2;
       }
       try {
         const cfg = loadConfigFile(file);
+        const files = fileProblems(cfg);
+        if (files.length > 0) throw new ConfigError(file, files);
         // Compile it too: filters and route handlers check what the schema cannot.
         const { dryCompile } = await import('./server/dry-compile.js');
         await dryCompile(cfg);
-        process.stdout.write(`${file}: ok (${cfg.routes.length} routes, ${cfg.registries.length} registries)\n`);
+        const warnings = serviceNameWarnings(cfg);
+        if (strict && warnings.length > 0) throw new ConfigError(file, warnings);
+        for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+        process.stdout.write(`${file}: ok (${cfg.routes.length} routes, ${cfg.registries.length} registries${warnings.length ? `, ${warnings.length} warning${warnings.length > 1 ? 's' : ''}` : ''})\n`);
         return 0;
       } catch (e) {
         const problems = e instanceof ConfigError ? e.problems : [(e as Error).message];

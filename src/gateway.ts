@@ -25,6 +25,7 @@ import { ListenerSet, type PreparedListeners } from './server/listener-set.js';
 import type { RunningListener } from './server/listeners.js';
 import { Pipeline } from './server/pipeline.js';
 import { compileRuntime, retireRuntime, type Candidate, type RuntimeState } from './server/runtime.js';
+import { serviceNameWarnings } from './config/names.js';
 import { createStore } from './store/index.js';
 import type { CounterStore } from './store/types.js';
 import { createAdapters } from './upstreams/index.js';
@@ -194,6 +195,12 @@ export class Gateway {
       },
       'meshgate started',
     );
+    this.warnNames(config);
+  }
+
+  /** Service names no configured registry can give (config/names.ts): said at start and on every applied reload. */
+  private warnNames(config: Config): void {
+    for (const w of serviceNameWarnings(config)) this.log.warn({ config: w }, 'config: a service no registry can give (its requests will answer 503 UH)');
   }
 
   private compileDeps() {
@@ -320,6 +327,7 @@ export class Gateway {
     this.metrics.configReloads.labels('applied').inc();
     this.lastReload = { at: Date.now(), ok: true };
     this.log.info({ version: candidate.state.version, routes: config.routes.length }, 'config applied');
+    this.warnNames(config);
     return { ok: true, version: candidate.state.version };
   }
 

@@ -6,6 +6,10 @@ export default defineRegistryPlugin({
   type: 'static',
   schema: StaticRegistrySchema,
   serviceSuffix: 'static',
+  names: (config) => {
+    const name = `${config.name}.static`;
+    return { pattern: name, accepts: (n) => n === name, exact: [name] };
+  },
   check: (config) =>
     config.endpoints.flatMap((spec, i) => {
       try {

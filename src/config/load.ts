@@ -1,8 +1,9 @@
 // Load a config file: YAML -> ${ENV} interpolation -> schema validation -> semantic checks.
-import { readFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { registryConfigProblems } from '../discovery/registries.js';
+import { parseHostPort } from '../discovery/types.js';
 import { ensureLinearRegexEngine } from './linear-regex.js';
 import { ConfigSchema, type Config } from './schema.js';
 
@@ -123,11 +124,29 @@ export function semanticProblems(cfg: Config): string[] {
   seen('registries', cfg.registries.map((r) => r.name));
   seen('routes', cfg.routes.map((r) => r.name));
   const addrs = new Set<string>();
+  // Addresses that parse, by key, to find two that would bind the same port.
+  const binds: Array<{ key: string; host: string; port: number }> = [];
+  const bindAt = (key: string, address: string): void => {
+    try {
+      const hp = parseHostPort(address);
+      binds.push({ key, host: hp.host, port: hp.port });
+    } catch (e) {
+      problems.push(`${key}: ${(e as Error).message}`);
+    }
+  };
   cfg.listeners.forEach((l, i) => {
     if (addrs.has(l.address)) problems.push(`listeners[${i}].address: ${l.address} is used by another listener`);
     addrs.add(l.address);
+    bindAt(`listeners[${i}].address`, l.address);
     if (l.protocol === 'https' && !l.tls) problems.push(`listeners[${i}].tls: required when protocol is https`);
   });
+  bindAt('admin.address', cfg.admin.address);
+  const wildcard = (h: string): boolean => h === '0.0.0.0' || h === '::' || h === '';
+  const admin = binds.find((b) => b.key === 'admin.address');
+  if (admin && admin.port !== 0) {
+    const clash = binds.find((b) => b !== admin && b.port === admin.port && (b.host === admin.host || wildcard(b.host) || wildcard(admin.host)));
+    if (clash) problems.push(`admin.address: ${cfg.admin.address} takes the port of ${clash.key} (${clash.host}:${clash.port})`);
+  }
   cfg.registries.forEach((r, i) => {
     for (const p of registryConfigProblems(r)) problems.push(`${formatPath(['registries', i, ...p.path])}: ${p.message}`);
   });
@@ -164,6 +183,28 @@ export function semanticProblems(cfg: Config): string[] {
   return problems;
 }
 
+/**
+ * What a config needs of this machine's files (TLS certificates and keys):
+ * checked by `meshgate validate`, and by starting listeners (a reload that
+ * cannot read them is refused there). Kept apart from validateConfig, which
+ * judges the document alone.
+ */
+export function fileProblems(cfg: Config): string[] {
+  const problems: string[] = [];
+  cfg.listeners.forEach((l, i) => {
+    l.tls?.certificates.forEach((c, j) => {
+      for (const k of ['cert', 'key'] as const) {
+        try {
+          accessSync(c[k], fsConstants.R_OK);
+        } catch (e) {
+          problems.push(`listeners[${i}].tls.certificates[${j}].${k}: cannot read ${c[k]}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        }
+      }
+    });
+  });
+  return problems;
+}
+
 /** Validate an already-parsed document. Throws ConfigError naming every bad key. */
 export function validateConfig(doc: unknown, source = '<inline>', env: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = [];
@@ -183,6 +224,9 @@ export function parseConfigText(text: string, source = '<inline>', env: NodeJS.P
   } catch (e) {
     throw new ConfigError(source, [`YAML: ${(e as Error).message.split('\n')[0]}`]);
   }
+  // An empty file would start on the defaults with no routes: almost always a mistake (a truncated write, the wrong path).
+  if (doc === null || doc === undefined) throw new ConfigError(source, ['the file is empty (write `routes: []` for a config without routes)']);
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(source, ['the top level must be a mapping of keys (listeners, routes, ...)']);
   return validateConfig(doc, source, env);
 }
 

@@ -2,7 +2,7 @@
 // in registries/index.ts (each kind's schema, service suffix, checks and
 // adapter live in its own folder).
 import { REGISTRY_PLUGINS, type AnyRegistryConfig } from '../../registries/index.js';
-import type { RegistryConfigProblem, RegistryFactory, RegistryPlugin } from './types.js';
+import type { RegistryConfigProblem, RegistryFactory, RegistryPlugin, ServiceNames } from './types.js';
 
 const byType = new Map<string, RegistryPlugin>(REGISTRY_PLUGINS.map((p) => [p.type, p as unknown as RegistryPlugin]));
 
@@ -21,4 +21,9 @@ export async function loadRegistryFactory(type: AnyRegistryConfig['type']): Prom
 /** Checks of one registry's config beyond its schema; paths are relative to the registry. */
 export function registryConfigProblems(config: AnyRegistryConfig): RegistryConfigProblem[] {
   return registryPlugin(config.type).check?.(config) ?? [];
+}
+
+/** The names a configured registry gives its services (for config validation). */
+export function registryNames(config: AnyRegistryConfig): ServiceNames {
+  return registryPlugin(config.type).names(config);
 }

@@ -94,8 +94,24 @@ export interface RegistryPlugin<S extends RegistryConfigSchema = RegistryConfigS
   readonly serviceSuffix: string;
   /** Checks the schema cannot express, run once the whole config has parsed. */
   check?(config: z.output<S>): RegistryConfigProblem[];
+  /**
+   * The gateway names a registry of this config can give, for config
+   * validation (src/config/names.ts): a pattern to describe them, a test, and
+   * the exact names when the kind knows them all (static, dns).
+   */
+  names(config: z.output<S>): ServiceNames;
   /** Import the adapter. */
   load(): Promise<RegistryFactory<z.output<S>>>;
+}
+
+/** What names a configured registry gives its services (see RegistryPlugin.names). */
+export interface ServiceNames {
+  /** e.g. `<service>.DEFAULT-GROUP.public.nacos`. */
+  readonly pattern: string;
+  /** Whether this registry can give `name`. */
+  accepts(name: string): boolean;
+  /** Every name it gives, when known from the config alone. */
+  readonly exact?: readonly string[];
 }
 
 /** Types a plug-in object (its config type is inferred from the schema). */
