@@ -189,7 +189,10 @@ export async function forward(
         // A request that reached the upstream is retried only when it is idempotent (or configured)
         // and its body was not consumed.
         (!outcome.reachedUpstream || ((idempotent || retries.retryNonIdempotent) && !hasBody)) &&
-        (outcome.status !== undefined || budgetAllows(cluster, retries));
+        // The budget guards upstreams against retry storms; a try that never reached
+        // the upstream (no connection, a refused stream, a reset before any byte of
+        // the request was written) added no load there, so its retry is never held back.
+        (outcome.status !== undefined || !outcome.reachedUpstream || budgetAllows(cluster, retries));
       if (retryable) {
         deps.metrics.retries.labels(cluster.name, outcome.failure ?? String(outcome.status)).inc();
         // Never sleep past the route deadline: the next try would have no time left.

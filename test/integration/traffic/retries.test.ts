@@ -59,6 +59,7 @@ describe('retries', () => {
         svc('nobudget', [fail503.address, ok.address]),
         svc('nonidem', [fail503.address, ok.address]),
         svc('deadonly', [`127.0.0.1:${dead}`]),
+        svc('deadnobudget', [`127.0.0.1:${dead}`, ok.address]),
       ],
       services: {
         'deadok.static': { retries: { attempts: 2, on: ['connect-failure'] } },
@@ -71,9 +72,10 @@ describe('retries', () => {
         'nobudget.static': { retries: { attempts: 2, on: [503], budgetPercent: 0, minRetriesConcurrency: 0 } },
         'nonidem.static': { retries: { attempts: 2, on: [503], retryNonIdempotent: true } },
         'deadonly.static': { retries: { attempts: 2, on: ['connect-failure'], backoff: { baseMs: 5, maxMs: 10 } } },
+        'deadnobudget.static': { loadBalancer: { type: 'round_robin' }, retries: { attempts: 1, on: ['connect-failure'], budgetPercent: 0, minRetriesConcurrency: 0 } },
       },
       routes: [
-        ...['deadok', 'f503ok', 'f503', 'f500ok', 'reset', 'slowok', 'nobudget', 'nonidem', 'deadonly'].map((s) => ({
+        ...['deadok', 'f503ok', 'f503', 'f500ok', 'reset', 'slowok', 'nobudget', 'nonidem', 'deadonly', 'deadnobudget'].map((s) => ({
           name: s,
           match: { path: { prefix: `/${s}` } },
           backends: [{ service: `${s}.static` }],
@@ -201,5 +203,15 @@ describe('retries', () => {
     for (let i = 0; i < 10; i++) statuses.push((await call(gw, '/nobudget')).status);
     assert.ok(statuses.includes(503));
     assert.equal(fail503.seen.length + ok.seen.length, 10, 'no request was retried');
+  });
+
+  it('the budget never holds back a retry of a request that never reached the upstream (a connect failure)', async () => {
+    reset$();
+    // Budget 0: a retry of a request the dead instance answered would be refused;
+    // a connection that never opened sent nothing, so retrying it adds no load.
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) statuses.push((await call(gw, '/deadnobudget')).status);
+    assert.deepEqual(statuses, new Array(10).fill(200));
+    assert.equal(ok.seen.length, 10);
   });
 });
