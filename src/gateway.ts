@@ -27,6 +27,7 @@ import { Pipeline } from './server/pipeline.js';
 import { compileRuntime, retireRuntime, type Candidate, type RuntimeState } from './server/runtime.js';
 import { serviceNameWarnings } from './config/names.js';
 import { createStore } from './store/index.js';
+import { Tracing } from './observability/tracing.js';
 import type { CounterStore } from './store/types.js';
 import { createAdapters } from './upstreams/index.js';
 import type { UpstreamAdapter } from './upstreams/types.js';
@@ -175,6 +176,7 @@ export class Gateway {
       accessLog: this.accessLogger(),
       adapters: this.adapters,
     });
+    this.setTracing(config);
     candidate.activate();
     await this.startRegistries(pending);
     if (this.opts.dataPlane !== false) {
@@ -196,6 +198,15 @@ export class Gateway {
       'meshgate started',
     );
     this.warnNames(config);
+  }
+
+  /** Starts, replaces or stops tracing when `tracing:` changed (spans already queued are still sent). */
+  private setTracing(config: Config): void {
+    const next = config.tracing;
+    const cur = this.pipeline.tracing;
+    if (next === undefined ? cur === undefined : cur !== undefined && JSON.stringify(cur.config) === JSON.stringify(next)) return;
+    this.pipeline.tracing = next === undefined ? undefined : new Tracing(next);
+    void cur?.close();
   }
 
   /** Service names no configured registry can give (config/names.ts): said at start and on every applied reload. */
@@ -326,6 +337,7 @@ export class Gateway {
     }
     this.metrics.configReloads.labels('applied').inc();
     this.lastReload = { at: Date.now(), ok: true };
+    this.setTracing(config);
     this.log.info({ version: candidate.state.version, routes: config.routes.length }, 'config applied');
     this.warnNames(config);
     return { ok: true, version: candidate.state.version };
@@ -453,6 +465,7 @@ export class Gateway {
     for (const run of this.registries.values()) await Promise.resolve(run.watcher?.stop()).catch(() => undefined);
     this.registries.clear();
     await Promise.allSettled([...this.adapters.values()].map((a) => a.close()));
+    await this.pipeline?.tracing?.close();
     await this.store?.close();
     this.accessSink?.flushSync?.();
   }

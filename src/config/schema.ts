@@ -370,6 +370,17 @@ export const ConfigSchema = strict({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     access: z.boolean().default(true),
   }).default({ level: 'info', access: true }),
+  /** OpenTelemetry traces over OTLP/HTTP; absent: no tracing (and no cost). */
+  tracing: strict({
+    /** The collector's OTLP/HTTP traces URL, e.g. http://otel-collector:4318/v1/traces */
+    endpoint: z.url({ protocol: /^https?$/ }),
+    headers: z.record(z.string(), z.string()).default({}),
+    serviceName: z.string().min(1).default('meshgate'),
+    /** Share of new traces recorded; a client's sampled flag decides for its own traces. */
+    sampleRatio: z.number().min(0).max(1).default(1),
+    exportDelayMs: positiveInt.default(1000),
+    timeoutMs: positiveInt.default(5000),
+  }).optional(),
 });
 
 export type Config = z.output<typeof ConfigSchema>;

@@ -55,6 +55,20 @@ export interface HeaderOps {
   remove?: string[];
 }
 
+/** One upstream attempt's span (observability/tracing.ts). */
+export interface AttemptTrace {
+  /** The W3C traceparent the upstream gets on this attempt. */
+  readonly traceparent: string;
+  end(outcome: { status?: number; failure?: string }): void;
+}
+
+/** A request's trace, when tracing is on (observability/tracing.ts). */
+export interface ExchangeTrace {
+  readonly traceId: string;
+  startAttempt(ex: Exchange, instance: string, attempt: number): AttemptTrace;
+  end(ex: Exchange, status: number): void;
+}
+
 export class Exchange {
   /** performance.now() at the start (monotonic, for durations). */
   readonly startPerf = performance.now();
@@ -89,6 +103,15 @@ export class Exchange {
   peerIp: string;
   /** Trust X-Forwarded-* from the client (listener setting). */
   trustForwarded = false;
+  /**
+   * The authenticated consumer's name (auth filters set it; CC rules, flow
+   * control keys, canary conditions, AI usage and the access log read it).
+   */
+  consumer: string | undefined;
+  /** The request's trace, when tracing is on. */
+  trace: ExchangeTrace | undefined;
+  /** The traceparent for the attempt in flight (replaces the client's upstream), when tracing is on. */
+  traceparent: string | undefined;
   /** Grey tag for full-link grey release (passed upstream). */
   tag: string | undefined;
   /**

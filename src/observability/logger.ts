@@ -126,7 +126,9 @@ export function accessLogLine(ex: Exchange, status: number, durationMs: number):
     `{"time":"${isoAt(ex.startMs)}","requestId":${q(ex.requestId)},"client":${q(ex.clientIp)},` +
     `"method":${q(ex.method)},"host":${q(ex.host)},"path":${q(ex.matchPath)},"route":${q(ex.routeName)},` +
     `"service":${q(ex.service)},"upstream":${q(ex.upstreamAddr)},"status":${status},"flag":"${ex.flag}",` +
-    `"attempts":${ex.attempts},"durationMs":${Math.round(durationMs * 1000) / 1000},"bytesIn":${ex.bytesIn},"bytesOut":${ex.bytesOut}}\n`
+    `"attempts":${ex.attempts},"durationMs":${Math.round(durationMs * 1000) / 1000},"bytesIn":${ex.bytesIn},"bytesOut":${ex.bytesOut}` +
+    // With tracing on: the request's trace, to find its spans.
+    (ex.trace !== undefined ? `,"traceId":"${ex.trace.traceId}"}\n` : '}\n')
   );
 }
 

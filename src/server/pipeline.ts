@@ -11,6 +11,7 @@ import type { Instance } from '../balancing/instance.js';
 import type { FilterInstance, FilterResult, Rejection } from '../filters/types.js';
 import { AddressSet, realClientIp } from '../filters/ip-restriction.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Tracing } from '../observability/tracing.js';
 import { accessLogLine, refusedLogLine, type AccessLogSink } from '../observability/logger.js';
 import { routeToCanary, type CompiledBackend } from '../routing/canary.js';
 import { applyGrey } from '../routing/grey.js';
@@ -116,6 +117,8 @@ export class Pipeline {
   state: RuntimeState;
   readonly forwardDeps: ForwardDeps;
   inflight = 0;
+  /** Set by the gateway when `tracing:` is configured. */
+  tracing: Tracing | undefined;
 
   constructor(
     initial: RuntimeState,
@@ -180,6 +183,7 @@ export class Pipeline {
     // The exchange learns of it from the response's 'close' (ex.cancel).
     req.on('error', ignoreError);
     const ex = this.newExchange(req, res, scheme, trust);
+    if (this.tracing !== undefined) ex.trace = this.tracing.startRequest(ex);
     ex.upgrade = upgrade;
     this.inflight++;
     (res as ResponseWithExchange)[EXCHANGE] = ex;
@@ -296,6 +300,7 @@ export class Pipeline {
     for (const f of state.globalFilters) f.onDone?.(ex);
     if (ex.routeFilters) for (const f of ex.routeFilters) f.onDone?.(ex);
     for (const cb of ex.onDone) cb(ex);
+    ex.trace?.end(ex, status);
     this.deps.accessLog?.write(accessLogLine(ex, status, seconds * 1000));
   }
 }

@@ -156,6 +156,8 @@ export async function forward(
       // A retryable status is held back (not passed on) while another try can follow.
       const hold = canRetryMore && !hasBody && (idempotent || retries.retryNonIdempotent) ? (s: number) => statusRetryable(retries, s) && deadline - Date.now() > 0 : undefined;
       const sink = new ResponseWriter(ex, hold, upgrade?.socket);
+      const span = ex.trace?.startAttempt(ex, inst.id, attempt);
+      if (span !== undefined) ex.traceparent = span.traceparent;
       let outcome: AttemptOutcome;
       try {
         const opts = { timeoutMs: perTry, signal, sink };
@@ -165,6 +167,7 @@ export async function forward(
         inst.active--;
         if (isRetry) cluster.activeRetries--;
       }
+      span?.end(outcome);
       const rt = outcome.headersMs ?? performance.now() - started;
       permit?.done(outcome, rt);
       if (outcome.failure !== 'aborted') cluster.outlier?.report(inst, outcome);

@@ -166,6 +166,7 @@ export function buildRequestHeaders(ex: Exchange, inst: Instance, cluster: Clust
   let xfProto: string | undefined;
   let xfHost: string | undefined;
   let teTrailers = false;
+  let tracestate: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     if (name.charCodeAt(0) === 58 /* ':' */) continue; // HTTP/2 pseudo-headers
@@ -180,6 +181,14 @@ export function buildRequestHeaders(ex: Exchange, inst: Instance, cluster: Clust
       case 'expect':
       case 'x-request-id':
         continue;
+      case 'traceparent':
+      case 'tracestate':
+        // With tracing on, the attempt's own span is the upstream's parent (tracestate goes with it).
+        if (ex.traceparent !== undefined) {
+          if (lower === 'tracestate') tracestate = raw[i + 1];
+          continue;
+        }
+        break;
       case 'x-forwarded-for':
         if (trustForwarded) xff = xff ? `${xff}, ${raw[i + 1]}` : raw[i + 1];
         continue;
@@ -197,6 +206,10 @@ export function buildRequestHeaders(ex: Exchange, inst: Instance, cluster: Clust
   out.push('x-forwarded-proto', xfProto ?? ex.scheme);
   if (ex.host) out.push('x-forwarded-host', xfHost ?? ex.host);
   out.push('x-request-id', ex.requestId);
+  if (ex.traceparent !== undefined) {
+    out.push('traceparent', ex.traceparent);
+    if (tracestate !== undefined) out.push('tracestate', tracestate);
+  }
   if (teTrailers) out.push('te', 'trailers');
   if (ex.requestHeaderOps.length) applyHeaderOpsToList(out, ex.requestHeaderOps);
   return out;
