@@ -21,6 +21,9 @@ import type { RegistrySink } from '../../src/discovery/types.js';
 import type { ZookeeperConfig } from './schema.js';
 
 type Client = zookeeper.Client;
+/** How long a new client may take to connect before the registry is reported down with a reason. */
+const FIRST_CONNECT_WARN_MS = 3_000;
+
 export type Watcher = (event: zookeeper.Event) => void;
 
 export function isNoNode(err: unknown): boolean {
@@ -157,7 +160,18 @@ export class ZookeeperSession {
       const scheme = colon > 0 ? this.config.auth.slice(0, colon) : 'digest';
       client.addAuthInfo(scheme, Buffer.from(colon > 0 ? this.config.auth.slice(colon + 1) : this.config.auth));
     }
+    // node-zookeeper-client retries the servers quietly for as long as it takes: say
+    // when the first connection of a client is late (unreachable, refused, wrong
+    // port), once, rather than only when the session timeout runs out.
+    const late = setTimeout(() => {
+      if (gen !== this.generation || this._connected || this._stopped) return;
+      const reason = `not connected to ZooKeeper (${this.config.servers.join(', ')}) after ${FIRST_CONNECT_WARN_MS / 1000} s: unreachable or refusing connections; still trying`;
+      this._lastError = reason;
+      this.sink.status(false, reason);
+    }, FIRST_CONNECT_WARN_MS);
+    late.unref();
     client.on('connected', () => {
+      clearTimeout(late);
       if (gen !== this.generation) return;
       this._connected = true;
       this.lastGood = Date.now();
