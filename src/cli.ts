@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError, fileProblems, loadConfigFile } from './config/load.js';
 import { serviceNameWarnings } from './config/names.js';
-import { ConfigSchema, FILTER_ENTRY_TITLE } from './config/schema.js';
+import { ConfigSchema, CREDENTIAL_ENTRY_TITLE, FILTER_ENTRY_TITLE } from './config/schema.js';
+import { CredentialSchema } from './filters/auth/consumers.js';
 import { FILTERS } from './filters/catalog.js';
 import { watchConfigFile } from './config/watch.js';
 import { Gateway } from './gateway.js';
@@ -19,6 +20,7 @@ const USAGE = `usage:
   meshgate start [--config FILE] [--workers N] [--demo-upstreams]
   meshgate validate [--strict] FILE   (--strict: warnings are errors)
   meshgate schema
+  meshgate hash-password      reads a password on stdin, prints its scrypt hash (basic_auth, admin.auth.basic)
 
   --config FILE       config file (default: config/meshgate.yaml of the package)
   --workers N         worker processes sharing the listeners (default: CPU count; 1 = single process)
@@ -37,10 +39,14 @@ const packageRoot = resolve(here, here.includes(`${'dist'}`) ? '../..' : '..');
 export function jsonSchema(): unknown {
   const filterKinds = { oneOf: FILTERS.map((p) => z.toJSONSchema(p.schema, { io: 'input', unrepresentable: 'any' })) };
   for (const k of filterKinds.oneOf) delete (k as { $schema?: string }).$schema;
+  // Consumers' credentials likewise: each kind's keys (src/filters/auth/consumers.ts).
+  const credentialKinds = z.toJSONSchema(CredentialSchema, { io: 'input', unrepresentable: 'any' }) as { $schema?: string };
+  delete credentialKinds.$schema;
   const replace = (node: unknown): unknown => {
     if (Array.isArray(node)) return node.map(replace);
     if (node === null || typeof node !== 'object') return node;
     if ((node as { title?: string }).title === FILTER_ENTRY_TITLE) return filterKinds;
+    if ((node as { title?: string }).title === CREDENTIAL_ENTRY_TITLE) return credentialKinds;
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(node)) out[k] = replace(v);
     return out;
@@ -127,6 +133,19 @@ async function main(argv: string[]): Promise<number> {
     case 'schema':
       process.stdout.write(`${JSON.stringify(jsonSchema(), null, 2)}\n`);
       return 0;
+    case 'hash-password': {
+      // From stdin, not the command line: arguments end up in shell history and process lists.
+      const chunks: Buffer[] = [];
+      for await (const c of process.stdin) chunks.push(c as Buffer);
+      const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+      if (!password) {
+        process.stderr.write('hash-password: no password on stdin\n');
+        return 2;
+      }
+      const { hashPassword } = await import('./filters/auth/password.js');
+      process.stdout.write(`${await hashPassword(password)}\n`);
+      return 0;
+    }
     case '--help':
     case '-h':
     case 'help':

@@ -16,6 +16,9 @@ import { Gateway, type PendingReload } from './gateway.js';
 import { applyHealthVerdict, type HealthVerdict } from './balancing/health-check.js';
 import { createLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
+import { serveRateChecks } from './filters/cc/limiter.js';
+import { serveFlowChecks } from './resilience/flow/primary.js';
+import { servePrimaryChannel } from './store/primary-channel.js';
 
 type EndpointChange = [service: string, endpoints: readonly Endpoint[] | null];
 
@@ -143,11 +146,15 @@ export async function runPrimary(opts: { config: Config; configPath?: string; wo
     },
   };
 
+  serveRateChecks();
+  serveFlowChecks();
   cluster.schedulingPolicy = cluster.SCHED_NONE; // the kernel spreads connections, as nginx's workers
   const fork = (): Promise<void> =>
     new Promise((resolve, reject) => {
       const w = cluster.fork({ MESHGATE_ROLE: 'worker' });
       live.set(w.id, w);
+      // CC and flow_control limits in the memory store are counted here, once for all workers.
+      servePrimaryChannel(w);
       w.on('message', (m: ToPrimary) => {
         // The worker says hello once it listens for messages (earlier ones would be lost).
         if (m.t === 'hello') {

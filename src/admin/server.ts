@@ -6,6 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseHostPort } from '../discovery/types.js';
 import { describeResilience } from '../resilience/index.js';
+import { adminGuard, type Decision, type Principal } from './auth.js';
 import { describeFilters, describeRoutes, describeServices, redactConfig, type AdminTarget } from './views.js';
 
 export interface AdminServer {
@@ -35,6 +36,21 @@ export async function startAdmin(gw: AdminTarget, address: string, hooks: AdminH
   const scope = (): Record<string, unknown> => hooks.scope?.() ?? { scope: 'process', pid: process.pid };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://admin');
+    // admin.auth / admin.readOnly (auth.ts): read from the config that serves, so a reload changes them.
+    const decided = adminGuard(gw.config.admin).check(req, url.pathname);
+    const go = (d: Decision): void => {
+      if (!d.ok) {
+        if (d.status === 401) gw.log?.warn({ client: req.socket.remoteAddress, method: req.method, path: url.pathname }, 'admin API: request without valid credentials');
+        for (const [k, v] of Object.entries(d.headers ?? {})) res.setHeader(k, v);
+        json(res, d.status, { error: d.error });
+        return;
+      }
+      serve(req, res, url, d.principal);
+    };
+    if (decided instanceof Promise) decided.then(go, (e: unknown) => json(res, 500, { error: (e as Error).message }));
+    else go(decided);
+  });
+  const serve = (req: http.IncomingMessage, res: http.ServerResponse, url: URL, who: Principal): void => {
     const route = `${req.method} ${url.pathname}`;
     const fail = (e: unknown): void => json(res, 500, { error: (e as Error).message });
     switch (route) {
@@ -85,12 +101,14 @@ export async function startAdmin(gw: AdminTarget, address: string, hooks: AdminH
       case 'GET /api/config':
         return json(res, 200, { version: gw.state.version, lastReload: gw.lastReload, config: redactConfig(gw.config) });
       case 'POST /api/reload':
+        // Changes are logged with who made them (the token's or user's name).
+        gw.log?.info({ admin: who.name ?? '(admin API without auth)', client: req.socket.remoteAddress }, 'admin API: reload requested');
         gw.reload().then((r) => json(res, r.ok ? 200 : 400, r), fail);
         return;
       default:
         return json(res, 404, { error: `no admin endpoint ${route}` });
     }
-  });
+  };
   const { host, port } = parseHostPort(address);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

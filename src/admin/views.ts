@@ -3,6 +3,7 @@ import type { ClusterManager } from '../balancing/clusters.js';
 import type { Config } from '../config/schema.js';
 import type { EndpointTable } from '../discovery/endpoint-table.js';
 import type { RegistryWatcher } from '../discovery/types.js';
+import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.js';
 import type { RuntimeState } from '../server/runtime.js';
 
@@ -17,6 +18,8 @@ export interface AdminTarget {
   readonly lastReload: { at: number; ok: boolean; error?: string } | undefined;
   registryWatchers(): Array<{ name: string; type: string; watcher: RegistryWatcher }>;
   reload(): Promise<{ ok: boolean; version?: number; error?: string; problems?: string[] }>;
+  /** Where admin changes and refused requests are logged. */
+  readonly log?: Logger;
 }
 
 export function describeRoutes(state: RuntimeState): unknown {
@@ -56,7 +59,7 @@ export function describeServices(gw: AdminTarget): unknown[] {
   });
 }
 
-const SECRET_KEYS = new Set(['password', 'token', 'accessToken', 'apiKeys', 'key', 'auth']);
+const SECRET_KEYS = new Set(['password', 'token', 'accessToken', 'apiKeys', 'key', 'auth', 'secret']);
 
 export function redactConfig(config: Config): unknown {
   const walk = (v: unknown, k?: string): unknown => {

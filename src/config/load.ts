@@ -156,7 +156,7 @@ export function semanticProblems(cfg: Config): string[] {
     for (const [where, rec] of [['headers', r.match.headers], ['query', r.match.query]] as const) {
       for (const [k, m] of Object.entries(rec ?? {})) if ('regex' in m) checkRegex(m.regex, `${p}.match.${where}.${k}.regex`, problems);
     }
-    if (r.backends.length === 0 && !r.dubbo && !r.directResponse) {
+    if (r.backends.length === 0 && !r.dubbo && !r.ai && !r.directResponse) {
       problems.push(`${p}.backends: a route needs at least one backend (or dubbo, ai, directResponse)`);
     }
     if (r.backends.length > 0 && r.backends.every((b) => b.weight === 0)) {

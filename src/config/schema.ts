@@ -4,6 +4,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { REGISTRY_PLUGINS, type AnyRegistryPlugin } from '../../registries/index.js';
+import { AiRouteSchema } from './ai-schema.js';
 
 export const strict = <T extends z.ZodRawShape>(shape: T) => z.strictObject(shape);
 
@@ -82,8 +83,26 @@ export const ListenerSchema = strict({
   }).prefault({}),
 });
 
+/** scrypt$N$r$p$salt$hash (meshgate hash-password); the hash itself is checked when the admin server or a filter compiles it. */
+const storedPassword = z.string().regex(/^scrypt\$/, 'must be a scrypt hash (scrypt$N$r$p$salt$hash; make one with `meshgate hash-password`), not a password in clear');
+
+export const AdminAuthSchema = strict({
+  /** Bearer tokens, named so that every change made with one is logged with its name. */
+  tokens: z
+    .array(strict({ name: z.string().min(1), token: z.string().min(16, 'an admin token needs at least 16 characters'), role: z.enum(['admin', 'read']).default('admin') }))
+    .default([]),
+  /** Basic-auth users (passwords stored hashed). */
+  basic: z.array(strict({ name: z.string().min(1).refine((u) => !u.includes(':'), 'no ":" in a Basic username'), password: storedPassword, role: z.enum(['admin', 'read']).default('admin') })).default([]),
+  /** Paths served without credentials besides /healthz and /readyz (always open: kubelet probes), e.g. /metrics. */
+  openPaths: z.array(z.string().startsWith('/')).default([]),
+}).refine((a) => a.tokens.length + a.basic.length > 0, 'auth needs at least one token or basic user');
+
 export const AdminSchema = strict({
   address: hostPort.default('127.0.0.1:8001'),
+  /** Credentials the admin API asks for (keep it off public interfaces all the same). */
+  auth: AdminAuthSchema.optional(),
+  /** Refuse every change through the API (reload...), whoever asks. */
+  readOnly: z.boolean().optional(),
 });
 
 // ---------- registries ----------
@@ -259,6 +278,8 @@ export const CanarySchema = strict({
   byHeaderValue: z.string().optional(),
   byHeaderPattern: z.string().optional(),
   byCookie: z.string().min(1).optional(),
+  /** Authenticated consumers sent to the canary (checked after header and cookie, before weight). */
+  byConsumer: z.array(z.string().min(1)).min(1).optional(),
   weight: nonNegInt.optional(),
   weightTotal: positiveInt.default(100),
   backends: z.array(BackendSchema).min(1),
@@ -272,6 +293,8 @@ export const KeySourceSchema = z.union([
   strict({ header: z.string().min(1) }),
   strict({ query: z.string().min(1) }),
   strict({ cookie: z.string().min(1) }),
+  /** The authenticated consumer (auth filters run before traffic filters; unauthenticated requests have no key). */
+  strict({ consumer: z.literal(true) }),
 ]);
 
 export const FlowRuleSchema = strict({
@@ -349,8 +372,27 @@ export const RouteSchema = strict({
   filters: z.array(FilterEntrySchema).default([]),
   timeoutMs: positiveInt.optional(),
   dubbo: DubboRouteSchema.optional(),
+  /** An OpenAI-compatible API in front of LLM providers (src/upstreams/ai/). */
+  ai: AiRouteSchema.optional(),
+  /** Which consumers the route admits (after authentication), and who an unauthenticated client counts as. */
+  auth: strict({
+    allow: z.array(z.string().min(1)).optional(),
+    /** A consumer (declared under consumers:) that a request with no credentials counts as; admitted on this route. */
+    anonymous: z.string().min(1).optional(),
+  }).optional(),
   /** Respond directly without an upstream */
   directResponse: strict({ status: z.number().int().min(100).max(599), body: z.string().default('') }).optional(),
+});
+
+/**
+ * A named client and its credentials. Each credential is { type, ... } with
+ * the keys of its kind (key_auth | basic_auth | jwt_auth | hmac_auth), checked
+ * when the config compiles (src/filters/auth/consumers.ts).
+ */
+export const CREDENTIAL_ENTRY_TITLE = 'meshgate consumer credential';
+export const ConsumerSchema = strict({
+  name: z.string().min(1),
+  credentials: z.array(z.looseObject({ type: z.string().min(1) }).meta({ title: CREDENTIAL_ENTRY_TITLE })).default([]),
 });
 
 export const StoreSchema = z.discriminatedUnion('type', [
@@ -365,6 +407,7 @@ export const ConfigSchema = strict({
   services: z.record(z.string(), ServiceSchema).default({}),
   routes: z.array(RouteSchema).default([]),
   filters: z.array(FilterEntrySchema).default([]),
+  consumers: z.array(ConsumerSchema).default([]),
   store: StoreSchema.default({ type: 'memory' }),
   log: strict({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -389,6 +432,8 @@ export type ListenerConfig = z.output<typeof ListenerSchema>;
 export type RegistryConfig = z.output<typeof RegistrySchema>;
 export type ServiceConfig = z.output<typeof ServiceSchema>;
 export type RouteConfig = z.output<typeof RouteSchema>;
+export type AdminConfig = z.output<typeof AdminSchema>;
+export type ConsumerConfig = z.output<typeof ConsumerSchema>;
 export type BackendConfig = z.output<typeof BackendSchema>;
 export type CanaryConfig = z.output<typeof CanarySchema>;
 export type FilterConfig = z.output<typeof FilterEntrySchema>;

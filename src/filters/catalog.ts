@@ -7,7 +7,12 @@ import { systemProtectionFilter } from '../resilience/system-protection.js';
 import { headersFilter } from './headers.js';
 import { ipRestrictionFilter } from './ip-restriction.js';
 import { rewriteFilter } from './rewrite.js';
+import { ccFilter } from './cc/filter.js';
 import type { FilterPlugin } from './types.js';
+import { basicAuthFilter } from './auth/basic-auth.js';
+import { hmacAuthFilter } from './auth/hmac-auth.js';
+import { jwtAuthFilter } from './auth/jwt-auth.js';
+import { keyAuthFilter } from './auth/key-auth.js';
 import { wafFilter } from './waf/filter.js';
 
-export const FILTERS: readonly FilterPlugin[] = [ipRestrictionFilter, rewriteFilter, headersFilter, flowControlFilter, systemProtectionFilter, wafFilter];
+export const FILTERS: readonly FilterPlugin[] = [ipRestrictionFilter, rewriteFilter, headersFilter, flowControlFilter, systemProtectionFilter, wafFilter, keyAuthFilter, basicAuthFilter, jwtAuthFilter, hmacAuthFilter, ccFilter];

@@ -1,7 +1,7 @@
 // Compiles filter chains from config entries through the filter kinds in catalog.ts.
 import type { FilterConfig } from '../config/schema.js';
 import { FILTERS } from './catalog.js';
-import { PHASES, type FilterContext, type FilterInstance, type FilterPlugin } from './types.js';
+import { PHASES, type FilterCompileContext, type FilterInstance, type FilterPlugin } from './types.js';
 
 const byType = new Map<string, FilterPlugin>(FILTERS.map((p) => [p.type, p]));
 
@@ -15,7 +15,7 @@ function keyPath(path: readonly PropertyKey[]): string {
 /** Build a chain, ordered by phase (stable within a phase). Throws naming the filter on a bad config. */
 export function compileFilters(
   configs: readonly FilterConfig[],
-  ctx: Omit<FilterContext, 'previous'> & { routePrefix?: string },
+  ctx: Omit<FilterCompileContext, 'previous'>,
   where: string,
   previous: ReadonlyMap<string, FilterInstance>,
 ): { chain: FilterInstance[]; byKey: Map<string, FilterInstance> } {
@@ -31,9 +31,10 @@ export function compileFilters(
     }
     const key = `${where}[${i}]:${cfg.type}:${JSON.stringify(cfg)}`;
     try {
-      const f = plugin.create(parsed.data, { ...ctx, previous: previous.get(key) });
-      byKey.set(key, f);
-      made.push({ f, i });
+      const out = plugin.create(parsed.data, { ...ctx, previous: previous.get(key) });
+      const list = Array.isArray(out) ? out : [out];
+      byKey.set(key, list[0]!);
+      for (const f of list) made.push({ f, i });
     } catch (e) {
       throw new Error(`${where}[${i}]: ${(e as Error).message}`);
     }

@@ -8,6 +8,7 @@ import type { Exchange } from '../exchange/exchange.js';
 import type { Flag } from '../exchange/flags.js';
 import type { CounterStore } from '../store/types.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Consumers } from './auth/consumers.js';
 
 /** Phases run in this order; global filters first, then the route's. */
 export const PHASES = ['access', 'protect', 'auth', 'traffic', 'transform'] as const;
@@ -57,6 +58,8 @@ export type FilterFactory<C extends FilterConfig = FilterConfig> = (config: C, c
 export type FilterCompileContext = FilterContext & {
   /** The path prefix the route matches on (prefix rewrites replace it). */
   readonly routePrefix?: string;
+  /** The config's consumers and their credentials (the auth filters look credentials up here). */
+  readonly consumers?: Consumers;
 };
 
 /**
@@ -67,7 +70,8 @@ export type FilterCompileContext = FilterContext & {
 export interface FilterPlugin<S extends z.ZodType = z.ZodType> {
   readonly type: string;
   readonly schema: S;
-  create(config: z.output<S>, ctx: FilterCompileContext): FilterInstance;
+  /** Several instances when one entry works in several phases (cc: IP rules before auth, consumer rules after); the first describes and closes them all. */
+  create(config: z.output<S>, ctx: FilterCompileContext): FilterInstance | FilterInstance[];
 }
 
 /** Declares a filter kind with its settings typed by its own schema. */

@@ -127,8 +127,12 @@ export function accessLogLine(ex: Exchange, status: number, durationMs: number):
     `"method":${q(ex.method)},"host":${q(ex.host)},"path":${q(ex.matchPath)},"route":${q(ex.routeName)},` +
     `"service":${q(ex.service)},"upstream":${q(ex.upstreamAddr)},"status":${status},"flag":"${ex.flag}",` +
     `"attempts":${ex.attempts},"durationMs":${Math.round(durationMs * 1000) / 1000},"bytesIn":${ex.bytesIn},"bytesOut":${ex.bytesOut}` +
+    // The authenticated consumer (auth filters set it), absent otherwise.
+    (ex.consumer !== undefined ? `,"consumer":${q(ex.consumer)}` : '') +
     // With tracing on: the request's trace, to find its spans.
-    (ex.trace !== undefined ? `,"traceId":"${ex.trace.traceId}"}\n` : '}\n')
+    (ex.trace !== undefined ? `,"traceId":"${ex.trace.traceId}"` : '') +
+    // AI routes: provider, models, tokens (src/upstreams/ai/handler.ts sets it).
+    (ex.vars?.ai !== undefined ? `,"ai":${JSON.stringify(ex.vars.ai)}}\n` : '}\n')
   );
 }
 

@@ -203,7 +203,17 @@ export class Metrics {
   readonly wafMatches: client.Counter<'route' | 'family'>;
   /** Requests the WAF blocked (mode block) or would have blocked (mode detect). */
   readonly wafBlocks: client.Counter<'route' | 'family' | 'mode'>;
+  /** Requests CC rules refused (mode block) or would have refused (mode detect). */
+  readonly ccRejections: client.Counter<'route' | 'rule' | 'mode'>;
+  /** CC checks a shared store (Redis) failed to answer: the rule's onStoreError applied. */
+  readonly ccStoreErrors: client.Counter<'route' | 'rule'>;
   readonly retries: client.Counter<'service' | 'reason'>;
+  /** AI routes (src/upstreams/ai): tokens by kind (input | output), calls, time to first token, call duration. */
+  readonly aiTokens: client.Counter<'route' | 'provider' | 'model' | 'consumer' | 'kind'>;
+  readonly aiRequests: client.Counter<'route' | 'provider' | 'model' | 'consumer' | 'code'>;
+  readonly aiTimeToFirstToken: client.Histogram<'route' | 'provider' | 'model' | 'consumer'>;
+  readonly aiDuration: client.Histogram<'route' | 'provider' | 'model' | 'consumer'>;
+  readonly aiEstimatedUsage: client.Counter<'route' | 'provider'>;
 
   /**
    * role 'all': one process does everything; 'data': a worker (request metrics);
@@ -291,10 +301,55 @@ export class Metrics {
       labelNames: ['route', 'family', 'mode'],
       registers: data,
     });
+    this.ccRejections = new client.Counter({
+      name: 'meshgate_cc_rejections_total',
+      help: 'Requests CC rules refused (mode block) or would have refused (mode detect), by route and rule',
+      labelNames: ['route', 'rule', 'mode'],
+      registers: data,
+    });
+    this.ccStoreErrors = new client.Counter({
+      name: 'meshgate_cc_store_errors_total',
+      help: 'CC checks the shared store failed to answer in time (the rule fell back as its onStoreError says)',
+      labelNames: ['route', 'rule'],
+      registers: data,
+    });
     this.retries = new client.Counter({
       name: 'meshgate_retries_total',
       help: 'Upstream retries by service and reason',
       labelNames: ['service', 'reason'],
+      registers: data,
+    });
+    const aiBuckets = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300];
+    this.aiTokens = new client.Counter({
+      name: 'meshgate_ai_tokens_total',
+      help: 'LLM tokens by route, provider, model (as sent to the provider), consumer and kind (input | output)',
+      labelNames: ['route', 'provider', 'model', 'consumer', 'kind'],
+      registers: data,
+    });
+    this.aiRequests = new client.Counter({
+      name: 'meshgate_ai_requests_total',
+      help: 'AI route calls by route, provider (the one that answered, or the last tried), model, consumer and status code sent',
+      labelNames: ['route', 'provider', 'model', 'consumer', 'code'],
+      registers: data,
+    });
+    this.aiTimeToFirstToken = new client.Histogram({
+      name: 'meshgate_ai_time_to_first_token_seconds',
+      help: 'Streams: time from the request to the first chunk sent to the client',
+      labelNames: ['route', 'provider', 'model', 'consumer'],
+      buckets: aiBuckets,
+      registers: data,
+    });
+    this.aiDuration = new client.Histogram({
+      name: 'meshgate_ai_duration_seconds',
+      help: 'AI calls: time from the request to the end of the answer',
+      labelNames: ['route', 'provider', 'model', 'consumer'],
+      buckets: aiBuckets,
+      registers: data,
+    });
+    this.aiEstimatedUsage = new client.Counter({
+      name: 'meshgate_ai_estimated_usage_total',
+      help: 'AI calls whose provider reported no usage: tokens were counted by the gateway (estimate)',
+      labelNames: ['route', 'provider'],
       registers: data,
     });
   }

@@ -53,6 +53,8 @@ export interface CompiledCanary {
   readonly headerValue: string | undefined;
   readonly headerPattern: RegExp | undefined;
   readonly cookie: string | undefined;
+  /** Consumers (ex.consumer, set by auth filters before the backend is chosen) sent to the canary. */
+  readonly consumers: ReadonlySet<string> | undefined;
   readonly weight: number | undefined;
   readonly weightTotal: number;
   readonly backends: BackendSet;
@@ -66,6 +68,7 @@ export function compileCanary(c: CanaryConfig, cluster: (service: string) => Clu
     // A pattern is ignored when a value is set (ingress-nginx); unanchored, partial match.
     headerPattern: headerValue === undefined && c.byHeaderPattern ? new RegExp(c.byHeaderPattern) : undefined,
     cookie: c.byCookie,
+    consumers: c.byConsumer ? new Set(c.byConsumer) : undefined,
     weight: c.weight,
     weightTotal: c.weightTotal > 100 ? c.weightTotal : 100,
     backends: compileBackends(c.backends, cluster),
@@ -73,10 +76,11 @@ export function compileCanary(c: CanaryConfig, cluster: (service: string) => Clu
 }
 
 /**
- * ingress-nginx canary decision: header, then cookie, then weight.
- * Returns true when the request goes to the canary backends.
+ * ingress-nginx canary decision: header, then cookie, then the consumer
+ * (meshgate's addition), then weight. Returns true when the request goes to
+ * the canary backends.
  */
-export function routeToCanary(c: CompiledCanary, ex: Pick<Exchange, 'header'>, random: () => number = Math.random): boolean {
+export function routeToCanary(c: CompiledCanary, ex: Pick<Exchange, 'header'> & Partial<Pick<Exchange, 'consumer'>>, random: () => number = Math.random): boolean {
   if (c.header !== undefined) {
     const v = ex.header(c.header);
     if (v !== undefined) {
@@ -93,6 +97,7 @@ export function routeToCanary(c: CompiledCanary, ex: Pick<Exchange, 'header'>, r
     if (v === 'always') return true;
     if (v === 'never') return false;
   }
+  if (c.consumers !== undefined && ex.consumer !== undefined && c.consumers.has(ex.consumer)) return true;
   if (c.weight !== undefined && c.weight > 0) {
     // random integer in 1..total, canary when <= weight
     const r = Math.floor(random() * c.weightTotal) + 1;

@@ -32,7 +32,7 @@ export interface CompiledRoute {
   /** The global filters this route's requests run: all, less those a route filter stands in for. */
   globalFilters: readonly FilterInstance[] | undefined;
   /** Upstream kind: proxy to backends, or a protocol-specific handler. */
-  readonly kind: 'proxy' | 'dubbo' | 'direct';
+  readonly kind: 'proxy' | 'dubbo' | 'ai' | 'direct';
   /** Opaque per-kind handler state (dubbo/ai compile their own). */
   handler?: unknown;
 }
@@ -61,7 +61,7 @@ export function compileRoute(cfg: RouteConfig, index: number, cluster: (s: strin
     grey: cfg.grey ? compileGrey(cfg.grey, `routes[${index}].grey`) : undefined,
     filters: [],
     globalFilters: undefined,
-    kind: cfg.dubbo ? 'dubbo' : cfg.directResponse ? 'direct' : 'proxy',
+    kind: cfg.dubbo ? 'dubbo' : cfg.ai ? 'ai' : cfg.directResponse ? 'direct' : 'proxy',
   };
 }
 

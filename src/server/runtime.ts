@@ -13,6 +13,7 @@ import { Cluster as ClusterImpl } from '../balancing/cluster.js';
 import type { ClusterManager } from '../balancing/clusters.js';
 import { DEFAULT_SERVICE, type Config } from '../config/schema.js';
 import type { Endpoint } from '../discovery/types.js';
+import { AuthSetup } from '../filters/auth/gate.js';
 import { compileFilters } from '../filters/index.js';
 import type { FilterInstance } from '../filters/types.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -22,6 +23,7 @@ import type { CounterStore } from '../store/types.js';
 import { compileRouteHandler, type CompileDeps, type RouteHandler } from '../upstreams/route-handlers.js';
 export type { CompileDeps } from '../upstreams/route-handlers.js';
 import '../upstreams/dubbo/index.js'; // registers the `dubbo` route handler
+import '../upstreams/ai/index.js'; // registers the `ai` route handler
 
 export interface RuntimeState {
   readonly version: number;
@@ -76,8 +78,11 @@ export function compileRuntime(config: Config, deps: CompileDeps, previous?: Run
     for (const h of handlers) h.close?.();
   };
   try {
-    const ctx = { store: deps.store, log: deps.log, metrics: deps.metrics };
+    // Consumers first: auth filters look credentials up in them; the identity-header strip leads the global chain.
+    const auth = new AuthSetup(config);
+    const ctx = { store: deps.store, log: deps.log, metrics: deps.metrics, consumers: auth.consumers };
     const global = compileFilters(config.filters, ctx, 'filters', prevFilters);
+    auth.addGlobal(global.chain);
     for (const [k, f] of global.byKey) filterIndex.set(k, f);
 
     const routes = config.routes.map((rc, i) => {
@@ -87,8 +92,11 @@ export function compileRuntime(config: Config, deps: CompileDeps, previous?: Run
       route.filters = compiled.chain;
       const replaced = new Set(compiled.chain.filter((f) => f.replacesGlobal).map((f) => f.type));
       route.globalFilters = replaced.size > 0 ? global.chain.filter((f) => !replaced.has(f.type)) : global.chain;
+      const chains = auth.routeChains(rc, i, route.globalFilters, route.filters);
+      route.globalFilters = chains.global;
+      route.filters = chains.route;
       for (const [k, f] of compiled.byKey) filterIndex.set(k, f);
-      if (route.kind === 'dubbo') {
+      if (route.kind === 'dubbo' || route.kind === 'ai') {
         try {
           const h = compileRouteHandler(route, deps);
           handlers.push(h);
@@ -148,6 +156,7 @@ export function referencedServices(config: Config): Set<string> {
   for (const r of config.routes) {
     for (const b of r.backends) out.add(b.service);
     for (const b of r.canary?.backends ?? []) out.add(b.service);
+    for (const p of r.ai?.providers ?? []) if (p.service) out.add(p.service);
   }
   for (const s of Object.values(config.services)) {
     for (const cb of s.circuitBreakers) if (cb.fallback && 'service' in cb.fallback) out.add(cb.fallback.service);

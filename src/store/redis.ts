@@ -8,7 +8,7 @@
 // their clocks in sync (NTP), as they must for any fixed-window limit.
 import { Redis } from 'ioredis';
 import type { StoreConfig } from '../config/schema.js';
-import type { CounterStore } from './types.js';
+import type { CounterStore, StoreScript } from './types.js';
 
 type RedisStoreConfig = Extract<StoreConfig, { type: 'redis' }>['redis'];
 
@@ -29,7 +29,11 @@ export interface RedisStoreOptions {
 export class RedisStore implements CounterStore {
   readonly kind = 'redis' as const;
   private readonly redis: ScriptedRedis;
-  private readonly prefix: string;
+  readonly prefix: string;
+  /** Scripts defined on the connection, by name. */
+  private readonly scripts = new Set<string>();
+  /** The last connection error (a wrong password shows here, not on each request). */
+  lastError = '';
 
   constructor(config: RedisStoreConfig, opts: RedisStoreOptions = {}) {
     this.prefix = config.prefix;
@@ -39,9 +43,13 @@ export class RedisStore implements CounterStore {
       commandTimeout: opts.commandTimeoutMs ?? 1000,
       enableOfflineQueue: true,
       lazyConnect: false,
+      // Commands issued in one event-loop turn (many requests' checks) leave in one write: each is still its own atomic script.
+      enableAutoPipelining: true,
     }) as ScriptedRedis;
     // Connection errors are retried by ioredis; commands fail individually and callers decide.
-    this.redis.on('error', () => undefined);
+    this.redis.on('error', (e: Error) => {
+      this.lastError = e.message;
+    });
     this.redis.defineCommand('meshgateIncr', { numberOfKeys: 1, lua: INCR_SCRIPT });
   }
 
@@ -66,6 +74,29 @@ export class RedisStore implements CounterStore {
 
   async hasFlag(key: string): Promise<boolean> {
     return (await this.redis.exists(`${this.prefix}f:${key}`)) === 1;
+  }
+
+  load(script: StoreScript): void {
+    this.define(script, 1);
+    this.redis.script('LOAD', script.lua).catch(() => undefined);
+  }
+
+  private define(script: StoreScript, numberOfKeys: number): void {
+    if (this.scripts.has(script.name)) return;
+    // defineCommand sends EVALSHA and loads the script on NOSCRIPT: one round trip once loaded.
+    this.redis.defineCommand(script.name, { numberOfKeys, lua: script.lua });
+    this.scripts.add(script.name);
+  }
+
+  eval(script: StoreScript, keys: string[], args: (string | number)[]): Promise<unknown> {
+    this.define(script, keys.length);
+    const fn = (this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[script.name]!;
+    return fn.call(this.redis, ...keys, ...args);
+  }
+
+  /** Connected and authenticated: commands sent now are answered, not queued. */
+  available(): boolean {
+    return this.redis.status === 'ready';
   }
 
   /** Resolves once connected (for startup checks and tests). */

@@ -1,4 +1,4 @@
-// Routes that are not plain proxies (dubbo: HTTP-to-Dubbo)
+// Routes that are not plain proxies (dubbo: HTTP-to-Dubbo; ai: LLM providers)
 // compile a handler here; the pipeline calls it instead of forward().
 import type { CompiledRoute } from '../routing/router.js';
 import type { Exchange } from '../exchange/exchange.js';
@@ -27,7 +27,7 @@ export interface RouteHandler {
 type HandlerFactory = (route: CompiledRoute, deps: CompileDeps) => RouteHandler;
 const factories = new Map<string, HandlerFactory>();
 
-export function registerRouteHandler(kind: 'dubbo', factory: HandlerFactory): void {
+export function registerRouteHandler(kind: 'dubbo' | 'ai', factory: HandlerFactory): void {
   factories.set(kind, factory);
 }
 

@@ -8,9 +8,10 @@ import { FlowRuleSchema, strict, type FlowRuleConfig } from '../../config/schema
 import { defineFilter, type FilterContext, type FilterInstance, type FilterResult, type Rejection } from '../../filters/types.js';
 import type { Exchange } from '../../exchange/exchange.js';
 import type { Clock } from '../breaker.js';
-import { Concurrency, REJECT, Throttle, TokenBucket, WarmUp, type Controller, type Gauge } from './controllers.js';
+import { REJECT, type Controller, type Gauge } from './controllers.js';
 import { compileKey, describeKey, type KeyFn } from './keys.js';
 import { SharedCounter } from './shared.js';
+import { askPrimaryFlow, controllerFor, flowInClusterWorker } from './primary.js';
 
 export const FlowControlFilterSchema = strict({
   type: z.literal('flow_control'),
@@ -42,6 +43,8 @@ interface Rule {
   readonly concurrency: boolean;
   /** Counted through the store (qps + reject with `shared: true`). */
   readonly sharedKey: string | undefined;
+  /** Counted by the primary of a --workers cluster (rate rules in a worker, unless shared through Redis). */
+  readonly primaryId: string | undefined;
   passed: number;
   rejected: number;
 }
@@ -83,15 +86,10 @@ export class FlowControl implements FilterInstance {
       } catch (e) {
         throw new Error(`${at}.${(e as Error).message}`);
       }
-      const ctl: Controller<unknown> =
-        r.metric === 'concurrency'
-          ? new Concurrency(r.count)
-          : r.behavior === 'warm_up'
-            ? new WarmUp(r.count, r.warmUpSec, r.coldFactor)
-            : r.behavior === 'queue'
-              ? new Throttle(r.count, r.intervalSec, r.maxQueueingMs)
-              : new TokenBucket(r.count, r.burst, r.intervalSec);
+      const ctl: Controller<unknown> = controllerFor(r);
       const isShared = config.shared && r.metric === 'qps' && r.behavior === 'reject';
+      // Under --workers, the memory-store buckets of a rate rule live in the primary (one limit for the gateway).
+      const viaPrimary = !(isShared && ctx.store.kind === 'redis') && r.metric !== 'concurrency' && flowInClusterWorker();
       return {
         index,
         config: r,
@@ -101,7 +99,8 @@ export class FlowControl implements FilterInstance {
         single: ctl.create(this.clock()),
         states: new Map(),
         concurrency: r.metric === 'concurrency',
-        sharedKey: isShared ? `flow:${identity}:${index}:` : undefined,
+        sharedKey: isShared && !viaPrimary ? `flow:${identity}:${index}:` : undefined,
+        primaryId: viaPrimary ? `${identity}:${index}` : undefined,
         passed: 0,
         rejected: 0,
       };
@@ -150,6 +149,25 @@ export class FlowControl implements FilterInstance {
           } else if (count > limit) return this.reject(ex, r, windowMs - (this.clock() % windowMs));
           r.passed++;
           return this.run(ex, i + 1, wait);
+        });
+      }
+      if (r.primaryId !== undefined) {
+        const next = i + 1;
+        return askPrimaryFlow(r.primaryId, r.config, key).then((ans) => {
+          let res: number;
+          let retry = 0;
+          if (ans) {
+            res = ans.res;
+            retry = ans.retryAfterMs;
+          } else {
+            // The primary did not answer: this worker's own bucket decides.
+            const ls = this.stateOf(r, key, this.clock());
+            res = r.ctl.acquire(ls, this.clock());
+            if (res === REJECT) retry = r.ctl.retryAfterMs(ls, this.clock());
+          }
+          if (res === REJECT) return this.reject(ex, r, retry);
+          r.passed++;
+          return this.run(ex, next, Math.max(wait, res));
         });
       }
       const s = this.stateOf(r, key, now);

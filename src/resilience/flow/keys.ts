@@ -1,5 +1,6 @@
 // Keys of gateway flow rules (Sentinel GatewayParamFlowItem): client IP, host,
-// header, query parameter or cookie, optionally filtered by a match.
+// header, query parameter, cookie or authenticated consumer, optionally
+// filtered by a match.
 import type { KeySource, StringMatch } from '../../config/schema.js';
 import { compileStringMatch } from '../../routing/match.js';
 import type { Exchange } from '../../exchange/exchange.js';
@@ -36,6 +37,7 @@ export function compileKey(key: KeySource | undefined, match: StringMatch | unde
 function extractor(key: KeySource): (ex: Exchange) => string | undefined {
   if ('ip' in key) return (ex) => ex.clientIp;
   if ('host' in key) return (ex) => ex.host;
+  if ('consumer' in key) return (ex) => ex.consumer;
   if ('header' in key) {
     const name = key.header.toLowerCase();
     return (ex) => ex.header(name);
@@ -52,6 +54,7 @@ export function describeKey(key: KeySource | undefined): string {
   if (!key) return 'route';
   if ('ip' in key) return 'client ip';
   if ('host' in key) return 'host';
+  if ('consumer' in key) return 'consumer';
   if ('header' in key) return `header ${key.header}`;
   if ('query' in key) return `query ${key.query}`;
   return `cookie ${key.cookie}`;

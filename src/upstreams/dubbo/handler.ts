@@ -10,7 +10,7 @@ import { chooseBackend, pickInstance } from '../../routing/select.js';
 import type { Exchange } from '../../exchange/exchange.js';
 import { sendError } from '../../exchange/respond.js';
 import { forward, type ForwardDeps } from '../forward.js';
-import { HOP_BY_HOP } from '../headers.js';
+import { applyHeaderOpsToObject, HOP_BY_HOP } from '../headers.js';
 import type { CompileDeps, RouteHandler } from '../route-handlers.js';
 import { DubboAdapter, setInvocation, type DubboAdapterOptions } from './adapter.js';
 import { genericInvocation } from './codec.js';
@@ -176,7 +176,13 @@ export class DubboRouteHandler implements RouteHandler {
     if (this.group) att.group = this.group;
     if (ex.tag) att['dubbo.tag'] = ex.tag;
     if (m.attach === 'none') return att;
-    const headers = ex.req.headers;
+    // The headers as an HTTP upstream would get them: filters' request header operations
+    // applied (auth sets the consumer header and removes client-sent identity headers).
+    let headers: Record<string, string | string[] | undefined> = ex.req.headers;
+    if (ex.requestHeaderOps.length !== 0) {
+      headers = { ...headers };
+      applyHeaderOpsToObject(headers, ex.requestHeaderOps);
+    }
     if (m.attach === 'all') {
       for (const name in headers) {
         if (name.charCodeAt(0) === 58 /* : */ || HOP_BY_HOP.has(name) || name === 'content-length' || RESERVED.has(name)) continue;

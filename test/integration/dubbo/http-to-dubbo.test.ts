@@ -43,7 +43,9 @@ describe('HTTP-to-Dubbo (static registry)', () => {
         dubboRoute('wrong-group', '/grouped', 'one.static', { group: 'no-such-group' }),
         dubboRoute('mixed', '/mixed', 'mixed.static'),
         { ...dubboRoute('grey', '/grey', 'grey.static'), grey: {} },
+        { ...dubboRoute('authed', '/authed', 'one.static'), filters: [{ type: 'key_auth' }] },
       ],
+      consumers: [{ name: 'mobile', credentials: [{ type: 'key_auth', key: 'mobile-key-123456' }] }],
     };
     gw = await startGateway(config);
     base = gw.listenerUrl('public');
@@ -181,6 +183,21 @@ describe('HTTP-to-Dubbo (static registry)', () => {
       const plain = await fetch(`${base}/grey/whoami`);
       assert.match((await json(plain)) as string, new RegExp(`^${b.address} `), 'untagged requests stay off the grey provider');
     }
+  });
+
+  it('identity headers reach a provider only as the gateway set them: a client-sent x-mse-consumer never becomes an attachment', async () => {
+    const forged = { 'x-mse-consumer': 'admin', 'x-tenant': 't9' };
+    const authed = await fetch(`${base}/authed/whoami`, { headers: { ...forged, 'x-api-key': 'mobile-key-123456' } });
+    assert.equal(authed.status, 200);
+    await authed.text();
+    assert.equal(a.calls.at(-1)!.attachments['x-mse-consumer'], 'mobile', 'the authenticated consumer, not the forged one');
+    assert.equal(a.calls.at(-1)!.attachments['x-api-key'], 'mobile-key-123456');
+    const open = await fetch(`${base}/orders/whoami`, { headers: forged });
+    assert.equal(open.status, 200);
+    await open.text();
+    const call = lastCall();
+    assert.equal(call.attachments['x-mse-consumer'], undefined, 'stripped on a route without auth too');
+    assert.equal(call.attachments['x-tenant'], 't9');
   });
 
   it('balances calls over both providers', async () => {

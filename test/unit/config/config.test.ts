@@ -23,13 +23,18 @@ describe('config validation', () => {
     assert.equal(cfg.routes[0]!.canary?.weight, 5);
   });
 
-  it('refuses filter kinds not built yet (cc) and ai routes, naming the key', async () => {
+  it('refuses a filter kind it does not have, and a cc rule with a bad limit, naming the key', async () => {
     // A filter entry's settings belong to its kind: the config compiles them (meshgate validate, start and reload all do).
-    for (const type of ['cc']) {
-      await assert.rejects(dryCompile(validateConfig({ filters: [{ type }] })), new RegExp(`^Error: filters\\[0\\]\\.type: unknown filter "${type}"`));
-    }
-    const p = problems(() => validateConfig({ routes: [{ name: 'llm', ai: { providers: [{ name: 'q', type: 'qwen' }] } }] }));
-    assert.ok(p.some((x) => x.startsWith('routes[0]') && x.includes('ai')), p.join('; '));
+    await assert.rejects(dryCompile(validateConfig({ filters: [{ type: 'captcha' }] })), /^Error: filters\[0\]\.type: unknown filter "captcha" \(known: .*\bcc\b.*\)/);
+    await assert.rejects(dryCompile(validateConfig({ filters: [{ type: 'cc', rules: [{ key: 'ip', qps: -1 }] }] })), /filters\[0\]\.rules\[0\]\.qps: /);
+    await dryCompile(validateConfig({ filters: [{ type: 'cc', rules: [{ key: 'ip', qps: 50, qpm: 1000, blockSeconds: 300 }] }] }));
+  });
+
+  it('takes ai routes, and names a bad key inside one', async () => {
+    const cfg = validateConfig({ routes: [{ name: 'llm', ai: { providers: [{ name: 'q', type: 'qwen' }] } }] });
+    assert.equal(cfg.routes[0]!.ai!.providers[0]!.type, 'qwen');
+    const p = problems(() => validateConfig({ routes: [{ name: 'llm', ai: { providers: [{ name: 'q', type: 'qwen', apiKey: 'x' }] } }] }));
+    assert.ok(p.some((x) => x.startsWith('routes[0].ai.providers[0]') && x.includes('apiKey')), p.join('; '));
   });
 
   it("names a bad filter setting by its key path, from the filter kind's own schema", async () => {
