@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // meshgate start | validate | schema
 import cluster from 'node:cluster';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,16 +17,88 @@ import { createLogger } from './observability/logger.js';
 import { startDemoUpstreams } from './server/demo-upstream.js';
 import { runPrimary, runWorker } from './workers.js';
 
-const USAGE = `usage:
-  meshgate start [--config FILE] [--workers N] [--demo-upstreams]
-  meshgate validate [--strict] FILE   (--strict: warnings are errors)
-  meshgate schema
-  meshgate hash-password      reads a password on stdin, prints its scrypt hash (basic_auth, admin.auth.basic)
-
-  --config FILE       config file (default: config/meshgate.yaml of the package)
+/** Each command: its flags (true: takes a value), how many arguments it takes, and its help. */
+const COMMANDS: Record<string, { flags: Record<string, boolean>; args: number; usage: string; help: string }> = {
+  start: {
+    flags: { '--config': true, '--workers': true, '--demo-upstreams': false },
+    args: 0,
+    usage: 'meshgate start [--config FILE] [--workers N] [--demo-upstreams]',
+    help: `  --config FILE       config file (default: config/meshgate.yaml of the package)
   --workers N         worker processes sharing the listeners (default: CPU count; 1 = single process)
   --demo-upstreams    also start the two echo instances the default config routes to
+Runs until SIGTERM or SIGINT (drains requests in flight); SIGHUP or a change to the file reloads it.`,
+  },
+  validate: {
+    flags: { '--strict': false },
+    args: 1,
+    usage: 'meshgate validate [--strict] FILE',
+    help: `  Checks FILE as start would (schema, references, ports, TLS files, filters) without starting.
+  Service names no configured registry can give are warnings; --strict makes them errors.`,
+  },
+  schema: { flags: {}, args: 0, usage: 'meshgate schema', help: '  Prints the config\'s JSON schema (for editors).' },
+  'hash-password': {
+    flags: {},
+    args: 0,
+    usage: 'meshgate hash-password',
+    help: '  Reads a password on stdin, prints its scrypt hash (basic_auth credentials, admin.auth.basic).',
+  },
+};
+
+const USAGE = `usage:
+${Object.values(COMMANDS)
+  .map((c) => `  ${c.usage}`)
+  .join('\n')}
+  meshgate --version | --help | COMMAND --help
+
+${COMMANDS.start!.help.split('\nRuns')[0]}
+
+exit codes: 0 ok; 1 the config is invalid or the gateway could not start; 2 a usage error (unknown command or option)
 `;
+
+/** A command line that does not fit its command (exit code 2). */
+class UsageError extends Error {}
+
+interface Parsed {
+  flags: Map<string, string | true>;
+  args: string[];
+}
+
+/** Parses a command's arguments: `--flag`, `--flag value`, `--flag=value`; anything unknown is an error naming it. */
+function parseArgs(cmd: string, argv: readonly string[]): Parsed | 'help' {
+  const spec = COMMANDS[cmd]!;
+  const out: Parsed = { flags: new Map(), args: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--help' || a === '-h') return 'help';
+    if (a.startsWith('-') && a !== '-') {
+      const eq = a.indexOf('=');
+      const name = eq === -1 ? a : a.slice(0, eq);
+      const takes = spec.flags[name];
+      if (takes === undefined) {
+        const known = Object.keys(spec.flags);
+        throw new UsageError(`meshgate ${cmd}: unknown option ${name}${known.length ? ` (options: ${known.join(', ')})` : ' (it takes none)'}`);
+      }
+      if (out.flags.has(name)) throw new UsageError(`meshgate ${cmd}: ${name} given twice`);
+      if (!takes) {
+        if (eq !== -1) throw new UsageError(`meshgate ${cmd}: ${name} takes no value`);
+        out.flags.set(name, true);
+        continue;
+      }
+      const value = eq !== -1 ? a.slice(eq + 1) : argv[++i];
+      if (value === undefined || value === '' || (eq === -1 && value.startsWith('--'))) throw new UsageError(`meshgate ${cmd}: ${name} needs a value`);
+      out.flags.set(name, value);
+      continue;
+    }
+    if (out.args.length >= spec.args) throw new UsageError(`meshgate ${cmd}: unexpected argument "${a}"`);
+    out.args.push(a);
+  }
+  if (out.args.length < spec.args) throw new UsageError(`meshgate ${cmd}: missing argument (usage: ${spec.usage})`);
+  return out;
+}
+
+function version(): string {
+  return (JSON.parse(readFileSync(resolve(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+}
 
 const here = dirname(fileURLToPath(import.meta.url));
 // src/cli.ts and dist/src/cli.js both live two levels below the package root at most
@@ -54,22 +127,15 @@ export function jsonSchema(): unknown {
   return replace(z.toJSONSchema(ConfigSchema, { io: 'input', unrepresentable: 'any' }));
 }
 
-function arg(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  if (i === -1) return undefined;
-  const v = args[i + 1];
-  if (v === undefined || v.startsWith('--')) throw new Error(`${name} needs a value`);
-  return v;
-}
-
-async function start(args: string[]): Promise<void> {
-  const configPath = resolve(arg(args, '--config') ?? resolve(packageRoot, 'config/meshgate.yaml'));
-  const workersArg = arg(args, '--workers');
+async function start(p: Parsed): Promise<void> {
+  const configArg = p.flags.get('--config') as string | undefined;
+  const configPath = resolve(configArg ?? resolve(packageRoot, 'config/meshgate.yaml'));
+  const workersArg = p.flags.get('--workers') as string | undefined;
   const workers = workersArg === undefined ? availableParallelism() : Number(workersArg);
-  if (!Number.isInteger(workers) || workers < 1) throw new Error('--workers must be a whole number >= 1');
+  if (!Number.isInteger(workers) || workers < 1) throw new UsageError('meshgate start: --workers must be a whole number >= 1');
   const config = loadConfigFile(configPath);
   const log = createLogger(config.log.level);
-  if (args.includes('--demo-upstreams')) {
+  if (p.flags.has('--demo-upstreams')) {
     const addrs = config.registries.flatMap((r) => (r.name === 'demo' && r.type === 'static' ? r.endpoints.map((e) => e.split(/\s+/)[0]!) : []));
     await startDemoUpstreams(addrs);
     log.info({ addresses: addrs }, 'demo echo upstreams started');
@@ -100,18 +166,29 @@ async function start(args: string[]): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [cmd, ...args] = argv;
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    (cmd === undefined ? process.stderr : process.stdout).write(USAGE);
+    return cmd === undefined ? 2 : 0;
+  }
+  if (cmd === '--version' || cmd === '-v' || cmd === 'version') {
+    process.stdout.write(`meshgate ${version()}\n`);
+    return 0;
+  }
+  const spec = COMMANDS[cmd];
+  if (spec === undefined) throw new UsageError(`meshgate: unknown command "${cmd}" (commands: ${Object.keys(COMMANDS).join(', ')}; meshgate --help)`);
+  const parsed = parseArgs(cmd, rest);
+  if (parsed === 'help') {
+    process.stdout.write(`usage: ${spec.usage}\n${spec.help}\n`);
+    return 0;
+  }
   switch (cmd) {
     case 'start':
-      await start(args);
+      await start(parsed);
       return -1; // keep running
     case 'validate': {
-      const strict = args.includes('--strict');
-      const file = args.find((a) => a !== '--strict');
-      if (!file) {
-        process.stderr.write(USAGE);
-        return 2;
-      }
+      const strict = parsed.flags.has('--strict');
+      const file = parsed.args[0]!;
       try {
         const cfg = loadConfigFile(file);
         const files = fileProblems(cfg);
@@ -146,13 +223,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${await hashPassword(password)}\n`);
       return 0;
     }
-    case '--help':
-    case '-h':
-    case 'help':
-      process.stdout.write(USAGE);
-      return 0;
     default:
-      process.stderr.write(USAGE);
       return 2;
   }
 }
@@ -165,6 +236,10 @@ if (cluster.isWorker && process.env.MESHGATE_ROLE === 'worker') {
       if (code >= 0) process.exit(code);
     },
     (e) => {
+      if (e instanceof UsageError) {
+        process.stderr.write(`${e.message}\n`);
+        process.exit(2);
+      }
       process.stderr.write(`meshgate: ${e instanceof ConfigError ? e.message : (e as Error).message}\n`);
       process.exit(1);
     },

@@ -54,6 +54,30 @@ describe('meshgate CLI', () => {
     assert.equal(run(['validate', g], { MG_TEST_HOST: '10.0.0.1' }).status, 0);
   });
 
+  it('command lines: unknown options and commands are errors naming them (exit 2), --version, --help per command', () => {
+    const typo = run(['start', '--conifg', 'x.yaml']);
+    assert.equal(typo.status, 2);
+    assert.match(typo.stderr, /^meshgate start: unknown option --conifg \(options: --config, --workers, --demo-upstreams\)/);
+    const cmd = run(['stat']);
+    assert.equal(cmd.status, 2);
+    assert.match(cmd.stderr, /unknown command "stat"/);
+    assert.match(run(['start', '--workers']).stderr, /--workers needs a value/);
+    assert.equal(run(['start', '--workers']).status, 2);
+    assert.match(run(['validate', 'a.yaml', 'b.yaml']).stderr, /unexpected argument "b\.yaml"/);
+    assert.equal(run(['validate']).status, 2);
+    const v = run(['--version']);
+    assert.equal(v.status, 0);
+    assert.equal(v.stdout, `meshgate ${JSON.parse(readFileSync('package.json', 'utf8')).version}\n`);
+    const help = run(['validate', '--help']);
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /^usage: meshgate validate \[--strict\] FILE\n/);
+    assert.match(run(['--help']).stdout, /exit codes: 0 ok; 1 .*; 2 a usage error/);
+    // --flag=value is read like --flag value.
+    const zero = run(['start', '--workers=0', '--config=config/meshgate.yaml']);
+    assert.equal(zero.status, 2);
+    assert.match(zero.stderr, /--workers must be a whole number >= 1/);
+  });
+
   it('schema: prints the JSON Schema, identical to the committed config/schema.json', () => {
     const r = run(['schema']);
     assert.equal(r.status, 0);

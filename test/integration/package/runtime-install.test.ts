@@ -39,6 +39,7 @@ test('npm pack, then npm install --omit=dev: meshgate validates and starts from 
     const bin = join(app, 'node_modules', '.bin', 'meshgate');
     const defaultConfig = join(app, 'node_modules', 'meshgate', 'config', 'meshgate.yaml');
     assert.match(run(bin, ['validate', defaultConfig], app), /ok \(1 routes/);
+    assert.match(run(bin, ['--version'], app), /^meshgate \d+\.\d+\.\d+\n$/);
 
     // The default config with free ports instead of 8080/8001.
     const [port, admin] = [await freePort(), await freePort()];
