@@ -400,6 +400,9 @@ export const StoreSchema = z.discriminatedUnion('type', [
   strict({ type: z.literal('redis'), redis: strict({ url: z.string().min(1), prefix: z.string().default('meshgate:') }) }),
 ]);
 
+/** Query parameters the access log redacts unless `log.redactQuery` says otherwise: the usual places for credentials. */
+export const DEFAULT_REDACTED_QUERY = ['key', 'apikey', 'api_key', 'token', 'access_token', 'id_token', 'password', 'secret', 'signature', 'sig', 'code'] as const;
+
 export const ConfigSchema = strict({
   listeners: z.array(ListenerSchema).min(1).default([{ name: 'public', address: '127.0.0.1:8080', protocol: 'http', trustForwarded: false, trustedProxies: [], keepAliveTimeoutMs: 65_000, maxHeaderBytes: 16_384, headersTimeoutMs: 60_000, bodyTimeoutMs: 60_000, maxConnections: 10_000, http2: { maxConcurrentStreams: 100, maxResetStreams: 100, resetWindowMs: 10_000, maxSessionMemoryMb: 64, rejectMalformedFields: true } }]),
   admin: AdminSchema.default({ address: '127.0.0.1:8001' }),
@@ -412,7 +415,9 @@ export const ConfigSchema = strict({
   log: strict({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     access: z.boolean().default(true),
-  }).default({ level: 'info', access: true }),
+    /** Query parameters whose values the access log replaces with "REDACTED" (names compared ignoring case). */
+    redactQuery: z.array(z.string().min(1)).default([...DEFAULT_REDACTED_QUERY]),
+  }).default({ level: 'info', access: true, redactQuery: [...DEFAULT_REDACTED_QUERY] }),
   /** OpenTelemetry traces over OTLP/HTTP; absent: no tracing (and no cost). */
   tracing: strict({
     /** The collector's OTLP/HTTP traces URL, e.g. http://otel-collector:4318/v1/traces */

@@ -93,6 +93,8 @@ export class Exchange {
   status = 0;
   flag: Flag | '' = '';
   attempts = 0;
+  /** The last upstream attempt's time to its response headers (or to its failure), ms; undefined: none was made. */
+  upstreamMs: number | undefined;
   bytesIn = 0;
   bytesOut = 0;
   /**

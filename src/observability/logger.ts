@@ -121,12 +121,19 @@ export function isoAt(ms: number): string {
  * One access-log line. Built by hand rather than through a logger: it is the
  * one log line every request pays for, and the fields are fixed.
  */
-export function accessLogLine(ex: Exchange, status: number, durationMs: number): string {
+export function accessLogLine(ex: Exchange, status: number, durationMs: number, query = ''): string {
+  const ua = ex.req.headers['user-agent'];
   return (
     `{"time":"${isoAt(ex.startMs)}","requestId":${q(ex.requestId)},"client":${q(ex.clientIp)},` +
-    `"method":${q(ex.method)},"host":${q(ex.host)},"path":${q(ex.matchPath)},"route":${q(ex.routeName)},` +
+    `"method":${q(ex.method)},"host":${q(ex.host)},"path":${q(ex.matchPath)},` +
+    (query !== '' ? `"query":${q(query)},` : '') +
+    `"protocol":"HTTP/${ex.req.httpVersion}",` +
+    (ua !== undefined ? `"userAgent":${q(ua)},` : '') +
+    `"route":${q(ex.routeName)},` +
     `"service":${q(ex.service)},"upstream":${q(ex.upstreamAddr)},"status":${status},"flag":"${ex.flag}",` +
-    `"attempts":${ex.attempts},"durationMs":${Math.round(durationMs * 1000) / 1000},"bytesIn":${ex.bytesIn},"bytesOut":${ex.bytesOut}` +
+    `"attempts":${ex.attempts},"durationMs":${Math.round(durationMs * 1000) / 1000},` +
+    (ex.upstreamMs !== undefined ? `"upstreamMs":${Math.round(ex.upstreamMs * 1000) / 1000},` : '') +
+    `"bytesIn":${ex.bytesIn},"bytesOut":${ex.bytesOut}` +
     // The authenticated consumer (auth filters set it), absent otherwise.
     (ex.consumer !== undefined ? `,"consumer":${q(ex.consumer)}` : '') +
     // With tracing on: the request's trace, to find its spans.
@@ -134,6 +141,32 @@ export function accessLogLine(ex: Exchange, status: number, durationMs: number):
     // AI routes: provider, models, tokens (src/upstreams/ai/handler.ts sets it).
     (ex.vars?.ai !== undefined ? `,"ai":${JSON.stringify(ex.vars.ai)}}\n` : '}\n')
   );
+}
+
+/**
+ * The query string for the access log: the value of every parameter named in
+ * `names` (lower case) becomes REDACTED; everything else as the client sent it.
+ */
+export function redactQuery(query: string, names: ReadonlySet<string>): string {
+  if (query === '' || names.size === 0) return query;
+  let out = '';
+  let changed = false;
+  for (const part of query.split('&')) {
+    const eq = part.indexOf('=');
+    const name = eq === -1 ? part : part.slice(0, eq);
+    let key = name.toLowerCase();
+    if (key.includes('%')) {
+      try {
+        key = decodeURIComponent(key.replace(/\+/g, ' '));
+      } catch {
+        // keep the raw name
+      }
+    }
+    const redact = eq !== -1 && names.has(key);
+    if (redact) changed = true;
+    out += (out === '' ? '' : '&') + (redact ? `${name}=REDACTED` : part);
+  }
+  return changed ? out : query;
 }
 
 /**

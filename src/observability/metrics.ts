@@ -102,6 +102,40 @@ class BufferedCounter<T extends string> extends client.Counter<T> {
   }
 }
 
+/**
+ * A counter labelled (x, y) that adds amounts (bytes) in plain numbers and
+ * hands them to prom-client when metrics are read, like BufferedCounter.
+ */
+class BufferedSum<T extends string> extends client.Counter<T> {
+  private readonly sets: LabelSets<{ readonly labels: Labels; n: number }>;
+
+  constructor(config: client.CounterConfiguration<T>) {
+    super({ ...config, collect: () => this.flush() });
+    this.sets = new LabelSets(config.labelNames ?? [], (labels) => ({ labels, n: 0 }));
+  }
+
+  add2(x: string, y: string, n: number): void {
+    if (!(n > 0)) return;
+    const s = this.sets.get2(x, y);
+    if (s !== undefined) s.n += n;
+    else this.inc(this.sets.labels([x, y]) as client.LabelValues<T>, n);
+  }
+
+  override reset(): void {
+    super.reset();
+    for (const s of this.sets?.all ?? []) s.n = 0;
+  }
+
+  private flush(): void {
+    for (const s of this.sets.all) {
+      if (s.n === 0) continue;
+      const n = s.n;
+      s.n = 0;
+      this.inc(s.labels as client.LabelValues<T>, n);
+    }
+  }
+}
+
 /** What prom-client's Histogram keeps per label set (lib/histogram.js, createBaseValues). */
 interface HistogramEntry {
   bucketValues: Record<number, number>;
@@ -191,12 +225,16 @@ export class Metrics {
   readonly registry = new client.Registry();
   readonly requests: BufferedCounter<'route' | 'service' | 'code' | 'flag'>;
   readonly duration: BufferedHistogram<'route' | 'service'>;
-  readonly upstreamRequests: BufferedCounter<'service' | 'instance' | 'code' | 'result'>;
+  readonly upstreamRequests: BufferedCounter<'service' | 'endpoint' | 'code' | 'result'>;
+  /** Per upstream attempt: time to the response headers (or to the failure), by service and result. */
+  readonly upstreamDuration: BufferedHistogram<'service' | 'result'>;
+  /** Downstream body bytes by route and direction (in: request bodies read, out: response bytes sent). */
+  readonly bytes: BufferedSum<'route' | 'direction'>;
   readonly endpoints: client.Gauge<'service'>;
   readonly registryUp: client.Gauge<'registry'>;
   readonly configReloads: client.Counter<'result'>;
-  readonly ejected: client.Gauge<'service' | 'instance'>;
-  readonly instanceHealthy: client.Gauge<'service' | 'instance'>;
+  readonly ejected: client.Gauge<'service' | 'endpoint'>;
+  readonly instanceHealthy: client.Gauge<'service' | 'endpoint'>;
   readonly circuitState: client.Gauge<'service' | 'scope'>;
   readonly rejections: client.Counter<'reason' | 'route' | 'filter'>;
   /** WAF rule matches by rule family (942 = SQLi, ...) and route. */
@@ -240,8 +278,22 @@ export class Metrics {
     });
     this.upstreamRequests = new BufferedCounter({
       name: 'meshgate_upstream_requests_total',
-      help: 'Upstream attempts by service, instance, status code and result',
-      labelNames: ['service', 'instance', 'code', 'result'],
+      // `endpoint`, not `instance`: Prometheus gives every scraped target an `instance` label of its own.
+      help: 'Upstream attempts by service, endpoint (host:port), status code and result',
+      labelNames: ['service', 'endpoint', 'code', 'result'],
+      registers: data,
+    });
+    this.upstreamDuration = new BufferedHistogram({
+      name: 'meshgate_upstream_duration_seconds',
+      help: 'Upstream attempt time to the response headers (or to the failure), by service and result (ok, retried, or the failure kind)',
+      labelNames: ['service', 'result'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: data,
+    });
+    this.bytes = new BufferedSum({
+      name: 'meshgate_downstream_bytes_total',
+      help: 'Body bytes by route: direction "in" read from clients, "out" sent to them',
+      labelNames: ['route', 'direction'],
       registers: data,
     });
     this.endpoints = new client.Gauge({
@@ -265,15 +317,15 @@ export class Metrics {
     this.ejected = new client.Gauge({
       name: 'meshgate_outlier_ejected',
       aggregator: 'max', // across workers
-      help: '1 while an instance is ejected by outlier detection',
-      labelNames: ['service', 'instance'],
+      help: '1 while an endpoint is ejected by outlier detection',
+      labelNames: ['service', 'endpoint'],
       registers: data,
     });
     this.instanceHealthy = new client.Gauge({
       name: 'meshgate_instance_healthy',
       aggregator: 'min', // across workers
-      help: 'Active health check verdict per instance (1 healthy, 0 unhealthy)',
-      labelNames: ['service', 'instance'],
+      help: 'Active health check verdict per endpoint (1 healthy, 0 unhealthy)',
+      labelNames: ['service', 'endpoint'],
       registers: data,
     });
     this.circuitState = new client.Gauge({
@@ -361,7 +413,14 @@ export class Metrics {
   }
 
   /** Per upstream attempt: `status` is the upstream status as a number, 0 when none arrived. */
-  countUpstream(service: string, instance: string, status: number, result: string): void {
-    this.upstreamRequests.count(service, instance, status, result);
+  countUpstream(service: string, endpoint: string, status: number, result: string, seconds: number): void {
+    this.upstreamRequests.count(service, endpoint, status, result);
+    this.upstreamDuration.observe2(service, result, seconds);
+  }
+
+  /** Per request, at its end. */
+  countBytes(route: string, bytesIn: number, bytesOut: number): void {
+    this.bytes.add2(route, 'in', bytesIn);
+    this.bytes.add2(route, 'out', bytesOut);
   }
 }

@@ -12,7 +12,7 @@ import type { FilterInstance, FilterResult, Rejection } from '../filters/types.j
 import { AddressSet, realClientIp } from '../filters/ip-restriction.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Tracing } from '../observability/tracing.js';
-import { accessLogLine, refusedLogLine, type AccessLogSink } from '../observability/logger.js';
+import { accessLogLine, redactQuery, refusedLogLine, type AccessLogSink } from '../observability/logger.js';
 import { routeToCanary, type CompiledBackend } from '../routing/canary.js';
 import { applyGrey } from '../routing/grey.js';
 import { normalizeHost } from '../exchange/normalize.js';
@@ -35,6 +35,8 @@ const ignoreError = (): void => undefined;
 const ignoreData = (): void => undefined;
 
 const EXCHANGE = Symbol('meshgate.exchange');
+/** Each config generation's redacted query parameter names, lower case. */
+const REDACT_SETS = new WeakMap<object, ReadonlySet<string>>();
 type ResponseWithExchange = DownstreamResponse & { [EXCHANGE]?: PipelineExchange };
 
 /** An exchange with what only the pipeline needs: the config generation it started on, its route's filters. */
@@ -297,10 +299,16 @@ export class Pipeline {
     const seconds = ex.elapsedMs() / 1000;
     const status = ex.status || ex.res.statusCode || 0;
     this.deps.metrics.observeRequest(ex.routeName, ex.service, status, ex.flag, seconds);
+    this.deps.metrics.countBytes(ex.routeName, ex.bytesIn, ex.bytesOut);
     for (const f of state.globalFilters) f.onDone?.(ex);
     if (ex.routeFilters) for (const f of ex.routeFilters) f.onDone?.(ex);
     for (const cb of ex.onDone) cb(ex);
     ex.trace?.end(ex, status);
-    this.deps.accessLog?.write(accessLogLine(ex, status, seconds * 1000));
+    if (this.deps.accessLog !== undefined) {
+      const log = state.config.log;
+      let redact = REDACT_SETS.get(log);
+      if (redact === undefined) REDACT_SETS.set(log, (redact = new Set(log.redactQuery.map((n) => n.toLowerCase()))));
+      this.deps.accessLog.write(accessLogLine(ex, status, seconds * 1000, redactQuery(ex.queryString, redact)));
+    }
   }
 }

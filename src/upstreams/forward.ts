@@ -169,9 +169,11 @@ export async function forward(
       }
       span?.end(outcome);
       const rt = outcome.headersMs ?? performance.now() - started;
+      // A committed response's time was set by the sink at its head; others are timed here.
+      if (!outcome.committed) ex.upstreamMs = rt;
       permit?.done(outcome, rt);
       if (outcome.failure !== 'aborted') cluster.outlier?.report(inst, outcome);
-      deps.metrics.countUpstream(cluster.name, inst.id, outcome.status || 0, outcome.failure ?? (outcome.committed ? 'ok' : 'retried'));
+      deps.metrics.countUpstream(cluster.name, inst.id, outcome.status || 0, outcome.failure ?? (outcome.committed ? 'ok' : 'retried'), rt / 1000);
 
       if (outcome.committed) {
         if (outcome.failure && outcome.failure !== 'aborted') ex.flag ||= FAILURE_FLAG[outcome.failure];

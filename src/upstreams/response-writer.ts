@@ -59,8 +59,14 @@ export class ResponseWriter implements ResponseSink {
     private readonly drainSource: { once(e: 'drain', cb: () => void): unknown } = ex.res,
   ) {}
 
+  /** Made right before its attempt starts. */
+  private readonly startedAt = performance.now();
+
   head(status: number, headers: ResponseHead, endStream = false, retryable = true): 'hold' | SinkError | undefined {
     const ex = this.ex;
+    // The upstream's time to headers, for the access log; set here because the response may end
+    // (and be logged) before the attempt's promise settles in forward.
+    ex.upstreamMs = performance.now() - this.startedAt;
     if (retryable && this.hold?.(status)) {
       this.held = true;
       return 'hold';

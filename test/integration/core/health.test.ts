@@ -38,7 +38,7 @@ describe('active health checks in the gateway', () => {
     }, 10_000);
     for (let i = 0; i < 20; i++) assert.equal(await (await request(gw.listenerUrl() + '/x')).body.text(), 'good');
     const metrics = await (await request(gw.adminUrl() + '/metrics')).body.text();
-    assert.match(metrics, new RegExp(`meshgate_instance_healthy\\{service="svc.static",instance="127.0.0.1:${sick.port}"\\} 0`));
+    assert.match(metrics, new RegExp(`meshgate_instance_healthy\\{service="svc.static",endpoint="127.0.0.1:${sick.port}"\\} 0`));
   });
 
   it('routes to it again once it passes healthyThreshold checks', async () => {

@@ -164,7 +164,7 @@ describe('traffic control through the gateway', () => {
     const o1 = svc.endpoints.find((e: any) => e.port === ups.o1!.port);
     assert.equal(o1.ejected, true);
     const metrics = await (await request(gw.adminUrl() + '/metrics')).body.text();
-    assert.match(metrics, new RegExp(`meshgate_outlier_ejected\\{service="outlier.static",instance="${ups.o1!.address}"\\} 1`));
+    assert.match(metrics, new RegExp(`meshgate_outlier_ejected\\{service="outlier.static",endpoint="${ups.o1!.address}"\\} 1`));
     assert.deepEqual(await tally(gw, '/outlier', 10), { o2: 10 });
     fail = false;
     await waitFor(async () => (await tally(gw, '/outlier', 4)).o1 !== undefined, 5000);
@@ -179,7 +179,7 @@ describe('traffic control through the gateway', () => {
       const t = await tally(gw, '/grey', 20);
       assert.deepEqual(t, { v1a: 20 });
       const metrics = await (await request(gw.adminUrl() + '/metrics')).body.text();
-      assert.match(metrics, new RegExp(`meshgate_instance_healthy\\{service="users.static",instance="${ups.v1b!.address}"\\} 0`));
+      assert.match(metrics, new RegExp(`meshgate_instance_healthy\\{service="users.static",endpoint="${ups.v1b!.address}"\\} 0`));
       health.v1b = 200;
       await waitFor(async () => (await tally(gw, '/grey', 6)).v1b !== undefined, 5000);
     } finally {

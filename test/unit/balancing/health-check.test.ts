@@ -77,13 +77,13 @@ describe('active health checks', () => {
       await until(() => !inst.checkHealthy);
       assert.deepEqual(verdicts, [{ service: 'http-svc', instance: inst.id, healthy: false }]);
       assert.equal(inst.available(Date.now()), false, 'balancers skip it');
-      assert.equal((await metrics.instanceHealthy.get()).values.find((v) => v.labels.instance === inst.id)?.value, 0);
+      assert.equal((await metrics.instanceHealthy.get()).values.find((v) => v.labels.endpoint === inst.id)?.value, 0);
       assert.equal(inst.toJSON().checkHealthy, false);
       h.status.code = 204;
       await until(() => inst.checkHealthy);
       assert.deepEqual(verdicts.at(-1), { service: 'http-svc', instance: inst.id, healthy: true });
       assert.equal(verdicts.length, 2);
-      assert.equal((await metrics.instanceHealthy.get()).values.find((v) => v.labels.instance === inst.id)?.value, 1);
+      assert.equal((await metrics.instanceHealthy.get()).values.find((v) => v.labels.endpoint === inst.id)?.value, 1);
     } finally {
       checker.stop();
     }

@@ -34,7 +34,7 @@ async function until(cond: () => boolean | Promise<boolean>, ms = 5000): Promise
 
 async function gauge(m: Metrics, instance: string): Promise<number | undefined> {
   const g = await m.ejected.get();
-  return g.values.find((v) => v.labels.instance === instance)?.value;
+  return g.values.find((v) => v.labels.endpoint === instance)?.value;
 }
 
 describe('outlier detection', () => {

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ACCESS_LOG_FLUSH_MS, accessLogLine, BatchedAccessLog, createAccessLogSink, isoAt } from '../../../src/observability/logger.js';
+import { ACCESS_LOG_FLUSH_MS, accessLogLine, BatchedAccessLog, createAccessLogSink, isoAt, redactQuery } from '../../../src/observability/logger.js';
 import type { Exchange } from '../../../src/exchange/exchange.js';
 import { waitUntil } from '../../helpers/wait.js';
 
@@ -74,8 +74,10 @@ describe('access log sink', () => {
         attempts: 1,
         bytesIn: 0,
         bytesOut: 2,
+        upstreamMs: 0.75,
+        req: { httpVersion: '1.1', headers: { 'user-agent': `agent ${v}` } },
       } as unknown as Exchange;
-      const line = accessLogLine(ex, 200, 1.5);
+      const line = accessLogLine(ex, 200, 1.5, `q=${v}`);
       assert.ok(line.endsWith('\n') && !line.slice(0, -1).includes('\n'), `one line for ${JSON.stringify(v)}`);
       const o = JSON.parse(line) as Record<string, unknown>;
       assert.equal(o.host, v);
@@ -83,7 +85,21 @@ describe('access log sink', () => {
       assert.equal(o.service, v);
       assert.equal(o.time, '2026-11-22T01:02:03.004Z');
       assert.equal(o.status, 200);
+      assert.equal(o.query, `q=${v}`);
+      assert.equal(o.userAgent, `agent ${v}`);
+      assert.equal(o.protocol, 'HTTP/1.1');
+      assert.equal(o.upstreamMs, 0.75);
     }
+  });
+
+  it('redacts the values of credential-like query parameters, whatever their case or encoding, and keeps the rest as sent', () => {
+    const names = new Set(['token', 'api_key', 'password']);
+    assert.equal(redactQuery('page=2&token=abc&q=a%20b', names), 'page=2&token=REDACTED&q=a%20b');
+    assert.equal(redactQuery('TOKEN=x&Api_Key=y&api%5Fkey=z', names), 'TOKEN=REDACTED&Api_Key=REDACTED&api%5Fkey=REDACTED');
+    assert.equal(redactQuery('password&token=', names), 'password&token=REDACTED');
+    assert.equal(redactQuery('q=token', names), 'q=token');
+    assert.equal(redactQuery('', names), '');
+    assert.equal(redactQuery('a=1', new Set()), 'a=1');
   });
 
   it('formats times as toISOString does, across seconds, days and years', () => {

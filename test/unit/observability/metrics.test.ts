@@ -20,7 +20,7 @@ const requests = (route: string, service: string, code: string, flag: string): s
   `meshgate_requests_total{route="${route}",service="${service}",code="${code}",flag="${flag}"}`;
 const bucket = (le: number | string, route: string, service: string): string => `${DURATION}_bucket{le="${le}",route="${route}",service="${service}"}`;
 const upstream = (service: string, instance: string, code: string, result: string): string =>
-  `meshgate_upstream_requests_total{service="${service}",instance="${instance}",code="${code}",result="${result}"}`;
+  `meshgate_upstream_requests_total{service="${service}",endpoint="${instance}",code="${code}",result="${result}"}`;
 
 /** Asserts the value each series shows in `text`. */
 function assertSamples(text: string, expected: Array<[series: string, value: number]>): void {
@@ -71,12 +71,12 @@ describe('request metrics', () => {
     );
   });
 
-  it('upstream attempts count per service, instance, code and result; no status is code "0"', async () => {
+  it('upstream attempts count per service, endpoint, code and result; no status is code "0"', async () => {
     const m = metrics();
-    m.countUpstream('a.static', '10.0.0.1:80', 200, 'ok');
-    m.countUpstream('a.static', '10.0.0.1:80', 200, 'ok');
-    m.countUpstream('a.static', '10.0.0.1:80', 503, 'retried');
-    m.countUpstream('a.static', '10.0.0.2:80', 0, 'connect-failure');
+    m.countUpstream('a.static', '10.0.0.1:80', 200, 'ok', 0.002);
+    m.countUpstream('a.static', '10.0.0.1:80', 200, 'ok', 0.002);
+    m.countUpstream('a.static', '10.0.0.1:80', 503, 'retried', 0.002);
+    m.countUpstream('a.static', '10.0.0.2:80', 0, 'connect-failure', 0.002);
     const text = await m.registry.metrics();
     assertSamples(text, [
       [upstream('a.static', '10.0.0.1:80', '200', 'ok'), 2],
@@ -84,19 +84,38 @@ describe('request metrics', () => {
       [upstream('a.static', '10.0.0.2:80', '0', 'connect-failure'), 1],
     ]);
     assert.equal(text.match(/^meshgate_upstream_requests_total\{/gm)?.length, 3);
+    // The attempt times: by service and result, not by endpoint (bounded cardinality).
+    assert.equal(sample(text, 'meshgate_upstream_duration_seconds_count{service="a.static",result="ok"}'), 2);
+    assert.equal(sample(text, 'meshgate_upstream_duration_seconds_bucket{le="0.001",service="a.static",result="ok"}'), 0);
+    assert.equal(sample(text, 'meshgate_upstream_duration_seconds_bucket{le="0.0025",service="a.static",result="ok"}'), 2);
+    assert.equal(sample(text, 'meshgate_upstream_duration_seconds_count{service="a.static",result="connect-failure"}'), 1);
+  });
+
+  it('downstream bytes add up per route and direction, across scrapes', async () => {
+    const m = metrics();
+    m.countBytes('r', 100, 2048);
+    m.countBytes('r', 0, 10);
+    m.countBytes('', 5, 0);
+    let text = await m.registry.metrics();
+    assert.equal(sample(text, 'meshgate_downstream_bytes_total{route="r",direction="in"}'), 100);
+    assert.equal(sample(text, 'meshgate_downstream_bytes_total{route="r",direction="out"}'), 2058);
+    assert.equal(sample(text, 'meshgate_downstream_bytes_total{route="",direction="in"}'), 5);
+    m.countBytes('r', 1, 1);
+    text = await m.registry.metrics();
+    assert.equal(sample(text, 'meshgate_downstream_bytes_total{route="r",direction="out"}'), 2059);
   });
 
   it('values accumulate across scrapes: a scrape does not reset them', async () => {
     const m = metrics();
     m.observeRequest('r', 's', 200, '', 0.002);
-    m.countUpstream('s', 'i', 200, 'ok');
+    m.countUpstream('s', 'i', 200, 'ok', 0.002);
     const first = await m.registry.metrics();
     assert.equal(sample(first, requests('r', 's', '200', '')), 1);
     assert.equal(sample(first, bucket(0.0025, 'r', 's')), 1);
 
     m.observeRequest('r', 's', 200, '', 0.002);
     m.observeRequest('r', 's', 200, '', 2);
-    m.countUpstream('s', 'i', 200, 'ok');
+    m.countUpstream('s', 'i', 200, 'ok', 0.002);
     const second = await m.registry.metrics();
     assert.equal(sample(second, requests('r', 's', '200', '')), 3);
     assert.equal(sample(second, upstream('s', 'i', '200', 'ok')), 2);
@@ -115,7 +134,7 @@ describe('request metrics', () => {
     for (let i = 0; i < 10_002; i++) m.observeRequest(`r${i}`, 's', 200, '', 0.002);
     m.observeRequest('r', 's', 200, 'f10002', 0.002);
     m.observeRequest('r10001', 's', 200, '', 0.02);
-    m.countUpstream('s', 'i', 200, 'ok');
+    m.countUpstream('s', 'i', 200, 'ok', 0.002);
     const first = await m.registry.metrics();
     m.observeRequest('r', 's', 200, 'f10002', 0.002);
     m.observeRequest('r10001', 's', 200, '', 40);
@@ -172,9 +191,9 @@ describe('request metrics in a worker cluster', () => {
     a.observeRequest('r', 's', 502, 'UC', 50);
     for (let i = 0; i < 2; i++) b.observeRequest('r', 's', 200, '', 0.004);
     b.observeRequest('q', 's', 200, '', 0.3);
-    a.countUpstream('s', 'i1', 200, 'ok');
-    b.countUpstream('s', 'i1', 200, 'ok');
-    b.countUpstream('s', 'i2', 0, 'timeout');
+    a.countUpstream('s', 'i1', 200, 'ok', 0.002);
+    b.countUpstream('s', 'i1', 200, 'ok', 0.002);
+    b.countUpstream('s', 'i2', 0, 'timeout', 0.002);
 
     const aggregated = client.AggregatorRegistry.aggregate([await a.registry.getMetricsAsJSON(), await b.registry.getMetricsAsJSON()]);
     const text = await aggregated.metrics();
