@@ -1,0 +1,74 @@
+// The WAF engine alone, in process: CPU per request for the cost benchmark's
+// two requests (test/bench/waf.ts), without sockets, so where the time goes
+// can be profiled (`node --cpu-prof --import tsx test/bench/waf-engine.ts`).
+//
+//   npx tsx test/bench/waf-engine.ts [--n 2000] [--paranoia 1] [--vary]
+//
+// --vary changes every value of every request (a counter in the query values
+// and in each JSON string), so no per-value memo can make repeats cheap.
+import { loadCrs } from '../../src/filters/waf/ruleset.js';
+import { addBodyVars, buildHeadVars } from '../../src/filters/waf/request-vars.js';
+
+const argv = process.argv.slice(2);
+const opt = (name: string, def: number): number => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(argv[i + 1]) : def;
+};
+const N = opt('n', 2000);
+const paranoia = opt('paranoia', 1);
+const vary = argv.includes('--vary');
+
+const UA = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
+const HEADERS: [string, string][] = [
+  ['Host', '127.0.0.1:8080'],
+  ['User-Agent', UA],
+  ['Accept', 'application/json, text/plain, */*'],
+  ['Accept-Language', 'en-US,en;q=0.9'],
+];
+
+function order(k: number): string {
+  const items = [];
+  for (let i = 0; items.length < 14; i++) {
+    items.push({ sku: `SKU-${1000 + i}${vary ? k : ''}`, name: `Running shoe model ${i}${vary ? ` v${k}` : ''}`, qty: (i % 3) + 1, price: 59.9 + i, color: ['blue', 'black', 'white'][i % 3] });
+  }
+  const body = { orderId: '9f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b', customer: { name: `Jane Doe${vary ? k : ''}`, email: 'jane.doe@example.com', phone: '+1 555 0100' }, shipping: { street: '12 Main Street', city: 'Springfield', zip: '12345', country: 'US' }, items, note: 'Please leave the parcel at the front door.' };
+  let s = JSON.stringify(body);
+  while (Buffer.byteLength(s) < 2048) {
+    body.note += ' Thanks!';
+    s = JSON.stringify(body);
+  }
+  return s;
+}
+
+const rs = loadCrs({ blockingParanoiaLevel: paranoia, detectionParanoiaLevel: paranoia, tx: { allowed_methods: 'GET HEAD POST OPTIONS PUT PATCH DELETE' }, removeTargets: [{ id: 943120, target: 'ARGS_NAMES:/^json\\./' }] });
+
+function get(k: number): boolean {
+  const target = `/api/items?page=${vary ? k : 2}&sort=-created&q=blue+running+shoes${vary ? k : ''}&category=footwear`;
+  const head = buildHeadVars({ method: 'GET', target, httpVersion: 'HTTP/1.1', headers: HEADERS, remoteAddr: '127.0.0.1', remotePort: 40000, uniqueId: `id${k}` });
+  const tx = rs.newTransaction(head);
+  tx.runPhase(1);
+  tx.runPhase(2, head);
+  return tx.verdict().blocked;
+}
+
+const bodies = Array.from({ length: vary ? 64 : 1 }, (_, k) => Buffer.from(order(k)));
+function post(k: number): boolean {
+  const body = bodies[k % bodies.length]!;
+  const headers: [string, string][] = [...HEADERS, ['Content-Type', 'application/json'], ['Content-Length', String(body.length)]];
+  const head = buildHeadVars({ method: 'POST', target: '/api/orders', httpVersion: 'HTTP/1.1', headers, remoteAddr: '127.0.0.1', remotePort: 40000, uniqueId: `id${k}` });
+  const tx = rs.newTransaction(head);
+  tx.runPhase(1);
+  tx.runPhase(2, addBodyVars(head, body, { truncated: false, processor: tx.requestBodyProcessor as 'JSON' | undefined }));
+  return tx.verdict().blocked;
+}
+
+function measure(name: string, fn: (k: number) => boolean): void {
+  for (let k = 0; k < Math.min(500, N); k++) if (fn(k)) throw new Error(`${name} was blocked`);
+  const t0 = process.cpuUsage();
+  for (let k = 0; k < N; k++) fn(k);
+  const d = process.cpuUsage(t0);
+  console.log(`${name}: ${((d.user + d.system) / N).toFixed(1)} µs CPU per request (${N} requests${vary ? ', every value varied' : ''})`);
+}
+
+measure('GET with a query', get);
+measure('POST 2 KiB JSON', post);
