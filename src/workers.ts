@@ -38,6 +38,8 @@ type ToWorker =
 type ToPrimary =
   | { t: 'hello' }
   | { t: 'ready' }
+  /** The worker could not start (its config would not bind or compile): said once, by the primary. */
+  | { t: 'failed'; error: string }
   | { t: 'view'; id: number; body: unknown }
   | { t: 'prepared'; id: number; error?: string }
   | { t: 'committed'; id: number; error?: string };
@@ -149,9 +151,11 @@ export async function runPrimary(opts: { config: Config; configPath?: string; wo
   serveRateChecks();
   serveFlowChecks();
   cluster.schedulingPolicy = cluster.SCHED_NONE; // the kernel spreads connections, as nginx's workers
+  let started = false;
   const fork = (): Promise<void> =>
     new Promise((resolve, reject) => {
       const w = cluster.fork({ MESHGATE_ROLE: 'worker' });
+      let failure: string | undefined;
       live.set(w.id, w);
       // CC and flow_control limits in the memory store are counted here, once for all workers.
       servePrimaryChannel(w);
@@ -164,6 +168,8 @@ export async function runPrimary(opts: { config: Config; configPath?: string; wo
         } else if (m.t === 'ready') {
           serving.add(w);
           resolve();
+        } else if (m.t === 'failed') {
+          failure = m.error;
         } else if (m.t === 'prepared' || m.t === 'committed') replies.get(`${m.t}:${m.id}:${w.id}`)?.(m.error);
         else if (m.t === 'view') {
           const p = pendingViews.get(m.id);
@@ -181,13 +187,25 @@ export async function runPrimary(opts: { config: Config; configPath?: string; wo
         serving.delete(w);
         for (const [key, answer] of replies) if (key.endsWith(`:${w.id}`)) answer(`worker exited (code ${code})`);
         if (stopping) return;
-        log.error({ pid: w.process.pid, code, signal }, 'worker exited; starting a new one');
-        setTimeout(() => void fork().catch((e) => log.error({ err: e }, 'worker restart failed')), 500).unref();
-        reject(new Error(`worker exited during start (code ${code})`));
+        if (!started) {
+          // During start every worker fails the same way: the start fails, once, with the worker's reason; nothing is restarted.
+          reject(new Error(failure ?? `a worker exited during start (code ${code ?? signal})`));
+          return;
+        }
+        log.error({ workerPid: w.process.pid, code, signal, reason: failure }, 'worker exited; starting a new one');
+        setTimeout(() => void fork().catch((e: Error) => log.error({ reason: e.message }, 'worker restart failed')), 500).unref();
       });
     });
 
-  await Promise.all(Array.from({ length: opts.workers }, () => fork()));
+  try {
+    await Promise.all(Array.from({ length: opts.workers }, () => fork()));
+  } catch (e) {
+    stopping = true;
+    for (const w of live.values()) w.kill('SIGKILL');
+    await gw.stop(0).catch(() => undefined);
+    throw e;
+  }
+  started = true;
 
   const admin = await startAdmin(gw, opts.config.admin.address, {
     scope: () => ({ scope: 'cluster', workers: live.size, note: 'control-plane view; add ?live=1 for each worker\'s live instance state' }),
@@ -245,7 +263,9 @@ export function runWorker(): void {
   const prepared = new Map<number, PendingReload>();
   /** Aborts that came before their prepare finished (the primary gave up waiting). */
   const aborted = new Set<number>();
-  const reply = (m: ToPrimary): void => void process.send?.(m);
+  // A primary that is gone (stopped mid-start, killed) closes the channel: nothing to tell it, and no EPIPE trace.
+  const reply = (m: ToPrimary): void => void process.send?.(m, undefined, undefined, () => undefined);
+  process.on('disconnect', () => process.exit(0));
   // Workers do not watch registries: the primary does and mirrors endpoints here.
   const own = (config: Config): Config => ({ ...config, registries: [] });
 
@@ -311,9 +331,9 @@ export function runWorker(): void {
         for (const q of early.splice(0)) apply(q);
         reply({ t: 'ready' });
       })
-      .catch((e) => {
-        log.fatal({ err: e }, 'worker failed to start');
-        process.exit(1);
+      .catch((e: Error) => {
+        // The primary says it, once for all workers; the worker only reports and leaves.
+        process.send?.({ t: 'failed', error: e.message } satisfies ToPrimary, undefined, undefined, () => process.exit(1));
       });
   });
   reply({ t: 'hello' });
