@@ -163,3 +163,45 @@ export class ReplayBody extends Readable {
     cb(err);
   }
 }
+
+/**
+ * Reads a whole request body into memory, up to `limit` bytes: the buffer,
+ * 'too-large' (the rest is drained, not kept) or 'aborted' (the client went
+ * away). `count` hears every chunk's size (the exchange's bytesIn).
+ */
+export function readWholeBody(src: Readable, limit: number, count?: (n: number) => void): Promise<Buffer | 'too-large' | 'aborted'> {
+  if (src.readableEnded) return Promise.resolve(Buffer.alloc(0));
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = (): void => {
+      src.off('data', onData);
+      src.off('end', onEnd);
+      src.off('error', onError);
+      src.off('aborted', onError);
+    };
+    const onData = (c: Buffer): void => {
+      size += c.length;
+      count?.(c.length);
+      if (size > limit) {
+        cleanup();
+        src.resume();
+        resolve('too-large');
+        return;
+      }
+      chunks.push(c);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onError = (): void => {
+      cleanup();
+      resolve('aborted');
+    };
+    src.on('data', onData);
+    src.once('end', onEnd);
+    src.once('error', onError);
+    src.once('aborted', onError);
+  });
+}

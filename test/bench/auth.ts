@@ -24,10 +24,9 @@
 // Default: the gateway runs from source through tsx (`node --import tsx
 // src/cli.ts`); --dist runs the built `dist/src/cli.js` (after `npm run build`
 // unless --no-build).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +34,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { hashPassword } from '../../src/filters/auth/password.js';
 import { freePort } from '../helpers/upstream.js';
 import { parseWrk } from './lib/wrk.js';
+import { cpuSeconds, stopAll, runProcess as run, startProcess as start, waitForPort } from './lib/procs.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const argv = process.argv.slice(2);
@@ -51,62 +51,6 @@ const o = {
   pin: !flag('no-pin') && availableParallelism() >= 2,
   dist: flag('dist'),
 };
-
-const children: ChildProcess[] = [];
-process.on('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
-});
-
-async function waitForPort(port: number, name: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect(port, '127.0.0.1', () => {
-        s.destroy();
-        r(true);
-      });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${name} did not listen on ${port}`);
-}
-
-function start(name: string, cmd: string, args: string[], cpu: number | undefined): ChildProcess {
-  const [c, a] = cpu !== undefined ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
-  const child = spawn(c, a, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err = (err + d).slice(-4000)));
-  child.on('exit', (code, sig) => {
-    if (code !== 0 && sig !== 'SIGKILL' && sig !== 'SIGTERM') process.stderr.write(`${name} exited ${code ?? sig}: ${err}\n`);
-  });
-  children.push(child);
-  return child;
-}
-
-function run(cmd: string, args: string[], cpu: number | undefined): Promise<string> {
-  const [c, a] = cpu !== undefined ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
-  return new Promise((res, rej) => {
-    const child = spawn(c, a, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d));
-    child.stderr!.on('data', (d: Buffer) => (err += d));
-    child.on('exit', (code) => (code === 0 ? res(out) : rej(new Error(`${cmd} exited ${code}: ${err || out}`))));
-  });
-}
-
-/** utime + stime of a process (all threads: scrypt and crypto run on the thread pool), in seconds. */
-function cpuSeconds(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return (Number(rest[11]) + Number(rest[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -255,7 +199,7 @@ ${route('hmac_digest', '{ type: hmac_auth, validateRequestBody: true }')}
     const out = argv.indexOf('--out');
     if (out >= 0) writeFileSync(argv[out + 1]!, lines.join('\n') + '\n');
   } finally {
-    for (const c of children) c.kill('SIGTERM');
+    stopAll();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -32,12 +32,9 @@
 // (10.0.0.1, 10.0.0.2, ...) as fast as it can until --flood addresses were
 // sent. The gateway's RSS is sampled every 250 ms; the table shows it before,
 // its peak, and the identities the rule holds at the end.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import pino from 'pino';
 import { request } from 'undici';
 import type { Exchange } from '../../src/exchange/exchange.js';
@@ -47,8 +44,8 @@ import { MemoryStore } from '../../src/store/memory.js';
 import { startRedis } from '../helpers/redis.js';
 import { freePort } from '../helpers/upstream.js';
 import { parseWrk } from './lib/wrk.js';
+import { cpuSeconds, stopAll, rssMb, runProcess as run, startProcess as start, waitForPort } from './lib/procs.js';
 
-const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const argv = process.argv.slice(2);
 const opt = (name: string, def: number): number => {
   const i = argv.indexOf(`--${name}`);
@@ -70,86 +67,6 @@ const o = {
   dist: flag('dist'),
 };
 
-const children: ChildProcess[] = [];
-process.on('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
-});
-
-async function waitForPort(port: number, name: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect(port, '127.0.0.1', () => {
-        s.destroy();
-        r(true);
-      });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${name} did not listen on ${port}`);
-}
-
-function start(name: string, cmd: string, args: string[], cpu: number | undefined): ChildProcess {
-  const [c, a] = cpu !== undefined ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
-  const child = spawn(c, a, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err = (err + d).slice(-4000)));
-  child.on('exit', (code, sig) => {
-    if (code !== 0 && sig !== 'SIGKILL' && sig !== 'SIGTERM') process.stderr.write(`${name} exited ${code ?? sig}: ${err}\n`);
-  });
-  children.push(child);
-  return child;
-}
-
-function run(cmd: string, args: string[], cpu: number | undefined, env?: Record<string, string>): Promise<string> {
-  const [c, a] = cpu !== undefined ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
-  return new Promise((res, rej) => {
-    const child = spawn(c, a, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d));
-    child.stderr!.on('data', (d: Buffer) => (err += d));
-    child.on('exit', (code) => (code === 0 ? res(out) : rej(new Error(`${cmd} exited ${code}: ${err || out}`))));
-  });
-}
-
-function stat(pid: number): string[] | undefined {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return f.slice(f.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
-}
-
-/** utime + stime of a process and its descendants (a --workers primary and its workers), in seconds. */
-function cpuSeconds(pid: number): number {
-  const kids = new Map<number, number[]>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    const st = stat(Number(d));
-    if (!st) continue;
-    const ppid = Number(st[1]);
-    kids.set(ppid, [...(kids.get(ppid) ?? []), Number(d)]);
-  }
-  let total = 0;
-  const todo = [pid];
-  while (todo.length) {
-    const p = todo.pop()!;
-    const st = stat(p);
-    if (st) total += (Number(st[11]) + Number(st[12])) / 100;
-    todo.push(...(kids.get(p) ?? []));
-  }
-  return total;
-}
-
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : 0;
-}
-
 interface Result {
   rps: number;
   p50: number;
@@ -162,11 +79,11 @@ const PATH = '/api/items?page=2&sort=-created';
 
 async function measure(url: string, pid: number, cpu: number | undefined): Promise<Result> {
   await run('wrk', ['-t1', `-c${o.connections}`, `-d${o.warmup}s`, url], cpu);
-  const c0 = cpuSeconds(pid);
+  const c0 = cpuSeconds(pid, true);
   const t0 = performance.now();
   const r = parseWrk(await run('wrk', ['-t1', `-c${o.connections}`, `-d${o.seconds}s`, '--latency', url], cpu));
   const served = r.rps * ((performance.now() - t0) / 1000);
-  return { ...r, cpuUsPerReq: ((cpuSeconds(pid) - c0) * 1e6) / served };
+  return { ...r, cpuUsPerReq: ((cpuSeconds(pid, true) - c0) * 1e6) / served };
 }
 
 const median = (xs: number[]): number => {
@@ -332,7 +249,7 @@ async function main(): Promise<void> {
     const out = argv.indexOf('--out');
     if (out >= 0) writeFileSync(argv[out + 1]!, lines.join('\n') + '\n');
   } finally {
-    for (const c of children) c.kill('SIGTERM');
+    stopAll();
     await redis.destroy();
     rmSync(dir, { recursive: true, force: true });
   }

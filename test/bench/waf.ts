@@ -20,9 +20,8 @@
 // for 930-944 at the paranoia level (test/waf/ftw.ts), libinjection's SQLi and
 // XSS lists as a query value and as a form body, and the false-positive sets:
 // libinjection's false_positives.txt and the benign corpus (test/waf/benign).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +29,7 @@ import { formatCorpusReport, runCorpus } from '../waf/corpus.js';
 import { freePort } from '../helpers/upstream.js';
 import { parseWrk } from './lib/wrk.js';
 import { formatFtwReport, runFtw } from '../waf/ftw.js';
+import { cpuSeconds, stopAll, runProcess as run, startProcess as start, waitForPort } from './lib/procs.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const argv = process.argv.slice(2);
@@ -50,62 +50,6 @@ const o = {
   paranoia: opt('paranoia', 1),
   pin: !flag('no-pin') && availableParallelism() >= 2,
 };
-
-const children: ChildProcess[] = [];
-process.on('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
-});
-
-async function waitForPort(port: number, name: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect(port, '127.0.0.1', () => {
-        s.destroy();
-        r(true);
-      });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${name} did not listen on ${port}`);
-}
-
-function start(name: string, cmd: string, args: string[], cpu: number | undefined): ChildProcess {
-  const [c, a] = cpu !== undefined ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
-  const child = spawn(c, a, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err = (err + d).slice(-4000)));
-  child.on('exit', (code, sig) => {
-    if (code !== 0 && sig !== 'SIGKILL' && sig !== 'SIGTERM') process.stderr.write(`${name} exited ${code ?? sig}: ${err}\n`);
-  });
-  children.push(child);
-  return child;
-}
-
-function run(cmd: string, args: string[], cpu: number | undefined): Promise<string> {
-  const [c, a] = cpu !== undefined ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
-  return new Promise((res, rej) => {
-    const child = spawn(c, a, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d));
-    child.stderr!.on('data', (d: Buffer) => (err += d));
-    child.on('exit', (code) => (code === 0 ? res(out) : rej(new Error(`${cmd} exited ${code}: ${err || out}`))));
-  });
-}
-
-/** utime + stime of a process and its threads, in seconds. */
-function cpuSeconds(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return (Number(rest[11]) + Number(rest[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
 
 /** The pid of the gateway itself (taskset execs it, so it is the child's pid). */
 function gatewayPid(child: ChildProcess): number {
@@ -247,7 +191,7 @@ async function main(): Promise<void> {
     const out = argv.indexOf('--out');
     if (out >= 0) writeFileSync(argv[out + 1]!, lines.join('\n') + '\n');
   } finally {
-    for (const c of children) c.kill('SIGTERM');
+    stopAll();
     rmSync(dir, { recursive: true, force: true });
   }
 }

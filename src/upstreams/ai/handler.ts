@@ -19,6 +19,7 @@
 import type { Cluster } from '../../balancing/cluster.js';
 import type { Instance } from '../../balancing/instance.js';
 import type { AiProviderConfig, AiRouteConfig } from '../../config/ai-schema.js';
+import { readWholeBody } from '../../exchange/body.js';
 import type { Cancellation } from '../../exchange/cancel.js';
 import type { Exchange } from '../../exchange/exchange.js';
 import type { Metrics } from '../../observability/metrics.js';
@@ -106,44 +107,6 @@ export function failureMatches(list: readonly string[], f: Failure | { kind: 'st
     if (e.length === 3 && e.endsWith('xx') && e[0] === s[0]) return true;
   }
   return false;
-}
-
-function readBody(ex: Exchange, limit: number): Promise<Buffer | 'too-large' | 'aborted'> {
-  const req = ex.body;
-  if (req.readableEnded) return Promise.resolve(Buffer.alloc(0));
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const cleanup = (): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('aborted', onError);
-    };
-    const onData = (c: Buffer): void => {
-      size += c.length;
-      ex.bytesIn += c.length;
-      if (size > limit) {
-        cleanup();
-        req.resume();
-        resolve('too-large');
-        return;
-      }
-      chunks.push(c);
-    };
-    const onEnd = (): void => {
-      cleanup();
-      resolve(Buffer.concat(chunks));
-    };
-    const onError = (): void => {
-      cleanup();
-      resolve('aborted');
-    };
-    req.on('data', onData);
-    req.once('end', onEnd);
-    req.once('error', onError);
-    req.once('aborted', onError);
-  });
 }
 
 function headerText(h: string | string[] | undefined): string | undefined {
@@ -344,7 +307,7 @@ export class AiRouteHandler implements RouteHandler {
       if (api === 'messages') sendRaw(ex, status, JSON.stringify(anthropicErrorOf(status, body)));
       else sendRaw(ex, status, JSON.stringify(body));
     };
-    const raw = await readBody(ex, this.cfg.maxBodyBytes);
+    const raw = await readWholeBody(ex.body, this.cfg.maxBodyBytes, (n) => (ex.bytesIn += n));
     if (raw === 'aborted') {
       ex.flag = 'DC';
       ex.status = 499;

@@ -2,6 +2,7 @@
 // service method, build Java-typed arguments, and make a generic ($invoke)
 // call through forward() — so instance choice, breakers, retries, outlier
 // detection and metrics are the same as for HTTP backends.
+import { readWholeBody } from '../../exchange/body.js';
 import type { Cancellation } from '../../exchange/cancel.js';
 import type { ClusterManager } from '../../balancing/clusters.js';
 import { BackendSet, type CompiledBackend, type CompiledCanary } from '../../routing/canary.js';
@@ -68,44 +69,6 @@ function releaseAdapter(s: Shared): void {
 /** The Dubbo adapter of a gateway (by its ClusterManager), if a dubbo route created one. */
 export function dubboAdapterOf(clusters: ClusterManager): DubboAdapter | undefined {
   return shared.get(clusters)?.adapter;
-}
-
-function readBody(ex: Exchange, limit: number): Promise<string | 'too-large' | 'aborted'> {
-  const req = ex.body;
-  if (req.readableEnded) return Promise.resolve('');
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const cleanup = (): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('aborted', onError);
-    };
-    const onData = (c: Buffer): void => {
-      size += c.length;
-      ex.bytesIn += c.length;
-      if (size > limit) {
-        cleanup();
-        req.resume();
-        resolve('too-large');
-        return;
-      }
-      chunks.push(c);
-    };
-    const onEnd = (): void => {
-      cleanup();
-      resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8'));
-    };
-    const onError = (): void => {
-      cleanup();
-      resolve('aborted');
-    };
-    req.on('data', onData);
-    req.once('end', onEnd);
-    req.once('error', onError);
-    req.once('aborted', onError);
-  });
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {
@@ -213,16 +176,17 @@ export class DubboRouteHandler implements RouteHandler {
     let bodyText = '';
     let body: unknown;
     if (m.needsBody) {
-      const text = await readBody(ex, MAX_REQUEST_BODY);
-      if (text === 'aborted') {
+      const read = await readWholeBody(ex.body, MAX_REQUEST_BODY, (n) => (ex.bytesIn += n));
+      if (read === 'aborted') {
         ex.flag = 'DC';
         ex.status = 499;
         return;
       }
-      if (text === 'too-large') {
+      if (read === 'too-large') {
         sendError(ex, 'BR', `request body larger than ${MAX_REQUEST_BODY} bytes`, 413);
         return;
       }
+      const text = read.toString('utf8');
       bodyText = text;
       if (text.trim() !== '') {
         try {

@@ -1,0 +1,110 @@
+// Processes for benchmarks: start them (optionally pinned to a CPU with
+// taskset), wait for their port, run one to completion, read their CPU time
+// and memory from /proc, and kill them all when the bench exits.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
+
+const children: ChildProcess[] = [];
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+function pinned(cmd: string, args: readonly string[], cpu: number | undefined): [string, string[]] {
+  return cpu !== undefined ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, [...args]];
+}
+
+export async function waitForPort(port: number, name: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = connect(port, '127.0.0.1', () => {
+        s.destroy();
+        r(true);
+      });
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${name} did not listen on ${port}`);
+}
+
+/** Starts a long-running process (killed when the bench exits); its stderr tail is printed if it dies. taskset execs, so the pid is the command's. */
+export function startProcess(name: string, cmd: string, args: readonly string[], cpu: number | undefined, env?: Record<string, string>): ChildProcess {
+  const [c, a] = pinned(cmd, args, cpu);
+  const child = spawn(c, a, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err = (err + d).slice(-4000)));
+  child.on('exit', (code, sig) => {
+    if (code !== 0 && sig !== 'SIGKILL' && sig !== 'SIGTERM') process.stderr.write(`${name} exited ${code ?? sig}: ${err}\n`);
+  });
+  children.push(child);
+  return child;
+}
+
+/** Runs a command to completion; resolves with its stdout, rejects with its output on a non-zero exit. */
+export function runProcess(cmd: string, args: readonly string[], cpu: number | undefined, env?: Record<string, string>): Promise<string> {
+  const [c, a] = pinned(cmd, args, cpu);
+  return new Promise((res, rej) => {
+    const child = spawn(c, a, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d));
+    child.stderr!.on('data', (d: Buffer) => (err += d));
+    child.on('exit', (code) => (code === 0 ? res(out) : rej(new Error(`${cmd} exited ${code}: ${err || out}`))));
+  });
+}
+
+function stat(pid: number): string[] | undefined {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return f.slice(f.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** utime + stime of a process (all its threads), in seconds; with `tree`, its descendants too (a --workers primary and its workers). */
+export function cpuSeconds(pid: number, tree = false): number {
+  if (!tree) {
+    const st = stat(pid);
+    return st ? (Number(st[11]) + Number(st[12])) / 100 : 0;
+  }
+  const kids = new Map<number, number[]>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const st = stat(Number(d));
+    if (!st) continue;
+    const ppid = Number(st[1]);
+    kids.set(ppid, [...(kids.get(ppid) ?? []), Number(d)]);
+  }
+  let total = 0;
+  const todo = [pid];
+  while (todo.length) {
+    const p = todo.pop()!;
+    const st = stat(p);
+    if (st) total += (Number(st[11]) + Number(st[12])) / 100;
+    todo.push(...(kids.get(p) ?? []));
+  }
+  return total;
+}
+
+/** Asks every process started here to stop (SIGTERM), at the end of a bench. */
+export function stopAll(): void {
+  for (const c of children) c.kill('SIGTERM');
+}
+
+/** Resident memory of a process, MB. */
+export function rssMb(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
