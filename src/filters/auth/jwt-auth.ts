@@ -83,7 +83,32 @@ export function claimHeaderValue(v: unknown): string | undefined {
   return /[\u0000-\u001f\u007f]/.test(s) ? undefined : s;
 }
 
+/** Verified tokens remembered per filter (a bounded map, oldest first out). */
+const VERIFIED_MAX = 10_000;
+/** At most this long, and never past the token's exp (plus the clock tolerance). */
+const VERIFIED_TTL_MS = 60_000;
+/** Longer tokens are verified every time rather than kept. */
+const VERIFIED_MAX_TOKEN = 8_192;
+
+interface Verified {
+  readonly cred: JwtCredential;
+  readonly payload: JWTPayload;
+  readonly until: number;
+}
+
 export function createJwtAuth(cfg: JwtAuthConfig, consumers: Consumers, keys = new JwtKeys(), log?: Logger): AuthFilter {
+  // A token that verified is taken again without its signature check until it
+  // expires, for a minute at most: verification (jose, async) is most of this
+  // filter's cost, and a client sends the same token for every request. What
+  // a minute costs: a key removed from a JWKS still admits tokens verified with
+  // it in the last minute (exp and nbf are still honoured).
+  const verifiedTokens = new Map<string, Verified>();
+  const remember = (token: string, cred: JwtCredential, payload: JWTPayload): void => {
+    if (token.length > VERIFIED_MAX_TOKEN || typeof payload.exp !== 'number') return;
+    const until = Math.min(Date.now() + VERIFIED_TTL_MS, (payload.exp + cfg.clockToleranceSec) * 1000);
+    if (verifiedTokens.size >= VERIFIED_MAX) verifiedTokens.delete(verifiedTokens.keys().next().value!);
+    verifiedTokens.set(token, { cred, payload, until });
+  };
   const challenge = `Bearer realm="${cfg.realm}"`;
   const invalid = (why: string) => unauthorized(`${challenge}, error="invalid_token", error_description="${why.replace(/["\\\r\n]/g, "'")}"`, `invalid token: ${why}`);
   const bearer = cfg.header === 'authorization';
@@ -126,6 +151,11 @@ export function createJwtAuth(cfg: JwtAuthConfig, consumers: Consumers, keys = n
       if (ex.consumer !== undefined) return undefined;
       const found = tokenOf(ex);
       if (found === undefined) return undefined;
+      const known = verifiedTokens.get(found.token);
+      if (known !== undefined) {
+        if (Date.now() < known.until) return accept(ex, known.cred, known.payload, found.from);
+        verifiedTokens.delete(found.token);
+      }
       let iss: unknown;
       try {
         iss = decodeJwt(found.token).iss;
@@ -144,7 +174,10 @@ export function createJwtAuth(cfg: JwtAuthConfig, consumers: Consumers, keys = n
       };
       const verified = key instanceof Uint8Array ? jwtVerify(found.token, key, opts) : jwtVerify(found.token, key, opts);
       return verified.then(
-        (r) => accept(ex, cred, r.payload, found.from),
+        (r) => {
+          remember(found.token, cred, r.payload);
+          return accept(ex, cred, r.payload, found.from);
+        },
         (e: Error & { code?: string }) => {
           // A key set that could not be fetched is the gateway's problem to see, not only the client's.
           if (e.code === 'ERR_JWKS_TIMEOUT' || (e.code === undefined && cred.jwksUrl !== undefined)) {

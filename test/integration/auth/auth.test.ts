@@ -92,6 +92,7 @@ describe('consumers and authentication', () => {
             backends,
             filters: [{ type: 'jwt_auth', claimsToHeaders: [{ claim: 'sub', header: 'x-jwt-sub' }, { claim: 'roles', header: 'x-jwt-roles' }] }],
           },
+          { name: 'jwt-strict', match: { path: { prefix: '/strict-jwt' } }, backends, filters: [{ type: 'jwt_auth', clockToleranceSec: 0 }] },
           { name: 'hmac', match: { path: { prefix: '/hmac' } }, backends, filters: [{ type: 'hmac_auth', validateRequestBody: true, hideCredentials: true }] },
           { name: 'canary', match: { path: { prefix: '/canary' } }, backends, canary: { byConsumer: ['web'], backends: [{ service: 'cy.static' }] }, filters: [{ type: 'key_auth' }] },
           {
@@ -236,6 +237,22 @@ describe('consumers and authentication', () => {
         assert.equal(h['x-jwt-roles'], '["a","b"]');
       }
       assert.equal(jwksHits, 1, 'the JWKS is cached');
+    });
+
+    it('a token verified once is taken again without a new check, but never past its exp', async () => {
+      const exp = Math.floor(Date.now() / 1000) + 2;
+      const t = await token({}, { exp });
+      for (let i = 0; i < 3; i++) assert.equal((await send(base, '/strict-jwt', { authorization: `Bearer ${t}` })).status, 200);
+      await new Promise((r) => setTimeout(r, exp * 1000 - Date.now() + 100));
+      const late = await send(base, '/strict-jwt', { authorization: `Bearer ${t}` });
+      assert.equal(late.status, 401, late.body);
+      assert.match(String(late.headers['www-authenticate']), /token expired/);
+      // A tampered copy of a remembered token is not the remembered token.
+      const fresh = await token();
+      assert.equal((await send(base, '/strict-jwt', { authorization: `Bearer ${fresh}` })).status, 200);
+      const [h, p, sig] = fresh.split('.');
+      const forged = `${h}.${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p!, 'base64url').toString()), sub: 'root' })).toString('base64url')}.${sig}`;
+      assert.equal((await send(base, '/strict-jwt', { authorization: `Bearer ${forged}` })).status, 401);
     });
 
     it('a client-sent claim header is replaced by the verified claim', async () => {
