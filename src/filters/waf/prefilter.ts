@@ -443,22 +443,30 @@ export function clausesOfSource(source: string): Uint32Array[] | undefined {
   return kept.length === 0 ? undefined : kept;
 }
 
-const clauseCache = new Map<string, Uint32Array[] | null>();
+/**
+ * An analysis of a CRS/PCRE pattern's translated source, remembered per
+ * pattern (at most 4,096, then forgotten together): undefined when the pattern
+ * does not translate or the analysis finds nothing.
+ */
+function perPattern<T>(analyse: (source: string) => T | undefined): (pattern: string) => T | undefined {
+  const cache = new Map<string, T | null>();
+  return (pattern) => {
+    let f = cache.get(pattern);
+    if (f === undefined) {
+      try {
+        f = analyse(translatePcre(pattern).testSource) ?? null;
+      } catch {
+        f = null;
+      }
+      if (cache.size >= 4096) cache.clear();
+      cache.set(pattern, f);
+    }
+    return f ?? undefined;
+  };
+}
 
 /** Character clauses of a CRS/PCRE `@rx` pattern, or undefined (see clausesOfSource). */
-export function rxClauses(pattern: string): Uint32Array[] | undefined {
-  let f = clauseCache.get(pattern);
-  if (f === undefined) {
-    try {
-      f = clausesOfSource(translatePcre(pattern).testSource) ?? null;
-    } catch {
-      f = null;
-    }
-    if (clauseCache.size >= 4096) clauseCache.clear();
-    clauseCache.set(pattern, f);
-  }
-  return f ?? undefined;
-}
+export const rxClauses: (pattern: string) => Uint32Array[] | undefined = perPattern(clausesOfSource);
 
 /**
  * Which bytes `value` contains, ASCII case-folded, as 8 words at `out[at..at+8)`.
@@ -506,22 +514,8 @@ export function valueMeetsClauses(value: string, clauses: readonly Uint32Array[]
   return meetsClauses(clauses, p, 0);
 }
 
-const factorCache = new Map<string, string[] | null>();
-
 /** Factors of a CRS/PCRE `@rx` pattern, or undefined (see factorsOfSource). */
-export function rxFactors(pattern: string): string[] | undefined {
-  let f = factorCache.get(pattern);
-  if (f === undefined) {
-    try {
-      f = factorsOfSource(translatePcre(pattern).testSource) ?? null;
-    } catch {
-      f = null;
-    }
-    if (factorCache.size >= 4096) factorCache.clear();
-    factorCache.set(pattern, f);
-  }
-  return f ?? undefined;
-}
+export const rxFactors: (pattern: string) => string[] | undefined = perPattern(factorsOfSource);
 
 /** Case-folded substring test: does `value` contain one of `factors` (lower-case)? */
 export function containsFactor(value: string, factors: readonly string[]): boolean {
