@@ -28,21 +28,14 @@ import { spawnSync } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { hashPassword } from '../../src/filters/auth/password.js';
 import { freePort } from '../helpers/upstream.js';
 import { parseWrk } from './lib/wrk.js';
-import { cpuSeconds, stopAll, runProcess as run, startProcess as start, waitForPort } from './lib/procs.js';
+import { cpuSeconds, ROOT, stopAll, runProcess as run, startProcess as start, waitForPort } from './lib/procs.js';
+import { argv, flag, opt } from './lib/args.js';
 
-const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-const argv = process.argv.slice(2);
-const opt = (name: string, def: number): number => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(argv[i + 1]) : def;
-};
-const flag = (name: string): boolean => argv.includes(`--${name}`);
 const o = {
   rounds: opt('rounds', 3),
   seconds: opt('seconds', 6),

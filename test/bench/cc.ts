@@ -45,17 +45,9 @@ import { startRedis } from '../helpers/redis.js';
 import { freePort } from '../helpers/upstream.js';
 import { parseWrk } from './lib/wrk.js';
 import { cpuSeconds, stopAll, rssMb, runProcess as run, startProcess as start, waitForPort } from './lib/procs.js';
+import { argv, flag, opt, optString } from './lib/args.js';
 
-const argv = process.argv.slice(2);
-const opt = (name: string, def: number): number => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(argv[i + 1]) : def;
-};
-const flag = (name: string): boolean => argv.includes(`--${name}`);
-const only = (() => {
-  const i = argv.indexOf('--only');
-  return i >= 0 ? argv[i + 1] : undefined;
-})();
+const only = optString('only');
 const o = {
   rounds: opt('rounds', 3),
   seconds: opt('seconds', 8),

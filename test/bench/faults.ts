@@ -19,17 +19,13 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { freePort } from '../helpers/upstream.js';
+import { opt, optString } from './lib/args.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-const argv = process.argv.slice(2);
-const opt = (name: string, def: string): string => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1]! : def;
-};
-const RATE = Number(opt('rate', '500'));
-const SECONDS = Number(opt('seconds', '30'));
-const ONLY = opt('only', '');
-const POLICY = opt('policy', 'recommended');
+const RATE = opt('rate', 500);
+const SECONDS = opt('seconds', 30);
+const ONLY = optString('only', '');
+const POLICY = optString('policy', 'recommended');
 
 const children: ChildProcess[] = [];
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));

@@ -8,12 +8,8 @@
 // and in each JSON string), so no per-value memo can make repeats cheap.
 import { loadCrs } from '../../src/filters/waf/ruleset.js';
 import { addBodyVars, buildHeadVars } from '../../src/filters/waf/request-vars.js';
+import { argv, opt } from './lib/args.js';
 
-const argv = process.argv.slice(2);
-const opt = (name: string, def: number): number => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(argv[i + 1]) : def;
-};
 const N = opt('n', 2000);
 const paranoia = opt('paranoia', 1);
 const vary = argv.includes('--vary');

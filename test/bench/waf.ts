@@ -23,25 +23,15 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { formatCorpusReport, runCorpus } from '../waf/corpus.js';
 import { freePort } from '../helpers/upstream.js';
 import { parseWrk } from './lib/wrk.js';
 import { formatFtwReport, runFtw } from '../waf/ftw.js';
-import { cpuSeconds, stopAll, runProcess as run, startProcess as start, waitForPort } from './lib/procs.js';
+import { cpuSeconds, ROOT, stopAll, runProcess as run, startProcess as start, waitForPort } from './lib/procs.js';
+import { argv, flag, opt, optString } from './lib/args.js';
 
-const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-const argv = process.argv.slice(2);
-const opt = (name: string, def: number): number => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(argv[i + 1]) : def;
-};
-const flag = (name: string): boolean => argv.includes(`--${name}`);
-const only = (() => {
-  const i = argv.indexOf('--only');
-  return i >= 0 ? argv[i + 1] : undefined;
-})();
+const only = optString('only');
 const o = {
   rounds: opt('rounds', 3),
   seconds: opt('seconds', 8),
