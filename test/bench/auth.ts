@@ -33,7 +33,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { hashPassword } from '../../src/filters/auth/password.js';
 import { freePort } from '../helpers/upstream.js';
 import { parseWrk } from './lib/wrk.js';
-import { cpuSeconds, ROOT, stopAll, runProcess as run, startProcess as start, waitForPort } from './lib/procs.js';
+import { cpuSeconds, NODE_FLAGS, ROOT, stopAll, runProcess as run, startProcess as start, waitForPort } from './lib/procs.js';
 import { argv, flag, opt } from './lib/args.js';
 
 const o = {
@@ -125,7 +125,7 @@ ${route('hmac_digest', '{ type: hmac_auth, validateRequestBody: true }')}
 `;
     const file = join(dir, 'meshgate.yaml');
     writeFileSync(file, yaml);
-    const args = o.dist ? ['dist/src/cli.js', 'start', '--config', file, '--workers', '1'] : ['--import', 'tsx', 'src/cli.ts', 'start', '--config', file, '--workers', '1'];
+    const args = [...NODE_FLAGS, ...(o.dist ? ['dist/src/cli.js'] : ['--import', 'tsx', 'src/cli.ts']), 'start', '--config', file, '--workers', '1'];
     const gw = start('meshgate', process.execPath, args, gwCpu);
     await waitForPort(port, 'meshgate');
 

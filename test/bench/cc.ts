@@ -44,7 +44,7 @@ import { MemoryStore } from '../../src/store/memory.js';
 import { startRedis } from '../helpers/redis.js';
 import { freePort } from '../helpers/upstream.js';
 import { parseWrk } from './lib/wrk.js';
-import { cpuSeconds, stopAll, rssMb, runProcess as run, startProcess as start, waitForPort } from './lib/procs.js';
+import { cpuSeconds, NODE_FLAGS, stopAll, rssMb, runProcess as run, startProcess as start, waitForPort } from './lib/procs.js';
 import { argv, flag, opt, optString } from './lib/args.js';
 
 const only = optString('only');
@@ -125,7 +125,7 @@ async function main(): Promise<void> {
     const upSrc = `require('http').createServer((q,s)=>{q.resume();q.on('end',()=>s.end('{"ok":true}'))}).listen(${upPort},'127.0.0.1')`;
     start('upstream', process.execPath, ['-e', upSrc], genCpu);
     await waitForPort(upPort, 'upstream');
-    const cli = o.dist ? ['dist/src/cli.js'] : ['--import', 'tsx', 'src/cli.ts'];
+    const cli = [...NODE_FLAGS, ...(o.dist ? ['dist/src/cli.js'] : ['--import', 'tsx', 'src/cli.ts'])];
     const boot = async (kind: Kind) => {
       const workers = kind.endsWith('-w2') ? '2' : '1';
       const port = await freePort();

@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { freePort } from '../helpers/upstream.js';
 import { opt, optString } from './lib/args.js';
+import { NODE_FLAGS } from './lib/procs.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const RATE = opt('rate', 500);
@@ -77,7 +78,7 @@ async function gateway(ports: number[]): Promise<{ url: string; proc: ChildProce
   };
   const file = join(dir, 'meshgate.json.yaml');
   writeFileSync(file, JSON.stringify(cfg));
-  const proc = spawn(process.execPath, ['dist/src/cli.js', 'start', '--config', file, '--workers', '1'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  const proc = spawn(process.execPath, [...NODE_FLAGS, 'dist/src/cli.js', 'start', '--config', file, '--workers', '1'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(proc);
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200; i++) {

@@ -57,17 +57,12 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
+import { NODE_FLAGS } from './lib/procs.js';
 import { parseWrk as parseWrkOutput } from './lib/wrk.js';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-/**
- * V8 flags every Node target runs with: the young-generation size meshgate's
- * launchers use (npm start, the Dockerfile, the systemd unit), given to fastify
- * and the reference too so the comparison is between the proxies, not flags.
- */
-const NODE_FLAGS = ['--max-semi-space-size=64', '--min-semi-space-size=16'];
 const NGINX = '/usr/sbin/nginx';
 
 interface Opts {

@@ -28,7 +28,7 @@ import { formatCorpusReport, runCorpus } from '../waf/corpus.js';
 import { freePort } from '../helpers/upstream.js';
 import { parseWrk } from './lib/wrk.js';
 import { formatFtwReport, runFtw } from '../waf/ftw.js';
-import { cpuSeconds, ROOT, stopAll, runProcess as run, startProcess as start, waitForPort } from './lib/procs.js';
+import { cpuSeconds, NODE_FLAGS, ROOT, stopAll, runProcess as run, startProcess as start, waitForPort } from './lib/procs.js';
 import { argv, flag, opt, optString } from './lib/args.js';
 
 const only = optString('only');
@@ -124,7 +124,7 @@ async function main(): Promise<void> {
       const port = await freePort();
       const file = join(dir, `${waf ? 'on' : 'off'}.yaml`);
       writeFileSync(file, gatewayConfig(port, await freePort(), upPort, waf));
-      const child = start(waf ? 'waf-on' : 'waf-off', process.execPath, ['dist/src/cli.js', 'start', '--config', file, '--workers', '1'], gwCpu);
+      const child = start(waf ? 'waf-on' : 'waf-off', process.execPath, [...NODE_FLAGS, 'dist/src/cli.js', 'start', '--config', file, '--workers', '1'], gwCpu);
       await waitForPort(port, waf ? 'waf-on' : 'waf-off');
       targets.push({ name: waf ? 'waf-on' : 'waf-off', port, child });
     }

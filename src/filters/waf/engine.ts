@@ -19,7 +19,8 @@
 //   blocking decision is made by 949110's `deny` on the anomaly score the
 //   rules themselves summed up. The engine never computes a score.
 import type { PrefilteredOperator } from './operators.js';
-import { bytePresence, factorIndex, factorSetId, meetsClauses, type FactorIndex } from './prefilter.js';
+import { bytePresence, factorIndex, factorSetId, isPlainPresence, meetsClauses, type FactorIndex } from './prefilter.js';
+import { hasSpacePair, pipelineTrigger, type TransformTrigger } from './transforms.js';
 import type { CompiledOperator, RequestVars, Transform, VarEntry } from './types.js';
 
 // ---------------------------------------------------------------------------
@@ -122,6 +123,8 @@ export interface CompiledRule {
   transformIds: Int32Array;
   /** Set by the engine: the id of the transformation pipeline (rules with the same transformIds share it). */
   pipelineId?: number;
+  /** Set by the engine: what the pipeline needs to change a value beyond case (transforms.ts pipelineTrigger). */
+  pipelineTrigger?: TransformTrigger;
   multiMatch: boolean;
   capture: boolean;
   setvars: readonly SetVarOp[];
@@ -212,21 +215,17 @@ interface RuntimeRemoval extends KeySelector {
 }
 
 const EMPTY: readonly VarEntry[] = [];
-const EMPTY_ARENA = new Uint8Array(0);
-const EMPTY_PRESENCE = new Int32Array(0);
 
 /** What the transaction knows about one distinct string. */
 class Slots {
   /** out[id]: the string after transformation `id`. */
   readonly out: (string | undefined)[] = [];
-  /**
-   * Where this string's prefilter hits start in the transaction's hit arena
-   * (arena[at + set] = 1: the string contains a factor of that `@rx` factor
-   * set, see prefilter.ts); -1 until first needed.
-   */
-  hitsAt = -1;
-  /** Where its byte-presence bitmap starts in the presence arena (8 words); -1 until needed, -2: has chars above 0xff. */
-  presAt = -1;
+  /** The ids of the `@rx`/`@pm` factor sets whose factors it contains (see prefilter.ts); scanned when first needed. */
+  hits: readonly number[] | undefined = undefined;
+  /** Its byte-presence bitmap (8 words, see prefilter.ts bytePresence); null: it has chars above 0xff; computed when first needed. */
+  pres: Int32Array | null | undefined = undefined;
+  /** Whether it has a space followed by a space, `/` or `(` (transforms.ts hasSpacePair), when first needed. */
+  spacePair: boolean | undefined = undefined;
   /** pipeOut[p]: the string after the whole pipeline `p` (see CompiledRule.pipelineId); pipeSlots[p]: its slots. */
   pipeOut: (string | undefined)[] | undefined = undefined;
   pipeSlots: (Slots | undefined)[] | undefined = undefined;
@@ -287,6 +286,8 @@ function prepareRules(rules: EngineRules): void {
       for (let r: CompiledRule | undefined = top; r !== undefined; r = r.chain) {
         const op = r.op?.compiled as PrefilteredOperator | undefined;
         if (op?.factors !== undefined && op.factorSetId === undefined) op.factorSetId = factorSetId(op.factors);
+        const plain = op?.plain;
+        if (plain?.factorSets !== undefined && plain.factorSetIds === undefined) plain.factorSetIds = plain.factorSets.map(factorSetId);
         if (r.transforms.length !== 0 && r.pipelineId === undefined) {
           const key = r.transformIds.join(',');
           let pid = pipelineIds.get(key);
@@ -295,6 +296,7 @@ function prepareRules(rules: EngineRules): void {
             pipelineIds.set(key, pid);
           }
           r.pipelineId = pid;
+          r.pipelineTrigger = pipelineTrigger(r.transforms);
         }
       }
     }
@@ -329,11 +331,8 @@ export class Transaction {
   private prefiltered = 0;
   /** The literal prefilter (`@rx`, `@pm`): which factor sets occur in a value (per distinct value). */
   private readonly factors: FactorIndex;
-  private hitArena = EMPTY_ARENA;
-  private hitNext = 0;
-  /** Byte-presence bitmaps of distinct values (see Slots.presAt). */
-  private presArena = EMPTY_PRESENCE;
-  private presNext = 0;
+  /** Per collection list, per transformation pipeline (0: none, p + 1: pipeline p): the factor sets its values hit. */
+  private readonly listHitCache = new Map<readonly VarEntry[], (ListHits | undefined)[]>();
   /** Slots of the string the last transform() returned. */
   private lastSlots: Slots | undefined;
   /** The chain starter's first matched value, for its log entry. */
@@ -341,11 +340,16 @@ export class Transaction {
   private firstRaw = '';
   private haveFirst = false;
 
+  /** False runs every operator on every value (tests compare the verdicts with and without the prefilters). */
+  private readonly prefilter: boolean;
+
   constructor(
     private readonly rules: EngineRules,
     vars: RequestVars,
+    opts: { prefilter?: boolean } = {},
   ) {
     this.vars = vars;
+    this.prefilter = opts.prefilter !== false;
     prepareRules(rules);
     this.factors = factorIndex();
     for (const [lk, name, value] of rules.txSeed) this.tx.set(lk, { name, value });
@@ -571,11 +575,18 @@ export class Transaction {
     }
     let matched = false;
     let rows: Slots[] | undefined;
-    if (rule.transforms.length !== 0 || (op as PrefilteredOperator | undefined)?.factorSetId !== undefined) {
+    const pf = op as PrefilteredOperator | undefined;
+    const gated = pf !== undefined && (pf.factorSetId !== undefined || pf.plain !== undefined);
+    if (rule.transforms.length !== 0 || gated) {
       rows = this.rows.get(list);
       if (rows === undefined) {
         rows = new Array<Slots | undefined>(list.length) as Slots[];
         this.rows.set(list, rows);
+      }
+      // The whole list at once: when no value can match, the rule does not walk it.
+      if (gated && this.prefilter && !rule.multiMatch && list.length > 1 && !mayMatchList(pf, this.listHits(rule, list, rows))) {
+        this.prefiltered += list.length;
+        return false;
       }
     }
     for (let i = 0; i < list.length; i++) {
@@ -653,9 +664,7 @@ export class Transaction {
     op: CompiledOperator,
   ): boolean {
     let caps: string[] | undefined;
-    const fid = (op as PrefilteredOperator).factorSetId;
-    const clauses = (op as PrefilteredOperator).clauses;
-    if ((fid !== undefined && !this.hasFactor(fid, value, slots)) || (clauses !== undefined && !this.meets(clauses, value, slots))) {
+    if (this.prefilter && !this.mayMatch(op as PrefilteredOperator, value, slots)) {
       // None of the operator's required literals occurs in the value, or a
       // byte set of which every match has one member: it cannot match.
       this.prefiltered++;
@@ -688,45 +697,138 @@ export class Transaction {
     return true;
   }
 
+  /**
+   * Whether the operator's prefilters let `value` through: its factors and
+   * clauses, or for a plain value its plain prefilter (the pattern's
+   * restriction decides, see prefilter.ts, Plain values). False: it cannot match.
+   */
+  private mayMatch(op: PrefilteredOperator, value: string, slots: Slots | undefined): boolean {
+    const plain = op.plain;
+    if (plain !== undefined && this.isPlain(value, slots)) {
+      if (plain.never) return false;
+      const ids = plain.factorSetIds;
+      if (ids !== undefined) for (let k = 0; k < ids.length; k++) if (!this.hasFactor(ids[k]!, value, slots)) return false;
+      return plain.clauses === undefined || this.meets(plain.clauses, value, slots);
+    }
+    const fid = op.factorSetId;
+    if (fid !== undefined && !this.hasFactor(fid, value, slots)) return false;
+    return op.clauses === undefined || this.meets(op.clauses, value, slots);
+  }
+
   /** Whether `value` (whose slots are `slots`, when known) contains a factor of set `fid`. */
   private hasFactor(fid: number, value: string, slots: Slots | undefined): boolean {
-    const sl = slots ?? this.slotsOf(value);
-    let at = sl.hitsAt;
-    if (at < 0) {
-      const size = this.factors.size;
-      at = this.hitNext;
-      if (at + size > this.hitArena.length) {
-        // Full: grow (offsets stay valid: the old hits are copied).
-        const bigger = new Uint8Array(Math.max(2 * this.hitArena.length, at + size, 64 * size));
-        bigger.set(this.hitArena);
-        this.hitArena = bigger;
-      }
-      this.hitNext = at + size;
-      sl.hitsAt = at;
-      this.factors.scan(value, this.hitArena, at);
+    const h = this.hits(value, slots ?? this.slotsOf(value));
+    return h.length !== 0 && h.includes(fid);
+  }
+
+  /** The factor sets the value hits, scanned once per distinct value (few: most values hit none). */
+  private hits(value: string, sl: Slots): readonly number[] {
+    let h = sl.hits;
+    if (h === undefined) h = sl.hits = this.factors.scanIds(value);
+    return h;
+  }
+
+  /**
+   * Which factor sets the values of `list` hit after `rule`'s
+   * transformations, plain and other values apart (see mayMatchList):
+   * computed once per list and pipeline, for every rule that reads them.
+   * The untransformed values' hits serve every pipeline; a pipeline adds
+   * only the values it can change beyond case (transforms.ts
+   * TransformTrigger), and shares them when it changes none.
+   */
+  private listHits(rule: CompiledRule, list: readonly VarEntry[], rows: Slots[]): ListHits {
+    let byPipe = this.listHitCache.get(list);
+    if (byPipe === undefined) {
+      byPipe = [];
+      this.listHitCache.set(list, byPipe);
     }
-    return this.hitArena[at + fid] === 1;
+    const k = rule.transforms.length === 0 ? 0 : rule.pipelineId! + 1;
+    let u = byPipe[k];
+    if (u !== undefined) return u;
+    let base = byPipe[0];
+    if (base === undefined) {
+      base = byPipe[0] = this.rawListHits(list, rows);
+      if (k === 0) return base;
+    }
+    const trig = rule.pipelineTrigger ?? 'all';
+    if (trig !== 'all' && !triggers(trig, base.pres, base.spacePair)) {
+      byPipe[k] = base;
+      return base;
+    }
+    u = { plain: base.plain, other: base.other, plainSets: base.plainSets.slice(), otherSets: base.otherSets.slice(), pres: base.pres, spacePair: base.spacePair };
+    const last = rule.transforms.length - 1;
+    for (let i = 0; i < list.length; i++) {
+      const raw = list[i]!.value;
+      const rs = rows[i]!;
+      if (trig !== 'all' && !triggers(trig, this.presence(raw, rs), trig.spacePair && this.spacePair(raw, rs))) continue;
+      const v = this.transform(rule, raw, last, rs);
+      this.addHits(u, v, this.lastSlots!);
+    }
+    byPipe[k] = u;
+    return u;
+  }
+
+  /** listHits for the values as they are, with the union of their byte presence. */
+  private rawListHits(list: readonly VarEntry[], rows: Slots[]): ListHits {
+    const words = Math.ceil(this.factors.size / 30);
+    const u: ListHits = { plain: 0, other: 0, plainSets: new Array<number>(words).fill(0), otherSets: new Array<number>(words).fill(0), pres: new Int32Array(8), spacePair: false };
+    for (let i = 0; i < list.length; i++) {
+      const v = list[i]!.value;
+      let vs = rows[i];
+      if (vs === undefined) vs = rows[i] = new Slots();
+      this.addHits(u, v, vs);
+      const p = this.presence(v, vs);
+      if (p === null) u.pres = null;
+      else if (u.pres !== null) for (let w = 0; w < 8; w++) u.pres[w]! |= p[w]!;
+      if (!u.spacePair && this.spacePair(v, vs)) u.spacePair = true;
+    }
+    return u;
+  }
+
+  private addHits(u: ListHits, v: string, vs: Slots): void {
+    const h = this.hits(v, vs);
+    let bits: number[];
+    if (this.isPlain(v, vs)) {
+      u.plain++;
+      bits = u.plainSets;
+    } else {
+      u.other++;
+      bits = u.otherSets;
+    }
+    for (let j = 0; j < h.length; j++) {
+      const id = h[j]!;
+      bits[(id / 30) | 0] |= 1 << id % 30;
+    }
+  }
+
+  private spacePair(v: string, sl: Slots): boolean {
+    let p = sl.spacePair;
+    if (p === undefined) p = sl.spacePair = hasSpacePair(v);
+    return p;
   }
 
   /** Whether `value` has a byte of each clause (see prefilter.ts rxClauses); true when it cannot tell. */
   private meets(clauses: readonly Uint32Array[], value: string, slots: Slots | undefined): boolean {
-    const sl = slots ?? this.slotsOf(value);
-    let at = sl.presAt;
-    if (at === -1) {
-      at = this.presNext;
-      if (at + 8 > this.presArena.length) {
-        const bigger = new Int32Array(Math.max(2 * this.presArena.length, 256));
-        bigger.set(this.presArena);
-        this.presArena = bigger;
-      }
-      if (bytePresence(value, this.presArena, at)) {
-        this.presNext = at + 8;
-      } else {
-        at = -2;
-      }
-      sl.presAt = at;
+    const p = this.presence(value, slots ?? this.slotsOf(value));
+    return p === null || meetsClauses(clauses, p, 0);
+  }
+
+  /** Whether `value` has no byte of PLAIN_EXCLUDED (false when it cannot tell). */
+  private isPlain(value: string, slots: Slots | undefined): boolean {
+    const p = this.presence(value, slots ?? this.slotsOf(value));
+    return p !== null && isPlainPresence(p, 0);
+  }
+
+  /** The value's byte-presence bitmap, computed once per distinct value; null when it has chars above 0xff. */
+  private presence(value: string, sl: Slots): Int32Array | null {
+    let p = sl.pres;
+    if (p === undefined) {
+      // 32 bytes: small typed arrays live on V8's heap and cost little to allocate.
+      p = new Int32Array(8);
+      if (!bytePresence(value, p, 0)) p = null;
+      sl.pres = p;
     }
-    return at === -2 || meetsClauses(clauses, this.presArena, at);
+    return p;
   }
 
   /**
@@ -922,6 +1024,51 @@ export class Transaction {
       }
     }
   }
+}
+
+/**
+ * How many of a list's values are plain (see prefilter.ts) and which factor
+ * sets they hit, as bits (30 per word), plain and other values apart; and
+ * for the untransformed values, which bytes occur (null: a char above 0xff)
+ * and whether a space pair does.
+ */
+interface ListHits {
+  plain: number;
+  other: number;
+  plainSets: number[];
+  otherSets: number[];
+  pres: Int32Array | null;
+  spacePair: boolean;
+}
+
+/** Whether a value (or list) with these bytes and space pairs may be changed by a pipeline with this trigger. */
+function triggers(t: Exclude<TransformTrigger, 'all'>, pres: Int32Array | null, spacePair: boolean): boolean {
+  if (pres === null || (t.spacePair && spacePair)) return true;
+  const b = t.bytes;
+  return ((pres[0]! & b[0]!) | (pres[1]! & b[1]!) | (pres[2]! & b[2]!) | (pres[3]! & b[3]!) |
+    (pres[4]! & b[4]!) | (pres[5]! & b[5]!) | (pres[6]! & b[6]!) | (pres[7]! & b[7]!)) !== 0;
+}
+
+function hasBit(bits: readonly number[], id: number): boolean {
+  return ((bits[(id / 30) | 0]! >>> id % 30) & 1) === 1;
+}
+
+/**
+ * Whether any value of a list may match the operator, by the prefilters
+ * apply() uses for each value: the operator's factors for values that are
+ * not plain, its plain prefilter (or else its factors) for plain ones.
+ * False only when no value could pass them.
+ */
+function mayMatchList(op: PrefilteredOperator, u: ListHits): boolean {
+  const fid = op.factorSetId;
+  if (u.other !== 0 && (fid === undefined || hasBit(u.otherSets, fid))) return true;
+  if (u.plain === 0) return false;
+  const plain = op.plain;
+  if (plain === undefined) return fid === undefined || hasBit(u.plainSets, fid);
+  if (plain.never) return false;
+  const ids = plain.factorSetIds;
+  if (ids !== undefined) for (let k = 0; k < ids.length; k++) if (!hasBit(u.plainSets, ids[k]!)) return false;
+  return true;
 }
 
 function removedWhole(removals: RuntimeRemoval[], t: Target): boolean {

@@ -8,7 +8,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { AhoCorasick } from './aho-corasick.js';
 import { detectSQLi } from './libinjection/sqli.js';
 import { detectXSS } from './libinjection/xss.js';
-import { rxClauses, rxFactors } from './prefilter.js';
+import { rxClauses, rxFactors, rxPlain, type PlainPrefilter } from './prefilter.js';
 import { compileRx } from './regex.js';
 import { UnsupportedFeature, type CompiledOperator, type OperatorContext } from './types.js';
 
@@ -27,6 +27,12 @@ export interface PrefilteredOperator extends CompiledOperator {
    * contains a byte of each (ASCII case-folded); a value missing one cannot match.
    */
   clauses?: readonly Uint32Array[];
+  /**
+   * The prefilter for plain values (no byte of prefilter.ts PLAIN_EXCLUDED),
+   * stronger than the one above for patterns that allow shell junk between
+   * letters; the engine sets its `factorSetIds`.
+   */
+  plain?: PlainPrefilter & { factorSetIds?: number[] };
 }
 
 const NO_MATCH: CompiledOperator = { match: () => undefined };
@@ -46,6 +52,8 @@ export function compileOperator(name: string, arg: string, ctx: OperatorContext)
       if (factors !== undefined) op.factors = factors;
       const clauses = rxClauses(arg);
       if (clauses !== undefined) op.clauses = clauses;
+      const plain = rxPlain(arg);
+      if (plain !== undefined) op.plain = plain;
       return op;
     }
     case 'pm':

@@ -19,7 +19,7 @@
 // Aho-Corasick automaton (a DFA over byte classes): one scan of a value says
 // which patterns may match it.
 
-import { translatePcre } from './regex.js';
+import { translatePcre, translateWithout } from './regex.js';
 
 /** Most strings an exact set may hold. */
 const EXACT_LIMIT = 64;
@@ -185,6 +185,16 @@ class SourceParser {
   }
 }
 
+/** The parse of an emitted source, or undefined when it has something the analysis does not know. */
+function parseSource(source: string): PNode | undefined {
+  try {
+    return new SourceParser(source).parse();
+  } catch (e) {
+    if (e instanceof GiveUp) return undefined;
+    throw e;
+  }
+}
+
 function single(c: number): PNode {
   const bits = new Uint32Array(8);
   bits[c >>> 5]! |= 1 << (c & 31);
@@ -202,6 +212,12 @@ interface Info {
 }
 
 const UNKNOWN: Info = { exact: null, factors: null };
+/** Matches no string at all (a class emptied by translateWithout, and whatever requires one). */
+const NOTHING: Info = { exact: new Set(), factors: new Set() };
+
+function isNothing(i: Info): boolean {
+  return i.exact === null ? i.factors !== null && i.factors.size === 0 : i.exact.size === 0;
+}
 
 function asFactors(i: Info): Set<string> | null {
   if (i.exact !== null) {
@@ -236,10 +252,11 @@ function analyze(n: PNode): Info {
       return { exact: new Set(['']), factors: null };
     case 'set':
       if (n.chars === null) return UNKNOWN;
-      if (n.chars.length === 0) return { exact: new Set(), factors: new Set() }; // matches nothing
+      if (n.chars.length === 0) return NOTHING;
       return { exact: new Set(n.chars.map((c) => String.fromCharCode(c))), factors: null };
     case 'alt': {
-      const infos = n.alts.map(analyze);
+      const infos = n.alts.map(analyze).filter((i) => !isNothing(i));
+      if (infos.length === 0) return NOTHING;
       if (infos.every((i) => i.exact !== null)) {
         const u = new Set<string>();
         for (const i of infos) for (const s of i.exact!) u.add(s);
@@ -256,6 +273,8 @@ function analyze(n: PNode): Info {
     }
     case 'rep': {
       const b = analyze(n.body);
+      // A body that matches nothing: `x*` matches only the empty string, `x+` nothing.
+      if (isNothing(b)) return n.min === 0 ? { exact: new Set(['']), factors: null } : NOTHING;
       if (b.exact !== null && n.max !== Infinity && n.max <= 4) {
         // Small bounded repeat: enumerate.
         const all = new Set<string>();
@@ -273,28 +292,77 @@ function analyze(n: PNode): Info {
       return { exact: null, factors: asFactors(b) };
     }
     case 'seq': {
-      let cur: Set<string> | null = new Set(['']);
-      let allExact = true;
+      const r = seqParts(n.items);
+      if (r === null) return NOTHING;
+      if (r.exact !== null) return r.exact;
       let best: Set<string> | null = null;
-      const flush = () => {
-        if (cur !== null) best = better(best, asFactors({ exact: cur, factors: null }));
-      };
-      for (const item of n.items) {
-        const i = analyze(item);
-        if (i.exact !== null && cur !== null && cur.size * i.exact.size <= EXACT_LIMIT) {
-          cur = cross(cur, i.exact);
-          continue;
-        }
-        allExact = false;
-        flush();
-        best = better(best, asFactors(i));
-        cur = i.exact;
-      }
-      if (allExact && cur !== null) return { exact: cur, factors: null };
-      flush();
+      for (const c of r.candidates) best = better(best, c);
       return { exact: null, factors: best };
     }
   }
+}
+
+/**
+ * A sequence's parts: its exact set (when the whole is exact and small), or
+ * every factor set one of its parts requires (each holds for every match of
+ * the sequence on its own).
+ */
+function seqParts(items: readonly PNode[]): { exact: Info | null; candidates: Set<string>[] } | null {
+  let cur: Set<string> | null = new Set(['']);
+  let allExact = true;
+  const candidates: Set<string>[] = [];
+  const flush = (): void => {
+    if (cur === null) return;
+    const f = asFactors({ exact: cur, factors: null });
+    if (f !== null) candidates.push(f);
+  };
+  for (const item of items) {
+    const i = analyze(item);
+    if (isNothing(i)) return null;
+    if (i.exact !== null && cur !== null && cur.size * i.exact.size <= EXACT_LIMIT) {
+      cur = cross(cur, i.exact);
+      continue;
+    }
+    allExact = false;
+    flush();
+    const f = asFactors(i);
+    if (f !== null) candidates.push(f);
+    cur = i.exact;
+  }
+  if (allExact && cur !== null) return { exact: { exact: cur, factors: null }, candidates: [] };
+  flush();
+  return { exact: null, candidates };
+}
+
+/** A factor set worth a lookup: no single letter or digit (those are in nearly every value). */
+function worthLooking(f: readonly string[]): boolean {
+  return !f.some((s) => s.length === 1 && /[a-z0-9]/.test(s));
+}
+
+/** Most factor sets a plain prefilter requires together. */
+const PLAIN_SETS = 2;
+
+/**
+ * The cheapest factor sets worth a lookup (no single letter or digit) that
+ * every match requires, at most PLAIN_SETS: each of the top-level sequence's
+ * parts is required on its own, so a value must hit all of them; otherwise
+ * the pattern's own set, if it is worth it.
+ */
+function usableFactorSets(ast: PNode, i: Info): string[][] {
+  const found: [number, string[]][] = [];
+  const r = ast.t === 'seq' ? seqParts(ast.items) : null;
+  const candidates = r !== null && r.exact === null ? r.candidates : [asFactors(i)];
+  const seen = new Set<string>();
+  for (const c of candidates) {
+    const f = finish(c);
+    if (f === undefined || !worthLooking(f)) continue;
+    const key = f.join('\u0100');
+    if (seen.has(key)) continue;
+    seen.add(key);
+    found.push([cost(new Set(f)), f]);
+  }
+  found.sort((a, b) => a[0] - b[0]);
+  return found.slice(0, PLAIN_SETS).map((x) => x[1]);
 }
 
 function finish(f: Set<string> | null): string[] | undefined {
@@ -316,19 +384,12 @@ function finish(f: Set<string> | null): string[] | undefined {
  * Undefined when there is no usable set (the regex must always run).
  */
 export function factorsOfSource(source: string): string[] | undefined {
-  let ast: PNode;
-  try {
-    ast = new SourceParser(source).parse();
-  } catch (e) {
-    if (e instanceof GiveUp) return undefined;
-    throw e;
-  }
+  const ast = parseSource(source);
+  if (ast === undefined) return undefined;
   const i = analyze(ast);
   if (i.exact !== null && i.exact.size === 0) return undefined; // matches nothing: leave it to the regex
   const f = finish(asFactors(i));
-  // A set with a single letter or digit is in nearly every value: not worth a lookup.
-  if (f !== undefined && f.some((s) => s.length === 1 && /[a-z0-9]/.test(s))) return undefined;
-  return f;
+  return f !== undefined && worthLooking(f) ? f : undefined;
 }
 
 // ---------------------------------------------------------------------------
@@ -430,13 +491,8 @@ function clausesOf(n: PNode): Uint32Array[] {
  * selective enough to be worth a test; undefined when none is.
  */
 export function clausesOfSource(source: string): Uint32Array[] | undefined {
-  let ast: PNode;
-  try {
-    ast = new SourceParser(source).parse();
-  } catch (e) {
-    if (e instanceof GiveUp) return undefined;
-    throw e;
-  }
+  const ast = parseSource(source);
+  if (ast === undefined) return undefined;
   const kept = clausesOf(ast)
     .filter((c) => clauseWeight(c) < CLAUSE_USEFUL)
     .slice(0, CLAUSES_KEPT);
@@ -448,13 +504,16 @@ export function clausesOfSource(source: string): Uint32Array[] | undefined {
  * pattern (at most 4,096, then forgotten together): undefined when the pattern
  * does not translate or the analysis finds nothing.
  */
-function perPattern<T>(analyse: (source: string) => T | undefined): (pattern: string) => T | undefined {
+function perPattern<T>(
+  analyse: (source: string) => T | undefined,
+  translate: (pattern: string) => string = (p) => translatePcre(p).testSource,
+): (pattern: string) => T | undefined {
   const cache = new Map<string, T | null>();
   return (pattern) => {
     let f = cache.get(pattern);
     if (f === undefined) {
       try {
-        f = analyse(translatePcre(pattern).testSource) ?? null;
+        f = analyse(translate(pattern)) ?? null;
       } catch {
         f = null;
       }
@@ -464,6 +523,67 @@ function perPattern<T>(analyse: (source: string) => T | undefined): (pattern: st
     return f ?? undefined;
   };
 }
+
+// ---------------------------------------------------------------------------
+// Plain values
+//
+// Most benign values have none of the bytes CRS's patterns use as separators,
+// quotes and shell syntax. CRS's command-injection patterns allow those bytes
+// between the letters of a command (`w'g'e't`), so the full pattern has no
+// literal longer than a letter and its prefilter cannot skip it; but on a
+// value without them, the pattern matches exactly where its restriction to
+// the other bytes does (regex.ts translateWithout), and that restriction
+// spells the commands out: its factors and clauses are a prefilter for such
+// values. The engine uses it when a value's byte-presence bitmap has none of
+// PLAIN_EXCLUDED.
+
+/** Bytes whose presence makes a value not plain: control bytes (but \t \n \r), `"$&'()*;<>[\]^`{|}~` and DEL. */
+export const PLAIN_EXCLUDED: Uint8Array = (() => {
+  const s = new Uint8Array(256);
+  for (let c = 0; c < 0x20; c++) if (c !== 0x09 && c !== 0x0a && c !== 0x0d) s[c] = 1;
+  for (const ch of '"$&\'()*;<>[\\]^`{|}~') s[ch.charCodeAt(0)] = 1;
+  s[0x7f] = 1;
+  return s;
+})();
+
+/** PLAIN_EXCLUDED as 8 words of 32 bits (the layout of bytePresence); folding changes nothing (no letters). */
+export const PLAIN_MASK: Uint32Array = (() => {
+  const m = new Uint32Array(8);
+  for (let c = 0; c < 256; c++) if (PLAIN_EXCLUDED[c] === 1) m[c >>> 5]! |= 1 << (c & 31);
+  return m;
+})();
+
+/** Whether a presence bitmap (see bytePresence) has no byte of PLAIN_EXCLUDED. */
+export function isPlainPresence(p: Int32Array, at: number): boolean {
+  const m = PLAIN_MASK;
+  return ((p[at]! & m[0]!) | (p[at + 1]! & m[1]!) | (p[at + 2]! & m[2]!) | (p[at + 3]! & m[3]!) |
+    (p[at + 4]! & m[4]!) | (p[at + 5]! & m[5]!) | (p[at + 6]! & m[6]!) | (p[at + 7]! & m[7]!)) === 0;
+}
+
+/** The prefilter of a pattern for plain values: `never` (no plain value matches), or factor sets (a value must hit each) and/or clauses. */
+export interface PlainPrefilter {
+  never: boolean;
+  factorSets?: string[][];
+  clauses?: Uint32Array[];
+}
+
+/** The plain prefilter of a restricted source (translateWithout), or undefined when it knows nothing. */
+export function plainOfSource(source: string): PlainPrefilter | undefined {
+  const ast = parseSource(source);
+  if (ast === undefined) return undefined;
+  const i = analyze(ast);
+  const f = asFactors(i);
+  if (f !== null && f.size === 0) return { never: true };
+  const out: PlainPrefilter = { never: false };
+  const sets = usableFactorSets(ast, i);
+  if (sets.length !== 0) out.factorSets = sets;
+  const clauses = clausesOfSource(source);
+  if (clauses !== undefined) out.clauses = clauses;
+  return out.factorSets === undefined && out.clauses === undefined ? undefined : out;
+}
+
+/** The plain prefilter of a CRS/PCRE `@rx` pattern, or undefined (see plainOfSource). */
+export const rxPlain: (pattern: string) => PlainPrefilter | undefined = perPattern(plainOfSource, (p) => translateWithout(p, PLAIN_EXCLUDED));
 
 /** Character clauses of a CRS/PCRE `@rx` pattern, or undefined (see clausesOfSource). */
 export const rxClauses: (pattern: string) => Uint32Array[] | undefined = perPattern(clausesOfSource);
@@ -541,9 +661,11 @@ function lowerAsciiAll(s: string): string {
 // Many factor sets in one automaton
 
 /**
- * One Aho-Corasick DFA over the factor sets of many patterns. scan(value)
- * fills a byte per set: 1 when the value contains one of its factors.
+ * One Aho-Corasick DFA over the factor sets of many patterns: scanIds(value)
+ * lists the sets the value contains a factor of.
  */
+const NO_IDS: readonly number[] = Object.freeze([]);
+
 export class FactorIndex {
   readonly size: number;
   private readonly classOf = new Uint16Array(256);
@@ -554,9 +676,12 @@ export class FactorIndex {
   private readonly outIds: Int32Array;
   /** 1 for states with outputs. */
   private readonly hasOut: Uint8Array;
+  /** scanIds' marks of the sets seen so far (all 0 between calls). */
+  private readonly seen: Uint8Array;
 
   constructor(sets: readonly (readonly string[])[]) {
     this.size = sets.length;
+    this.seen = new Uint8Array(sets.length);
     // Byte classes: each byte used in a factor is its own class (folded), the rest share class 0.
     let nc = 1;
     const classOfFolded = new Int32Array(256).fill(-1);
@@ -651,21 +776,31 @@ export class FactorIndex {
     return this.delta.byteLength;
   }
 
-  /** hits[base + id] = 1 for each set with a factor in value. */
-  scan(value: string, hits: Uint8Array, base = 0): void {
+  /** The ids of the sets `value` contains a factor of, each once (a shared empty list when none, the usual case). */
+  scanIds(value: string): readonly number[] {
     const classOf = this.classOf;
     const delta = this.delta;
     const nc = this.nClasses;
     const hasOut = this.hasOut;
+    const seen = this.seen;
+    let ids: number[] | undefined;
     let s = 0;
     for (let i = 0; i < value.length; i++) {
       const c = value.charCodeAt(i);
       s = delta[s * nc + (c > 0xff ? 0 : classOf[c]!)]!;
       if (hasOut[s] === 1) {
         const end = this.outStart[s + 1]!;
-        for (let j = this.outStart[s]!; j < end; j++) hits[base + this.outIds[j]!] = 1;
+        for (let j = this.outStart[s]!; j < end; j++) {
+          const id = this.outIds[j]!;
+          if (seen[id] === 1) continue;
+          seen[id] = 1;
+          (ids ??= []).push(id);
+        }
       }
     }
+    if (ids === undefined) return NO_IDS;
+    for (let k = 0; k < ids.length; k++) seen[ids[k]!] = 0;
+    return ids;
   }
 }
 

@@ -781,6 +781,43 @@ export function translatePcre(pattern: string): Translation {
   return { ...v8, groups: p.groups, re2: emitForms(ast, true) };
 }
 
+/**
+ * The V8 test source of `pattern` for strings with no byte of `excluded`
+ * (256 entries, 1 = excluded): every class loses those bytes. On a string
+ * without them it matches exactly where the pattern does (a match only ever
+ * reads the string's own bytes through the classes; assertions are
+ * unchanged), so its literal factors hold for such strings even when the
+ * full pattern has none (CRS's junk-tolerant command patterns).
+ */
+export function translateWithout(pattern: string, excluded: Uint8Array): string {
+  const ast = new Parser(pattern).parse();
+  const sets = new Map<ByteSet, ByteSet>();
+  const restrict = (n: Node): Node => {
+    switch (n.t) {
+      case 'set': {
+        let r = sets.get(n.set);
+        if (r === undefined) {
+          r = newSet();
+          for (let c = 0; c < 256; c++) r[c] = n.set[c]! & (excluded[c]! ^ 1);
+          sets.set(n.set, r);
+        }
+        return { t: 'set', set: r };
+      }
+      case 'seq':
+        return { t: 'seq', items: n.items.map(restrict) };
+      case 'alt':
+        return { t: 'alt', alts: n.alts.map(restrict) };
+      case 'group':
+        return { t: 'group', cap: n.cap, body: restrict(n.body) };
+      case 'rep':
+        return { ...n, body: restrict(n.body) };
+      default:
+        return n;
+    }
+  };
+  return emitForms(restrict(ast), false).testSource;
+}
+
 export interface CompiledRx {
   test(input: string): boolean;
   /** [0] the matched text, [1..] the PCRE groups ('' when a group did not take part). */

@@ -756,3 +756,90 @@ export const TRANSFORMS: ReadonlyMap<string, Transform> = new Map<string, Transf
   ['trimleft', trimLeft],
   ['trimright', trimRight],
 ]);
+
+// --- what leaves a value alone ---------------------------------------------------
+
+/**
+ * When a transformation cannot change a value beyond ASCII case: `bytes`
+ * (a 256-bit set, 8 words as prefilter.ts bytePresence lays them out) it
+ * needs one of, and `spacePair` when a space followed by a space, `/` or `(`
+ * is enough too. A value with none of them comes out equal to what went in,
+ * ignoring ASCII case (the engine's prefilters ignore it as well), so the
+ * engine need not transform it to know what its prefilters will say.
+ * `all`: no such promise (decoders that rewrite everything, digests, length).
+ */
+export type TransformTrigger = { bytes: Uint32Array; spacePair: boolean } | 'all';
+
+function triggerOf(chars: string, spacePair = false, extra?: (set: (c: number) => void) => void): TransformTrigger {
+  const bytes = new Uint32Array(8);
+  const set = (c: number): void => {
+    bytes[c >>> 5]! |= 1 << (c & 31);
+  };
+  for (let i = 0; i < chars.length; i++) set(chars.charCodeAt(i));
+  extra?.(set);
+  return { bytes, spacePair };
+}
+
+const NO_TRIGGER = triggerOf('');
+const WS = '\t\n\v\f\r \xa0';
+const HIGH_BYTES = (set: (c: number) => void): void => {
+  for (let c = 0x80; c <= 0xff; c++) set(c);
+};
+
+const TRIGGERS = new Map<Transform, TransformTrigger>([
+  [TRANSFORMS.get('none')!, NO_TRIGGER],
+  [urlDecode, triggerOf('%+')],
+  [urlDecodeUni, triggerOf('%+')],
+  [lowercase, NO_TRIGGER],
+  [uppercase, NO_TRIGGER],
+  [jsDecode, triggerOf('\\')],
+  [cssDecode, triggerOf('\\')],
+  [escapeSeqDecode, triggerOf('\\')],
+  [htmlEntityDecode, triggerOf('&')],
+  [utf8toUnicode, triggerOf('', false, HIGH_BYTES)],
+  [removeNulls, triggerOf('\0')],
+  [replaceNulls, triggerOf('\0')],
+  // Changes only `"'\^,;`, tab, CR, LF, and a space before a space, `/` or `(` (and case).
+  [cmdLine, triggerOf('"\'\\^,;\t\r\n', true)],
+  [removeWhitespace, triggerOf(WS)],
+  // Changes a whitespace char other than a space, or a space before another (a pair is the weaker test).
+  [compressWhitespace, triggerOf('\t\n\v\f\r\xa0', true)],
+  [trim, triggerOf(WS)],
+  [trimLeft, triggerOf(WS)],
+  [trimRight, triggerOf(WS)],
+  // A comment needs `/*`, so a `*`.
+  [replaceComments, triggerOf('*')],
+  [removeCommentsChar, triggerOf('*-#')],
+  // `//`, or a `.`/`..` segment.
+  [normalizePath, triggerOf('/.')],
+  [normalizePathWin, triggerOf('/.\\')],
+]);
+
+/** What a transformation needs to change a value (see TransformTrigger); `all` for one not listed. */
+export function transformTrigger(t: Transform): TransformTrigger {
+  return TRIGGERS.get(t) ?? 'all';
+}
+
+/** The trigger of a pipeline: any of its steps' triggers (a step's output has no new trigger bytes when it changed nothing). */
+export function pipelineTrigger(ts: readonly Transform[]): TransformTrigger {
+  const bytes = new Uint32Array(8);
+  let spacePair = false;
+  for (const t of ts) {
+    const g = transformTrigger(t);
+    if (g === 'all') return 'all';
+    for (let k = 0; k < 8; k++) bytes[k]! |= g.bytes[k]!;
+    spacePair ||= g.spacePair;
+  }
+  return { bytes, spacePair };
+}
+
+/** Whether `s` has a space followed by a space, `/` or `(`. */
+export function hasSpacePair(s: string): boolean {
+  let i = s.indexOf(' ');
+  while (i >= 0 && i + 1 < s.length) {
+    const c = s.charCodeAt(i + 1);
+    if (c === 0x20 || c === 0x2f || c === 0x28) return true;
+    i = s.indexOf(' ', i + 1);
+  }
+  return false;
+}

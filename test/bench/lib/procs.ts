@@ -18,6 +18,13 @@ function pinned(cmd: string, args: readonly string[], cpu: number | undefined): 
   return cpu !== undefined ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, [...args]];
 }
 
+/**
+ * V8 flags every Node target runs with: the young-generation size meshgate's
+ * launchers use (npm start, the Dockerfile, the systemd unit), given to the
+ * Node peers too so comparisons are between the programs, not flags.
+ */
+export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64', '--min-semi-space-size=16'];
+
 export async function waitForPort(port: number, name: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CRS_RULES_DIR } from '../../../helpers/waf-data.js';
-import { cmdLine, TRANSFORMS } from '../../../../src/filters/waf/transforms.js';
+import { cmdLine, hasSpacePair, pipelineTrigger, transformTrigger, TRANSFORMS } from '../../../../src/filters/waf/transforms.js';
 
 function t(name: string, input: string): string {
   const fn = TRANSFORMS.get(name);
@@ -295,5 +295,45 @@ describe('fast path', () => {
     for (const name of ['urldecodeuni', 'lowercase', 'jsdecode', 'htmlentitydecode', 'utf8tounicode', 'removenulls', 'cssdecode', 'cmdline', 'removewhitespace', 'replacecomments', 'removecommentschar', 'normalizepath', 'normalizepathwin', 'escapeseqdecode', 'compresswhitespace', 'trim']) {
       assert.equal(Object.is(t(name, s), s), true, name);
     }
+  });
+});
+
+describe('triggers: a value without a transformation\'s trigger bytes comes out the same but for ASCII case', () => {
+  const fold = (s: string): string => s.replace(/[A-Z]/g, (c) => c.toLowerCase());
+  const has = (bits: Uint32Array, c: number): boolean => ((bits[c >>> 5]! >>> (c & 31)) & 1) === 1;
+  let seed = 11;
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  // Bytes that make transformations act, plus ordinary text, so random strings hit many cases.
+  const alphabet = [...'%+&\\/*.-#"\'^,;()<> \t\n\v\f\r\0\xa0\xc3\xa9aAzZ09_=?!:@x~`', ...Array.from({ length: 256 }, (_, c) => String.fromCharCode(c))];
+  for (const [name, fn] of TRANSFORMS) {
+    const trig = transformTrigger(fn);
+    if (trig === 'all') continue;
+    it(name, () => {
+      let kept = 0;
+      for (let i = 0; i < 20000; i++) {
+        let s = '';
+        const len = rnd(24);
+        for (let j = 0; j < len; j++) s += alphabet[rnd(4) === 0 ? rnd(alphabet.length) : rnd(52)]!;
+        // Drop the trigger bytes (case-folded, as the engine's presence bitmap sees them).
+        s = [...s].filter((ch) => !has(trig.bytes, fold(ch).charCodeAt(0))).join('');
+        if (trig.spacePair && hasSpacePair(s)) continue;
+        kept++;
+        assert.equal(fold(fn(s)), fold(s), `${name}(${JSON.stringify(s)})`);
+      }
+      assert.ok(kept > 5000, `only ${kept} strings tried`);
+    });
+  }
+  it('a pipeline is triggered by any of its steps; unknown transformations promise nothing', () => {
+    const p = pipelineTrigger([TRANSFORMS.get('lowercase')!, TRANSFORMS.get('urldecodeuni')!, TRANSFORMS.get('cmdline')!]);
+    assert.notEqual(p, 'all');
+    if (p === 'all') return;
+    for (const c of '%+"\\,') assert.ok(has(p.bytes, c.charCodeAt(0)), c);
+    assert.ok(!has(p.bytes, 'a'.charCodeAt(0)));
+    assert.equal(p.spacePair, true);
+    assert.equal(pipelineTrigger([TRANSFORMS.get('base64decode')!]), 'all');
+    assert.equal(transformTrigger((s) => s + 'x'), 'all');
   });
 });
