@@ -125,6 +125,14 @@ export interface CompiledRule {
   pipelineId?: number;
   /** Set by the engine: what the pipeline needs to change a value beyond case (transforms.ts pipelineTrigger). */
   pipelineTrigger?: TransformTrigger;
+  /**
+   * Set by the engine on chain starters whose targets are plain collections
+   * and scalars and whose operator has a prefilter: the ids of the value
+   * lists the rule reads (`targets`, see targetIds) and the pipeline they go
+   * through (`k`), so that a few lookups per request can tell that no value
+   * could match (see Transaction.ruleMayMatch).
+   */
+  gate?: RuleGate;
   multiMatch: boolean;
   capture: boolean;
   setvars: readonly SetVarOp[];
@@ -221,14 +229,58 @@ class Slots {
   /** out[id]: the string after transformation `id`. */
   readonly out: (string | undefined)[] = [];
   /** The ids of the `@rx`/`@pm` factor sets whose factors it contains (see prefilter.ts); scanned when first needed. */
-  hits: readonly number[] | undefined = undefined;
+  hits: Bits | null | undefined = undefined;
   /** Its byte-presence bitmap (8 words, see prefilter.ts bytePresence); null: it has chars above 0xff; computed when first needed. */
   pres: Int32Array | null | undefined = undefined;
   /** Whether it has a space followed by a space, `/` or `(` (transforms.ts hasSpacePair), when first needed. */
   spacePair: boolean | undefined = undefined;
+  /** ops[memoId]: what that operator answered for this string (null: no match). */
+  ops: (readonly string[] | null | undefined)[] | undefined = undefined;
   /** pipeOut[p]: the string after the whole pipeline `p` (see CompiledRule.pipelineId); pipeSlots[p]: its slots. */
   pipeOut: (string | undefined)[] | undefined = undefined;
   pipeSlots: (Slots | undefined)[] | undefined = undefined;
+}
+
+/** Strings up to this length keep their Slots across requests. */
+const SHARED_MAX_LENGTH = 256;
+/** Strings per generation of a SlotCache. */
+const SHARED_GENERATION = 8192;
+
+/**
+ * What is known about short strings, kept across requests: header values,
+ * names and most arguments repeat from one request to the next, and their
+ * transformations, factor hits and presence bitmaps are pure functions of
+ * the string. One cache per rule set (transformation ids are the rule set's)
+ * and factor index (a newer index knows more sets), in two generations: a
+ * string not seen for SHARED_GENERATION newer strings is forgotten.
+ */
+class SlotCache {
+  private cur = new Map<string, Slots>();
+  private old = new Map<string, Slots>();
+  constructor(readonly index: FactorIndex) {}
+
+  get(v: string): Slots {
+    let sl = this.cur.get(v);
+    if (sl !== undefined) return sl;
+    sl = this.old.get(v) ?? new Slots();
+    if (this.cur.size >= SHARED_GENERATION) {
+      this.old = this.cur;
+      this.cur = new Map();
+    }
+    this.cur.set(v, sl);
+    return sl;
+  }
+}
+
+const slotCaches = new WeakMap<EngineRules, SlotCache>();
+
+function slotCache(rules: EngineRules, index: FactorIndex): SlotCache {
+  let c = slotCaches.get(rules);
+  if (c === undefined || c.index !== index) {
+    c = new SlotCache(index);
+    slotCaches.set(rules, c);
+  }
+  return c;
 }
 
 /** ASCII-only lower-casing, as ModSecurity compares keys (bytes >= 0x80 stay as they are). */
@@ -275,8 +327,48 @@ function selects(sel: KeySelector, name: string): boolean {
 
 /** Rule sets whose `@rx` operators have their factor set ids. */
 const prepared = new WeakSet<EngineRules>();
+/** The next id for a static operator's answers in Slots.ops, process-wide. */
+let nextMemoId = 0;
 /** Transformation pipelines (transformIds joined) -> pipeline id, process-wide. */
 const pipelineIds = new Map<string, number>();
+/** A rule's gate (see CompiledRule.gate). */
+export interface RuleGate {
+  targets: readonly GateTarget[];
+  k: number;
+}
+
+/** A value list as the rule gate reads it: a collection (keyed or whole) or a scalar. */
+interface GateTarget {
+  id: number;
+  kind: number;
+  name: string;
+  key: string | undefined;
+}
+
+/** Gate targets by `kind:name:key`, process-wide (their ids index per-request caches). */
+const gateTargets = new Map<string, GateTarget>();
+
+/** The rule gate of a chain starter, or undefined when its targets or operator do not allow one. */
+function ruleGate(r: CompiledRule): RuleGate | undefined {
+  const op = r.op;
+  const pf = op?.compiled as PrefilteredOperator | undefined;
+  if (op === undefined || pf === undefined || op.negated || r.multiMatch) return undefined;
+  if (pf.factorSetId === undefined && pf.plain === undefined) return undefined;
+  const targets: GateTarget[] = [];
+  for (const t of r.targets) {
+    if (t.count || (t.kind !== T_SCALAR && t.kind !== T_COLLECTION)) return undefined;
+    // Exclusions and key regexes only take values away: the whole collection is read.
+    const key = t.kind === T_COLLECTION ? t.key : undefined;
+    const sig = `${t.kind}:${t.name}:${key ?? ''}`;
+    let g = gateTargets.get(sig);
+    if (g === undefined) {
+      g = { id: gateTargets.size, kind: t.kind, name: t.name, key };
+      gateTargets.set(sig, g);
+    }
+    targets.push(g);
+  }
+  return { targets, k: r.transforms.length === 0 ? 0 : r.pipelineId! + 1 };
+}
 
 /** Gives each static `@rx` operator with literal factors its id in the process-wide factor index. */
 function prepareRules(rules: EngineRules): void {
@@ -285,6 +377,7 @@ function prepareRules(rules: EngineRules): void {
     for (const top of rules.phase(phase).rules) {
       for (let r: CompiledRule | undefined = top; r !== undefined; r = r.chain) {
         const op = r.op?.compiled as PrefilteredOperator | undefined;
+        if (op !== undefined && op.memoId === undefined) op.memoId = nextMemoId++;
         if (op?.factors !== undefined && op.factorSetId === undefined) op.factorSetId = factorSetId(op.factors);
         const plain = op?.plain;
         if (plain?.factorSets !== undefined && plain.factorSetIds === undefined) plain.factorSetIds = plain.factorSets.map(factorSetId);
@@ -299,6 +392,7 @@ function prepareRules(rules: EngineRules): void {
           r.pipelineTrigger = pipelineTrigger(r.transforms);
         }
       }
+      if (top.marker === undefined && !('gate' in top)) top.gate = ruleGate(top);
     }
   }
   prepared.add(rules);
@@ -310,6 +404,8 @@ export class Transaction {
   private keyIndex = new Map<string, Map<string, VarEntry[]>>();
   /** Transformation results per input string: slot = transformation id. */
   private readonly tcache = new Map<string, Slots>();
+  /** The same for short strings, kept across requests (see SlotCache); undefined without prefilters. */
+  private readonly shared: SlotCache | undefined;
   /** The same, per entry of a collection list (saves hashing the value on every rule). */
   private readonly rows = new Map<readonly VarEntry[], Slots[]>();
   private matchedVar = '';
@@ -331,6 +427,8 @@ export class Transaction {
   private prefiltered = 0;
   /** The literal prefilter (`@rx`, `@pm`): which factor sets occur in a value (per distinct value). */
   private readonly factors: FactorIndex;
+  /** Per gate target, per pipeline (see CompiledRule.gate): the factor sets its values hit. */
+  private gateHits: ((ListHits | undefined)[] | undefined)[] = [];
   /** Per collection list, per transformation pipeline (0: none, p + 1: pipeline p): the factor sets its values hit. */
   private readonly listHitCache = new Map<readonly VarEntry[], (ListHits | undefined)[]>();
   /** Slots of the string the last transform() returned. */
@@ -340,7 +438,7 @@ export class Transaction {
   private firstRaw = '';
   private haveFirst = false;
 
-  /** False runs every operator on every value (tests compare the verdicts with and without the prefilters). */
+  /** False runs every operator on every value, with nothing kept from other requests (tests compare the verdicts with and without). */
   private readonly prefilter: boolean;
 
   constructor(
@@ -352,6 +450,7 @@ export class Transaction {
     this.prefilter = opts.prefilter !== false;
     prepareRules(rules);
     this.factors = factorIndex();
+    this.shared = opts.prefilter === false ? undefined : slotCache(rules, this.factors);
     for (const [lk, name, value] of rules.txSeed) this.tx.set(lk, { name, value });
   }
 
@@ -364,6 +463,7 @@ export class Transaction {
     if (vars && vars !== this.vars) {
       this.vars = vars;
       this.keyIndex = new Map();
+      this.gateHits = [];
     }
     if (this.interruption || this.stopped) return this.interruption;
     const { rules, skipAfterTarget } = this.rules.phase(phase);
@@ -378,7 +478,8 @@ export class Transaction {
       if (this.matchedVars.length !== 0) this.matchedVars.length = 0;
       this.haveFirst = false;
       this.rulesRun++;
-      const matched = this.evalRule(r, true);
+      // No value the rule reads could match: it does not match (nothing else to do for a rule that does not).
+      const matched = r.gate !== undefined && this.prefilter && !this.ruleMayMatch(r, r.gate) ? false : this.evalRule(r, true);
       if (this.interruption || this.stopped) break;
       if (matched) {
         if (r.skipAfter !== undefined) {
@@ -578,11 +679,7 @@ export class Transaction {
     const pf = op as PrefilteredOperator | undefined;
     const gated = pf !== undefined && (pf.factorSetId !== undefined || pf.plain !== undefined);
     if (rule.transforms.length !== 0 || gated) {
-      rows = this.rows.get(list);
-      if (rows === undefined) {
-        rows = new Array<Slots | undefined>(list.length) as Slots[];
-        this.rows.set(list, rows);
-      }
+      rows = this.rowsOf(list);
       // The whole list at once: when no value can match, the rule does not walk it.
       if (gated && this.prefilter && !rule.multiMatch && list.length > 1 && !mayMatchList(pf, this.listHits(rule, list, rows))) {
         this.prefiltered += list.length;
@@ -595,11 +692,61 @@ export class Transaction {
       let slots: Slots | undefined;
       if (rows !== undefined) {
         slots = rows[i];
-        if (slots === undefined) slots = rows[i] = new Slots();
+        if (slots === undefined) slots = rows[i] = this.slotsOf(e.value);
       }
       if (this.test(rule, top, t.prefix, e.name, e.value, op, slots)) matched = true;
     }
     return matched;
+  }
+
+  private rowsOf(list: readonly VarEntry[]): Slots[] {
+    let rows = this.rows.get(list);
+    if (rows === undefined) {
+      rows = new Array<Slots | undefined>(list.length) as Slots[];
+      this.rows.set(list, rows);
+    }
+    return rows;
+  }
+
+  /** Whether any value a gated rule reads (see CompiledRule.gate) may match its operator. */
+  private ruleMayMatch(rule: CompiledRule, g: RuleGate): boolean {
+    const op = rule.op!.compiled as PrefilteredOperator;
+    const k = g.k;
+    for (let i = 0; i < g.targets.length; i++) {
+      const t = g.targets[i]!;
+      let byPipe = this.gateHits[t.id];
+      if (byPipe === undefined) byPipe = this.gateHits[t.id] = [];
+      let h = byPipe[k];
+      if (h === undefined) h = byPipe[k] = this.targetHits(rule, t);
+      if (h !== NO_VALUES && mayMatchList(op, h)) return true;
+    }
+    this.prefiltered++;
+    return false;
+  }
+
+  /** The factor sets a gate target's values hit after `rule`'s pipeline; its values resolved as evalTarget does. */
+  private targetHits(rule: CompiledRule, t: GateTarget): ListHits {
+    const { scalars, collections } = this.vars;
+    let list: readonly VarEntry[] | undefined;
+    let scalar: string | undefined;
+    if (t.kind === T_SCALAR) {
+      scalar = scalars.get(t.name);
+      if (scalar === undefined) list = collections.get(t.name);
+    } else {
+      list = t.key !== undefined ? this.keyed(t.name, t.key) : collections.get(t.name);
+      if (list === undefined) scalar = scalars.get(t.name);
+    }
+    if (list !== undefined) return list.length === 0 ? NO_VALUES : this.listHits(rule, list, this.rowsOf(list));
+    if (scalar === undefined) return NO_VALUES;
+    let sl = this.slotsOf(scalar);
+    let v = scalar;
+    if (rule.transforms.length !== 0) {
+      v = this.transform(rule, scalar, rule.transforms.length - 1, sl);
+      sl = this.lastSlots!;
+    }
+    const u = emptyHits();
+    this.addHits(u, v, sl);
+    return u;
   }
 
   /** Entries of a collection whose key equals `key` (lower-cased), through a per-request index. */
@@ -663,14 +810,23 @@ export class Transaction {
     negated: boolean,
     op: CompiledOperator,
   ): boolean {
-    let caps: string[] | undefined;
+    let caps: readonly string[] | undefined;
     if (this.prefilter && !this.mayMatch(op as PrefilteredOperator, value, slots)) {
       // None of the operator's required literals occurs in the value, or a
       // byte set of which every match has one member: it cannot match.
       this.prefiltered++;
     } else {
       this.operatorRuns++;
-      caps = op.match(value);
+      const id = (op as PrefilteredOperator).memoId;
+      if (id !== undefined && slots !== undefined && this.prefilter) {
+        // Operators are pure: a string's answer is remembered with its slots.
+        const memo = (slots.ops ??= []);
+        const m = memo[id];
+        if (m === undefined) {
+          caps = op.match(value);
+          memo[id] = caps ?? null;
+        } else caps = m ?? undefined;
+      } else caps = op.match(value);
     }
     if (negated ? caps !== undefined : caps === undefined) return false;
     // Built only on a match: most values never match.
@@ -718,13 +874,21 @@ export class Transaction {
   /** Whether `value` (whose slots are `slots`, when known) contains a factor of set `fid`. */
   private hasFactor(fid: number, value: string, slots: Slots | undefined): boolean {
     const h = this.hits(value, slots ?? this.slotsOf(value));
-    return h.length !== 0 && h.includes(fid);
+    return h !== null && hasBit(h, fid);
   }
 
-  /** The factor sets the value hits, scanned once per distinct value (few: most values hit none). */
-  private hits(value: string, sl: Slots): readonly number[] {
+  /** The factor sets the value hits as bits (null: none, the usual case), scanned once per distinct value. */
+  private hits(value: string, sl: Slots): Bits | null {
     let h = sl.hits;
-    if (h === undefined) h = sl.hits = this.factors.scanIds(value);
+    if (h === undefined) {
+      const ids = this.factors.scanIds(value);
+      h = null;
+      if (ids.length !== 0) {
+        h = newBits(this.factors.size);
+        for (let j = 0; j < ids.length; j++) h[(ids[j]! / 30) | 0]! |= 1 << ids[j]! % 30;
+      }
+      sl.hits = h;
+    }
     return h;
   }
 
@@ -755,7 +919,7 @@ export class Transaction {
       byPipe[k] = base;
       return base;
     }
-    u = { plain: base.plain, other: base.other, plainSets: base.plainSets.slice(), otherSets: base.otherSets.slice(), pres: base.pres, spacePair: base.spacePair };
+    u = { plain: base.plain, other: base.other, plainBits: base.plainBits?.slice() ?? null, otherBits: base.otherBits?.slice() ?? null, pres: base.pres, spacePair: base.spacePair };
     const last = rule.transforms.length - 1;
     for (let i = 0; i < list.length; i++) {
       const raw = list[i]!.value;
@@ -770,34 +934,30 @@ export class Transaction {
 
   /** listHits for the values as they are, with the union of their byte presence. */
   private rawListHits(list: readonly VarEntry[], rows: Slots[]): ListHits {
-    const words = Math.ceil(this.factors.size / 30);
-    const u: ListHits = { plain: 0, other: 0, plainSets: new Array<number>(words).fill(0), otherSets: new Array<number>(words).fill(0), pres: new Int32Array(8), spacePair: false };
+    const u = emptyHits();
+    let pres: Int32Array | null = new Int32Array(8);
     for (let i = 0; i < list.length; i++) {
       const v = list[i]!.value;
       let vs = rows[i];
-      if (vs === undefined) vs = rows[i] = new Slots();
+      if (vs === undefined) vs = rows[i] = this.slotsOf(v);
       this.addHits(u, v, vs);
       const p = this.presence(v, vs);
-      if (p === null) u.pres = null;
-      else if (u.pres !== null) for (let w = 0; w < 8; w++) u.pres[w]! |= p[w]!;
+      if (p === null) pres = null;
+      else if (pres !== null) for (let w = 0; w < 8; w++) pres[w]! |= p[w]!;
       if (!u.spacePair && this.spacePair(v, vs)) u.spacePair = true;
     }
+    u.pres = pres;
     return u;
   }
 
   private addHits(u: ListHits, v: string, vs: Slots): void {
     const h = this.hits(v, vs);
-    let bits: number[];
     if (this.isPlain(v, vs)) {
       u.plain++;
-      bits = u.plainSets;
+      if (h !== null) u.plainBits = orBits(u.plainBits, h);
     } else {
       u.other++;
-      bits = u.otherSets;
-    }
-    for (let j = 0; j < h.length; j++) {
-      const id = h[j]!;
-      bits[(id / 30) | 0] |= 1 << id % 30;
+      if (h !== null) u.otherBits = orBits(u.otherBits, h);
     }
   }
 
@@ -874,6 +1034,7 @@ export class Transaction {
   }
 
   private slotsOf(v: string): Slots {
+    if (this.shared !== undefined && v.length <= SHARED_MAX_LENGTH) return this.shared.get(v);
     let slots = this.tcache.get(v);
     if (slots === undefined) {
       slots = new Slots();
@@ -1028,17 +1189,42 @@ export class Transaction {
 
 /**
  * How many of a list's values are plain (see prefilter.ts) and which factor
- * sets they hit, as bits (30 per word), plain and other values apart; and
- * for the untransformed values, which bytes occur (null: a char above 0xff)
- * and whether a space pair does.
+ * sets they hit (few: most values hit none), plain and other values apart;
+ * for a list's untransformed values, also which bytes occur (null: a char
+ * above 0xff, or not known) and whether a space pair does.
  */
 interface ListHits {
   plain: number;
   other: number;
-  plainSets: number[];
-  otherSets: number[];
+  plainBits: Bits | null;
+  otherBits: Bits | null;
   pres: Int32Array | null;
   spacePair: boolean;
+}
+
+function emptyHits(): ListHits {
+  return { plain: 0, other: 0, plainBits: null, otherBits: null, pres: null, spacePair: false };
+}
+
+/** A target with no values. */
+const NO_VALUES: ListHits = emptyHits();
+
+/** A set of factor set ids: 30 per word (small integers V8 keeps unboxed). */
+type Bits = number[];
+
+function newBits(size: number): Bits {
+  return new Array<number>(Math.ceil(size / 30)).fill(0);
+}
+
+function hasBit(b: Bits, id: number): boolean {
+  return ((b[(id / 30) | 0]! >>> id % 30) & 1) === 1;
+}
+
+/** `into` | `from`, in `into` (a copy of `from` when `into` is null). */
+function orBits(into: Bits | null, from: Bits): Bits {
+  if (into === null) return from.slice();
+  for (let w = 0; w < from.length; w++) into[w]! |= from[w]!;
+  return into;
 }
 
 /** Whether a value (or list) with these bytes and space pairs may be changed by a pipeline with this trigger. */
@@ -1049,9 +1235,7 @@ function triggers(t: Exclude<TransformTrigger, 'all'>, pres: Int32Array | null, 
     (pres[4]! & b[4]!) | (pres[5]! & b[5]!) | (pres[6]! & b[6]!) | (pres[7]! & b[7]!)) !== 0;
 }
 
-function hasBit(bits: readonly number[], id: number): boolean {
-  return ((bits[(id / 30) | 0]! >>> id % 30) & 1) === 1;
-}
+
 
 /**
  * Whether any value of a list may match the operator, by the prefilters
@@ -1061,13 +1245,14 @@ function hasBit(bits: readonly number[], id: number): boolean {
  */
 function mayMatchList(op: PrefilteredOperator, u: ListHits): boolean {
   const fid = op.factorSetId;
-  if (u.other !== 0 && (fid === undefined || hasBit(u.otherSets, fid))) return true;
+  if (u.other !== 0 && (fid === undefined || (u.otherBits !== null && hasBit(u.otherBits, fid)))) return true;
   if (u.plain === 0) return false;
   const plain = op.plain;
-  if (plain === undefined) return fid === undefined || hasBit(u.plainSets, fid);
+  const pb = u.plainBits;
+  if (plain === undefined) return fid === undefined || (pb !== null && hasBit(pb, fid));
   if (plain.never) return false;
   const ids = plain.factorSetIds;
-  if (ids !== undefined) for (let k = 0; k < ids.length; k++) if (!hasBit(u.plainSets, ids[k]!)) return false;
+  if (ids !== undefined) for (let k = 0; k < ids.length; k++) if (pb === null || !hasBit(pb, ids[k]!)) return false;
   return true;
 }
 

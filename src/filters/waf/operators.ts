@@ -33,6 +33,8 @@ export interface PrefilteredOperator extends CompiledOperator {
    * letters; the engine sets its `factorSetIds`.
    */
   plain?: PlainPrefilter & { factorSetIds?: number[] };
+  /** Set by the engine on static operators: where a string's slots remember this operator's answer. */
+  memoId?: number;
 }
 
 const NO_MATCH: CompiledOperator = { match: () => undefined };
