@@ -122,9 +122,9 @@ export interface CompiledRule {
   /** transformIds[i]: which transformation transforms[i] is (its slot in the per-request cache). */
   transformIds: Int32Array;
   /** Set by the engine: the id of the transformation pipeline (rules with the same transformIds share it). */
-  pipelineId?: number;
+  pipelineId: number | undefined;
   /** Set by the engine: what the pipeline needs to change a value beyond case (transforms.ts pipelineTrigger). */
-  pipelineTrigger?: TransformTrigger;
+  pipelineTrigger: TransformTrigger | undefined;
   /**
    * Set by the engine on chain starters whose targets are plain collections
    * and scalars and whose operator has a prefilter: the ids of the value
@@ -132,7 +132,7 @@ export interface CompiledRule {
    * through (`k`), so that a few lookups per request can tell that no value
    * could match (see Transaction.ruleMayMatch).
    */
-  gate?: RuleGate;
+  gate: RuleGate | undefined;
   multiMatch: boolean;
   capture: boolean;
   setvars: readonly SetVarOp[];
@@ -392,7 +392,7 @@ function prepareRules(rules: EngineRules): void {
           r.pipelineTrigger = pipelineTrigger(r.transforms);
         }
       }
-      if (top.marker === undefined && !('gate' in top)) top.gate = ruleGate(top);
+      if (top.marker === undefined && top.gate === undefined) top.gate = ruleGate(top);
     }
   }
   prepared.add(rules);

@@ -610,6 +610,10 @@ function blankRule(index: number, file: string, line: number): CompiledRule {
     op: undefined,
     transforms: [],
     transformIds: noIds,
+    // Set by the engine; present from the start so every rule has the same shape.
+    pipelineId: undefined,
+    pipelineTrigger: undefined,
+    gate: undefined,
     multiMatch: false,
     capture: false,
     setvars: [],
