@@ -244,7 +244,7 @@ class Slots {
 /** Strings up to this length keep their Slots across requests. */
 const SHARED_MAX_LENGTH = 256;
 /** Strings per generation of a SlotCache. */
-const SHARED_GENERATION = 8192;
+const SHARED_GENERATION = 4096;
 
 /**
  * What is known about short strings, kept across requests: header values,
