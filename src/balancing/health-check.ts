@@ -9,6 +9,8 @@
 // verdict (onVerdict) to the others, which apply it with applyHealthVerdict;
 // snapshot() gives a process that starts later the verdicts so far.
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { probeTls, tlsConnectOptions } from './tls.js';
 import { connect } from 'node:net';
 import type { Logger } from 'pino';
 import type { HealthCheckConfig } from '../config/schema.js';
@@ -27,7 +29,7 @@ export interface HealthVerdict {
   healthy: boolean;
 }
 
-export const httpProbe: HealthProbe = (inst, cfg) =>
+export const httpProbe: HealthProbe = (inst, cfg, cluster) =>
   new Promise<boolean>((resolve) => {
     let done = false;
     const finish = (ok: boolean): void => {
@@ -36,7 +38,14 @@ export const httpProbe: HealthProbe = (inst, cfg) =>
       clearTimeout(timer);
       resolve(ok);
     };
-    const req = request(
+    // Over TLS when requests to the instance are (src/balancing/tls.ts).
+    const tls = probeTls(inst, cluster?.config);
+    if (tls === null) {
+      resolve(false);
+      return;
+    }
+    const send = tls === undefined ? request : httpsRequest;
+    const req = send(
       {
         host: inst.host,
         port: inst.port,
@@ -44,6 +53,7 @@ export const httpProbe: HealthProbe = (inst, cfg) =>
         method: 'GET',
         agent: false,
         headers: { host: inst.id, 'user-agent': 'meshgate-health-check', connection: 'close' },
+        ...(tls === undefined ? {} : tlsConnectOptions(tls, inst.host, 'http/1.1')),
       },
       (res) => {
         res.resume();

@@ -1,5 +1,6 @@
 // The gRPC health checking protocol as an active health check: one
-// grpc.health.v1.Health/Check call per probe over a fresh h2c connection.
+// grpc.health.v1.Health/Check call per probe over a fresh connection (h2c,
+// or TLS with ALPN h2 when requests to the instance use TLS).
 // Healthy = the call ends with grpc-status 0 and the response says SERVING.
 // The two messages are tiny, so they are encoded here by hand:
 //   HealthCheckRequest  { string service = 1; }
@@ -8,6 +9,8 @@ import http2 from 'node:http2';
 import type { HealthCheckConfig } from '../config/schema.js';
 import { formatGrpcTimeout } from '../exchange/grpc-status.js';
 import type { Instance } from './instance.js';
+import type { Cluster } from './cluster.js';
+import { probeTls, tlsConnectOptions } from './tls.js';
 
 const SERVING = 1;
 
@@ -71,10 +74,16 @@ export function parseHealthCheckResponse(body: Buffer): number | undefined {
 }
 
 /** One Health/Check call. Settles within cfg.timeoutMs, never rejects. */
-export function grpcHealthProbe(inst: Instance, cfg: HealthCheckConfig): Promise<boolean> {
+export function grpcHealthProbe(inst: Instance, cfg: HealthCheckConfig, cluster?: Cluster): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
     let done = false;
-    const session = http2.connect(`http://${inst.id}`, { settings: { enablePush: false } });
+    const tls = probeTls(inst, cluster?.config);
+    if (tls === null) {
+      resolve(false);
+      return;
+    }
+    // Over TLS (ALPN h2) when requests to the instance are.
+    const session = http2.connect(`${tls ? 'https' : 'http'}://${inst.id}`, { settings: { enablePush: false }, ...(tls ? tlsConnectOptions(tls, inst.host, 'h2') : {}) });
     const finish = (ok: boolean): void => {
       if (done) return;
       done = true;

@@ -174,6 +174,10 @@ export function semanticProblems(cfg: Config): string[] {
     }
   });
   for (const [name, svc] of Object.entries(cfg.services)) {
+    const tls = svc.tls;
+    if (tls !== undefined && (tls.cert === undefined) !== (tls.key === undefined)) {
+      problems.push(`${formatPath(['services', name, 'tls', tls.cert === undefined ? 'cert' : 'key'])}: required with ${tls.cert === undefined ? 'key' : 'cert'} (a client certificate needs its key)`);
+    }
     svc.circuitBreakers.forEach((cb, j) => {
       const p = `services[${JSON.stringify(name)}].circuitBreakers[${j}]`;
       if (cb.strategy === 'slow_ratio' && cb.maxRtMs === undefined) problems.push(`${p}.maxRtMs: required for slow_ratio`);
@@ -191,17 +195,22 @@ export function semanticProblems(cfg: Config): string[] {
  */
 export function fileProblems(cfg: Config): string[] {
   const problems: string[] = [];
+  const readable = (key: string, file: string | undefined): void => {
+    if (file === undefined) return;
+    try {
+      accessSync(file, fsConstants.R_OK);
+    } catch (e) {
+      problems.push(`${key}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
   cfg.listeners.forEach((l, i) => {
     l.tls?.certificates.forEach((c, j) => {
-      for (const k of ['cert', 'key'] as const) {
-        try {
-          accessSync(c[k], fsConstants.R_OK);
-        } catch (e) {
-          problems.push(`listeners[${i}].tls.certificates[${j}].${k}: cannot read ${c[k]}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-        }
-      }
+      for (const k of ['cert', 'key'] as const) readable(`listeners[${i}].tls.certificates[${j}].${k}`, c[k]);
     });
   });
+  for (const [name, s] of Object.entries(cfg.services)) {
+    for (const k of ['ca', 'cert', 'key'] as const) readable(formatPath(['services', name, 'tls', k]), s.tls?.[k]);
+  }
   return problems;
 }
 

@@ -225,8 +225,23 @@ export const CircuitBreakerSchema = strict({
   fallback: FallbackSchema.optional(),
 });
 
+/** Upstream TLS: how the gateway connects to a service's instances over TLS. */
+export const UpstreamTlsSchema = strict({
+  /** Name sent as SNI and checked against the certificate; default: the instance host when it is a DNS name. */
+  sni: z.string().min(1).optional(),
+  /** PEM file of the CAs trusted (default: Node's bundled roots). */
+  ca: z.string().min(1).optional(),
+  /** Client certificate (PEM file, with its chain) for mutual TLS; needs `key`. */
+  cert: z.string().min(1).optional(),
+  key: z.string().min(1).optional(),
+  /** false: accept any certificate (tests only; logged as a warning). */
+  verify: z.boolean().default(true),
+});
+
 export const ServiceSchema = strict({
   protocol: z.enum(['http', 'http2', 'grpc', 'dubbo']).optional(),
+  /** Connect to the instances over TLS (instances with `secure: "true"` metadata use TLS without it). */
+  tls: UpstreamTlsSchema.optional(),
   timeoutMs: positiveInt.default(15_000),
   connectTimeoutMs: positiveInt.default(5_000),
   loadBalancer: LoadBalancerSchema.default({ type: 'round_robin' }),

@@ -133,6 +133,7 @@ export function accessLogLine(ex: Exchange, status: number, durationMs: number, 
     `"service":${q(ex.service)},"upstream":${q(ex.upstreamAddr)},"status":${status},"flag":"${ex.flag}",` +
     `"attempts":${ex.attempts},"durationMs":${Math.round(durationMs * 1000) / 1000},` +
     (ex.upstreamMs !== undefined ? `"upstreamMs":${Math.round(ex.upstreamMs * 1000) / 1000},` : '') +
+    (ex.upstreamError !== undefined ? `"upstreamError":${q(ex.upstreamError)},` : '') +
     `"bytesIn":${ex.bytesIn},"bytesOut":${ex.bytesOut}` +
     // The authenticated consumer (auth filters set it), absent otherwise.
     (ex.consumer !== undefined ? `,"consumer":${q(ex.consumer)}` : '') +

@@ -246,6 +246,8 @@ export class Metrics {
   /** CC checks a shared store (Redis) failed to answer: the rule's onStoreError applied. */
   readonly ccStoreErrors: client.Counter<'route' | 'rule'>;
   readonly retries: client.Counter<'service' | 'reason'>;
+  /** Upstream TLS handshakes that failed, by service and reason (the OpenSSL/Node code: CERT_HAS_EXPIRED, ERR_TLS_CERT_ALTNAME_INVALID, ...). */
+  readonly upstreamTlsFailures: client.Counter<'service' | 'reason'>;
   /** AI routes (src/upstreams/ai): tokens by kind (input | output), calls, time to first token, call duration. */
   readonly aiTokens: client.Counter<'route' | 'provider' | 'model' | 'consumer' | 'kind'>;
   readonly aiRequests: client.Counter<'route' | 'provider' | 'model' | 'consumer' | 'code'>;
@@ -368,6 +370,12 @@ export class Metrics {
     this.retries = new client.Counter({
       name: 'meshgate_retries_total',
       help: 'Upstream retries by service and reason',
+      labelNames: ['service', 'reason'],
+      registers: data,
+    });
+    this.upstreamTlsFailures = new client.Counter({
+      name: 'meshgate_upstream_tls_failures_total',
+      help: 'Upstream TLS handshakes that failed, by service and reason',
       labelNames: ['service', 'reason'],
       registers: data,
     });

@@ -136,8 +136,19 @@ export class Pipeline {
       adapterFor: (cluster, inst) => this.adapterFor(cluster, inst),
       pickInstance,
       cluster: (s) => deps.clusters.get(s),
+      onTlsFailure: (service, instance, detail) => {
+        // Once per instance and reason: a failing instance must not fill the log with one line per request.
+        const key = `${instance} ${detail}`;
+        if (this.tlsWarned.has(key)) return;
+        if (this.tlsWarned.size >= 1000) this.tlsWarned.clear();
+        this.tlsWarned.add(key);
+        deps.log.warn({ service, instance, reason: detail }, `upstream TLS handshake with ${instance} failed: ${detail}`);
+      },
     };
   }
+
+  /** Upstream TLS failures already logged (instance and detail). */
+  private readonly tlsWarned = new Set<string>();
 
   adapterFor(cluster: Cluster, inst: Instance): UpstreamAdapter | undefined {
     const protocol = cluster.config.protocol ?? inst.metadata.protocol ?? 'http';

@@ -18,6 +18,7 @@ import { compileFilters } from '../filters/index.js';
 import type { FilterInstance } from '../filters/types.js';
 import type { Metrics } from '../observability/metrics.js';
 import { applyClusterPolicies, checkServicePolicies } from '../resilience/policies.js';
+import { prepareServiceTls } from '../balancing/tls.js';
 import { compileRoute, Router } from '../routing/router.js';
 import type { CounterStore } from '../store/types.js';
 import { compileRouteHandler, type CompileDeps, type RouteHandler } from '../upstreams/route-handlers.js';
@@ -108,6 +109,8 @@ export function compileRuntime(config: Config, deps: CompileDeps, previous?: Run
       return route;
     });
     checkServicePolicies(config.services);
+    // Upstream TLS: files read and contexts made now, so a bad one refuses the config naming its key.
+    prepareServiceTls(config.services, (service) => deps.log.warn({ service }, `services.${service}.tls.verify is false: upstream certificates are not checked`));
     const state: RuntimeState = { version: ++versionCounter, config, router: new Router(routes), globalFilters: global.chain, filterIndex, createdAt: Date.now() };
     let settled = false;
     return {

@@ -6,6 +6,7 @@
 // Upgrades (WebSocket) take the same loop.
 import type { Cluster } from '../balancing/cluster.js';
 import type { Instance } from '../balancing/instance.js';
+import { describeTlsError } from '../balancing/tls.js';
 import type { RetriesConfig } from '../config/schema.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { CompiledBackend } from '../routing/canary.js';
@@ -39,6 +40,15 @@ export interface ForwardDeps {
   pickInstance(backend: CompiledBackend, ex: Exchange, exclude: ReadonlySet<Instance>): Instance | undefined;
   /** Forward to another service (breaker fallback). */
   cluster(service: string): Cluster;
+  /** An upstream TLS handshake failed (the gateway logs it once per instance and reason). */
+  onTlsFailure?(service: string, instance: string, detail: string): void;
+}
+
+/** A failed TLS handshake behind an attempt's error: its detail for logs and answers, and its reason code for metrics. */
+function tlsFailureOf(err: Error | undefined): { detail: string; reason: string } | undefined {
+  const detail = (err as { tls?: string } | undefined)?.tls ?? describeTlsError(err) ?? describeTlsError((err as { cause?: unknown } | undefined)?.cause);
+  if (detail === undefined) return undefined;
+  return { detail, reason: /^tls: (\S+)/.exec(detail)?.[1] ?? 'handshake' };
 }
 
 function statusRetryable(r: RetriesConfig, status: number): boolean {
@@ -173,6 +183,12 @@ export async function forward(
       if (!outcome.committed) ex.upstreamMs = rt;
       permit?.done(outcome, rt);
       if (outcome.failure !== 'aborted') cluster.outlier?.report(inst, outcome);
+      const tlsFailure = outcome.failure === 'connect-failure' ? tlsFailureOf(outcome.error) : undefined;
+      if (tlsFailure !== undefined) {
+        ex.upstreamError = tlsFailure.detail;
+        deps.metrics.upstreamTlsFailures.labels(cluster.name, tlsFailure.reason).inc();
+        deps.onTlsFailure?.(cluster.name, inst.id, tlsFailure.detail);
+      }
       deps.metrics.countUpstream(cluster.name, inst.id, outcome.status || 0, outcome.failure ?? (outcome.committed ? 'ok' : 'retried'), rt / 1000);
 
       if (outcome.committed) {
@@ -211,7 +227,7 @@ export async function forward(
       }
       if (outcome.failure) {
         const flag = FAILURE_FLAG[outcome.failure];
-        sendError(ex, flag, `${flagText(outcome.failure)} (${inst.id})`);
+        sendError(ex, flag, `${flagText(outcome.failure)}${tlsFailure !== undefined ? `: ${tlsFailure.detail}` : ''} (${inst.id})`);
       } else {
         // A held status that can no longer be retried: the retry limit was hit.
         sendError(ex, 'URX', `upstream answered ${outcome.status} and retries are exhausted`, outcome.status);

@@ -12,6 +12,8 @@
 // head over 64 KiB) fails the request and closes the connection.
 // WebSocket upgrades still go through undici (src/upstreams/http.ts).
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { describeTlsError, tlsConnectOptions, type UpstreamTls } from '../balancing/tls.js';
 import type { Readable } from 'node:stream';
 import { ChunkedDecoder, chunkSizeLine } from '../http1/chunked.js';
 import { connectionHasToken, connectionTokens, FORBIDDEN_TRAILERS, HOP_BY_HOP } from '../http1/fields.js';
@@ -48,13 +50,15 @@ export interface H1PoolOptions {
   /** Idle connections close after this long (shorter when the upstream's Keep-Alive header asks). */
   keepAliveTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Connect over TLS (src/balancing/tls.ts); absent: plain TCP. */
+  tls?: UpstreamTls;
 }
 
 /** Errors of this client; `code` is what the adapter classifies by. */
 export class UpstreamConnectionError extends Error {
   constructor(
     message: string,
-    readonly code: 'MESHGATE_CONNECT_TIMEOUT' | 'MESHGATE_BAD_RESPONSE' | 'MESHGATE_BAD_REQUEST' | 'MESHGATE_CONNECTION_CLOSED' | 'MESHGATE_POOL_CLOSED',
+    readonly code: 'MESHGATE_CONNECT_TIMEOUT' | 'MESHGATE_BAD_RESPONSE' | 'MESHGATE_BAD_REQUEST' | 'MESHGATE_CONNECTION_CLOSED' | 'MESHGATE_POOL_CLOSED' | 'MESHGATE_TLS_HANDSHAKE',
   ) {
     super(message);
   }
@@ -210,11 +214,21 @@ export class H1Conn {
     port: number,
   ) {
     this.idleLimitMs = pool.opts.keepAliveTimeoutMs;
-    this.socket = connect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 });
+    const tls = pool.opts.tls;
+    if (tls === undefined) {
+      this.socket = connect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 });
+    } else {
+      // The last session ticket the pool got: a new connection resumes instead of a full handshake.
+      const t = tlsConnect({ host, port, ...tlsConnectOptions(tls, host, 'http/1.1'), session: pool.tlsSession });
+      t.setNoDelay(true);
+      t.setKeepAlive(true, 60_000);
+      t.on('session', (session: Buffer) => (pool.tlsSession = session));
+      this.socket = t;
+    }
     this.connectTimer = setTimeout(() => {
       this.socket.destroy(new UpstreamConnectionError(`connect to ${host}:${port} timed out after ${pool.opts.connectTimeoutMs} ms`, 'MESHGATE_CONNECT_TIMEOUT'));
     }, pool.opts.connectTimeoutMs);
-    this.socket.once('connect', () => {
+    this.socket.once(tls === undefined ? 'connect' : 'secureConnect', () => {
       clearTimeout(this.connectTimer);
       this.connectTimer = undefined;
       this.connected = true;
@@ -224,7 +238,7 @@ export class H1Conn {
     });
     this.socket.on('data', (d: Buffer) => this.onData(d));
     this.socket.on('end', () => this.onEnd());
-    this.socket.on('error', (e: Error) => (this.error ??= e));
+    this.socket.on('error', (e: Error) => (this.error ??= tls !== undefined && !this.connected ? handshakeError(e, this.socket as TLSSocket) : e));
     this.socket.on('close', () => this.onClose());
   }
 
@@ -487,12 +501,30 @@ export class H1Conn {
     const r = this.req;
     // The request fails first, so that a body still being sent is stopped (and lets go of the client's request).
     if (r !== undefined && !r.done) {
-      r.fail(this.error ?? new UpstreamConnectionError('upstream closed the connection before the response ended', 'MESHGATE_CONNECTION_CLOSED'));
+      let err = this.error;
+      if (err === undefined && !this.connected && this.pool.opts.tls !== undefined) {
+        // Closed during the handshake without an error of its own (a server that is not TLS, or hung up).
+        err = handshakeError(new Error('connection closed during the TLS handshake'), this.socket as TLSSocket);
+      }
+      r.fail(err ?? new UpstreamConnectionError('upstream closed the connection before the response ended', 'MESHGATE_CONNECTION_CLOSED'));
     }
     this.req = undefined;
     this.detachBody();
     this.pool.removed(this);
   }
+}
+
+/**
+ * An error before the TLS handshake finished: a connect failure (nothing
+ * reached the upstream) that says what failed. A refused or unreachable TCP
+ * connect keeps its own error.
+ */
+function handshakeError(e: Error, socket: TLSSocket): Error {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ETIMEDOUT' || code === 'MESHGATE_CONNECT_TIMEOUT') return e;
+  if (socket.connecting) return e;
+  const detail = describeTlsError(e) ?? `tls: ${code ?? 'handshake failed'} (${e.message.slice(0, 160)})`;
+  return Object.assign(new UpstreamConnectionError(detail, 'MESHGATE_TLS_HANDSHAKE'), { tls: detail, cause: e });
 }
 
 interface Fields {
@@ -563,6 +595,8 @@ export class H1Pool {
 
   /** host:port, as a Host header names it. */
   readonly authority: string;
+  /** With TLS: the last session the upstream gave, for the next connection to resume. */
+  tlsSession: Buffer | undefined;
 
   constructor(
     readonly host: string,

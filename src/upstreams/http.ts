@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
 import type { Cluster } from '../balancing/cluster.js';
 import type { Instance } from '../balancing/instance.js';
+import { closeOtherPools, describeTlsError, instanceOfPoolKey, tlsConnectOptions, tlsPoolKey, upstreamTlsFor } from '../balancing/tls.js';
 import type { Exchange } from '../exchange/exchange.js';
 import { H1Pool, UpstreamConnectionError, type H1Handler, type H1Request, type ResponseHeaders } from './h1client.js';
 import { addGatewayResponseHeaders, applyHeaderOpsToList, connectionTokens, HOP_BY_HOP } from './headers.js';
@@ -23,6 +24,7 @@ const CONNECT_CODES = new Set([
   'EADDRNOTAVAIL',
   'UND_ERR_CONNECT_TIMEOUT',
   'MESHGATE_CONNECT_TIMEOUT',
+  'MESHGATE_TLS_HANDSHAKE',
   // The instance left the service while the attempt was starting: nothing was sent, another instance may serve it.
   'MESHGATE_POOL_CLOSED',
 ]);
@@ -33,6 +35,8 @@ export function classifyError(err: unknown, headersSeen: boolean): FailureKind {
   const code = e?.code ?? e?.cause?.code ?? '';
   if (code === 'MESHGATE_ABORTED' || e?.name === 'AbortError') return 'aborted';
   if (!headersSeen && CONNECT_CODES.has(code)) return 'connect-failure';
+  // A TLS handshake that failed (HTTP/2 sessions report the handshake's own error): nothing reached the upstream.
+  if (!headersSeen && (describeTlsError(e) !== undefined || describeTlsError(e?.cause) !== undefined)) return 'connect-failure';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
   if (code.startsWith('HPE_') || code === 'UND_ERR_INFO' || code === 'MESHGATE_BAD_RESPONSE' || code === 'MESHGATE_BAD_REQUEST') return 'protocol';
   return 'reset';
@@ -331,32 +335,40 @@ export class HttpAdapter implements UpstreamAdapter {
 
   constructor(private readonly opts: HttpAdapterOptions = {}) {}
 
+  /** The instance's pool for these TLS settings (pools are keyed by instance and settings: a reload that changes them opens new connections). */
   pool(inst: Instance, cluster: Cluster): H1Pool {
-    let p = this.pools.get(inst.id);
+    const tls = upstreamTlsFor(inst, cluster.config);
+    const key = tlsPoolKey(inst.id, tls);
+    let p = this.pools.get(key);
     if (!p) {
       p = new H1Pool(inst.host, inst.port, {
         connections: cluster.config.maxConnectionsPerInstance,
         keepAliveTimeoutMs: this.opts.keepAliveTimeoutMs ?? 30_000,
         connectTimeoutMs: cluster.config.connectTimeoutMs,
+        tls,
       });
-      this.pools.set(inst.id, p);
+      closeOtherPools(this.pools, inst.id, key);
+      this.pools.set(key, p);
     }
     return p;
   }
 
   private upgradePool(inst: Instance, cluster: Cluster): Pool {
-    let p = this.upgradePools.get(inst.id);
+    const tls = upstreamTlsFor(inst, cluster.config);
+    const key = tlsPoolKey(inst.id, tls);
+    let p = this.upgradePools.get(key);
     if (!p) {
-      p = new Pool(`http://${inst.id}`, {
+      p = new Pool(`${tls ? 'https' : 'http'}://${inst.id}`, {
         connections: cluster.config.maxConnectionsPerInstance,
         pipelining: 1,
         keepAliveTimeout: this.opts.keepAliveTimeoutMs ?? 30_000,
         keepAliveMaxTimeout: 600_000,
-        connect: { timeout: cluster.config.connectTimeoutMs },
+        connect: { timeout: cluster.config.connectTimeoutMs, ...(tls ? tlsConnectOptions(tls, inst.host, 'http/1.1') : {}) },
         headersTimeout: 0,
         bodyTimeout: 0,
       });
-      this.upgradePools.set(inst.id, p);
+      closeOtherPools(this.upgradePools, inst.id, key);
+      this.upgradePools.set(key, p);
     }
     return p;
   }
@@ -466,9 +478,9 @@ export class HttpAdapter implements UpstreamAdapter {
 
   prune(liveIds: ReadonlySet<string>): void {
     for (const pools of [this.pools, this.upgradePools]) {
-      for (const [id, pool] of pools) {
-        if (!liveIds.has(id)) {
-          pools.delete(id);
+      for (const [key, pool] of pools) {
+        if (!liveIds.has(instanceOfPoolKey(key))) {
+          pools.delete(key);
           void pool.close().catch(() => undefined);
         }
       }

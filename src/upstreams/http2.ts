@@ -8,6 +8,7 @@ import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHt
 import { addAbortSignal, type Readable } from 'node:stream';
 import type { Cluster } from '../balancing/cluster.js';
 import type { Instance } from '../balancing/instance.js';
+import { instanceOfPoolKey, tlsConnectOptions, tlsPoolKey, upstreamTlsFor, type UpstreamTls } from '../balancing/tls.js';
 import { requestHasBody, type Exchange } from '../exchange/exchange.js';
 import { formatGrpcTimeout, GrpcStatus, isGrpcRequest, isGrpcWebRequest, parseGrpcTimeout, repairGrpcStatus } from '../exchange/grpc-status.js';
 import { HOP_BY_HOP } from './headers.js';
@@ -41,6 +42,8 @@ class ConnectTimeoutError extends Error {
 /** One client session to one instance. */
 export interface SessionEntry {
   readonly session: ClientHttp2Session;
+  /** Its key in the pool (instance and TLS settings). */
+  readonly key: string;
   /** The TCP connection is up and the preface was sent. */
   connected: boolean;
 }
@@ -56,24 +59,34 @@ export class Http2SessionPool {
 
   constructor(private readonly opts: Http2PoolOptions = {}) {}
 
-  get(inst: Instance, connectTimeoutMs: number): SessionEntry {
-    const cur = this.sessions.get(inst.id);
+  /** The instance's session for these TLS settings (absent: h2c), opened when there is none. */
+  get(inst: Instance, connectTimeoutMs: number, tls?: UpstreamTls): SessionEntry {
+    const key = tlsPoolKey(inst.id, tls);
+    const cur = this.sessions.get(key);
     if (cur && !cur.session.closed && !cur.session.destroyed) return cur;
-    return this.open(inst, connectTimeoutMs);
+    return this.open(inst, key, connectTimeoutMs, tls);
   }
 
   /** Forget the instance's session so the next request connects anew (after GOAWAY). */
-  drop(inst: Instance, entry: SessionEntry): void {
-    if (this.sessions.get(inst.id) === entry) this.sessions.delete(inst.id);
+  drop(_inst: Instance, entry: SessionEntry): void {
+    if (this.sessions.get(entry.key) === entry) this.sessions.delete(entry.key);
   }
 
-  private open(inst: Instance, connectTimeoutMs: number): SessionEntry {
-    const session = http2.connect(`http://${inst.id}`, {
+  private open(inst: Instance, key: string, connectTimeoutMs: number, tls: UpstreamTls | undefined): SessionEntry {
+    const session = http2.connect(`${tls ? 'https' : 'http'}://${inst.id}`, {
       settings: { enablePush: false, initialWindowSize: STREAM_WINDOW },
       maxSessionMemory: 64,
+      ...(tls ? tlsConnectOptions(tls, inst.host, 'h2') : {}),
     });
-    const entry: SessionEntry = { session, connected: false };
-    this.sessions.set(inst.id, entry);
+    const entry: SessionEntry = { session, key, connected: false };
+    // Sessions made under other TLS settings (before a reload) finish their streams and close.
+    for (const [k, e] of this.sessions) {
+      if (k !== key && instanceOfPoolKey(k) === inst.id) {
+        this.sessions.delete(k);
+        e.session.close();
+      }
+    }
+    this.sessions.set(key, entry);
     // Every request waiting for the connection holds a 'connect' listener.
     session.setMaxListeners(0);
     const timer = setTimeout(() => {
@@ -107,9 +120,9 @@ export class Http2SessionPool {
   }
 
   prune(liveIds: ReadonlySet<string>): void {
-    for (const [id, e] of this.sessions) {
-      if (!liveIds.has(id)) {
-        this.sessions.delete(id);
+    for (const [key, e] of this.sessions) {
+      if (!liveIds.has(instanceOfPoolKey(key))) {
+        this.sessions.delete(key);
         e.session.close();
       }
     }
@@ -329,7 +342,7 @@ export class Http2Adapter implements UpstreamAdapter {
       // ----- send the request -----
       const headers = this.requestHeaders(ex, inst, cluster, grpc, deadlineLeft);
       for (let tries = 0; ; tries++) {
-        entry = this.pool.get(inst, cluster.config.connectTimeoutMs);
+        entry = this.pool.get(inst, cluster.config.connectTimeoutMs, upstreamTlsFor(inst, cluster.config));
         try {
           stream = entry.session.request(headers, { endStream: !withBody });
           break;

@@ -27,23 +27,16 @@
 import { spawnSync } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { hashPassword } from '../../src/filters/auth/password.js';
 import { freePort } from '../helpers/upstream.js';
 import { parseWrk } from './lib/wrk.js';
 import { cpuSeconds, NODE_FLAGS, ROOT, stopAll, runProcess as run, startProcess as start, waitForPort } from './lib/procs.js';
-import { argv, flag, opt } from './lib/args.js';
+import { argv, flag, runOptions } from './lib/args.js';
 
-const o = {
-  rounds: opt('rounds', 3),
-  seconds: opt('seconds', 6),
-  warmup: opt('warmup', 2),
-  connections: opt('connections', 32),
-  pin: !flag('no-pin') && availableParallelism() >= 2,
-  dist: flag('dist'),
-};
+const o = { ...runOptions({ seconds: 6, warmup: 2 }), dist: flag('dist') };
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);

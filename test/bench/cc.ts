@@ -33,7 +33,7 @@
 // sent. The gateway's RSS is sampled every 250 ms; the table shows it before,
 // its peak, and the identities the rule holds at the end.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { request } from 'undici';
@@ -43,29 +43,14 @@ import { Metrics } from '../../src/observability/metrics.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { startRedis } from '../helpers/redis.js';
 import { freePort } from '../helpers/upstream.js';
-import { parseWrk } from './lib/wrk.js';
+import { parseWrk, type MeasuredRun } from './lib/wrk.js';
 import { cpuSeconds, NODE_FLAGS, stopAll, rssMb, runProcess as run, startProcess as start, waitForPort } from './lib/procs.js';
-import { argv, flag, opt, optString } from './lib/args.js';
+import { argv, flag, opt, optString, runOptions } from './lib/args.js';
 
 const only = optString('only');
-const o = {
-  rounds: opt('rounds', 3),
-  seconds: opt('seconds', 8),
-  warmup: opt('warmup', 3),
-  connections: opt('connections', 32),
-  flood: opt('flood', 1_000_000),
-  floodHeapMb: opt('flood-heap-mb', 0),
-  pin: !flag('no-pin') && availableParallelism() >= 2,
-  dist: flag('dist'),
-};
+const o = { ...runOptions(), flood: opt('flood', 1_000_000), floodHeapMb: opt('flood-heap-mb', 0), dist: flag('dist') };
 
-interface Result {
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
-  cpuUsPerReq: number;
-}
+type Result = MeasuredRun;
 
 const PATH = '/api/items?page=2&sort=-created';
 

@@ -22,37 +22,24 @@
 // libinjection's false_positives.txt and the benign corpus (test/waf/benign).
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatCorpusReport, runCorpus } from '../waf/corpus.js';
 import { freePort } from '../helpers/upstream.js';
-import { parseWrk } from './lib/wrk.js';
+import { parseWrk, type MeasuredRun } from './lib/wrk.js';
 import { formatFtwReport, runFtw } from '../waf/ftw.js';
 import { cpuSeconds, NODE_FLAGS, ROOT, stopAll, runProcess as run, startProcess as start, waitForPort } from './lib/procs.js';
-import { argv, flag, opt, optString } from './lib/args.js';
+import { argv, flag, opt, optString, runOptions } from './lib/args.js';
 
 const only = optString('only');
-const o = {
-  rounds: opt('rounds', 3),
-  seconds: opt('seconds', 8),
-  warmup: opt('warmup', 3),
-  connections: opt('connections', 32),
-  paranoia: opt('paranoia', 1),
-  pin: !flag('no-pin') && availableParallelism() >= 2,
-};
+const o = { ...runOptions(), paranoia: opt('paranoia', 1) };
 
 /** The pid of the gateway itself (taskset execs it, so it is the child's pid). */
 function gatewayPid(child: ChildProcess): number {
   return child.pid!;
 }
 
-interface Result {
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
-  cpuUsPerReq: number;
-}
+type Result = MeasuredRun;
 
 const UA = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
 

@@ -10,6 +10,11 @@ export interface WrkResult {
   errors: number;
 }
 
+/** A wrk run and the CPU the measured process spent per request (µs). */
+export interface MeasuredRun extends WrkResult {
+  cpuUsPerReq: number;
+}
+
 function wrkMs(v: string, unit: string): number {
   const n = Number(v);
   return unit === 'us' ? n / 1000 : unit === 's' ? n * 1000 : unit === 'm' ? n * 60_000 : n;
