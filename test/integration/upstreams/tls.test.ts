@@ -19,7 +19,8 @@ import * as grpc from '@grpc/grpc-js';
 import { request } from 'undici';
 import WebSocket, { WebSocketServer } from 'ws';
 import { stringify } from 'yaml';
-import type { Gateway } from '../../../src/gateway.js';
+import pino from 'pino';
+import { Gateway } from '../../../src/gateway.js';
 import type { AccessLogSink } from '../../../src/observability/logger.js';
 import { startGateway, testConfig, waitFor } from '../../helpers/gateway.js';
 import { makeTestCerts, type TestCerts } from '../../helpers/tls-certs.js';
@@ -341,6 +342,36 @@ describe('upstream TLS: verification failures are 502 UF with the reason in the 
       }
     });
   }
+
+  it('a failed handshake is retried on another instance like a connect failure, counted by reason, and logged once per instance', { timeout: 10_000 }, async () => {
+    const bad = await httpsUpstream({ key: certs.expired.keyPem, cert: certs.expired.certPem }, describeHandler);
+    const good = await httpsUpstream({}, describeHandler);
+    const cfg = oneService(bad.address, { tls: { sni: 'localhost', ca: certs.ca.cert }, retries: { attempts: 1, on: ['connect-failure'] } });
+    (cfg.registries as Array<{ endpoints: string[] }>)[0]!.endpoints = [bad.address, good.address];
+    const logged: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (l: string) => void logged.push(l) });
+    const gw = await Gateway.start({ config: testConfig(cfg as never), log, accessLog: false });
+    try {
+      for (let i = 0; i < 10; i++) {
+        const r = await getJson(`${gw.listenerUrl()}/retry-${i}`);
+        assert.equal(r.status, 200, r.text);
+      }
+      assert.equal(bad.served, 0);
+      assert.equal(good.served, 10);
+      const metrics = await (await request(`${gw.adminUrl()}/metrics`)).body.text();
+      const m = /meshgate_upstream_tls_failures_total\{service="up.static",reason="CERT_HAS_EXPIRED"\} (\d+)/.exec(metrics);
+      assert.ok(m, metrics.split('\n').filter((l) => l.includes('tls')).join('\n'));
+      assert.ok(Number(m[1]) >= 1);
+      // Every other request tried the bad instance first; the warning names it once.
+      const warnings = logged.filter((l) => l.includes('upstream TLS handshake'));
+      assert.equal(warnings.length, 1, warnings.join(''));
+      assert.match(warnings[0]!, new RegExp(`${bad.address}.*CERT_HAS_EXPIRED`));
+    } finally {
+      await gw.stop();
+      await good.close();
+      await bad.close();
+    }
+  });
 
   it('verify: false connects to a server the CA check would refuse', { timeout: 10_000 }, async () => {
     const up = await httpsUpstream({ key: certs.otherServer.keyPem, cert: certs.otherServer.certPem }, describeHandler);
