@@ -433,6 +433,15 @@ export const ConfigSchema = strict({
     /** Query parameters whose values the access log replaces with "REDACTED" (names compared ignoring case). */
     redactQuery: z.array(z.string().min(1)).default([...DEFAULT_REDACTED_QUERY]),
   }).default({ level: 'info', access: true, redactQuery: [...DEFAULT_REDACTED_QUERY] }),
+  /**
+   * Which answers carry the request id (`x-request-id`). Gateway-made answers
+   * (errors, WAF and auth refusals) always do. `auto`: proxied responses too,
+   * except over HTTP/2, where a unique value per response defeats HPACK's
+   * header table; `always`; `errors`: gateway-made answers only.
+   */
+  requestId: strict({
+    response: z.enum(['auto', 'always', 'errors']).default('auto'),
+  }).default({ response: 'auto' }),
   /** OpenTelemetry traces over OTLP/HTTP; absent: no tracing (and no cost). */
   tracing: strict({
     /** The collector's OTLP/HTTP traces URL, e.g. http://otel-collector:4318/v1/traces */

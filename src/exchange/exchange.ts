@@ -93,6 +93,8 @@ export class Exchange {
   status = 0;
   flag: Flag | '' = '';
   attempts = 0;
+  /** Proxied responses get `x-request-id` (config `requestId.response`; gateway-made answers always do). */
+  echoRequestId = true;
   /** Why the last upstream attempt failed, when there is more to say than the flag (a TLS handshake: `tls: CERT_HAS_EXPIRED (...)`). */
   upstreamError: string | undefined;
   /** The last upstream attempt's time to its response headers (or to its failure), ms; undefined: none was made. */

@@ -164,6 +164,8 @@ export class Pipeline {
     const clientIp = trust.trustedProxies === undefined ? peer : realClientIp(peer, req.rawHeaders, trust.trustedProxies);
     const ex = new PipelineExchange(req, res, requestId, clientIp, normalizeHost(authority), scheme);
     ex.runtime = this.state;
+    const echo = this.state.config.requestId.response;
+    ex.echoRequestId = echo === 'always' || (echo === 'auto' && req.httpVersion !== '2.0');
     ex.trustForwarded = trust.trustForwarded;
     ex.peerIp = peer;
     return ex;

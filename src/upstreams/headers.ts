@@ -32,7 +32,7 @@ export function applyHeaderOpsToObject(h: Record<string, string | string[] | und
 
 /** What the gateway adds to an upstream's response headers: x-request-id, cookies set by filters, the route's header operations. */
 export function addGatewayResponseHeaders(out: Record<string, string | string[] | undefined>, ex: Exchange): void {
-  out['x-request-id'] ??= ex.requestId;
+  if (ex.echoRequestId) out['x-request-id'] ??= ex.requestId;
   if (ex.responseCookies) {
     const cur = out['set-cookie'];
     out['set-cookie'] = cur === undefined ? ex.responseCookies : ([] as string[]).concat(cur, ex.responseCookies);
