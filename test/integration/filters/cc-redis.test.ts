@@ -16,6 +16,7 @@ import { RedisStore } from '../../../src/store/redis.js';
 import { startGateway, waitFor } from '../../helpers/gateway.js';
 import { startRedis, type RedisServer } from '../../helpers/redis.js';
 import { freePort, startUpstream, type TestUpstream } from '../../helpers/upstream.js';
+import { seeded } from '../../helpers/random.js';
 
 interface Proc {
   child: ChildProcess;
@@ -193,11 +194,11 @@ describe('the Redis limiter script', () => {
     const spec: RateSpec = { limits: [{ periodMs: 3_600_000, limit: 40 }, { periodMs: 86_400_000, limit: 55 }], blockMs: 0 };
     const shared = new StoreLimiter(store, 'equiv', spec, { timeoutMs: 2000, onStoreError: 'deny' });
     const local = new LocalLimiter(spec);
-    let seed = 11;
+    const rnd = seeded(11);
     const ops: Array<[RateOp, number]> = [];
     for (let i = 0; i < 120; i++) {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-      ops.push(seed % 5 === 0 ? ['check', 0] : seed % 7 === 0 ? ['charge', seed % 4] : ['hit', 1 + (seed % 2)]);
+      const k = rnd(35);
+      ops.push(k % 5 === 0 ? ['check', 0] : k % 7 === 0 ? ['charge', rnd(4)] : ['hit', 1 + rnd(2)]);
     }
     for (const [i, [op, cost]] of ops.entries()) {
       const a = await (op === 'hit' ? shared.hit('id', cost) : op === 'check' ? shared.check('id') : shared.charge('id', cost));

@@ -7,6 +7,7 @@ import type { Exchange } from '../../../src/exchange/exchange.js';
 import { compileFilters } from '../../../src/filters/index.js';
 import { AddressSet, canonicalIp, createIpRestriction, ipRestrictionFilter, parseIp, realClientIp } from '../../../src/filters/ip-restriction.js';
 import type { FilterContext, FilterInstance } from '../../../src/filters/types.js';
+import { seeded } from '../../helpers/random.js';
 
 /** The filter compiled through the filter chain compiler, as a config does. */
 function filter(entry: Record<string, unknown>): FilterInstance {
@@ -55,11 +56,7 @@ describe('parseIp', () => {
   });
 
   it('agrees with node:net isIP on generated strings', () => {
-    let seed = 7;
-    const rnd = (n: number): number => {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-      return seed % n;
-    };
+    const rnd = seeded(7);
     const alphabet = '0123456789abcdefABCDEF:.';
     let valid = 0;
     for (let i = 0; i < 100_000; i++) {

@@ -8,6 +8,7 @@ import { bytePresence, clausesOfSource, containsFactor, FactorIndex, factorsOfSo
 import { translatePcre } from '../../../../src/filters/waf/regex.js';
 import { parseSecLang, type SecRuleNode } from '../../../../src/filters/waf/seclang/parse.js';
 import { CRS_RULES_DIR, CRS_TESTS_ROOT, LIBINJECTION_DIR } from '../../../helpers/waf-data.js';
+import { seeded } from '../../../helpers/random.js';
 
 /** Every static `@rx` operand of the CRS request rules (chained rules included). */
 function crsPatterns(): { id: string; pattern: string }[] {
@@ -121,11 +122,7 @@ test('phrase matcher: the byte-class DFA finds what the trie walk finds', () => 
   for (const f of readdirSync(CRS_RULES_DIR).filter((x) => x.endsWith('.data')).sort()) {
     lists.push(readFileSync(join(CRS_RULES_DIR, f), 'latin1').split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#')));
   }
-  let seed = 7;
-  const rnd = (n: number): number => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed % n;
-  };
+  const rnd = seeded(7);
   for (const l of lists) {
     const dense = new AhoCorasick(l);
     const walk = new AhoCorasick(l);

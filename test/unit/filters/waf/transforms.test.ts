@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CRS_RULES_DIR } from '../../../helpers/waf-data.js';
 import { cmdLine, hasSpacePair, pipelineTrigger, transformTrigger, TRANSFORMS } from '../../../../src/filters/waf/transforms.js';
+import { seeded } from '../../../helpers/random.js';
 
 function t(name: string, input: string): string {
   const fn = TRANSFORMS.get(name);
@@ -301,11 +302,7 @@ describe('fast path', () => {
 describe('triggers: a value without a transformation\'s trigger bytes comes out the same but for ASCII case', () => {
   const fold = (s: string): string => s.replace(/[A-Z]/g, (c) => c.toLowerCase());
   const has = (bits: Uint32Array, c: number): boolean => ((bits[c >>> 5]! >>> (c & 31)) & 1) === 1;
-  let seed = 11;
-  const rnd = (n: number): number => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed % n;
-  };
+  const rnd = seeded(11);
   // Bytes that make transformations act, plus ordinary text, so random strings hit many cases.
   const alphabet = [...'%+&\\/*.-#"\'^,;()<> \t\n\v\f\r\0\xa0\xc3\xa9aAzZ09_=?!:@x~`', ...Array.from({ length: 256 }, (_, c) => String.fromCharCode(c))];
   for (const [name, fn] of TRANSFORMS) {
