@@ -188,14 +188,16 @@ export class Gateway {
       this.health.start();
     }
     if (this.opts.admin !== false) this.admin = await startAdmin(this, config.admin.address);
-    this.log.info(
+    // A --workers primary (no data plane) says so once its workers serve ('meshgate primary ready'):
+    // saying "started" here would come before a worker that then fails to start.
+    this.log[this.opts.dataPlane === false ? 'debug' : 'info'](
       {
         listeners: this.listenerSet?.all().map((l) => `${l.name}=${l.address().address}:${l.address().port}`),
         admin: this.admin?.url,
         routes: config.routes.length,
         registries: config.registries.length,
       },
-      'meshgate started',
+      this.opts.dataPlane === false ? 'control plane started' : 'meshgate started',
     );
     this.warnNames(config);
   }

@@ -42,6 +42,8 @@ test('--workers 2 on a port already in use: one clear error, exit 1, no restarts
     // The problem, with its key, follows the one error line.
     assert.match(r.out, /meshgate: invalid config[^\n]*\n {2}listeners\.public: cannot listen on 127\.0\.0\.1:\d+ .*EADDRINUSE/);
     assert.doesNotMatch(r.out, /"level":60|starting a new one|worker exited during start|EPIPE|    at /, r.out);
+    // Nothing claims the gateway started.
+    assert.doesNotMatch(r.out, /meshgate started|primary ready/, r.out);
   } finally {
     blocker.close();
     rmSync(dir, { recursive: true, force: true });
