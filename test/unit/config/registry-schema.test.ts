@@ -54,7 +54,7 @@ describe('registries schema, composed from the plug-ins', () => {
       static: ['name', 'type', 'endpoints', 'protocol'],
       dns: ['name', 'type', 'domain', 'srv', 'intervalMs', 'resolvers'],
       zookeeper: ['name', 'type', 'servers', 'paths', 'sessionTimeoutMs', 'spinDelayMs', 'auth'],
-      nacos: ['name', 'type', 'servers', 'namespace', 'groups', 'clusters', 'username', 'password', 'accessToken', 'serviceListIntervalMs', 'pollIntervalMs', 'udpPort'],
+      nacos: ['name', 'type', 'servers', 'namespace', 'groups', 'clusters', 'username', 'password', 'accessToken', 'serviceListIntervalMs', 'pollIntervalMs', 'udpPort', 'protocol', 'grpcPortOffset', 'grpcHealthIntervalMs'],
       consul: ['name', 'type', 'servers', 'datacenter', 'token', 'tags', 'waitSec', 'secure'],
       eureka: ['name', 'type', 'servers', 'fetchIntervalMs'],
     });
