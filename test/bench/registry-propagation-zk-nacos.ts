@@ -31,6 +31,7 @@ import createZookeeper from '../../registries/zookeeper/index.js';
 import createNacos from '../../registries/nacos/index.js';
 import { Gateway } from '../../src/gateway.js';
 import { startNacosDouble } from '../doubles/nacos/server.js';
+import { startNacosGrpcDouble } from '../doubles/nacos-grpc/server.js';
 import { startZookeeper, type ZookeeperServer } from '../helpers/zookeeper.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 import { latencyStats, type LatencyStats } from './lib/latency-stats.js';
@@ -99,8 +100,8 @@ async function propagationRun(opts: {
   ups: [TestUpstream, TestUpstream];
   /** Apply change i (instance on ups[i % 2]). */
   change: (i: number) => Promise<void>;
-  /** Resolves when the bare client sees an instance on `port`. */
-  baseline: (port: number) => Promise<number>;
+  /** Resolves when the bare client sees an instance on `port` (none for Nacos gRPC: no other client of it runs here). */
+  baseline?: (port: number) => Promise<number>;
   setup: () => Promise<void>;
 }): Promise<PropagationResult> {
   await opts.setup();
@@ -125,14 +126,14 @@ async function propagationRun(opts: {
       const up = opts.ups[i % 2]!;
       const inst = i % 2 === 0 ? 'a' : 'b';
       const tableP = tableHas(gw.table, opts.service, up.port);
-      const baseP = opts.baseline(up.port);
+      const baseP = opts.baseline?.(up.port) ?? Promise.resolve(Number.NaN);
       const t0 = performance.now();
       await opts.change(i);
       const routeT = await routedTo(agent, url, inst);
       const [tableT, baseT] = await Promise.all([tableP, baseP]);
       t.push(tableT - t0);
       r.push(routeT - t0);
-      b.push(baseT - t0);
+      if (!Number.isNaN(baseT)) b.push(baseT - t0);
       await sleep(20 + Math.random() * 30);
     }
     return { table: stats(t), routing: stats(r), baseline: stats(b) };
@@ -267,6 +268,27 @@ async function nacosPropagation(ups: [TestUpstream, TestUpstream]): Promise<Prop
   }
 }
 
+async function nacosGrpcPropagation(ups: [TestUpstream, TestUpstream]): Promise<PropagationResult> {
+  const nacos = await startNacosGrpcDouble();
+  try {
+    return await propagationRun({
+      service: 'bench.DEFAULT-GROUP.public.nacos',
+      ups,
+      gatewayRegistry: { name: 'nacos', type: 'nacos', servers: [nacos.httpAddress], protocol: 'grpc', serviceListIntervalMs: 1000 },
+      setup: async () => {
+        nacos.register('bench', { ip: '127.0.0.1', port: ups[0].port });
+      },
+      // The new instance first, then the old one leaves: two pushes, never an empty service.
+      change: async (i) => {
+        nacos.register('bench', { ip: '127.0.0.1', port: ups[i % 2]!.port });
+        nacos.deregister('bench', '127.0.0.1', ups[(i + 1) % 2]!.port);
+      },
+    });
+  } finally {
+    await nacos.close();
+  }
+}
+
 async function nacosScale(): Promise<{ syncMs: number; heapMb: number; baselineMs: number }> {
   const child = spawn(process.execPath, ['--import', 'tsx', new URL('./lib/zk-nacos-double-child.ts', import.meta.url).pathname, String(SERVICES), String(INSTANCES)], {
     stdio: ['pipe', 'pipe', 'inherit'],
@@ -339,6 +361,9 @@ try {
   console.log(`nacos routing      ${fmt(nP.routing)}`);
   console.log(`nacos baseline     ${fmt(nP.baseline)}  (bare npm client listener)`);
   console.log(`nacos routing/baseline p50 ${(nP.routing.p50 / nP.baseline.p50).toFixed(2)}x, p99 ${(nP.routing.p99 / nP.baseline.p99).toFixed(2)}x`);
+  const gP = await nacosGrpcPropagation(ups);
+  console.log(`nacos grpc table   ${fmt(gP.table)}`);
+  console.log(`nacos grpc routing ${fmt(gP.routing)}  (server push on the gRPC stream; no bare client to compare)`);
   const zs = await zkScale(zk);
   console.log(`zookeeper scale: ${zs.nodes} provider nodes, initial sync ${Math.round(zs.syncMs)} ms (bare read ${Math.round(zs.baselineMs)} ms, ${(zs.syncMs / zs.baselineMs).toFixed(2)}x), heap +${zs.heapMb.toFixed(1)} MB`);
   const ns = await nacosScale();
