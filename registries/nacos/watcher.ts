@@ -16,6 +16,7 @@ import { NacosApi } from './api.js';
 import { NamingClient, type HostsListener } from './client.js';
 import { BadAnswer, hostToEndpoint, nacosServiceName, parseServiceInfo, type ParsedServiceInfo } from './parse.js';
 import type { NacosConfig } from './schema.js';
+import { Repeat } from './repeat.js';
 
 interface Tracked {
   group: string;
@@ -49,8 +50,8 @@ export class NacosWatcher implements RegistryWatcher {
   private readonly clusters: string;
   /** by group@@service */
   private readonly tracked = new Map<string, Tracked>();
-  private listTimer: NodeJS.Timeout | undefined;
-  private pollTimer: NodeJS.Timeout | undefined;
+  private lister: Repeat | undefined;
+  private poller: Repeat | undefined;
   private stopped = false;
   private synced = false;
   private listing = false;
@@ -90,14 +91,17 @@ export class NacosWatcher implements RegistryWatcher {
     await this.client.ready();
     // The first listing runs now; start() does not wait for the registry to answer.
     void this.refreshServices();
-    this.scheduleList();
-    this.schedulePoll();
+    this.lister = new Repeat(this.config.serviceListIntervalMs, () => this.refreshServices());
+    this.poller = new Repeat(this.config.pollIntervalMs, () => this.pollAll());
+    if (this.stopped) return;
+    this.lister.start();
+    this.poller.start();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.listTimer) clearTimeout(this.listTimer);
-    if (this.pollTimer) clearTimeout(this.pollTimer);
+    this.lister?.stop();
+    this.poller?.stop();
     const client = this.client;
     this.client = undefined;
     await client?.close().catch(() => {});
@@ -117,22 +121,6 @@ export class NacosWatcher implements RegistryWatcher {
       answersFromClient: this.pushesSeen,
       badAnswers: this.garbageSeen,
     };
-  }
-
-  private scheduleList(): void {
-    if (this.stopped) return;
-    this.listTimer = setTimeout(() => {
-      void this.refreshServices().finally(() => this.scheduleList());
-    }, this.config.serviceListIntervalMs);
-    this.listTimer.unref();
-  }
-
-  private schedulePoll(): void {
-    if (this.stopped) return;
-    this.pollTimer = setTimeout(() => {
-      void this.pollAll().finally(() => this.schedulePoll());
-    }, this.config.pollIntervalMs);
-    this.pollTimer.unref();
   }
 
   private down(err: unknown): void {

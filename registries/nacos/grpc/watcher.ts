@@ -18,6 +18,7 @@ import type { RegistrySink, RegistryWatcher } from '../../../src/discovery/types
 import { parseHostPort } from '../../../src/discovery/types.js';
 import { BadAnswer, nacosServiceName, parseServiceInfo, type ParsedServiceInfo } from '../parse.js';
 import type { NacosConfig } from '../schema.js';
+import { Repeat } from '../repeat.js';
 import { GrpcAuth } from './auth.js';
 import { NacosGrpcConnection } from './connection.js';
 
@@ -59,7 +60,7 @@ export class NacosGrpcWatcher implements RegistryWatcher {
   private readonly clusters: string;
   /** by group@@service */
   private readonly tracked = new Map<string, Tracked>();
-  private listTimer: NodeJS.Timeout | undefined;
+  private lister: Repeat | undefined;
   private stopped = false;
   private synced = false;
   private listing: Promise<void> | undefined;
@@ -91,12 +92,13 @@ export class NacosGrpcWatcher implements RegistryWatcher {
   start(): void {
     this.stopped = false;
     this.conn.start();
-    this.scheduleList();
+    this.lister = new Repeat(this.config.serviceListIntervalMs, () => this.refreshServices());
+    this.lister.start();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.listTimer) clearTimeout(this.listTimer);
+    this.lister?.stop();
     await this.conn.stop();
   }
 
@@ -127,14 +129,6 @@ export class NacosGrpcWatcher implements RegistryWatcher {
   private up(): void {
     this.lastError = undefined;
     this.sink.status(true);
-  }
-
-  private scheduleList(): void {
-    if (this.stopped) return;
-    this.listTimer = setTimeout(() => {
-      void this.refreshServices().finally(() => this.scheduleList());
-    }, this.config.serviceListIntervalMs);
-    this.listTimer.unref();
   }
 
   /** (Re)connected: subscribe every known service again, then list. */
