@@ -18,6 +18,25 @@ export interface NacosApiOptions {
   timeoutMs?: number;
 }
 
+/**
+ * A login answer: its accessToken, and when to log in again (at 90 % of
+ * tokenTtl, 5 hours when it gives none). `wrapped`: the token may also sit in
+ * `data` (Nacos 3's `/nacos/v3/auth/user/login`). Throws BadAnswer.
+ */
+export function loginAnswer(text: string, wrapped: boolean): { token: string; refreshAt: number } {
+  type Login = { accessToken?: unknown; tokenTtl?: unknown };
+  let doc: Login & { data?: Login };
+  try {
+    doc = JSON.parse(text) as typeof doc;
+  } catch {
+    throw new BadAnswer('login answer is not JSON');
+  }
+  const d: Login = wrapped && typeof doc.accessToken !== 'string' ? (doc.data ?? {}) : doc;
+  if (typeof d.accessToken !== 'string' || !d.accessToken) throw new BadAnswer('login answer has no accessToken');
+  const ttlSec = Number(d.tokenTtl) > 0 ? Number(d.tokenTtl) : 18000;
+  return { token: d.accessToken, refreshAt: Date.now() + ttlSec * 900 };
+}
+
 export class NacosHttpError extends Error {
   constructor(
     message: string,
@@ -56,17 +75,9 @@ export class NacosApi {
     if (!this.loginEnabled) return;
     if (!force && this.token && Date.now() < this.tokenRefreshAt) return;
     const body = new URLSearchParams({ username: this.opts.username!, password: this.opts.password! }).toString();
-    const text = await this.call('POST', '/nacos/v1/auth/login', undefined, body, false);
-    let doc: { accessToken?: unknown; tokenTtl?: unknown };
-    try {
-      doc = JSON.parse(text) as typeof doc;
-    } catch {
-      throw new BadAnswer('login answer is not JSON');
-    }
-    if (typeof doc.accessToken !== 'string' || !doc.accessToken) throw new BadAnswer('login answer has no accessToken');
-    const ttlSec = Number(doc.tokenTtl) > 0 ? Number(doc.tokenTtl) : 18000;
-    this.token = doc.accessToken;
-    this.tokenRefreshAt = Date.now() + ttlSec * 900; // refresh at 90 % of the TTL
+    const login = loginAnswer(await this.call('POST', '/nacos/v1/auth/login', undefined, body, false), false);
+    this.token = login.token;
+    this.tokenRefreshAt = login.refreshAt;
   }
 
   /** Parameters every naming request carries: namespace and credentials. */

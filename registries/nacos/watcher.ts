@@ -16,7 +16,7 @@ import { NacosApi } from './api.js';
 import { NamingClient, type HostsListener } from './client.js';
 import { BadAnswer, hostToEndpoint, nacosServiceName, parseServiceInfo, type ParsedServiceInfo } from './parse.js';
 import type { NacosConfig } from './schema.js';
-import { Repeat } from './repeat.js';
+import { eachLimited, errText, Repeat } from './tasks.js';
 
 interface Tracked {
   group: string;
@@ -32,17 +32,6 @@ interface Tracked {
 
 const FETCH_CONCURRENCY = 32;
 
-function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let i = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (i < items.length) await fn(items[i++]!);
-  });
-  await Promise.all(workers);
-}
 
 export class NacosWatcher implements RegistryWatcher {
   private readonly api: NacosApi;

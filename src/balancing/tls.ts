@@ -110,17 +110,22 @@ export function tlsPoolKey(instId: string, tls: UpstreamTls | undefined): string
 }
 
 /** The instance id a pool key (tlsPoolKey) belongs to. */
-export function instanceOfPoolKey(key: string): string {
+function instanceOfPoolKey(key: string): string {
   const bar = key.indexOf('|');
   return bar < 0 ? key : key.slice(0, bar);
 }
 
-/** The instance's pools under other TLS settings (before a reload) are closed; their requests in flight finish. */
-export function closeOtherPools(pools: Map<string, { close(): unknown }>, instId: string, keep: string): void {
+/**
+ * Pools (keyed by tlsPoolKey) that `drop` names, by instance id and key,
+ * leave the map and are handed to `close`, which lets their requests in
+ * flight finish: those of instances that left, or an instance's pools under
+ * TLS settings a reload replaced.
+ */
+export function closePoolsWhere<P>(pools: Map<string, P>, drop: (instId: string, key: string) => boolean, close: (pool: P) => void): void {
   for (const [key, pool] of pools) {
-    if (key !== keep && instanceOfPoolKey(key) === instId) {
+    if (drop(instanceOfPoolKey(key), key)) {
       pools.delete(key);
-      void Promise.resolve(pool.close()).catch(() => undefined);
+      close(pool);
     }
   }
 }

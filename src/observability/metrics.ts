@@ -221,6 +221,9 @@ class BufferedHistogram<T extends string> extends client.Histogram<T> {
   }
 }
 
+/** Seconds: request and upstream latency histograms share these buckets, so their quantiles compare. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
 export class Metrics {
   readonly registry = new client.Registry();
   readonly requests: BufferedCounter<'route' | 'service' | 'code' | 'flag'>;
@@ -275,7 +278,7 @@ export class Metrics {
       name: 'meshgate_request_duration_seconds',
       help: 'Downstream request duration until the response ended',
       labelNames: ['route', 'service'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      buckets: LATENCY_BUCKETS,
       registers: data,
     });
     this.upstreamRequests = new BufferedCounter({
@@ -289,7 +292,7 @@ export class Metrics {
       name: 'meshgate_upstream_duration_seconds',
       help: 'Upstream attempt time to the response headers (or to the failure), by service and result (ok, retried, or the failure kind)',
       labelNames: ['service', 'result'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      buckets: LATENCY_BUCKETS,
       registers: data,
     });
     this.bytes = new BufferedSum({

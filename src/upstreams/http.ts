@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
 import type { Cluster } from '../balancing/cluster.js';
 import type { Instance } from '../balancing/instance.js';
-import { closeOtherPools, describeTlsError, instanceOfPoolKey, tlsConnectOptions, tlsPoolKey, upstreamTlsFor } from '../balancing/tls.js';
+import { closePoolsWhere, describeTlsError, tlsConnectOptions, tlsPoolKey, upstreamTlsFor } from '../balancing/tls.js';
 import type { Exchange } from '../exchange/exchange.js';
 import { H1Pool, UpstreamConnectionError, type H1Handler, type H1Request, type ResponseHeaders } from './h1client.js';
 import { addGatewayResponseHeaders, applyHeaderOpsToList, connectionTokens, HOP_BY_HOP } from './headers.js';
@@ -28,6 +28,8 @@ const CONNECT_CODES = new Set([
   // The instance left the service while the attempt was starting: nothing was sent, another instance may serve it.
   'MESHGATE_POOL_CLOSED',
 ]);
+
+const closeQuietly = (p: { close(): Promise<unknown> }): void => void p.close().catch(() => undefined);
 
 export function classifyError(err: unknown, headersSeen: boolean): FailureKind {
   const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
@@ -347,7 +349,7 @@ export class HttpAdapter implements UpstreamAdapter {
         connectTimeoutMs: cluster.config.connectTimeoutMs,
         tls,
       });
-      closeOtherPools(this.pools, inst.id, key);
+      closePoolsWhere(this.pools, (id, k) => id === inst.id && k !== key, closeQuietly);
       this.pools.set(key, p);
     }
     return p;
@@ -367,7 +369,7 @@ export class HttpAdapter implements UpstreamAdapter {
         headersTimeout: 0,
         bodyTimeout: 0,
       });
-      closeOtherPools(this.upgradePools, inst.id, key);
+      closePoolsWhere(this.upgradePools, (id, k) => id === inst.id && k !== key, closeQuietly);
       this.upgradePools.set(key, p);
     }
     return p;
@@ -477,14 +479,8 @@ export class HttpAdapter implements UpstreamAdapter {
   }
 
   prune(liveIds: ReadonlySet<string>): void {
-    for (const pools of [this.pools, this.upgradePools]) {
-      for (const [key, pool] of pools) {
-        if (!liveIds.has(instanceOfPoolKey(key))) {
-          pools.delete(key);
-          void pool.close().catch(() => undefined);
-        }
-      }
-    }
+    closePoolsWhere(this.pools, (id) => !liveIds.has(id), closeQuietly);
+    closePoolsWhere(this.upgradePools, (id) => !liveIds.has(id), closeQuietly);
   }
 
   async close(): Promise<void> {

@@ -8,7 +8,7 @@ import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHt
 import { addAbortSignal, type Readable } from 'node:stream';
 import type { Cluster } from '../balancing/cluster.js';
 import type { Instance } from '../balancing/instance.js';
-import { instanceOfPoolKey, tlsConnectOptions, tlsPoolKey, upstreamTlsFor, type UpstreamTls } from '../balancing/tls.js';
+import { closePoolsWhere, tlsConnectOptions, tlsPoolKey, upstreamTlsFor, type UpstreamTls } from '../balancing/tls.js';
 import { requestHasBody, type Exchange } from '../exchange/exchange.js';
 import { formatGrpcTimeout, GrpcStatus, isGrpcRequest, isGrpcWebRequest, parseGrpcTimeout, repairGrpcStatus } from '../exchange/grpc-status.js';
 import { HOP_BY_HOP } from './headers.js';
@@ -53,6 +53,8 @@ export interface Http2PoolOptions {
   idleTimeoutMs?: number;
 }
 
+const closeSession = (e: SessionEntry): void => e.session.close();
+
 /** Sessions by instance id. A session that got GOAWAY, errored or closed is dropped; the next request opens a new one. */
 export class Http2SessionPool {
   private readonly sessions = new Map<string, SessionEntry>();
@@ -80,12 +82,7 @@ export class Http2SessionPool {
     });
     const entry: SessionEntry = { session, key, connected: false };
     // Sessions made under other TLS settings (before a reload) finish their streams and close.
-    for (const [k, e] of this.sessions) {
-      if (k !== key && instanceOfPoolKey(k) === inst.id) {
-        this.sessions.delete(k);
-        e.session.close();
-      }
-    }
+    closePoolsWhere(this.sessions, (id, k) => id === inst.id && k !== key, closeSession);
     this.sessions.set(key, entry);
     // Every request waiting for the connection holds a 'connect' listener.
     session.setMaxListeners(0);
@@ -120,12 +117,7 @@ export class Http2SessionPool {
   }
 
   prune(liveIds: ReadonlySet<string>): void {
-    for (const [key, e] of this.sessions) {
-      if (!liveIds.has(instanceOfPoolKey(key))) {
-        this.sessions.delete(key);
-        e.session.close();
-      }
-    }
+    closePoolsWhere(this.sessions, (id) => !liveIds.has(id), closeSession);
   }
 
   async close(): Promise<void> {

@@ -4,6 +4,8 @@
 // /nacos/v3/auth/user/login), refreshed at 90 % of tokenTtl and again when
 // the server refuses the token (403). Sent as metadata.headers.accessToken.
 import { request } from 'undici';
+import { loginAnswer } from '../api.js';
+import { BadAnswer } from '../parse.js';
 
 export interface AuthOptions {
   /** HTTP addresses host:port, as configured. */
@@ -14,7 +16,6 @@ export interface AuthOptions {
   timeoutMs?: number;
 }
 
-class LoginAnswerError extends Error {}
 
 const LOGIN_PATHS = ['/nacos/v1/auth/login', '/nacos/v3/auth/user/login'];
 
@@ -63,22 +64,14 @@ export class GrpcAuth {
             lastErr = new Error(`login (${path}) on ${server}: HTTP ${res.statusCode} ${text.slice(0, 200)}`);
             continue;
           }
-          let doc: { accessToken?: unknown; tokenTtl?: unknown; data?: { accessToken?: unknown; tokenTtl?: unknown } };
-          try {
-            doc = JSON.parse(text) as typeof doc;
-          } catch {
-            throw new LoginAnswerError('login answer is not JSON');
-          }
-          const d = typeof doc.accessToken === 'string' ? doc : (doc.data ?? {});
-          if (typeof d.accessToken !== 'string' || !d.accessToken) throw new LoginAnswerError('login answer has no accessToken');
-          const ttl = Number(d.tokenTtl) > 0 ? Number(d.tokenTtl) : 18000;
-          this.token = d.accessToken;
-          this.refreshAt = Date.now() + ttl * 900;
+          const login = loginAnswer(text, true);
+          this.token = login.token;
+          this.refreshAt = login.refreshAt;
           this.logins++;
           return;
         } catch (err) {
           lastErr = err;
-          if (!(err instanceof LoginAnswerError)) break; // unreachable: next server
+          if (!(err instanceof BadAnswer)) break; // unreachable: next server
         }
       }
     }

@@ -18,7 +18,7 @@ import type { RegistrySink, RegistryWatcher } from '../../../src/discovery/types
 import { parseHostPort } from '../../../src/discovery/types.js';
 import { BadAnswer, nacosServiceName, parseServiceInfo, type ParsedServiceInfo } from '../parse.js';
 import type { NacosConfig } from '../schema.js';
-import { Repeat } from '../repeat.js';
+import { eachLimited, errText, Repeat } from '../tasks.js';
 import { GrpcAuth } from './auth.js';
 import { NacosGrpcConnection } from './connection.js';
 
@@ -35,16 +35,6 @@ interface Tracked {
 const PAGE = 500;
 const CONCURRENCY = 32;
 
-function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let i = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (i < items.length) await fn(items[i++]!);
-  }));
-}
 
 /** host:port (the HTTP port, as configured) -> the gRPC address (port + offset). */
 export function grpcAddress(server: string, offset: number): string {
