@@ -54,10 +54,10 @@
 // delay to every proxy's tail (nginx's added p99 measured 0.5-1.2 ms pinned
 // and 0.21-0.45 ms unpinned, per round, on the same machine minutes apart).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
-import { NODE_FLAGS } from './lib/procs.js';
+import { cpuSeconds, NODE_FLAGS, waitForPort } from './lib/procs.js';
 import { parseWrk as parseWrkOutput } from './lib/wrk.js';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -137,24 +137,6 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function waitForPort(port: number, child: ChildProcess, name: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        r(true);
-      });
-      s.once('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${name} did not listen on ${port}`);
-}
-
 /** Spawn, pinned to a CPU when pinning; output to a log file in the temp dir. */
 function start(name: string, cpu: number | undefined, cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   const [c, a] = cpu !== undefined ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
@@ -201,38 +183,6 @@ function setAffinity(procs: ChildProcess[], list: string): void {
   }
 }
 
-// ---------- CPU accounting ----------
-
-/**
- * CPU seconds (user + system) used so far by a process and its children that
- * are alive (nginx's worker is a child of its master). The proxies' CPU per
- * request is steadier than requests/s when other work shares the machine.
- */
-function cpuSeconds(pid: number): number {
-  const tick = 100; // USER_HZ on Linux
-  const one = (p: number): number => {
-    try {
-      const f = readFileSync(`/proc/${p}/stat`, 'utf8');
-      const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-      return (Number(rest[11]) + Number(rest[12])) / tick; // utime, stime
-    } catch {
-      return 0;
-    }
-  };
-  let sum = one(pid);
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const f = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(f.slice(f.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) sum += one(Number(d));
-    } catch {
-      /* gone */
-    }
-  }
-  return sum;
-}
-
 // ---------- load generators ----------
 
 interface Throughput {
@@ -270,13 +220,13 @@ class Loader {
 
   async throughput(url: string, pid: number | undefined): Promise<Throughput> {
     await this.measure(url, this.o.warmup);
-    const cpu0 = pid !== undefined ? cpuSeconds(pid) : 0;
+    const cpu0 = pid !== undefined ? cpuSeconds(pid, true) : 0;
     const t0 = performance.now();
     const r = await this.measure(url, this.o.seconds);
     if (pid !== undefined) {
       // Requests served = rate x the time wrk ran (its own count is not printed).
       const served = r.rps * ((performance.now() - t0) / 1000);
-      r.cpuUsPerReq = ((cpuSeconds(pid) - cpu0) * 1e6) / served;
+      r.cpuUsPerReq = ((cpuSeconds(pid, true) - cpu0) * 1e6) / served;
     }
     return r;
   }
@@ -413,7 +363,7 @@ async function main(): Promise<void> {
   tmp = mkdtempSync(join(tmpdir(), 'meshgate-proxy-bench-'));
   const upPorts = [await freePort(), await freePort()];
   const ups = upPorts.map((p, i) => start(`upstream-${i}`, genCpu, process.execPath, ['-e', UPSTREAM_JS, String(p)]));
-  await Promise.all(ups.map((c, i) => waitForPort(upPorts[i]!, c, `upstream ${i}`)));
+  await Promise.all(ups.map((c, i) => waitForPort(upPorts[i]!, `upstream ${i}`, 30_000, c)));
   const upUrls = upPorts.map((p) => `http://127.0.0.1:${p}`);
 
   interface Target {
@@ -446,7 +396,7 @@ async function main(): Promise<void> {
     const cfg = join(tmp, `${name}.yaml`);
     writeFileSync(cfg, meshgateYaml(port, admin, upPorts, access));
     const child = start(name, proxyCpu, process.execPath, [...profileArgs(name), ...NODE_FLAGS, ...o.nodeArgs, join(dir, 'dist/src/cli.js'), 'start', '--config', cfg, '--workers', '1'], { MESHGATE_ACCESS_LOG: '/dev/null' });
-    await waitForPort(port, child, name);
+    await waitForPort(port, name, 30_000, child);
     const label = dir !== ROOT ? `meshgate at ${o.base} (access log to /dev/null)` : access ? 'meshgate (access log to /dev/null)' : 'meshgate (access log off)';
     targets.push({ name, label, url: `http://127.0.0.1:${port}/`, child });
   }
@@ -456,13 +406,13 @@ async function main(): Promise<void> {
     mkdirSync(dir);
     writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir, port, upPorts));
     const child = start('nginx', proxyCpu, NGINX, ['-p', dir, '-e', join(dir, 'nginx-error.log'), '-c', join(dir, 'nginx.conf')]);
-    await waitForPort(port, child, 'nginx');
+    await waitForPort(port, 'nginx', 30_000, child);
     targets.push({ name: 'nginx', label: 'nginx (1 worker, keepalive 64)', url: `http://127.0.0.1:${port}/`, child });
   }
   if (want('fastify')) {
     const port = await freePort();
     const child = start('fastify', proxyCpu, process.execPath, [...profileArgs('fastify'), ...NODE_FLAGS, '--import', 'tsx', 'test/bench/lib/proxy-fastify.ts', String(port), ...upUrls]);
-    await waitForPort(port, child, 'fastify');
+    await waitForPort(port, 'fastify', 30_000, child);
     targets.push({ name: 'fastify', label: '@fastify/http-proxy (BalancedPool)', url: `http://127.0.0.1:${port}/`, child });
   }
 
@@ -478,7 +428,7 @@ async function main(): Promise<void> {
     if (!want(name)) continue;
     const port = await freePort();
     const child = start(name, proxyCpu, process.execPath, [...profileArgs(name), ...NODE_FLAGS, '--import', 'tsx', script!, ...mode, String(port), ...upUrls]);
-    await waitForPort(port, child, name);
+    await waitForPort(port, name, 30_000, child);
     targets.push({ name, label, url: `http://127.0.0.1:${port}/`, child });
   }
 

@@ -25,9 +25,11 @@ function pinned(cmd: string, args: readonly string[], cpu: number | undefined): 
  */
 export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64', '--min-semi-space-size=16'];
 
-export async function waitForPort(port: number, name: string, timeoutMs = 60_000): Promise<void> {
+/** Waits until something listens on 127.0.0.1:port; with `child`, fails at once if it exits first. */
+export async function waitForPort(port: number, name: string, timeoutMs = 60_000, child?: ChildProcess): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    if (child !== undefined && child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
     const ok = await new Promise<boolean>((r) => {
       const s = connect(port, '127.0.0.1', () => {
         s.destroy();
