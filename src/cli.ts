@@ -6,8 +6,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { ConfigError, fileProblems, loadConfigFile } from './config/load.js';
-import { serviceNameWarnings } from './config/names.js';
+import { ConfigError, loadConfigFile } from './config/load.js';
 import { ConfigSchema, CREDENTIAL_ENTRY_TITLE, FILTER_ENTRY_TITLE } from './config/schema.js';
 import { CredentialSchema } from './filters/auth/consumers.js';
 import { FILTERS } from './filters/catalog.js';
@@ -15,6 +14,7 @@ import { watchConfigFile } from './config/watch.js';
 import { Gateway } from './gateway.js';
 import { createLogger } from './observability/logger.js';
 import { startDemoUpstreams } from './server/demo-upstream.js';
+import { checkConfigText, type ConfigCheck } from './server/dry-compile.js';
 import { runPrimary, runWorker } from './workers.js';
 
 /** Each command: its flags (true: takes a value), how many arguments it takes, and its help. */
@@ -141,18 +141,19 @@ async function start(p: Parsed): Promise<void> {
     log.info({ addresses: addrs }, 'demo echo upstreams started');
   }
   let stop: () => Promise<void>;
-  let reload: () => Promise<unknown>;
+  let gw: Gateway;
   if (workers === 1) {
-    const gw = await Gateway.start({ config, configPath, log });
+    gw = await Gateway.start({ config, configPath, log });
     stop = () => gw.stop(10_000);
-    reload = () => gw.reload();
   } else {
     const primary = await runPrimary({ config, configPath, workers, log });
+    gw = primary.gateway;
     stop = () => primary.stop();
-    reload = () => primary.gateway.reload();
   }
-  const watcher = watchConfigFile(configPath, () => void reload());
-  process.on('SIGHUP', () => void reload());
+  // The watch skips a file whose text already serves (the console writes the file and applies it itself);
+  // SIGHUP always reloads (certificate files may have changed under an unchanged config).
+  const watcher = watchConfigFile(configPath, () => void gw.reload(undefined, { ifFileChanged: true }));
+  process.on('SIGHUP', () => void gw.reload(undefined, { by: 'SIGHUP' }));
   let stopping = false;
   const shutdown = (sig: string): void => {
     if (stopping) return;
@@ -189,23 +190,20 @@ async function main(argv: string[]): Promise<number> {
     case 'validate': {
       const strict = parsed.flags.has('--strict');
       const file = parsed.args[0]!;
+      let check: ConfigCheck;
       try {
-        const cfg = loadConfigFile(file);
-        const files = fileProblems(cfg);
-        if (files.length > 0) throw new ConfigError(file, files);
-        // Compile it too: filters and route handlers check what the schema cannot.
-        const { dryCompile } = await import('./server/dry-compile.js');
-        await dryCompile(cfg);
-        const warnings = serviceNameWarnings(cfg);
-        if (strict && warnings.length > 0) throw new ConfigError(file, warnings);
-        for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
-        process.stdout.write(`${file}: ok (${cfg.routes.length} routes, ${cfg.registries.length} registries${warnings.length ? `, ${warnings.length} warning${warnings.length > 1 ? 's' : ''}` : ''})\n`);
-        return 0;
+        check = await checkConfigText(readFileSync(file, 'utf8'), file, strict);
       } catch (e) {
-        const problems = e instanceof ConfigError ? e.problems : [(e as Error).message];
-        process.stderr.write(`${file}: invalid\n${problems.map((p) => `  ${p}`).join('\n')}\n`);
+        check = { ok: false, problems: [`cannot read file: ${(e as Error).message}`], warnings: [] };
+      }
+      if (!check.ok) {
+        process.stderr.write(`${file}: invalid\n${check.problems.map((p) => `  ${p}`).join('\n')}\n`);
         return 1;
       }
+      const { config: cfg, warnings } = check;
+      for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+      process.stdout.write(`${file}: ok (${cfg.routes.length} routes, ${cfg.registries.length} registries${warnings.length ? `, ${warnings.length} warning${warnings.length > 1 ? 's' : ''}` : ''})\n`);
+      return 0;
     }
     case 'schema':
       process.stdout.write(`${JSON.stringify(jsonSchema(), null, 2)}\n`);

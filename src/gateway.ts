@@ -14,7 +14,8 @@ import { ClusterManager } from './balancing/clusters.js';
 import type { Cluster } from './balancing/cluster.js';
 import { applyClusterPolicies } from './resilience/policies.js';
 import { HealthChecker, type HealthVerdict } from './balancing/health-check.js';
-import { ConfigError, parseConfigText, validateConfig } from './config/load.js';
+import { readFileSync } from 'node:fs';
+import { ConfigError, parseConfigText, textHash, validateConfig } from './config/load.js';
 import type { Config, ConfigInput, RegistryConfig } from './config/schema.js';
 import { EndpointTable } from './discovery/endpoint-table.js';
 import { loadRegistryFactory } from './discovery/registries.js';
@@ -55,7 +56,32 @@ export interface ReloadResult {
   version?: number;
   error?: string;
   problems?: string[];
+  /** A file-watch reload found the file's text unchanged since it was last applied: nothing was done. */
+  unchanged?: boolean;
 }
+
+/** One applied config generation, newest last in `Gateway.history`. */
+export interface AppliedConfig {
+  readonly version: number;
+  /** When it started serving. */
+  readonly at: number;
+  /** Who applied it: a console user's or token's name, or how (`start`, `file`). */
+  readonly by: string;
+  /** The file's text it was read from (undefined: applied from an object or inline text, not from the file). */
+  readonly text: string | undefined;
+  /** sha256 of that text. */
+  readonly hash: string | undefined;
+}
+
+/** How reload() was asked for. */
+export interface ReloadOptions {
+  /** Recorded in the history and the log (default: 'file'). */
+  by?: string;
+  /** Skip (answer `unchanged`) when the file's text is the one that serves: the file watch sets it, so a write the console made and applied is not applied twice. */
+  ifFileChanged?: boolean;
+}
+
+const HISTORY_KEEP = 20;
 
 /** A step of a reload that other processes take part in (the workers). */
 export interface PreparedChange {
@@ -90,6 +116,8 @@ interface RegistryRun {
 
 interface Prepared {
   config: Config;
+  /** The file's text the config was read from, when it was. */
+  text: string | undefined;
   registries: PendingRegistry[];
   candidate: Candidate;
   local: PreparedListeners | undefined;
@@ -118,6 +146,8 @@ export class Gateway {
   private draining = new Set<Promise<void>>();
   readonly startedAt = Date.now();
   lastReload: { at: number; ok: boolean; error?: string } | undefined;
+  /** The generations applied since start, newest last (at most 20): what the console shows and rolls back to. */
+  readonly history: AppliedConfig[] = [];
   /** Set by the primary of a worker cluster: its workers' listeners take part in every reload. */
   remote: RemoteDataPlane | undefined;
   onHealthVerdict: ((v: HealthVerdict) => void) | undefined;
@@ -178,6 +208,7 @@ export class Gateway {
     });
     this.setTracing(config);
     candidate.activate();
+    this.record(candidate.state.version, 'start', this.startText());
     await this.startRegistries(pending);
     if (this.opts.dataPlane !== false) {
       this.listenerSet = new ListenerSet(this.pipeline);
@@ -200,6 +231,32 @@ export class Gateway {
       this.opts.dataPlane === false ? 'control plane started' : 'meshgate started',
     );
     this.warnNames(config);
+  }
+
+  /** The text the starting config came from: the inline text, else the file's (the CLI read and validated it just before). */
+  private startText(): string | undefined {
+    if (typeof this.opts.config === 'string') return this.opts.config;
+    if (!this.opts.configPath) return undefined;
+    try {
+      return readFileSync(this.opts.configPath, 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+
+  private record(version: number, by: string, text: string | undefined): void {
+    this.history.push({ version, at: Date.now(), by, text, hash: text === undefined ? undefined : textHash(text) });
+    if (this.history.length > HISTORY_KEEP) this.history.splice(0, this.history.length - HISTORY_KEEP);
+  }
+
+  /** File the config is read from on reload (undefined: started from an object or inline text). */
+  get configPath(): string | undefined {
+    return this.opts.configPath;
+  }
+
+  /** sha256 of the file text the serving config came from (undefined when it did not come from the file). */
+  get servingHash(): string | undefined {
+    return this.history.at(-1)?.hash;
   }
 
   /** Starts, replaces or stops tracing when `tracing:` changed (spans already queued are still sent). */
@@ -290,17 +347,24 @@ export class Gateway {
     return before.then(() => release);
   }
 
-  private async load(next: ConfigInput | Config | string | undefined): Promise<Config> {
-    if (next === undefined) {
-      if (!this.opts.configPath) throw new Error('no config file to reload from');
-      const { loadConfigFile } = await import('./config/load.js');
-      return loadConfigFile(this.opts.configPath);
+  /** Reads the file when `next` is undefined; its text comes back for the history. */
+  private readFile(): string {
+    const path = this.opts.configPath;
+    if (!path) throw new Error('no config file to reload from');
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (e) {
+      throw new ConfigError(path, [`cannot read file: ${(e as Error).message}`]);
     }
+  }
+
+  private load(next: ConfigInput | Config | string | undefined, text: string | undefined): Config {
+    if (next === undefined) return parseConfigText(text!, this.opts.configPath);
     return typeof next === 'string' ? parseConfigText(next) : validateConfig(next);
   }
 
   /** Everything that can fail, with nothing running changed; throws after undoing its own steps. */
-  private async prepare(config: Config): Promise<Prepared> {
+  private async prepare(config: Config, text: string | undefined): Promise<Prepared> {
     const registries = await this.prepareRegistries(config.registries);
     const candidate = compileRuntime(config, this.compileDeps(), this.pipeline.state);
     let local: PreparedListeners | undefined;
@@ -313,7 +377,7 @@ export class Gateway {
       candidate.discard();
       throw e;
     }
-    return { config, registries, candidate, local, remote };
+    return { config, text, registries, candidate, local, remote };
   }
 
   private async abort(p: Prepared): Promise<void> {
@@ -322,7 +386,7 @@ export class Gateway {
   }
 
   /** Nothing here can refuse the config any more. */
-  private async commit(p: Prepared): Promise<ReloadResult> {
+  private async commit(p: Prepared, by: string): Promise<ReloadResult> {
     const { config, candidate } = p;
     await this.stopRemovedRegistries(config);
     await this.startRegistries(p.registries);
@@ -339,8 +403,9 @@ export class Gateway {
     }
     this.metrics.configReloads.labels('applied').inc();
     this.lastReload = { at: Date.now(), ok: true };
+    this.record(candidate.state.version, by, p.text);
     this.setTracing(config);
-    this.log.info({ version: candidate.state.version, routes: config.routes.length }, 'config applied');
+    this.log.info({ version: candidate.state.version, routes: config.routes.length, by }, 'config applied');
     this.warnNames(config);
     return { ok: true, version: candidate.state.version };
   }
@@ -380,16 +445,18 @@ export class Gateway {
   }
 
   /** Validate and apply a new config as one transaction; a refused one leaves everything as it was. */
-  async reload(next?: ConfigInput | Config | string): Promise<ReloadResult> {
+  async reload(next?: ConfigInput | Config | string, opts: ReloadOptions = {}): Promise<ReloadResult> {
     const release = await this.acquire();
     try {
       let p: Prepared;
       try {
-        p = await this.prepare(await this.load(next));
+        const text = next === undefined ? this.readFile() : undefined;
+        if (opts.ifFileChanged && text !== undefined && textHash(text) === this.servingHash) return { ok: true, version: this.state.version, unchanged: true };
+        p = await this.prepare(this.load(next, text), text);
       } catch (e) {
         return this.refused(e);
       }
-      return await this.commit(p);
+      return await this.commit(p, opts.by ?? (next === undefined ? 'file' : 'api'));
     } finally {
       release();
     }
@@ -404,7 +471,7 @@ export class Gateway {
     const release = await this.acquire();
     let p: Prepared;
     try {
-      p = await this.prepare(await this.load(next));
+      p = await this.prepare(this.load(next, undefined), undefined);
     } catch (e) {
       release();
       throw new Error(this.refused(e).error);
@@ -416,7 +483,7 @@ export class Gateway {
         if (settled) throw new Error('reload already settled');
         settled = true;
         try {
-          return await this.commit(p);
+          return await this.commit(p, 'primary');
         } finally {
           release();
         }

@@ -15,6 +15,8 @@ import { parseBasic } from '../filters/auth/basic-auth.js';
 import { DECOY_PASSWORD, parseStoredPassword, PasswordVerifier, type StoredPassword } from '../filters/auth/password.js';
 
 export const ALWAYS_OPEN = new Set(['/healthz', '/readyz']);
+/** POSTs that change nothing (the console's draft check and diff): the read role may send them, even with admin.readOnly. */
+const READING_POSTS = new Set(['/api/config/validate', '/api/config/diff']);
 const REALM = 'meshgate-admin';
 
 export type Role = 'admin' | 'read';
@@ -70,7 +72,7 @@ export class AdminGuard {
 
   /** Decides a request; a Promise only for Basic credentials (scrypt runs on the thread pool). */
   check(req: IncomingMessage, path: string): Decision | Promise<Decision> {
-    const write = req.method !== 'GET' && req.method !== 'HEAD';
+    const write = req.method !== 'GET' && req.method !== 'HEAD' && !(req.method === 'POST' && READING_POSTS.has(path));
     if (ALWAYS_OPEN.has(path)) return { ok: true, principal: { name: undefined, role: 'read' } };
     const decide = (p: Principal): Decision => {
       if (write && this.readOnly) return { ok: false, status: 403, error: 'the admin API is read-only (admin.readOnly)' };

@@ -1,13 +1,19 @@
 // Admin API on its own port: health, readiness, metrics, and the gateway's
 // view of routes, services and registries; POST /api/reload (200 with the new
 // version once the config serves, 400 with the problems when it was refused:
-// then /api/config still shows the version that serves).
+// then /api/config still shows the version that serves). The web console is
+// served at / (assets.ts), with what only it needs: /api/whoami,
+// /api/overview, /api/stats (stats.ts) and the config editor under
+// /api/config/ (config-edit.ts).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseHostPort } from '../discovery/types.js';
 import { describeResilience } from '../resilience/index.js';
+import { serveAsset } from './assets.js';
 import { adminGuard, type Decision, type Principal } from './auth.js';
-import { describeFilters, describeRoutes, describeServices, redactConfig, type AdminTarget } from './views.js';
+import { ConfigEditor } from './config-edit.js';
+import { StatsSampler, totalsFromRegistry, totalsFromText } from './stats.js';
+import { describeFilters, describeOverview, describeRoutes, describeServices, redactConfig, type AdminTarget } from './views.js';
 
 export interface AdminServer {
   url: string;
@@ -28,20 +34,73 @@ export interface AdminHooks {
 
 function json(res: http.ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body, null, 2);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
   res.end(text);
+}
+
+/** Largest request body the admin API reads (a config draft). */
+const MAX_BODY = 4 * 1024 * 1024;
+
+/** A JSON body (an object), or a string saying what is wrong with it. */
+function readJson(req: http.IncomingMessage): Promise<Record<string, unknown> | string> {
+  return new Promise((resolve) => {
+    if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
+      req.resume();
+      return resolve('the body must be JSON (content-type: application/json)');
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= MAX_BODY) chunks.push(c);
+    });
+    req.on('error', () => resolve('the request body could not be read'));
+    req.on('end', () => {
+      if (size > MAX_BODY) return resolve(`the body is larger than ${MAX_BODY} bytes`);
+      try {
+        const v: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        resolve(v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : 'the body must be a JSON object');
+      } catch {
+        resolve('the body is not valid JSON');
+      }
+    });
+  });
+}
+
+/**
+ * A write from a browser must come from the console's own page: a request
+ * whose Origin is another site is refused (a Basic login the browser keeps
+ * would otherwise be sent along with another site's form). Clients that are
+ * not browsers send no Origin.
+ */
+function foreignOrigin(req: http.IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return false;
+  const host = req.headers.host;
+  return host === undefined || (origin !== `http://${host}` && origin !== `https://${host}`);
 }
 
 export async function startAdmin(gw: AdminTarget, address: string, hooks: AdminHooks = {}): Promise<AdminServer> {
   const scope = (): Record<string, unknown> => hooks.scope?.() ?? { scope: 'process', pid: process.pid };
+  const editor = new ConfigEditor(gw);
+  const readMetrics = hooks.metrics;
+  const stats = new StatsSampler(readMetrics ? async () => totalsFromText((await readMetrics()).body) : totalsFromRegistry(gw.metrics.registry));
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://admin');
+    // The console's page and assets hold no data: served to anyone, so the page can ask for a login.
+    if ((req.method === 'GET' || req.method === 'HEAD') && serveAsset(req, res, url.pathname)) return;
+    if (req.method === 'POST' && foreignOrigin(req)) {
+      gw.log?.warn({ client: req.socket.remoteAddress, origin: req.headers.origin, path: url.pathname }, 'admin API: write from another origin refused');
+      return json(res, 403, { error: 'a write from another origin is refused' });
+    }
     // admin.auth / admin.readOnly (auth.ts): read from the config that serves, so a reload changes them.
     const decided = adminGuard(gw.config.admin).check(req, url.pathname);
     const go = (d: Decision): void => {
       if (!d.ok) {
         if (d.status === 401) gw.log?.warn({ client: req.socket.remoteAddress, method: req.method, path: url.pathname }, 'admin API: request without valid credentials');
         for (const [k, v] of Object.entries(d.headers ?? {})) res.setHeader(k, v);
+        // The console asks for credentials with its own form: no Basic challenge, which would open the browser's dialog.
+        if (d.status === 401 && req.headers['x-meshgate-console']) res.setHeader('www-authenticate', 'Bearer realm="meshgate-admin"');
         json(res, d.status, { error: d.error });
         return;
       }
@@ -53,7 +112,45 @@ export async function startAdmin(gw: AdminTarget, address: string, hooks: AdminH
   const serve = (req: http.IncomingMessage, res: http.ServerResponse, url: URL, who: Principal): void => {
     const route = `${req.method} ${url.pathname}`;
     const fail = (e: unknown): void => json(res, 500, { error: (e as Error).message });
+    const whoName = who.name ?? '(admin API without auth)';
+    /** A console write: a JSON body, logged with who asked. */
+    const edit = (what: string, run: (body: Record<string, unknown>) => Promise<{ status: number; body: Record<string, unknown> }>): void => {
+      void readJson(req).then(async (body) => {
+        if (typeof body === 'string') return json(res, 400, { ok: false, error: body });
+        gw.log?.info({ admin: whoName, client: req.socket.remoteAddress }, `admin API: config ${what} requested`);
+        const r = await run(body);
+        gw.log?.[r.status === 200 ? 'info' : 'warn']({ admin: whoName, status: r.status, version: r.body.version, problems: r.body.problems }, `admin API: config ${what} ${r.status === 200 ? 'applied' : 'not applied'}`);
+        json(res, r.status, r.body);
+      }).catch(fail);
+    };
+    const draft = (run: (text: string) => unknown): void => {
+      void readJson(req).then(async (body) => {
+        if (typeof body === 'string') return json(res, 400, { error: body });
+        if (typeof body.text !== 'string') return json(res, 400, { error: 'text: the draft (a string) is required' });
+        json(res, 200, await run(body.text));
+      }).catch(fail);
+    };
     switch (route) {
+      case 'GET /api/whoami': {
+        const g = adminGuard(gw.config.admin);
+        return json(res, 200, { name: who.name ?? null, role: g.readOnly ? 'read' : who.role, readOnly: g.readOnly, authEnabled: g.enabled });
+      }
+      case 'GET /api/overview':
+        return json(res, 200, describeOverview(gw, typeof scope().workers === 'number' ? (scope().workers as number) : 0));
+      case 'GET /api/stats': {
+        const since = Number(url.searchParams.get('since') ?? 0);
+        return json(res, 200, { intervalMs: stats.intervalMs, points: stats.since(Number.isFinite(since) ? since : 0) });
+      }
+      case 'GET /api/config/source':
+        return json(res, 200, editor.source(who.role === 'admin'));
+      case 'POST /api/config/validate':
+        return draft((text) => editor.validate(text));
+      case 'POST /api/config/diff':
+        return draft((text) => editor.diff(text));
+      case 'POST /api/config/apply':
+        return edit('apply', (b) => (typeof b.text === 'string' ? editor.apply(b.text, b.baseHash as string | undefined, whoName) : Promise.resolve({ status: 400, body: { ok: false, error: 'text: the draft (a string) is required' } })));
+      case 'POST /api/config/rollback':
+        return edit('rollback', (b) => editor.rollback(b.baseHash as string | undefined, whoName));
       case 'GET /healthz':
         return json(res, 200, { status: 'ok', uptimeSec: Math.round((Date.now() - gw.startedAt) / 1000) });
       case 'GET /readyz': {
@@ -102,8 +199,8 @@ export async function startAdmin(gw: AdminTarget, address: string, hooks: AdminH
         return json(res, 200, { version: gw.state.version, lastReload: gw.lastReload, config: redactConfig(gw.config) });
       case 'POST /api/reload':
         // Changes are logged with who made them (the token's or user's name).
-        gw.log?.info({ admin: who.name ?? '(admin API without auth)', client: req.socket.remoteAddress }, 'admin API: reload requested');
-        gw.reload().then((r) => json(res, r.ok ? 200 : 400, r), fail);
+        gw.log?.info({ admin: whoName, client: req.socket.remoteAddress }, 'admin API: reload requested');
+        gw.reload(undefined, { by: whoName }).then((r) => json(res, r.ok ? 200 : 400, r), fail);
         return;
       default:
         return json(res, 404, { error: `no admin endpoint ${route}` });
@@ -119,6 +216,7 @@ export async function startAdmin(gw: AdminTarget, address: string, hooks: AdminH
     url: `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`,
     close: () =>
       new Promise<void>((resolve) => {
+        stats.stop();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

@@ -17,7 +17,12 @@ export interface AdminTarget {
   readonly startedAt: number;
   readonly lastReload: { at: number; ok: boolean; error?: string } | undefined;
   registryWatchers(): Array<{ name: string; type: string; watcher: RegistryWatcher }>;
-  reload(): Promise<{ ok: boolean; version?: number; error?: string; problems?: string[] }>;
+  /** Reload from the file (`by`: who asked, for the log and the history). */
+  reload(next?: undefined, opts?: { by?: string }): Promise<{ ok: boolean; version?: number; error?: string; problems?: string[] }>;
+  /** The config file, the file text that serves and the generations applied (the console's editor). */
+  readonly configPath: string | undefined;
+  readonly servingHash: string | undefined;
+  readonly history: ReadonlyArray<{ version: number; at: number; by: string; text: string | undefined; hash: string | undefined }>;
   /** Where admin changes and refused requests are logged. */
   readonly log?: Logger;
 }
@@ -31,9 +36,29 @@ export function describeRoutes(state: RuntimeState): unknown {
       match: r.config.match,
       backends: r.config.backends,
       canary: r.config.canary,
+      grey: r.config.grey,
       filters: r.filters.map((f) => ({ type: f.type, phase: f.phase, state: f.describe?.() })),
     })),
     globalFilters: state.globalFilters.map((f) => ({ type: f.type, phase: f.phase, state: f.describe?.() })),
+  };
+}
+
+/** The console's first glance: versions, registries, and the services a route uses that have no instance to send to. */
+export function describeOverview(gw: AdminTarget, workers: number): unknown {
+  const now = Date.now();
+  const withoutHealthy: string[] = [];
+  for (const c of gw.clusters.all()) if (!c.instances.some((i) => i.available(now))) withoutHealthy.push(c.name);
+  const services = new Set<string>(gw.table.services().map((s) => s.name));
+  for (const c of gw.clusters.all()) services.add(c.name);
+  return {
+    version: gw.state.version,
+    startedAt: gw.startedAt,
+    lastReload: gw.lastReload,
+    workers,
+    configPath: gw.configPath ?? null,
+    routes: gw.state.router.routes.length,
+    registries: gw.table.registryStates().map((r) => ({ name: r.name, type: r.type, up: r.up, synced: r.synced, services: r.services, lastError: r.lastError })),
+    services: { total: services.size, withoutHealthy: withoutHealthy.sort() },
   };
 }
 
@@ -59,7 +84,8 @@ export function describeServices(gw: AdminTarget): unknown[] {
   });
 }
 
-const SECRET_KEYS = new Set(['password', 'token', 'accessToken', 'apiKeys', 'key', 'auth', 'secret']);
+/** Config keys whose values are secrets: masked in every view. */
+export const SECRET_KEYS: ReadonlySet<string> = new Set(['password', 'token', 'accessToken', 'apiKeys', 'key', 'auth', 'secret']);
 
 export function redactConfig(config: Config): unknown {
   const walk = (v: unknown, k?: string): unknown => {

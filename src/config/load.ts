@@ -1,4 +1,5 @@
 // Load a config file: YAML -> ${ENV} interpolation -> schema validation -> semantic checks.
+import { createHash } from 'node:crypto';
 import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
@@ -238,6 +239,9 @@ export function parseConfigText(text: string, source = '<inline>', env: NodeJS.P
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(source, ['the top level must be a mapping of keys (listeners, routes, ...)']);
   return validateConfig(doc, source, env);
 }
+
+/** sha256 of a config text: what the history, the file watch and the console's conflict check compare. */
+export const textHash = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Config {
   let text: string;
