@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // npm's `prepare` hook in a git clone: builds dist/ when the dev dependencies
 // (TypeScript) are installed, as `npm ci` installs them. `npm ci --omit=dev`
-// has no compiler: say what to do instead of failing the install.
+// has no compiler: say what to do instead of failing the install. The web
+// console (dist/console) is built too when esbuild is installed.
 import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -14,4 +15,8 @@ if (!existsSync(tsc)) {
   process.exit(0);
 }
 const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
-process.exit(r.status ?? 1);
+if (r.status !== 0) process.exit(r.status ?? 1);
+if (existsSync(join(root, 'node_modules', 'esbuild', 'package.json'))) {
+  const c = spawnSync(process.execPath, [join(root, 'bin', 'build-console.mjs')], { stdio: 'inherit' });
+  process.exit(c.status ?? 1);
+}

@@ -36,15 +36,15 @@ const hashOf = textHash;
 export function maskSecrets(text: string): string {
   const doc = parseDocument(text);
   if (doc.errors.length > 0) return '# The file does not parse as YAML, so its secrets cannot be told apart: its text is shown to the admin role only.\n';
+  // A secret key's own scalar values are masked; inside a mapping under it (admin.auth's entries) only the secret keys are.
   const mask = (node: unknown): void => {
     if (isScalar(node)) {
       if (typeof node.value === 'string' && !/^\$\{[^}]*\}$/.test(node.value)) node.value = '***';
-    } else if (isSeq(node)) for (const item of node.items) mask(item);
-    else if (isMap(node)) for (const pair of node.items) mask(pair.value);
+    } else if (isSeq(node)) for (const item of node.items) if (isScalar(item)) mask(item);
   };
   visit(doc, {
     Pair(_, pair) {
-      if (isScalar(pair.key) && SECRET_KEYS.has(String(pair.key.value))) mask(pair.value);
+      if (isScalar(pair.key) && SECRET_KEYS.has(String(pair.key.value)) && !isMap(pair.value)) mask(pair.value);
     },
   });
   return doc.toString();

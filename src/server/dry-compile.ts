@@ -23,7 +23,7 @@ export async function dryCompile(config: Config): Promise<void> {
   }
   const store = new MemoryStore();
   try {
-    compileRuntime(config, { clusters: new ClusterManager(new EndpointTable(log)), store, log, metrics: new Metrics({ processMetrics: false }) }).discard();
+    compileRuntime(config, { clusters: new ClusterManager(new EndpointTable(log)), store, log, metrics: new Metrics({ processMetrics: false }) }, undefined, { dry: true }).discard();
   } finally {
     await store.close();
   }

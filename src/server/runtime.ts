@@ -58,7 +58,8 @@ function routeHandlers(state: RuntimeState): RouteHandler[] {
  * existing clusters are referenced, not reconfigured; clusters for services
  * seen for the first time are made aside and registered by activate().
  */
-export function compileRuntime(config: Config, deps: CompileDeps, previous?: RuntimeState): Candidate {
+/** `dry`: a check that will never serve (meshgate validate, the console's draft check): it takes no version number. */
+export function compileRuntime(config: Config, deps: CompileDeps, previous?: RuntimeState, opts: { dry?: boolean } = {}): Candidate {
   const prevFilters = previous?.filterIndex ?? new Map<string, FilterInstance>();
   const reused = new Set(prevFilters.values());
   const filterIndex = new Map<string, FilterInstance>();
@@ -111,7 +112,7 @@ export function compileRuntime(config: Config, deps: CompileDeps, previous?: Run
     checkServicePolicies(config.services);
     // Upstream TLS: files read and contexts made now, so a bad one refuses the config naming its key.
     prepareServiceTls(config.services, (service) => deps.log.warn({ service }, `services.${service}.tls.verify is false: upstream certificates are not checked`));
-    const state: RuntimeState = { version: ++versionCounter, config, router: new Router(routes), globalFilters: global.chain, filterIndex, createdAt: Date.now() };
+    const state: RuntimeState = { version: opts.dry ? 0 : ++versionCounter, config, router: new Router(routes), globalFilters: global.chain, filterIndex, createdAt: Date.now() };
     let settled = false;
     return {
       state,

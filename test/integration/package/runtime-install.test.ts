@@ -27,6 +27,7 @@ test('npm pack, then npm install --omit=dev: meshgate validates and starts from 
     const listing = run('tar', ['tzf', join(dir, tgz)], dir).split('\n');
     assert.ok(listing.includes('package/LICENSE'), 'LICENSE in the tarball');
     assert.ok(listing.includes('package/dist/src/cli.js'), 'built output in the tarball');
+    assert.ok(listing.includes('package/dist/console/index.html'), 'the web console in the tarball');
     assert.deepEqual(listing.filter((f) => f.endsWith('.map')), [], 'no source maps without their sources');
     assert.deepEqual(listing.filter((f) => f.startsWith('package/test/') || f.startsWith('package/src/')), []);
 
@@ -57,6 +58,13 @@ test('npm pack, then npm install --omit=dev: meshgate validates and starts from 
         status = await fetch(`http://127.0.0.1:${port}/hello`).then((r) => r.status, () => 0);
       }
       assert.equal(status, 200, log);
+      // The console the tarball ships, served by the installed gateway, and the script its page loads.
+      const page = await fetch(`http://127.0.0.1:${admin}/`).then((r) => r.text());
+      const script = /src="(assets\/[^"]+\.js)"/.exec(page)?.[1];
+      assert.ok(script, page);
+      const js = await fetch(`http://127.0.0.1:${admin}/${script}`);
+      assert.equal(js.status, 200);
+      assert.match(js.headers.get('content-type') ?? '', /javascript/);
     } finally {
       gw.kill('SIGTERM');
       await new Promise((r) => gw.once('exit', r));
