@@ -32,7 +32,7 @@ export function TimeChart({ title, unit, series, data, height = 180 }: { title: 
       height,
       legend: { show: true, live: false },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true }, y: { range: (_u, min, max) => [0, Math.max(max, min, unit === '%' ? 1 : 0.001) * 1.1] } },
+      scales: { x: { time: true }, y: { range: (_u, min, max) => [0, Math.max(max, min, 1) * 1.1] } },
       axes: [{ stroke: '#64748b', grid: { stroke: '#e2e8f0' } }, { stroke: '#64748b', grid: { stroke: '#e2e8f0' }, size: 56, values: (_u, ticks) => ticks.map((v) => `${+v.toFixed(2)}${unit}`) }],
       series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5, points: { show: false } }))],
     };

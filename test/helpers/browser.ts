@@ -1,6 +1,8 @@
-// A real browser for console tests: Debian's Chromium driven by playwright-core,
+// Real browsers for console tests: Debian's Chromium driven by playwright-core,
+// Debian's Firefox ESR driven by puppeteer-core,
 // and the console build made fresh when its sources are newer than dist/console.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
@@ -34,4 +36,28 @@ export async function ensureConsoleBuilt(): Promise<void> {
   if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
   const mod = (await import(join(root, 'bin', 'build-console.mjs'))) as { buildConsole(o?: { quiet?: boolean }): Promise<unknown> };
   await mod.buildConsole({ quiet: true });
+}
+
+/**
+ * Firefox (Debian's firefox-esr) over WebDriver BiDi, driven by puppeteer-core
+ * (playwright-core can only drive its own patched Firefox builds). A missing
+ * binary fails the test with what to install.
+ */
+export async function launchFirefox(): Promise<import('puppeteer-core').Browser> {
+  const executablePath = process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr';
+  if (!existsSync(executablePath)) {
+    throw new Error(`console tests need Firefox at ${executablePath}: install it (apt-get install firefox-esr) or set FIREFOX_PATH`);
+  }
+  const { default: puppeteer } = await import('puppeteer-core');
+  const profile = mkdtempSync(join(tmpdir(), 'meshgate-firefox-'));
+  const browser = await puppeteer.launch({
+    browser: 'firefox',
+    executablePath,
+    headless: true,
+    userDataDir: profile,
+    // No proxies and no background traffic: the machine's network is closed.
+    extraPrefsFirefox: { 'network.proxy.type': 0, 'app.update.enabled': false, 'browser.safebrowsing.malware.enabled': false, 'browser.safebrowsing.phishing.enabled': false },
+  });
+  browser.once('disconnected', () => rmSync(profile, { recursive: true, force: true }));
+  return browser;
 }
