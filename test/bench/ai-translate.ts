@@ -20,6 +20,7 @@ import { anthropicTranslator } from '../../src/upstreams/ai/translate/anthropic.
 import { geminiTranslator } from '../../src/upstreams/ai/translate/gemini.js';
 import { OpenAIToMessagesStream } from '../../src/upstreams/ai/translate/messages-inbound.js';
 import { ollamaNativeTranslator } from '../../src/upstreams/ai/translate/ollama.js';
+import { report } from './lib/report.js';
 
 type Json = Record<string, unknown>;
 
@@ -182,6 +183,7 @@ console.log(`node ${process.version}, ${N} text chunks per stream, ${ROUNDS} rou
 // machine wall time also counts waiting for a core. Wall time is shown beside it.
 console.log('case                       cpu µs/chunk  wall µs/chunk  chunks/s (cpu)');
 let sink = 0;
+let firstUs: number | undefined;
 for (const c of cases) {
   const cpu: number[] = [];
   const wall: number[] = [];
@@ -198,5 +200,7 @@ for (const c of cases) {
   }
   const us = median(cpu);
   console.log(`${c.name.padEnd(26)}${us.toFixed(3).padStart(13)}${median(wall).toFixed(3).padStart(15)}${Math.round(1e6 / us).toLocaleString('en-US').padStart(16)}`);
+  if (firstUs === undefined) firstUs = us;
+  else report({ bench: 'ai-translate', metric: `CPU us/chunk ${c.name.trim()} (vs ${cases[0]!.name.trim()})`, value: us, baseline: firstUs, unit: 'us' });
 }
 if (sink === 0) console.log('(no output?)');

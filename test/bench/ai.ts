@@ -24,6 +24,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { report } from './lib/report.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -228,6 +229,8 @@ async function main(): Promise<void> {
       allIntact: via.every((r) => r.done && r.chunks === 20),
     };
     console.log('latency (ms):', JSON.stringify(lat, (_k, v) => (typeof v === 'number' ? +v.toFixed(3) : v)));
+    report({ bench: 'ai', metric: 'time to first token p50 ms, gateway (vs direct)', value: lat.gatewayTtftP50, baseline: lat.directTtftP50, unit: 'ms' });
+    report({ bench: 'ai', metric: 'chunk transit p50 ms, gateway (vs direct)', value: lat.gatewayChunkTransitP50, baseline: lat.directChunkTransitP50, unit: 'ms' });
 
     // 2. concurrent streams: direct to the double first (its numbers are the double's process), then through the gateway
     console.log(`${STREAMS} concurrent streams, direct to the double:`, JSON.stringify(await concurrent(doublePort, d.pid!, undefined)));

@@ -32,6 +32,7 @@ import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { hashPassword } from '../../src/filters/auth/password.js';
 import { freePort } from '../helpers/upstream.js';
+import { report } from './lib/report.js';
 import { parseWrk } from './lib/wrk.js';
 import { cpuSeconds, NODE_FLAGS, ROOT, stopAll, runProcess as run, startProcess as start, waitForPort } from './lib/procs.js';
 import { argv, flag, runOptions } from './lib/args.js';
@@ -181,6 +182,11 @@ ${route('hmac_digest', '{ type: hmac_auth, validateRequestBody: true }')}
       say(
         `| ${c} | ${median(rs.map((r) => r.rps)).toFixed(0)} | ${BASE[c] === c ? 'baseline' : `${median(q).toFixed(2)} vs ${BASE[c]} (rounds: ${q.map((x) => x.toFixed(2)).join(', ')})`} | ${median(rs.map((r) => r.p50)).toFixed(2)} | ${median(rs.map((r) => r.p99)).toFixed(2)} | ${median(rs.map((r) => r.cpuUsPerReq)).toFixed(1)} |`,
       );
+    }
+    for (const c of CASES) {
+      if (BASE[c] === c) continue;
+      const rs = median(res.get(c)!.map((r) => r.rps));
+      report({ bench: 'auth', metric: `${c} req/s (vs ${BASE[c]})`, value: rs, baseline: median(res.get(BASE[c])!.map((r) => r.rps)), ratio: median(ratios.get(c)!), unit: 'req/s', note: 'ratio: median of per-round ratios' });
     }
     const out = argv.indexOf('--out');
     if (out >= 0) writeFileSync(argv[out + 1]!, lines.join('\n') + '\n');

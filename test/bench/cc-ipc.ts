@@ -6,6 +6,7 @@
 //   npx tsx test/bench/cc-ipc.ts [--asks 100000] [--concurrency 1,32]
 import cluster from 'node:cluster';
 import { askPrimary, onPrimaryAsk, servePrimaryChannel } from '../../src/store/primary-channel.js';
+import { report } from './lib/report.js';
 
 const argv = process.argv.slice(2);
 const arg = (name: string, def: string): string => {
@@ -38,6 +39,7 @@ if (cluster.isPrimary) {
     const c = process.cpuUsage(c0);
     const primaryUs = (c.user + c.system) / asks;
     console.log(`${conc} in flight: worker ${r.cpuUs.toFixed(1)} µs + primary ${primaryUs.toFixed(1)} µs CPU per ask, ${Math.round(r.rps)} asks/s`);
+    report({ bench: 'cc-ipc', metric: `CPU us per ask, worker + primary, ${conc} in flight`, value: r.cpuUs + primaryUs, unit: 'us' });
     w.kill();
   }
 } else {

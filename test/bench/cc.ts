@@ -43,6 +43,7 @@ import { Metrics } from '../../src/observability/metrics.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { startRedis } from '../helpers/redis.js';
 import { freePort } from '../helpers/upstream.js';
+import { report } from './lib/report.js';
 import { parseWrk, type MeasuredRun } from './lib/wrk.js';
 import { cpuSeconds, NODE_FLAGS, stopAll, rssMb, runProcess as run, startProcess as start, waitForPort } from './lib/procs.js';
 import { argv, flag, opt, optString, runOptions } from './lib/args.js';
@@ -149,6 +150,7 @@ async function main(): Promise<void> {
       });
       say('');
       say(`In-process, the cc filter's check (rule { key: ip, qps, qpm }, admitted), ${n.toLocaleString('en-US')} checks: one client ${one.toFixed(0)} ns per check; 50,000 clients in turn ${many.toFixed(0)} ns per check`);
+      report({ bench: 'cc', metric: 'ns per check, 50,000 clients in turn (vs one client)', value: many, baseline: one, unit: 'ns' });
     }
     if (only === undefined || only === 'cost') {
       const targets = [await boot('plain'), await boot('cc-memory'), await boot('cc-redis'), ...(flag('workers') ? [await boot('plain-w2'), await boot('cc-memory-w2')] : [])];
@@ -186,6 +188,11 @@ async function main(): Promise<void> {
         say(
           `| ${label} | ${median(rs.map((r) => r.rps)).toFixed(0)} | ${isBase ? '' : `${median(ratios).toFixed(2)} (rounds: ${ratios.map((x) => x.toFixed(2)).join(', ')})`} | ${median(rs.map((r) => r.p50)).toFixed(2)} | ${p99.toFixed(2)} | ${isBase ? '' : (p99 - baseP99).toFixed(2)} | ${median(rs.map((r) => r.cpuUsPerReq)).toFixed(1)} |`,
         );
+        if (!isBase) {
+          const baseName = t.name.endsWith('-w2') ? 'plain-w2' : 'plain';
+          report({ bench: 'cc', metric: `${t.name} CPU us/req (vs ${baseName})`, value: median(rs.map((r) => r.cpuUsPerReq)), baseline: median(base.map((r) => r.cpuUsPerReq)), unit: 'us' });
+          report({ bench: 'cc', metric: `${t.name} req/s (vs ${baseName})`, value: median(rs.map((r) => r.rps)), baseline: median(base.map((r) => r.rps)), ratio: median(ratios), unit: 'req/s', note: 'ratio: median of per-round ratios' });
+        }
       }
       for (const t of targets) t.child.kill('SIGTERM');
     }
@@ -221,6 +228,7 @@ async function main(): Promise<void> {
       say('| RSS before | RSS peak | RSS after | identities held at the end | forgotten | non-2xx answers |');
       say('| ---: | ---: | ---: | ---: | ---: | ---: |');
       say(`| ${before.toFixed(0)} MB | ${peak.toFixed(0)} MB | ${after.toFixed(0)} MB | ${counts?.[1] ?? '?'} | ${counts?.[3] ?? '?'} | ${refused} |`);
+      report({ bench: 'cc', metric: `RSS MB peak under ${sent} distinct IPs (vs before)`, value: peak, baseline: before, unit: 'MB' });
       t.child.kill('SIGTERM');
     }
     const out = argv.indexOf('--out');

@@ -17,6 +17,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { report } from './lib/report.js';
 
 const SELF = fileURLToPath(import.meta.url);
 
@@ -133,6 +134,9 @@ async function main(): Promise<void> {
   console.log(`\n# HTTP-to-Dubbo through the gateway (node ${process.version}, ${new Date().toISOString()}, autocannon -c 32 -d ${seconds}, 2 rounds)\n`);
   console.log('| case | calls/s (mean) | runs | p50 ms | p99 ms | non-2xx | errors | ratio to baseline |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-  for (const r of rows) console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.spread} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.non2xx} | ${r.errors} | ${r.ratio.toFixed(2)} |`);
+  for (const r of rows) {
+    console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.spread} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.non2xx} | ${r.errors} | ${r.ratio.toFixed(2)} |`);
+    if (r !== rows[0]) report({ bench: 'dubbo', metric: `${r.name} calls/s (vs ${rows[0]!.name})`, value: r.rps, baseline: rows[0]!.rps, ratio: r.ratio, unit: 'calls/s' });
+  }
   process.exit(0);
 }

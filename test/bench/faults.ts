@@ -21,6 +21,7 @@ import { Pool } from 'undici';
 import { freePort } from '../helpers/upstream.js';
 import { opt, optString } from './lib/args.js';
 import { NODE_FLAGS } from './lib/procs.js';
+import { report } from './lib/report.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const RATE = opt('rate', 500);
@@ -150,6 +151,8 @@ async function scenario(name: 'kill' | 'slow'): Promise<void> {
     `${name} (${POLICY}): ${samples.length} requests at ${RATE}/s for ${SECONDS} s, failed ${failed} (${((100 * failed) / samples.length).toFixed(3)} %); ` +
       `answered by healthy instances: p99 ${p99(before).toFixed(1)} ms before the fault, ${p99(after).toFixed(1)} ms after (${after.length} requests)`,
   );
+  report({ bench: 'faults', metric: `${name}: requests failed (of sent)`, value: failed, baseline: samples.length, unit: 'requests' });
+  report({ bench: 'faults', metric: `${name}: p99 ms of healthy instances after the fault (vs before)`, value: p99(after), baseline: p99(before), unit: 'ms' });
   gw.proc.kill('SIGTERM');
   for (const u of ups) u.proc.kill('SIGKILL');
   rmSync(gw.dir, { recursive: true, force: true });

@@ -19,6 +19,7 @@ import { once } from 'node:events';
 import { loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { report } from './lib/report.js';
 
 const SELF = fileURLToPath(import.meta.url);
 
@@ -193,6 +194,10 @@ async function main(): Promise<void> {
     console.log(
       `| ${name} | ${Math.round(med(rs.map((r) => r.rps)))} | ${med(rs.map((r) => r.p50)).toFixed(2)} | ${med(rs.map((r) => r.p99)).toFixed(2)} | ${rs.reduce((a, r) => a + r.errors, 0)} | ${Number.isNaN(cpu) ? '' : cpu.toFixed(0)} | ${med(rs.map((r) => r.ratio)).toFixed(2)} |`,
     );
+  }
+  for (const name of cases) {
+    const rs = all.get(name)!;
+    if (rs.some((r) => r.ratio !== 1)) report({ bench: 'grpc', metric: `${name} calls/s (vs direct)`, value: med(rs.map((r) => r.rps)), ratio: med(rs.map((r) => r.ratio)), unit: 'calls/s', note: 'ratio: median of per-round ratios' });
   }
   console.log(`load average at the end: ${loadavg()[0]!.toFixed(1)}`);
   await gw.stop();

@@ -21,6 +21,7 @@ import { DEFAULT_SERVICE, RouteSchema, type LoadBalancerConfig } from '../../src
 import { compileRoute, Router } from '../../src/routing/router.js';
 import { chooseBackend, pickInstance } from '../../src/routing/select.js';
 import { Exchange, type DownstreamRequest, type DownstreamResponse } from '../../src/exchange/exchange.js';
+import { report } from './lib/report.js';
 
 const LBS: Array<[string, LoadBalancerConfig]> = [
   ['round_robin', { type: 'round_robin' }],
@@ -205,7 +206,10 @@ const microRows = micro();
 console.log(`\n# Micro-benchmarks (node ${process.version}, ${new Date().toISOString()})\n`);
 console.log('| case | ns/op | ratio to round robin |');
 console.log('| --- | ---: | ---: |');
-for (const r of microRows) console.log(`| ${r.name} | ${r.ns.toFixed(0)} | ${r.ratio.toFixed(2)} |`);
+for (const r of microRows) {
+  console.log(`| ${r.name} | ${r.ns.toFixed(0)} | ${r.ratio.toFixed(2)} |`);
+  if (r !== microRows[0]) report({ bench: 'lb', metric: `ns/op ${r.name} (vs ${microRows[0]!.name})`, value: r.ns, baseline: microRows[0]!.ns, unit: 'ns' });
+}
 
 if (!process.argv.includes('--micro')) {
   const seconds = Number(process.env.BENCH_SECONDS ?? 5);
@@ -214,6 +218,9 @@ if (!process.argv.includes('--micro')) {
   console.log(`\n# Through the gateway (autocannon -c 32 -d ${seconds}, median of ${rounds} interleaved rounds, 4 upstream instances)\n`);
   console.log('| case | req/s | p50 ms | p99 ms | non-2xx | ratio to round robin | spread of rounds (of baseline) |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
-  for (const r of rows) console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.non2xx} | ${r.ratio.toFixed(3)} | ${(r.spread * 100).toFixed(0)}% |`);
+  for (const r of rows) {
+    console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.non2xx} | ${r.ratio.toFixed(3)} | ${(r.spread * 100).toFixed(0)}% |`);
+    if (r !== rows[0]) report({ bench: 'lb', metric: `gateway req/s ${r.name} (vs ${rows[0]!.name})`, value: r.rps, baseline: rows[0]!.rps, unit: 'req/s' });
+  }
 }
 process.exit(0);

@@ -59,6 +59,7 @@ import { createServer } from 'node:net';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { cpuSeconds, NODE_FLAGS, waitForPort } from './lib/procs.js';
 import { parseWrk as parseWrkOutput } from './lib/wrk.js';
+import { report } from './lib/report.js';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -516,9 +517,15 @@ async function main(): Promise<void> {
         ratios.push(`  CPU per request, @fastify/http-proxy / meshgate: ${f2(med('fastify', (r) => r.cpuUsPerReq) / med('meshgate', (r) => r.cpuUsPerReq))}x`);
       }
       if (thr.has('nginx')) ratios.push(`meshgate / nginx throughput: ${f2(mg / med('nginx', (r) => r.rps))}x`);
+      report({ bench: 'proxy', metric: 'meshgate req/s (vs direct)', value: mg, baseline: med('direct', (r) => r.rps), unit: 'req/s' });
+      report({ bench: 'proxy', metric: 'meshgate CPU us/req', value: med('meshgate', (r) => r.cpuUsPerReq), unit: 'us' });
+      for (const other of ['fastify', 'nginx', 'meshgate-base']) {
+        if (thr.has(other)) report({ bench: 'proxy', metric: `meshgate req/s (vs ${other})`, value: mg, baseline: med(other, (r) => r.rps), unit: 'req/s' });
+      }
     }
     const added = pmed('meshgate', (r) => r.service.p99) - directP99;
     ratios.push(`p99 meshgate adds over direct at ${o.rate} req/s: ${f3(added)} ms (target <= 1 ms)`);
+    report({ bench: 'proxy', metric: `p99 ms at ${o.rate} req/s (vs direct)`, value: pmed('meshgate', (r) => r.service.p99), baseline: directP99, unit: 'ms', note: `added ${f3(added)} ms` });
     const perRound = pac.get('meshgate')!.map((r, i) => f3(r.service.p99 - pac.get('direct')![i]!.service.p99));
     ratios.push(`  per round: ${perRound.join(', ')} ms`);
   }

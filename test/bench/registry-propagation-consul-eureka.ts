@@ -23,6 +23,7 @@ import { ConsulDouble } from '../doubles/consul/server.js';
 import { EurekaDouble } from '../doubles/eureka/server.js';
 import { Gateway } from '../../src/gateway.js';
 import { latencyStats, type LatencyStats } from './lib/latency-stats.js';
+import { report } from './lib/report.js';
 
 const N = Number(process.argv[2] ?? 100);
 const log = pino({ level: 'silent' });
@@ -256,4 +257,8 @@ console.log(`|---|---|---|---|---|---|---|`);
 for (const [name, s, target] of rows) console.log(`| ${name} | ${s.n} | ${s.p50} | ${s.p99} | ${s.max} | ${s.mean} | ${target} |`);
 const cRatio = stats(ct).p50 / Math.max(0.1, stats(raw).p50);
 console.log(`\nconsul watcher p50 / bare blocking query p50 = ${cRatio.toFixed(2)}`);
+report({ bench: 'registry-propagation-consul-eureka', metric: 'consul change -> table p50 ms (vs bare blocking query)', value: stats(ct).p50, baseline: stats(raw).p50, unit: 'ms' });
+report({ bench: 'registry-propagation-consul-eureka', metric: 'consul change -> routed p99 ms', value: stats(routed.consul).p99, unit: 'ms' });
+report({ bench: 'registry-propagation-consul-eureka', metric: 'eureka 1 s change -> table p50 ms (vs bare poll loop)', value: stats(table1).p50, baseline: stats(raw1).p50, unit: 'ms' });
+report({ bench: 'registry-propagation-consul-eureka', metric: 'eureka 1 s change -> routed p99 ms', value: stats(routed.eureka).p99, unit: 'ms' });
 process.exit(0);

@@ -35,6 +35,7 @@ import { startNacosGrpcDouble } from '../doubles/nacos-grpc/server.js';
 import { startZookeeper, type ZookeeperServer } from '../helpers/zookeeper.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 import { latencyStats, type LatencyStats } from './lib/latency-stats.js';
+import { report } from './lib/report.js';
 
 const CHANGES = Number(process.argv[2] ?? 100);
 const SERVICES = Number(process.argv[3] ?? 1000);
@@ -356,17 +357,22 @@ try {
   console.log(`zookeeper routing  ${fmt(zkP.routing)}`);
   console.log(`zookeeper baseline ${fmt(zkP.baseline)}  (bare children watch)`);
   console.log(`zookeeper routing/baseline p50 ${(zkP.routing.p50 / zkP.baseline.p50).toFixed(2)}x, p99 ${(zkP.routing.p99 / zkP.baseline.p99).toFixed(2)}x`);
+  report({ bench: 'registry-propagation-zk-nacos', metric: 'zookeeper change -> routed p99 ms (vs bare children watch)', value: zkP.routing.p99, baseline: zkP.baseline.p99, unit: 'ms' });
   const nP = await nacosPropagation(ups);
   console.log(`nacos table        ${fmt(nP.table)}`);
   console.log(`nacos routing      ${fmt(nP.routing)}`);
   console.log(`nacos baseline     ${fmt(nP.baseline)}  (bare npm client listener)`);
   console.log(`nacos routing/baseline p50 ${(nP.routing.p50 / nP.baseline.p50).toFixed(2)}x, p99 ${(nP.routing.p99 / nP.baseline.p99).toFixed(2)}x`);
+  report({ bench: 'registry-propagation-zk-nacos', metric: 'nacos UDP push change -> routed p99 ms (vs bare npm client)', value: nP.routing.p99, baseline: nP.baseline.p99, unit: 'ms' });
   const gP = await nacosGrpcPropagation(ups);
   console.log(`nacos grpc table   ${fmt(gP.table)}`);
   console.log(`nacos grpc routing ${fmt(gP.routing)}  (server push on the gRPC stream; no bare client to compare)`);
+  report({ bench: 'registry-propagation-zk-nacos', metric: 'nacos gRPC change -> routed p99 ms (vs nacos UDP push)', value: gP.routing.p99, baseline: nP.routing.p99, unit: 'ms' });
   const zs = await zkScale(zk);
+  report({ bench: 'registry-propagation-zk-nacos', metric: `zookeeper initial sync ms, ${SERVICES}x${INSTANCES} (vs bare read)`, value: zs.syncMs, baseline: zs.baselineMs, unit: 'ms' });
   console.log(`zookeeper scale: ${zs.nodes} provider nodes, initial sync ${Math.round(zs.syncMs)} ms (bare read ${Math.round(zs.baselineMs)} ms, ${(zs.syncMs / zs.baselineMs).toFixed(2)}x), heap +${zs.heapMb.toFixed(1)} MB`);
   const ns = await nacosScale();
+  report({ bench: 'registry-propagation-zk-nacos', metric: `nacos initial sync ms, ${SERVICES}x${INSTANCES} (vs bare read)`, value: ns.syncMs, baseline: ns.baselineMs, unit: 'ms' });
   console.log(`nacos scale: initial sync ${Math.round(ns.syncMs)} ms (bare read ${Math.round(ns.baselineMs)} ms, ${(ns.syncMs / ns.baselineMs).toFixed(2)}x), heap +${ns.heapMb.toFixed(1)} MB`);
 } finally {
   await zk.destroy();

@@ -33,6 +33,7 @@ import { createFlowControl } from '../../src/resilience/flow/filter.js';
 import { Exchange } from '../../src/exchange/exchange.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import type { AttemptOutcome } from '../../src/exchange/outcome.js';
+import { report } from './lib/report.js';
 
 // autocannon ships no type declarations: describe the part used here.
 interface CannonResult {
@@ -263,6 +264,7 @@ async function pipeline(): Promise<void> {
   for (const n of ['control', 'rules'] as const) {
     const ratios = res[n]!.map((v, i) => v / res.base![i]!);
     console.log(`  ${n.padEnd(8)} vs base: median per-batch ratio ${median(ratios).toFixed(3)}, ${((median(res[n]!) - median(res.base!)) / 1000).toFixed(2)} us per request`);
+    report({ bench: 'resilience', metric: `in-process us/request, ${n} (vs base)`, value: median(res[n]!) / 1000, baseline: median(res.base!) / 1000, ratio: median(ratios), unit: 'us', note: 'ratio: median of per-batch ratios' });
   }
   await store.close();
 }
@@ -388,6 +390,8 @@ routes:
         `  ${which.padEnd(8)} vs base: req/s median ratio ${median(ratios(rps, which)).toFixed(3)} (median ${median(rps[which]!).toFixed(0)} vs ${median(rps.base!).toFixed(0)}), ` +
           `CPU/request median ratio ${median(ratios(cpu, which)).toFixed(3)} (median ${median(cpu[which]!).toFixed(1)} vs ${median(cpu.base!).toFixed(1)} us)`,
       );
+      report({ bench: 'resilience', metric: `gateway req/s, ${which} (vs base)`, value: median(rps[which]!), baseline: median(rps.base!), ratio: median(ratios(rps, which)), unit: 'req/s', note: 'ratio: median of per-round ratios' });
+      report({ bench: 'resilience', metric: `gateway CPU us/req, ${which} (vs base)`, value: median(cpu[which]!), baseline: median(cpu.base!), ratio: median(ratios(cpu, which)), unit: 'us' });
     }
   } finally {
     for (const c of children) c.kill('SIGTERM');

@@ -6,6 +6,7 @@ import { Agent, request } from 'undici';
 import { Gateway } from '../../src/gateway.js';
 import { startUpstream } from '../helpers/upstream.js';
 import { opt } from './lib/args.js';
+import { report } from './lib/report.js';
 
 const ROUTES = opt('routes', 10_000);
 const CONCURRENCY = opt('concurrency', 16);
@@ -62,12 +63,16 @@ for (const [from, to] of [[10, ROUTES], [ROUTES, 10], [10, ROUTES]] as const) {
   if (!res.ok) throw new Error(`reload refused: ${res.error}`);
   await new Promise((r) => setTimeout(r, 500));
   console.log(`reload ${from} -> ${to} routes: ${ms.toFixed(0)} ms; requests answered meanwhile and 0.5 s after: ${ok - okBefore}, failed so far: ${failed}`);
+  report({ bench: 'routes-reload', metric: `reload ${from} -> ${to} routes ms`, value: ms, unit: 'ms' });
 }
-console.log(`heap with ${ROUTES} routes: +${(heapMb() - h0).toFixed(1)} MB over 10 routes`);
+const grown = heapMb() - h0;
+console.log(`heap with ${ROUTES} routes: +${grown.toFixed(1)} MB over 10 routes`);
+report({ bench: 'routes-reload', metric: `heap MB added by ${ROUTES} routes (over 10)`, value: grown, unit: 'MB' });
 running = false;
 await Promise.all(workers);
 await agent.close();
 await gw.stop();
 await up.close();
 console.log(`requests: ${ok} answered 200, ${failed} failed`);
+report({ bench: 'routes-reload', metric: 'requests failed during the reloads (of answered)', value: failed, baseline: ok, unit: 'requests' });
 process.exit(failed === 0 ? 0 : 1);

@@ -8,6 +8,7 @@ import { DEFAULT_SERVICE } from '../../src/config/schema.js';
 import { Exchange, type DownstreamRequest, type DownstreamResponse } from '../../src/exchange/exchange.js';
 import { compileRoute, Router } from '../../src/routing/router.js';
 import { opt } from './lib/args.js';
+import { report } from './lib/report.js';
 
 const N = opt('n', 200_000);
 const svc = new Cluster('s', DEFAULT_SERVICE);
@@ -29,6 +30,7 @@ function exchange(url: string): Exchange {
   return new Exchange(req, {} as DownstreamResponse, 'id', '127.0.0.1', 'api.example.com', 'http');
 }
 
+const at10: Record<string, number> = {};
 for (const size of [10, 1_000, 10_000]) {
   const router = table(size);
   const late = size - 5; // a prefix route near the end of the table
@@ -41,5 +43,7 @@ for (const size of [10, 1_000, 10_000]) {
     for (let i = 0; i < N; i++) router.match(ex);
     const ns = Number(process.hrtime.bigint() - t0) / N;
     console.log(`${String(size).padStart(6)} routes, ${what}: ${ns.toFixed(0)} ns per match`);
+    if (size === 10) at10[what] = ns;
+    else report({ bench: 'routes', metric: `ns per match, ${size} routes, ${what} (vs 10 routes)`, value: ns, baseline: at10[what], unit: 'ns' });
   }
 }

@@ -34,6 +34,7 @@ import { freePort } from '../helpers/upstream.js';
 import { argv, flag, optString, runOptions } from './lib/args.js';
 import { cpuSeconds, NODE_FLAGS, ROOT, runProcess as run, startProcess as start, stopAll, waitForPort } from './lib/procs.js';
 import { parseWrk, type MeasuredRun } from './lib/wrk.js';
+import { report } from './lib/report.js';
 
 const NGINX = '/usr/sbin/nginx';
 const distDir = optString('dist');
@@ -267,6 +268,7 @@ async function main(): Promise<void> {
         `| ${proxy} | ${kind} | ${f0(median(rs.map((r) => r.rps)))} | ${ratio} | ${f2(median(rs.map((r) => r.p50)))} | ${f2(median(rs.map((r) => r.p99)))} | ${added} | ${f1(median(rs.map((r) => r.cpuUsPerReq)))} | ${hs ? f1(median(rs.map((r) => r.fullPerSec))) : ''} | ${hs ? f1(median(rs.map((r) => r.resumedPerSec))) : ''} |`;
       say(row('plain', plain, '', '', false));
       say(row('TLS', tls, `${f2(median(ratios))} (${ratios.map(f2).join(', ')})`, f2(tlsP99 - plainP99), true));
+      report({ bench: 'upstream-tls', metric: `${proxy} req/s, TLS upstream (vs plain)`, value: median(tls.map((r) => r.rps)), baseline: median(plain.map((r) => r.rps)), ratio: median(ratios), unit: 'req/s', note: 'ratio: median of per-round ratios' });
     }
     const mgTls = median(res.get('meshgate-tls')!.map((r) => r.rps));
     const ngTls = median(res.get('nginx-tls')!.map((r) => r.rps));

@@ -10,6 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeCorpusLine as urlDecode, LIBINJECTION_DIR } from '../helpers/waf-data.js';
 import { detectSQLi } from '../../src/filters/waf/libinjection/sqli.js';
+import { report } from './lib/report.js';
 
 const CORPUS_DIR = LIBINJECTION_DIR;
 
@@ -46,6 +47,7 @@ function bench(name: string, inputs: string[]): void {
   console.log(
     `${name.padEnd(22)} ${String(inputs.length).padStart(5)} inputs, mean ${bytes.toFixed(0).padStart(4)} B, ${String(flagged).padStart(4)} flagged: ${best.toFixed(0).padStart(6)} ns/call`,
   );
+  report({ bench: 'waf-sqli', metric: `ns per detectSQLi call, ${name}`, value: best, unit: 'ns' });
   if (sink < 0) console.log(sink);
 }
 

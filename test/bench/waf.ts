@@ -30,6 +30,7 @@ import { parseWrk, type MeasuredRun } from './lib/wrk.js';
 import { formatFtwReport, runFtw } from '../waf/ftw.js';
 import { cpuSeconds, NODE_FLAGS, ROOT, stopAll, runProcess as run, startProcess as start, waitForPort } from './lib/procs.js';
 import { argv, flag, opt, optString, runOptions } from './lib/args.js';
+import { report } from './lib/report.js';
 
 const only = optString('only');
 const o = { ...runOptions(), paranoia: opt('paranoia', 1) };
@@ -151,6 +152,8 @@ async function main(): Promise<void> {
         const ratios = on.map((r, i) => r.rps / off[i]!.rps);
         const label = kind === 'get' ? 'GET with a 4-field query' : 'POST 2 KiB JSON';
         say(`| ${label} | off | ${offRps.toFixed(0)} | | ${median(off.map((r) => r.p50)).toFixed(2)} | ${offP99.toFixed(2)} | | ${median(off.map((r) => r.cpuUsPerReq)).toFixed(1)} |`);
+        report({ bench: 'waf', metric: `${label} req/s, WAF on (vs off)`, value: onRps, baseline: offRps, ratio: median(ratios), unit: 'req/s', note: 'ratio: median of per-round ratios' });
+        report({ bench: 'waf', metric: `${label} CPU us/req, WAF on (vs off)`, value: median(on.map((r) => r.cpuUsPerReq)), baseline: median(off.map((r) => r.cpuUsPerReq)), unit: 'us' });
         say(`| ${label} | on | ${onRps.toFixed(0)} | ${median(ratios).toFixed(2)} (rounds: ${ratios.map((x) => x.toFixed(2)).join(', ')}) | ${median(on.map((r) => r.p50)).toFixed(2)} | ${onP99.toFixed(2)} | ${(onP99 - offP99).toFixed(2)} | ${median(on.map((r) => r.cpuUsPerReq)).toFixed(1)} |`);
       }
     }
@@ -159,6 +162,7 @@ async function main(): Promise<void> {
       const ftw = await runFtw({ host: '127.0.0.1', port: onTarget.port, families: ['930', '931', '932', '933', '934', '941', '942', '943', '944'], maxParanoia: o.paranoia, concurrency: 8 });
       say('```');
       say(formatFtwReport(ftw, { missedLimit: 0 }));
+      report({ bench: 'waf', metric: `CRS regression stages blocked, paranoia ${o.paranoia} (of positives)`, value: ftw.total.blocked, baseline: ftw.total.positive, unit: 'stages' });
       say('```');
       const corpus = await runCorpus({ host: '127.0.0.1', port: onTarget.port, concurrency: 8 });
       say('```');
