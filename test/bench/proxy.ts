@@ -3,7 +3,13 @@
 //   npx tsx test/bench/proxy.ts [--rounds 3] [--seconds 10] [--warmup 5] [--connections 50]
 //                               [--rate 2000] [--paced-seconds 15] [--no-pin] [--pin-paced] [--no-build]
 //                               [--profile DIR] [--only direct,meshgate,...] [--node-arg FLAG ...] [--paced-only]
-//                               [--base DIR]
+//                               [--base DIR] [--fast-upstream]
+//
+// --fast-upstream: the two upstream instances are one nginx process (1 worker,
+// `return 200`, access log off) instead of node:http, so the upstream caps no
+// target (direct runs several times faster than any proxy), and nginx as the
+// proxy writes no access log either: the per-core comparison is meshgate-nolog
+// against nginx, like with like; meshgate with its access log is the second row.
 //
 // What runs (every server its own process, all started once, idle while another is measured):
 //  - 2 upstream instances: minimal node:http servers with a fixed 12-byte body.
@@ -85,10 +91,12 @@ interface Opts {
   pacedOnly: boolean;
   /** Another checkout with a built dist/: measured as meshgate-base. */
   base: string | undefined;
+  /** nginx `return 200` as the upstream (and no access log on the nginx proxy). */
+  fastUpstream: boolean;
 }
 
 function parseOpts(argv: string[]): Opts {
-  const o: Opts = { rounds: 3, seconds: 10, warmup: 5, connections: 50, rate: 2000, pacedSeconds: 15, pin: true, build: true, profileDir: undefined, only: undefined, nodeArgs: [], pinPaced: false, pacedOnly: false, base: undefined };
+  const o: Opts = { rounds: 3, seconds: 10, warmup: 5, connections: 50, rate: 2000, pacedSeconds: 15, pin: true, build: true, profileDir: undefined, only: undefined, nodeArgs: [], pinPaced: false, pacedOnly: false, base: undefined, fastUpstream: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (): number => {
@@ -110,6 +118,7 @@ function parseOpts(argv: string[]): Opts {
     else if (a === '--node-arg') o.nodeArgs.push(argv[++i] ?? '');
     else if (a === '--only') o.only = new Set((argv[++i] ?? '').split(','));
     else if (a === '--base') o.base = resolve(argv[++i] ?? '');
+    else if (a === '--fast-upstream') o.fastUpstream = true;
     else throw new Error(`unknown option ${a}`);
   }
   return o;
@@ -286,14 +295,38 @@ log:
 `;
 }
 
-function nginxConf(dir: string, port: number, ups: number[]): string {
+/** The fast upstream: both instances in one nginx worker answering a fixed 12-byte body. */
+function nginxUpstreamConf(dir: string, ports: number[]): string {
   return `worker_processes 1;
 daemon off;
 pid ${dir}/nginx.pid;
 error_log ${dir}/nginx-error.log warn;
 events { worker_connections 4096; }
 http {
-  access_log /dev/null combined;
+  access_log off;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy_temp;
+  fastcgi_temp_path ${dir}/fastcgi_temp;
+  uwsgi_temp_path ${dir}/uwsgi_temp;
+  scgi_temp_path ${dir}/scgi_temp;
+  keepalive_requests 1000000;
+  default_type text/plain;
+  server {
+${ports.map((p) => `    listen 127.0.0.1:${p};`).join('\n')}
+    location / { return 200 "hello world\\n"; }
+  }
+}
+`;
+}
+
+function nginxConf(dir: string, port: number, ups: number[], accessLog = true): string {
+  return `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log ${accessLog ? '/dev/null combined' : 'off'};
   client_body_temp_path ${dir}/client_body;
   proxy_temp_path ${dir}/proxy_temp;
   fastcgi_temp_path ${dir}/fastcgi_temp;
@@ -363,8 +396,19 @@ async function main(): Promise<void> {
 
   tmp = mkdtempSync(join(tmpdir(), 'meshgate-proxy-bench-'));
   const upPorts = [await freePort(), await freePort()];
-  const ups = upPorts.map((p, i) => start(`upstream-${i}`, genCpu, process.execPath, ['-e', UPSTREAM_JS, String(p)]));
-  await Promise.all(ups.map((c, i) => waitForPort(upPorts[i]!, `upstream ${i}`, 30_000, c)));
+  let ups: ChildProcess[];
+  if (o.fastUpstream) {
+    if (!useNginx) throw new Error(`--fast-upstream needs nginx at ${NGINX}`);
+    const dir = join(tmp, 'nginx-upstream');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'nginx.conf'), nginxUpstreamConf(dir, upPorts));
+    const child = start('upstream-nginx', genCpu, NGINX, ['-p', dir, '-e', join(dir, 'nginx-error.log'), '-c', join(dir, 'nginx.conf')]);
+    await Promise.all(upPorts.map((p, i) => waitForPort(p, `upstream ${i}`, 30_000, child)));
+    ups = [child];
+  } else {
+    ups = upPorts.map((p, i) => start(`upstream-${i}`, genCpu, process.execPath, ['-e', UPSTREAM_JS, String(p)]));
+    await Promise.all(ups.map((c, i) => waitForPort(upPorts[i]!, `upstream ${i}`, 30_000, c)));
+  }
   const upUrls = upPorts.map((p) => `http://127.0.0.1:${p}`);
 
   interface Target {
@@ -405,10 +449,10 @@ async function main(): Promise<void> {
     const port = await freePort();
     const dir = join(tmp, 'nginx');
     mkdirSync(dir);
-    writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir, port, upPorts));
+    writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir, port, upPorts, !o.fastUpstream));
     const child = start('nginx', proxyCpu, NGINX, ['-p', dir, '-e', join(dir, 'nginx-error.log'), '-c', join(dir, 'nginx.conf')]);
     await waitForPort(port, 'nginx', 30_000, child);
-    targets.push({ name: 'nginx', label: 'nginx (1 worker, keepalive 64)', url: `http://127.0.0.1:${port}/`, child });
+    targets.push({ name: 'nginx', label: `nginx (1 worker, keepalive 64, access log ${o.fastUpstream ? 'off' : 'to /dev/null'})`, url: `http://127.0.0.1:${port}/`, child });
   }
   if (want('fastify')) {
     const port = await freePort();
