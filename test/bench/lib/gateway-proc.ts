@@ -44,7 +44,9 @@ export async function startGateway(name: string, parts: GatewayConfigParts, o: {
   // JSON is YAML: the config loader reads it as is.
   writeFileSync(configFile, JSON.stringify(gatewayConfig(port, admin, parts)));
   const cli = join(o.dist ?? join(ROOT, 'dist'), 'src/cli.js');
-  const args = [...NODE_FLAGS, ...(inspectPort ? [`--inspect=127.0.0.1:${inspectPort}`] : []), cli, 'start', '--config', configFile, '--workers', String(o.workers ?? 1)];
+  // BENCH_GATEWAY_NODE_ARGS: extra node flags for the gateway (e.g. --perf-basic-prof to profile it with perf).
+  const extra = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const args = [...NODE_FLAGS, ...extra, ...(inspectPort ? [`--inspect=127.0.0.1:${inspectPort}`] : []), cli, 'start', '--config', configFile, '--workers', String(o.workers ?? 1)];
   const child = startProcess(name, process.execPath, args, o.cpu);
   await waitForPort(port, name, 120_000, child);
   await waitForPort(admin, `${name} admin`, 120_000, child);
