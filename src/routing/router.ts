@@ -13,7 +13,10 @@
 // distinct prefix length, longest first (a path has one candidate prefix per
 // length); regexes in config order, after those. With 10,000 exact or prefix
 // routes a request looks at the routes whose path can match, plus one map
-// lookup per distinct prefix length; regex routes are still tried one by one.
+// lookup per distinct prefix length. Regexes are indexed the same way by the
+// literal text every path they match starts with (`/api/v\d+/.*` starts with
+// `/api/v`): a request tries only the regexes whose literal start it begins
+// with, and those with none (`.*\.php`), in config order.
 import type { Cluster } from '../balancing/cluster.js';
 import type { RouteConfig } from '../config/schema.js';
 import type { FilterInstance } from '../filters/types.js';
@@ -96,19 +99,59 @@ class PathIndex {
   private readonly prefix = new Map<string, CompiledRoute[]>();
   /** Distinct prefix lengths, longest first. */
   private readonly lengths: number[] = [];
-  private readonly regex: CompiledRoute[] = [];
+  /** Regex routes by the literal start of their pattern, and the distinct lengths of those starts. */
+  private readonly regexByStart = new Map<string, CompiledRoute[]>();
+  private readonly regexLengths: number[] = [];
+  /** Regex routes whose pattern has no literal start: tried for every path. */
+  private readonly regexAny: CompiledRoute[] = [];
+  private readonly hasRegex: boolean;
 
   constructor(readonly routes: readonly CompiledRoute[]) {
     const lengths = new Set<number>();
+    const regexLengths = new Set<number>();
     for (const r of routes) {
       const p = r.config.match.path;
       if ('exact' in p) push(this.exact, p.exact, r);
       else if ('prefix' in p) {
         push(this.prefix, p.prefix, r);
         lengths.add(p.prefix.length);
-      } else this.regex.push(r);
+      } else {
+        const start = literalStart(p.regex);
+        if (start === '') this.regexAny.push(r);
+        else {
+          push(this.regexByStart, start, r);
+          regexLengths.add(start.length);
+        }
+      }
     }
     this.lengths = [...lengths].sort((a, b) => b - a);
+    this.regexLengths = [...regexLengths].sort((a, b) => a - b);
+    this.hasRegex = this.regexAny.length > 0 || this.regexByStart.size > 0;
+  }
+
+  /** The first regex route in config order (routes are kept in precedence order, so by `index`) that matches. */
+  private firstRegex(ex: Exchange, path: string): CompiledRoute | undefined {
+    let best: CompiledRoute | undefined;
+    const consider = (list: readonly CompiledRoute[]): void => {
+      // Each list is in config order: its first match is its best; only an earlier one than the best so far is tried.
+      for (let i = 0; i < list.length; i++) {
+        const r = list[i]!;
+        if (best !== undefined && r.index >= best.index) return;
+        if (matchesRest(r, ex)) {
+          best = r;
+          return;
+        }
+      }
+    };
+    consider(this.regexAny);
+    const lengths = this.regexLengths;
+    for (let k = 0; k < lengths.length; k++) {
+      const n = lengths[k]!;
+      if (n > path.length) break;
+      const list = this.regexByStart.get(n === path.length ? path : path.slice(0, n));
+      if (list !== undefined) consider(list);
+    }
+    return best;
   }
 
   first(ex: Exchange): CompiledRoute | undefined {
@@ -124,9 +167,36 @@ class PathIndex {
       // The segment boundary (`/users` is not a prefix of `/usersx`) is the matcher's own test.
       for (let i = 0; i < list.length; i++) if (matchesRest(list[i]!, ex)) return list[i];
     }
-    for (let i = 0; i < this.regex.length; i++) if (matchesRest(this.regex[i]!, ex)) return this.regex[i];
-    return undefined;
+    return this.hasRegex ? this.firstRegex(ex, path) : undefined;
   }
+}
+
+/**
+ * The literal text every string a (fully anchored) pattern matches starts
+ * with: the leading characters up to the first one with a meaning, less the
+ * last if a quantifier follows it; '' when the pattern has an alternation
+ * anywhere (`/a|/b` starts with neither) or begins with a special character.
+ * `\/`, `\.` and other escaped punctuation count as the literal character.
+ */
+export function literalStart(pattern: string): string {
+  if (pattern.includes('|')) return '';
+  let out = '';
+  for (let i = 0; i < pattern.length; i++) {
+    let c = pattern[i]!;
+    let width = 1;
+    if (c === '\\') {
+      const n = pattern[i + 1];
+      // Only escaped punctuation is a plain character (\d, \w, \b, \1, \u.... are not).
+      if (n === undefined || /[A-Za-z0-9]/.test(n)) break;
+      c = n;
+      width = 2;
+    } else if ('^$.?*+()[]{}'.includes(c)) break;
+    const next = pattern[i + width];
+    if (next === '?' || next === '*' || next === '+' || next === '{') break; // this character may be absent or repeated
+    out += c;
+    i += width - 1;
+  }
+  return out;
 }
 
 function push(map: Map<string, CompiledRoute[]>, key: string, r: CompiledRoute): void {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RouteSchema, type RouteConfig } from '../../../src/config/schema.js';
-import { compileRoute, Router, type CompiledRoute } from '../../../src/routing/router.js';
+import { compileRoute, literalStart, Router, type CompiledRoute } from '../../../src/routing/router.js';
 import { cluster, exchange } from './fixtures.js';
 import { seeded } from '../../helpers/random.js';
 
@@ -57,7 +57,8 @@ test('the indexed router picks what walking every route in precedence order pick
     const n = 1 + rnd(round % 2 ? 40 : 12);
     for (let i = 0; i < n; i++) {
       const k = rnd(10);
-      const regexes = ['/api/.*', '/.*', '/u/[a-z]+', `/${segs[rnd(segs.length)]}/[a-z0-9/]+`];
+      // Literal starts of every kind the index reads: plain, escaped punctuation, a quantified last character, alternations, none.
+      const regexes = ['/api/.*', '/.*', '/u/[a-z]+', `/${segs[rnd(segs.length)]}/[a-z0-9/]+`, '\\/ab?/.*', '/ab+', '/v\\d/[a-z]+', '/u|/a/.*', '/(api|users)/.*', '/a{1,2}b?', '[/]u/.*', '/users/v1', '/or\\w*', '.*s'];
       // Prefixes of one or two segments ('/' only now and then, or it would catch everything before the regexes).
       const prefix = rnd(15) === 0 ? '/' : '/' + Array.from({ length: 1 + rnd(2) }, () => segs[rnd(segs.length)]).join('/') + (rnd(5) === 0 ? '/' : '');
       const path = k < 3 ? { exact: pathOf(3) } : k < 6 ? { prefix } : { regex: regexes[rnd(regexes.length)]! };
@@ -86,6 +87,45 @@ test('the indexed router picks what walking every route in precedence order pick
   }
   assert.ok(matched > compared / 3, `only ${matched} of ${compared} requests matched a route`);
   assert.ok(byRegex > compared / 20, `only ${byRegex} of ${compared} requests went to a regex route`);
+});
+
+test('the literal start of a regex: what every path it matches begins with', () => {
+  const cases: Array<[string, string]> = [
+    ['/api/v\\d+/users', '/api/v'],
+    ['/r12/[0-9]+', '/r12/'],
+    ['\\/a\\.b/.*', '/a.b/'],
+    ['/ab?c', '/a'],
+    ['/ab*', '/a'],
+    ['/ab+', '/a'],
+    ['/ab{2}', '/a'],
+    ['/a|/b', ''],
+    ['(/a)', ''],
+    ['.*\\.php', ''],
+    ['^/x', ''],
+    ['/x\\d', '/x'],
+    ['/x\\b', '/x'],
+    ['/plain', '/plain'],
+  ];
+  for (const [pattern, start] of cases) assert.equal(literalStart(pattern), start, pattern);
+});
+
+test('1,000 regex routes: a request tries only the regexes whose literal start it begins with', () => {
+  const routes = Array.from({ length: 1000 }, (_, i) => compileRoute(RouteSchema.parse({ name: `r${i}`, match: { path: { regex: i === 999 ? '.*\\.php' : `/r${i}/[0-9]+` } }, backends: [{ service: 's' }] }), i, () => svc));
+  let tested = 0;
+  for (const r of routes) {
+    const t = r.path.test;
+    (r.path as { test: (p: string) => boolean }).test = (p) => {
+      tested++;
+      return t(p);
+    };
+  }
+  const router = new Router(routes);
+  assert.equal(router.match(exchange({ url: '/r500/42' }))?.name, 'r500');
+  assert.equal(tested, 2, 'its own regex and the one without a literal start');
+  tested = 0;
+  assert.equal(router.match(exchange({ url: '/nothing/here' })), undefined);
+  assert.equal(tested, 1);
+  assert.equal(router.match(exchange({ url: '/r5/index.php' }))?.name, 'r999');
 });
 
 test('10,000 prefix routes: a request looks only at the routes its path can match', () => {
