@@ -20,6 +20,10 @@
 //    round robin; access log ON, written to /dev/null (MESHGATE_ACCESS_LOG), so
 //    the cost of the log line is in the numbers.
 //  - meshgate-nolog: the same with `log.access: false`.
+//  - meshgate-10k: meshgate-nolog with 10,000 more routes (exact paths,
+//    prefixes, regexes with literal starts, a few hosts) in front of the bench
+//    route, which is last in config order and a prefix: throughput at 10,000
+//    routes against meshgate-nolog's at one.
 //  - meshgate-base (with --base DIR): the same as meshgate, from another
 //    checkout's built dist/ (e.g. `git worktree add DIR <commit>` and build
 //    it), measured in the same rounds: a before/after of a change.
@@ -272,7 +276,19 @@ srv.listen(Number(process.argv[1]), '127.0.0.1');
 process.on('SIGTERM', () => process.exit(0));
 `;
 
-function meshgateYaml(port: number, admin: number, ups: number[], access: boolean): string {
+/** 10,000 routes to the same service, none of which matches the bench's requests (`/`). */
+function fillerRoutes(n: number): string {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const k = i % 10;
+    const path = k < 4 ? `{ exact: /svc${i}/items }` : k < 9 ? `{ prefix: /svc${i} }` : `{ regex: "/r${i}/[0-9]+" }`;
+    const hosts = i % 50 === 7 ? `, hosts: [h${i}.example.com]` : '';
+    out.push(`  - { name: filler-${i}, match: { path: ${path}${hosts} }, backends: [{ service: bench.static }] }`);
+  }
+  return out.join('\n') + '\n';
+}
+
+function meshgateYaml(port: number, admin: number, ups: number[], access: boolean, filler = 0): string {
   return `listeners:
   - name: public
     address: 127.0.0.1:${port}
@@ -286,7 +302,7 @@ services:
   bench.static:
     loadBalancer: { type: round_robin }
 routes:
-  - name: bench
+${fillerRoutes(filler)}  - name: bench
     match: { path: { prefix: / } }
     backends: [{ service: bench.static }]
 log:
@@ -426,23 +442,24 @@ async function main(): Promise<void> {
     return ['--cpu-prof', '--cpu-prof-dir', join(o.profileDir, name)];
   };
 
-  const builds: Array<[string, boolean, string]> = [
+  const builds: Array<[string, boolean, string, number?]> = [
     ['meshgate', true, ROOT],
     ['meshgate-nolog', false, ROOT],
+    ['meshgate-10k', false, ROOT, 10_000],
   ];
   if (o.base !== undefined) {
     if (!existsSync(join(o.base, 'dist/src/cli.js'))) throw new Error(`--base ${o.base}: dist/src/cli.js missing (build it there first)`);
     builds.push(['meshgate-base', true, o.base]);
   }
-  for (const [name, access, dir] of builds) {
-    if (!want(name)) continue;
+  for (const [name, access, dir, filler] of builds) {
+    if (!want(name) || (filler && !o.only?.has(name))) continue; // meshgate-10k only when asked for
     const port = await freePort();
     const admin = await freePort();
     const cfg = join(tmp, `${name}.yaml`);
-    writeFileSync(cfg, meshgateYaml(port, admin, upPorts, access));
+    writeFileSync(cfg, meshgateYaml(port, admin, upPorts, access, filler ?? 0));
     const child = start(name, proxyCpu, process.execPath, [...profileArgs(name), ...NODE_FLAGS, ...o.nodeArgs, join(dir, 'dist/src/cli.js'), 'start', '--config', cfg, '--workers', '1'], { MESHGATE_ACCESS_LOG: '/dev/null' });
     await waitForPort(port, name, 30_000, child);
-    const label = dir !== ROOT ? `meshgate at ${o.base} (access log to /dev/null)` : access ? 'meshgate (access log to /dev/null)' : 'meshgate (access log off)';
+    const label = dir !== ROOT ? `meshgate at ${o.base} (access log to /dev/null)` : filler ? `meshgate, ${filler.toLocaleString('en-US')} more routes (access log off)` : access ? 'meshgate (access log to /dev/null)' : 'meshgate (access log off)';
     targets.push({ name, label, url: `http://127.0.0.1:${port}/`, child });
   }
   if (useNginx && want('nginx')) {
@@ -572,6 +589,20 @@ async function main(): Promise<void> {
     report({ bench: 'proxy', metric: `p99 ms at ${o.rate} req/s (vs direct)`, value: pmed('meshgate', (r) => r.service.p99), baseline: directP99, unit: 'ms', note: `added ${f3(added)} ms` });
     const perRound = pac.get('meshgate')!.map((r, i) => f3(r.service.p99 - pac.get('direct')![i]!.service.p99));
     ratios.push(`  per round: ${perRound.join(', ')} ms`);
+  }
+  if (!o.pacedOnly && thr.has('meshgate-nolog') && thr.has('nginx')) {
+    // Per core: CPU time per request, access log off on both sides (decisions: like with like).
+    const mine = med('meshgate-nolog', (r) => r.cpuUsPerReq);
+    const theirs = med('nginx', (r) => r.cpuUsPerReq);
+    const perRound = thr.get('meshgate-nolog')!.map((r, i) => f2(r.cpuUsPerReq / thr.get('nginx')![i]!.cpuUsPerReq));
+    ratios.push(`CPU per request, meshgate (access log off) / nginx (access log off): ${f2(mine / theirs)}x (goal <= 3x; per round ${perRound.join(', ')})`);
+    report({ bench: 'proxy', metric: 'CPU us/req, meshgate access log off (vs nginx, access log off)', value: mine, baseline: theirs, unit: 'us' });
+  }
+  if (!o.pacedOnly && thr.has('meshgate-10k') && thr.has('meshgate-nolog')) {
+    const perRound = thr.get('meshgate-10k')!.map((r, i) => f2(r.rps / thr.get('meshgate-nolog')![i]!.rps));
+    const ratio = med('meshgate-10k', (r) => r.rps) / med('meshgate-nolog', (r) => r.rps);
+    ratios.push(`throughput with 10,000 more routes / with one: ${f2(ratio)}x (goal >= 0.9x; per round ${perRound.join(', ')})`);
+    report({ bench: 'proxy', metric: 'meshgate req/s, 10,000 routes (vs 1 route)', value: med('meshgate-10k', (r) => r.rps), baseline: med('meshgate-nolog', (r) => r.rps), unit: 'req/s' });
   }
   process.stdout.write(`\n${ratios.join('\n')}\n`);
   const errs = [...thr.values()].flat().reduce((s, r) => s + r.errors, 0) + [...pac.values()].flat().reduce((s, r) => s + r.errors, 0);
