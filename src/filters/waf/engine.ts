@@ -20,7 +20,7 @@
 //   rules themselves summed up. The engine never computes a score.
 import type { PrefilteredOperator } from './operators.js';
 import { bytePresence, factorIndex, factorSetId, isPlainPresence, meetsClauses, type FactorIndex } from './prefilter.js';
-import { hasSpacePair, pipelineTrigger, type TransformTrigger } from './transforms.js';
+import { hasSpacePair, pipelineTrigger, transformTrigger, type TransformTrigger } from './transforms.js';
 import type { CompiledOperator, RequestVars, Transform, VarEntry } from './types.js';
 
 // ---------------------------------------------------------------------------
@@ -234,8 +234,12 @@ class Slots {
   pres: Int32Array | null | undefined = undefined;
   /** Whether it has a space followed by a space, `/` or `(` (transforms.ts hasSpacePair), when first needed. */
   spacePair: boolean | undefined = undefined;
-  /** ops[memoId]: what that operator answered for this string (null: no match). */
-  ops: (readonly string[] | null | undefined)[] | undefined = undefined;
+  /**
+   * What operators answered for this string, as pairs: memoId, answer (null:
+   * no match). A few per string: an array indexed by memoId would hold
+   * hundreds of holes, kept as long as the string is cached.
+   */
+  ops: (number | readonly string[] | null)[] | undefined = undefined;
   /** pipeOut[p]: the string after the whole pipeline `p` (see CompiledRule.pipelineId); pipeSlots[p]: its slots. */
   pipeOut: (string | undefined)[] | undefined = undefined;
   pipeSlots: (Slots | undefined)[] | undefined = undefined;
@@ -741,8 +745,14 @@ export class Transaction {
     let sl = this.slotsOf(scalar);
     let v = scalar;
     if (rule.transforms.length !== 0) {
-      v = this.transform(rule, scalar, rule.transforms.length - 1, sl);
-      sl = this.lastSlots!;
+      // As in listHits: a value holding none of the pipeline's trigger bytes
+      // comes out equal but for case, so its own hits serve (no transformed
+      // copy of a large body to build and scan).
+      const trig = rule.pipelineTrigger ?? 'all';
+      if (trig === 'all' || triggers(trig, this.presence(scalar, sl), trig.spacePair && this.spacePair(scalar, sl))) {
+        v = this.transform(rule, scalar, rule.transforms.length - 1, sl);
+        sl = this.lastSlots!;
+      }
     }
     const u = emptyHits();
     this.addHits(u, v, sl);
@@ -778,18 +788,31 @@ export class Transaction {
     if (op === undefined) return false;
     const o = rule.op!;
     if (rule.multiMatch && rule.transforms.length > 0) {
-      // Every distinct stage of the pipeline is tested, the untransformed value first.
-      let matched = false;
-      let prev: string | undefined;
-      for (let s = -1; s < rule.transforms.length; s++) {
-        let v = raw;
-        let vs = slots;
-        if (s >= 0) {
-          v = this.transform(rule, raw, s, slots);
-          vs = this.lastSlots;
+      // Every distinct stage of the pipeline is tested, the untransformed
+      // value first. Each stage is computed from the one before (transform()
+      // per stage would redo the earlier steps: quadratic in the pipeline).
+      let matched = this.apply(rule, top, prefix, name, raw, raw, slots, o.negated, op);
+      const fns = rule.transforms;
+      const ids = rule.transformIds;
+      // The last stage through transform(): the whole pipeline's output is
+      // kept with the value's slots, as for rules without multiMatch.
+      const last = fns.length - 1;
+      let v = raw;
+      let vs = slots ?? this.slotsOf(raw);
+      for (let s = 0; s <= last; s++) {
+        let out: string;
+        if (s === last) {
+          out = this.transform(rule, raw, last, slots);
+          if (out === v) continue;
+          vs = this.lastSlots!;
+        } else {
+          const id = ids[s]!;
+          const known = vs.out[id];
+          out = known === undefined ? (vs.out[id] = fns[s]!(v)) : known;
+          if (out === v) continue;
+          vs = this.stepSlots(fns[s]!, vs, v, out);
         }
-        if (s >= 0 && v === prev) continue;
-        prev = v;
+        v = out;
         if (this.apply(rule, top, prefix, name, raw, v, vs, o.negated, op)) matched = true;
       }
       return matched;
@@ -820,12 +843,20 @@ export class Transaction {
       const id = (op as PrefilteredOperator).memoId;
       if (id !== undefined && slots !== undefined && this.prefilter) {
         // Operators are pure: a string's answer is remembered with its slots.
-        const memo = (slots.ops ??= []);
-        const m = memo[id];
-        if (m === undefined) {
+        const memo = slots.ops;
+        let at = -1;
+        if (memo !== undefined) {
+          for (let j = 0; j < memo.length; j += 2) {
+            if (memo[j] === id) {
+              at = j + 1;
+              break;
+            }
+          }
+        }
+        if (at < 0) {
           caps = op.match(value);
-          memo[id] = caps ?? null;
-        } else caps = m ?? undefined;
+          (slots.ops ??= []).push(id, caps ?? null);
+        } else caps = (memo![at] as readonly string[] | null) ?? undefined;
       } else caps = op.match(value);
     }
     if (negated ? caps !== undefined : caps === undefined) return false;
@@ -1021,8 +1052,8 @@ export class Transaction {
         slots.out[id] = out;
       }
       if (out !== v) {
+        slots = this.stepSlots(fns[j]!, slots, v, out);
         v = out;
-        slots = this.slotsOf(v);
       }
     }
     if (pid !== undefined) {
@@ -1031,6 +1062,24 @@ export class Transaction {
     }
     this.lastSlots = slots;
     return v;
+  }
+
+  /**
+   * The slots of `out`, what transformation `fn` made of `from` (whose slots
+   * are `fromSlots`). When `from` holds none of fn's trigger bytes (see
+   * transforms.ts TransformTrigger), `out` equals it but for ASCII case, and
+   * what the prefilters know of it (factor hits, byte presence: both
+   * case-folded) is taken over instead of scanning `out` again.
+   */
+  private stepSlots(fn: Transform, fromSlots: Slots, from: string, out: string): Slots {
+    const sl = this.slotsOf(out);
+    if (sl.hits !== undefined || fromSlots.hits === undefined || !this.prefilter) return sl;
+    const trig = transformTrigger(fn);
+    if (trig === 'all' || triggers(trig, this.presence(from, fromSlots), trig.spacePair && this.spacePair(from, fromSlots))) return sl;
+    sl.hits = fromSlots.hits;
+    if (sl.pres === undefined) sl.pres = fromSlots.pres;
+    if (sl.spacePair === undefined && fromSlots.spacePair !== undefined) sl.spacePair = fromSlots.spacePair;
+    return sl;
   }
 
   private slotsOf(v: string): Slots {

@@ -382,20 +382,29 @@ function inNet(net: Net, addr: bigint): boolean {
 function ipMatcher(nets: Net[]): CompiledOperator {
   const v4 = nets.filter((n) => !n.v6);
   const v6 = nets.filter((n) => n.v6);
-  return {
-    match: (input) => {
-      const ip = input.trim().replace(/^\[(.*)\]$/, '$1').replace(/%.*$/, '');
-      if (isIPv4(ip)) {
-        const a = ipv4ToBig(ip);
-        return v4.some((n) => inNet(n, a)) ? [input] : undefined;
-      }
-      if (!isIPv6(ip)) return undefined;
-      const a = ipv6ToBig(ip);
-      if (v6.some((n) => inNet(n, a))) return [input];
-      // An IPv4-mapped address (::ffff:a.b.c.d, as dual-stack sockets
-      // report IPv4 peers) also matches the IPv4 entries.
-      if (a >> 32n === 0xffffn && v4.some((n) => inNet(n, a & 0xffffffffn))) return [input];
-      return undefined;
-    },
+  // The last address and its answer: REMOTE_ADDR is read by a few rules per
+  // request and repeats across requests, and parsing it goes through BigInt.
+  let lastInput: string | undefined;
+  let lastHit = false;
+  const hit = (input: string): boolean => {
+    if (input !== lastInput) {
+      lastHit = matches(input);
+      lastInput = input;
+    }
+    return lastHit;
   };
+  const matches = (input: string): boolean => {
+    const ip = input.trim().replace(/^\[(.*)\]$/, '$1').replace(/%.*$/, '');
+    if (isIPv4(ip)) {
+      const a = ipv4ToBig(ip);
+      return v4.some((n) => inNet(n, a));
+    }
+    if (!isIPv6(ip)) return false;
+    const a = ipv6ToBig(ip);
+    if (v6.some((n) => inNet(n, a))) return true;
+    // An IPv4-mapped address (::ffff:a.b.c.d, as dual-stack sockets
+    // report IPv4 peers) also matches the IPv4 entries.
+    return a >> 32n === 0xffffn && v4.some((n) => inNet(n, a & 0xffffffffn));
+  };
+  return { match: (input) => (hit(input) ? [input] : undefined) };
 }

@@ -58,20 +58,22 @@ class Out {
 /** %XX and `+`; invalid or truncated escapes are kept as they are. */
 export function urlDecode(input: string): string {
   if (input.indexOf('%') < 0 && input.indexOf('+') < 0) return input;
+  // Unchanged runs are copied as slices: bodies are long and mostly plain.
   const n = input.length;
-  const out = new Out();
+  let out = '';
+  let from = 0;
   let i = 0;
   while (i < n) {
     const c = input.charCodeAt(i);
-    if (c === 0x25 && i + 2 < n && isHex(input.charCodeAt(i + 1)) && isHex(input.charCodeAt(i + 2))) {
-      out.push((hexVal(input.charCodeAt(i + 1)) << 4) | hexVal(input.charCodeAt(i + 2)));
-      i += 3;
-    } else {
-      out.push(c === 0x2b ? 0x20 : c);
-      i++;
-    }
+    if (c === 0x2b) {
+      out += input.slice(from, i) + ' ';
+      from = ++i;
+    } else if (c === 0x25 && i + 2 < n && isHex(input.charCodeAt(i + 1)) && isHex(input.charCodeAt(i + 2))) {
+      out += input.slice(from, i) + String.fromCharCode((hexVal(input.charCodeAt(i + 1)) << 4) | hexVal(input.charCodeAt(i + 2)));
+      from = i += 3;
+    } else i++;
   }
-  return out.done();
+  return from === 0 ? input : out + input.slice(from);
 }
 
 // The best-fit table ModSecurity's recommended configuration loads for `%uXXXX`
@@ -125,11 +127,18 @@ function unicodeMapTable(): Int16Array {
  */
 export function urlDecodeUni(input: string): string {
   if (input.indexOf('%') < 0 && input.indexOf('+') < 0) return input;
+  // Unchanged runs (invalid escapes included) are copied as slices.
   const n = input.length;
-  const out = new Out();
+  let out = '';
+  let from = 0;
   let i = 0;
   while (i < n) {
     const c = input.charCodeAt(i);
+    if (c === 0x2b) {
+      out += input.slice(from, i) + ' ';
+      from = ++i;
+      continue;
+    }
     if (c === 0x25 && i + 1 < n) {
       const u = input.charCodeAt(i + 1);
       if (u === 0x75 || u === 0x55) {
@@ -143,29 +152,23 @@ export function urlDecodeUni(input: string): string {
           const mapped = unicodeMapTable()[(hi << 8) | b]!;
           if (mapped >= 0) b = mapped;
           else if (hi === 0xff && b > 0x00 && b < 0x5f) b += 0x20;
-          out.push(b);
-          i += 6;
+          out += input.slice(from, i) + String.fromCharCode(b);
+          from = i += 6;
         } else {
           // Invalid or short %u: keep `%u` and go on after it.
-          out.push(c);
-          out.push(u);
           i += 2;
         }
         continue;
       }
       if (i + 2 < n && isHex(u) && isHex(input.charCodeAt(i + 2))) {
-        out.push((hexVal(u) << 4) | hexVal(input.charCodeAt(i + 2)));
-        i += 3;
+        out += input.slice(from, i) + String.fromCharCode((hexVal(u) << 4) | hexVal(input.charCodeAt(i + 2)));
+        from = i += 3;
         continue;
       }
-      out.push(c);
-      i++;
-      continue;
     }
-    out.push(c === 0x2b ? 0x20 : c);
     i++;
   }
-  return out.done();
+  return from === 0 ? input : out + input.slice(from);
 }
 
 // --- case and whitespace -----------------------------------------------------

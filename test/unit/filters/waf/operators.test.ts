@@ -196,6 +196,12 @@ describe('@ipMatch / @ipMatchFromFile', () => {
     assert.equal(m.match('not an ip'), undefined);
   });
 
+  it('answers each address for itself when addresses alternate or repeat (the last answer is kept)', () => {
+    const m = op('ipMatch', '127.0.0.1,10.0.0.0/8');
+    const seq = ['127.0.0.1', '127.0.0.1', '127.0.0.2', '127.0.0.2', '10.1.2.3', '127.0.0.2', '127.0.0.1', 'x', '127.0.0.1'];
+    for (const ip of seq) assert.deepEqual(m.match(ip), op('ipMatch', '127.0.0.1,10.0.0.0/8').match(ip), ip);
+  });
+
   it('an IPv4-mapped IPv6 peer matches the IPv4 entries', () => {
     const m = op('ipMatch', '127.0.0.1');
     assert.ok(m.match('::ffff:127.0.0.1'));
