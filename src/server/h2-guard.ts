@@ -527,12 +527,28 @@ export class FrameTap extends Duplex {
       }
       if (this.payloadLeft === 0 && this.headLen < 9) {
         if (this.headLen === 0 && this.turnHeaders >= HEADERS_PER_TURN) return p;
+        if (this.headLen === 0 && n - p >= 9) {
+          // The common case: a whole frame header in this chunk, read in place.
+          this.startFrame(chunk, p);
+          p += 9;
+          if (!this.inspecting) return n;
+          const len = this.payloadLeft;
+          if (n - p >= len && (this.type === FRAME_HEADERS || this.type === FRAME_CONTINUATION)) {
+            // A whole header frame in this chunk: inspected in place, no copies.
+            this.payloadLeft = 0;
+            this.endFrame(chunk, p, p + len);
+            p += len;
+            continue;
+          }
+          if (len === 0) this.endFrame();
+          continue;
+        }
         const k = Math.min(9 - this.headLen, n - p);
         chunk.copy(this.head, this.headLen, p, p + k);
         this.headLen += k;
         p += k;
         if (this.headLen < 9) return n;
-        this.startFrame();
+        this.startFrame(this.head, 0);
         if (!this.inspecting) return n;
         if (this.payloadLeft === 0) this.endFrame();
         continue;
@@ -546,12 +562,11 @@ export class FrameTap extends Duplex {
     return n;
   }
 
-  private startFrame(): void {
-    const h = this.head;
-    const length = (h[0]! << 16) | (h[1]! << 8) | h[2]!;
-    this.type = h[3]!;
-    this.flags = h[4]!;
-    this.streamId = h.readUInt32BE(5) & 0x7fffffff;
+  private startFrame(h: Buffer, o: number): void {
+    const length = (h[o]! << 16) | (h[o + 1]! << 8) | h[o + 2]!;
+    this.type = h[o + 3]!;
+    this.flags = h[o + 4]!;
+    this.streamId = ((h[o + 5]! & 0x7f) << 24) | (h[o + 6]! << 16) | (h[o + 7]! << 8) | h[o + 8]!;
     this.payloadLeft = length;
     if (this.type === FRAME_HEADERS) this.turnHeaders++;
     if (length > MAX_FRAME_SIZE) {
@@ -568,40 +583,50 @@ export class FrameTap extends Duplex {
     if ((this.type === FRAME_CONTINUATION && !this.continuing) || this.type === FRAME_PUSH_PROMISE) this.giveUp();
   }
 
-  private endFrame(): void {
+  /**
+   * A frame's payload is complete: `buf[start, end)` when it lies in one
+   * chunk, else the pieces gathered in frameBytes.
+   */
+  private endFrame(buf?: Buffer, start = 0, end = 0): void {
     this.headLen = 0;
     const type = this.type;
     if (type !== FRAME_HEADERS && type !== FRAME_CONTINUATION) return;
-    let payload = this.frameBytes.length === 1 ? this.frameBytes[0]! : Buffer.concat(this.frameBytes);
-    this.frameBytes = [];
+    if (buf === undefined) {
+      buf = this.frameBytes.length === 1 ? this.frameBytes[0]! : Buffer.concat(this.frameBytes);
+      this.frameBytes = [];
+      start = 0;
+      end = buf.length;
+    }
     if (type === FRAME_HEADERS) {
-      let start = 0;
-      let end = payload.length;
       if (this.flags & FLAG_PADDED) {
-        if (end < 1) return this.giveUp();
-        const pad = payload[0]!;
-        start = 1;
+        if (end - start < 1) return this.giveUp();
+        const pad = buf[start]!;
+        start += 1;
         end -= pad;
       }
       if (this.flags & FLAG_PRIORITY) start += 5;
       if (end < start) return this.giveUp();
-      payload = payload.subarray(start, end);
       this.blockStream = this.streamId;
       this.blockBytes = 0;
-      this.pieces = [];
+      if (this.pieces.length) this.pieces = [];
     }
-    this.blockBytes += payload.length;
+    this.blockBytes += end - start;
     if (this.blockBytes > MAX_HEADER_BLOCK) return this.giveUp();
-    // Socket chunks are never reused, so the pieces may point into them.
-    this.pieces.push(payload);
     if (!(this.flags & FLAG_END_HEADERS)) {
+      // Socket chunks are never reused, so the pieces may point into them.
+      this.pieces.push(buf.subarray(start, end));
       this.continuing = true;
       return;
     }
     this.continuing = false;
-    const block = this.pieces.length === 1 ? this.pieces[0]! : Buffer.concat(this.pieces);
-    this.pieces = [];
-    const verdict = this.inspector.inspect(block);
+    let verdict: BlockVerdict;
+    if (this.pieces.length === 0) verdict = this.inspector.inspect(buf, start, end);
+    else {
+      this.pieces.push(buf.subarray(start, end));
+      const block = Buffer.concat(this.pieces);
+      this.pieces = [];
+      verdict = this.inspector.inspect(block);
+    }
     if (verdict === BlockVerdict.Undecodable) return this.giveUp();
     if (verdict === BlockVerdict.Malformed) this.onMalformed(this.blockStream);
   }
@@ -741,13 +766,14 @@ export class SessionGuard {
   onStream(stream: http2.ServerHttp2Stream): void {
     const s = stream as GuardedStream;
     s[GUARD] = this;
-    stream.once('close', onStreamClose);
+    // `on`, not `once`: each fires at most once per stream, and once() costs a wrapper per stream.
+    stream.on('close', onStreamClose);
     if (stream.closed || stream.destroyed) {
       // Reset before it was announced: the RST_STREAM came in the same read as the HEADERS.
       if (stream.aborted) countReset(s);
       return;
     }
-    stream.once('aborted', onStreamAborted);
+    stream.on('aborted', onStreamAborted);
     if (this.tripped) {
       resetStream(stream, NGHTTP2_REFUSED_STREAM);
       return;

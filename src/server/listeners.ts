@@ -177,7 +177,17 @@ function protocolServers(config: ListenerConfig, pipeline: RequestSink, scheme: 
     }
   });
   // One event-loop turn later: the rest of the read (a RST_STREAM right behind the HEADERS) is processed first.
-  const later = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void => void setImmediate(dispatchH2, pipeline, req, res, scheme, trust);
+  // The requests of a turn wait in one queue behind one setImmediate, not one each.
+  let queued: Array<http2.Http2ServerRequest | http2.Http2ServerResponse> = [];
+  const runQueued = (): void => {
+    const q = queued;
+    queued = [];
+    for (let i = 0; i < q.length; i += 2) dispatchH2(pipeline, q[i] as http2.Http2ServerRequest, q[i + 1] as http2.Http2ServerResponse, scheme, trust);
+  };
+  const later = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void => {
+    if (queued.length === 0) setImmediate(runQueued);
+    queued.push(req, res);
+  };
   h2.on('request', later);
   h2.on('checkContinue', later);
   h2.on('sessionError', () => undefined);

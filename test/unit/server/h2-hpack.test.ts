@@ -2,6 +2,7 @@
 // examples of RFC 7541 (Appendices B and C), the verdicts it gives on fields
 // node:http2 would drop, and agreement with nghttp2 on real traffic.
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
@@ -207,6 +208,75 @@ describe('FrameTap in front of node:http2', () => {
       server.close();
     }
   });
+});
+
+describe('FrameTap framing', () => {
+  /** A frame: 9-byte header and payload. */
+  const frame = (type: number, flags: number, stream: number, payload: Buffer): Buffer => {
+    const h = Buffer.alloc(9);
+    h.writeUIntBE(payload.length, 0, 3);
+    h[3] = type;
+    h[4] = flags;
+    h.writeUInt32BE(stream, 5);
+    return Buffer.concat([h, payload]);
+  };
+  const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+  const good = field(raw('x-ok'), raw('fine'), true);
+  const bad = field(raw('x-bad'), raw('a\x01b'));
+  // stream 1: malformed in one HEADERS frame; 3: malformed across HEADERS + CONTINUATION;
+  // 5: good, padded and with priority; 7: good, indexed from the dynamic table; 9: malformed in trailers-like second block after DATA
+  const block3 = Buffer.concat([good, bad]);
+  const padded = Buffer.concat([Buffer.from([3]), Buffer.from([0, 0, 0, 0, 16]), good, Buffer.alloc(3)]);
+  const bytes = Buffer.concat([
+    PREFACE,
+    frame(0x4, 0, 0, Buffer.alloc(0)),
+    frame(0x1, 0x5, 1, Buffer.concat([good, bad])),
+    frame(0x1, 0x0, 3, block3.subarray(0, 4)),
+    frame(0x9, 0x4, 3, block3.subarray(4)),
+    frame(0x1, 0x4 | 0x8 | 0x20, 5, padded),
+    frame(0x0, 0x0, 5, Buffer.from('body')),
+    frame(0x1, 0x5, 7, Buffer.from([0x80 | 62])),
+    frame(0x0, 0x0, 9, Buffer.from('data')),
+    frame(0x1, 0x5, 9, bad),
+  ]);
+  /** A stand-in socket: the test emits its chunks. */
+  const fakeSocket = (): net.Socket => {
+    const s = new EventEmitter() as unknown as net.Socket & { pause(): void; resume(): void };
+    Object.assign(s, { pause: () => s, resume: () => s, write: () => true, end: () => s, destroy: () => s });
+    return s;
+  };
+  const feed = (chunks: Buffer[]): { reported: number[]; tap: FrameTap } => {
+    const reported: number[] = [];
+    const socket = fakeSocket();
+    const tap = new FrameTap(socket, undefined, (id) => reported.push(id));
+    tap.resume();
+    for (const c of chunks) socket.emit('data', c);
+    return { reported, tap };
+  };
+  const split = (b: Buffer, sizes: (i: number) => number): Buffer[] => {
+    const out: Buffer[] = [];
+    for (let p = 0, i = 0; p < b.length; i++) {
+      const k = Math.max(1, sizes(i));
+      out.push(b.subarray(p, p + k));
+      p += k;
+    }
+    return out;
+  };
+  for (const [name, chunks] of [
+    ['one chunk', [bytes]],
+    ['byte by byte', split(bytes, () => 1)],
+    ['chunks of 7', split(bytes, () => 7)],
+    ['chunks of 5, 9, 13, ...', split(bytes, (i) => 5 + 4 * (i % 5))],
+  ] as Array<[string, Buffer[]]>) {
+    it(`reports the same streams however the bytes are split: ${name}`, () => {
+      const { reported, tap } = feed(chunks);
+      assert.deepEqual(reported, [1, 3, 9]);
+      assert.equal(tap.inspecting, true);
+      // x-ok: fine was added to the table by streams 1, 3 and 5
+      assert.equal(tap.inspector.dynamicTableSize, 3 * (4 + 4 + 32));
+      tap.destroy();
+    });
+  }
 });
 
 describe('ResetBudget', () => {
