@@ -31,6 +31,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { cpuSeconds, freePort, NODE_FLAGS, ROOT, waitForPort } from './lib/procs.js';
+import { report } from './lib/report.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const argv = process.argv.slice(2);
@@ -469,6 +470,12 @@ async function main(): Promise<void> {
       console.log(
         `| ${t.name} | ${f(med(rs.map((r) => r.rps)))} | ${f(med(rs.map((r) => r.ratio)), 2)} | ${f(med(rs.map((r) => r.p50)), 2)} | ${f(med(rs.map((r) => r.p99)), 2)} | ${rs.reduce((a, r) => a + r.errors, 0)} | ${f(med(rs.map((r) => r.cpu)))} | ${f(med(rs.map((r) => r.upCpu)))} | ${f(med(rs.map((r) => r.loadCpu)))} |`,
       );
+    }
+    const direct = all.get('direct');
+    for (const t of targets) {
+      if (t.name === 'direct' || !direct) continue;
+      const rs = all.get(t.name)!;
+      report({ bench: 'h2-grpc', metric: `${load.title}: ${t.name} ${load.unit} (vs direct)`, value: med(rs.map((r) => r.rps)), baseline: med(direct.map((r) => r.rps)), unit: load.unit, note: `ratio: median of per-round ratios ${f(med(rs.map((r) => r.ratio)), 2)}; proxy CPU ${f(med(rs.map((r) => r.cpu)))} us/req` });
     }
   }
   console.log(`\nload average at the end: ${readFileSync('/proc/loadavg', 'utf8').trim()}`);

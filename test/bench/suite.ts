@@ -64,6 +64,7 @@ const BENCHES: Bench[] = [
   { name: 'waf-sqli', script: 'waf-sqli.ts', args: [], quick: [] },
   { name: 'waf-engine', script: 'waf-engine.ts', args: ['--n', '1000'], quick: ['--n', '300'], reports: false },
   { name: 'upstream-tls', script: 'upstream-tls.ts', args: ['--no-build', '--rounds', '1', '--seconds', '4', '--warmup', '1'], quick: ['--no-build', '--rounds', '1', '--seconds', '2', '--warmup', '1'] },
+  { name: 'h2-grpc', script: 'h2-grpc.ts', args: [], quick: [], env: { BENCH_ROUNDS: '2', BENCH_SECONDS: '4', BENCH_H2_REQUESTS: '20000' }, quickEnv: { BENCH_ROUNDS: '1', BENCH_SECONDS: '2', BENCH_H2_REQUESTS: '5000' } },
   { name: 'grpc', script: 'grpc.ts', args: [], quick: [], env: { BENCH_ROUNDS: '2', BENCH_SECONDS: '4' }, quickEnv: { BENCH_ROUNDS: '1', BENCH_SECONDS: '2' } },
   { name: 'dubbo', script: 'dubbo.ts', args: [], quick: [], env: { BENCH_SECONDS: '4' }, quickEnv: { BENCH_SECONDS: '2' } },
   { name: 'ai', script: 'ai.ts', args: [], quick: [], env: { AI_BENCH_STREAMS: '1000', AI_BENCH_SAMPLES: '100' }, quickEnv: { AI_BENCH_STREAMS: '100', AI_BENCH_SAMPLES: '30' } },
