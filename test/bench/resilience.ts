@@ -244,7 +244,8 @@ async function pipeline(): Promise<void> {
   const socket = { remoteAddress: '10.1.2.3' };
   const one = (p: InstanceType<typeof Pipeline>): Promise<void> =>
     new Promise((resolve) => {
-      const req = { url: '/api/items?id=1', method: 'GET', headers: { host: 'bench.test' }, socket };
+      // A bodiless request: the pipeline only attaches its error listener and reads nothing.
+      const req = { url: '/api/items?id=1', method: 'GET', headers: { host: 'bench.test' }, rawHeaders: ['host', 'bench.test'], httpVersion: '1.1', socket, on: () => req, once: () => req, resume: () => req };
       p.handle(req as never, new FakeResponse(resolve) as never);
     });
   const batch = async (p: InstanceType<typeof Pipeline>, n: number): Promise<number> => {
