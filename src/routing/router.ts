@@ -131,25 +131,13 @@ class PathIndex {
 
   /** The first regex route in config order (routes are kept in precedence order, so by `index`) that matches. */
   private firstRegex(ex: Exchange, path: string): CompiledRoute | undefined {
-    let best: CompiledRoute | undefined;
-    const consider = (list: readonly CompiledRoute[]): void => {
-      // Each list is in config order: its first match is its best; only an earlier one than the best so far is tried.
-      for (let i = 0; i < list.length; i++) {
-        const r = list[i]!;
-        if (best !== undefined && r.index >= best.index) return;
-        if (matchesRest(r, ex)) {
-          best = r;
-          return;
-        }
-      }
-    };
-    consider(this.regexAny);
+    let best = firstIn(this.regexAny, ex, undefined);
     const lengths = this.regexLengths;
     for (let k = 0; k < lengths.length; k++) {
       const n = lengths[k]!;
       if (n > path.length) break;
       const list = this.regexByStart.get(n === path.length ? path : path.slice(0, n));
-      if (list !== undefined) consider(list);
+      if (list !== undefined) best = firstIn(list, ex, best);
     }
     return best;
   }
@@ -197,6 +185,16 @@ export function literalStart(pattern: string): string {
     i += width - 1;
   }
   return out;
+}
+
+/** The first route of `list` (in config order) that matches and comes before `best`, else `best`. */
+function firstIn(list: readonly CompiledRoute[], ex: Exchange, best: CompiledRoute | undefined): CompiledRoute | undefined {
+  for (let i = 0; i < list.length; i++) {
+    const r = list[i]!;
+    if (best !== undefined && r.index >= best.index) return best;
+    if (matchesRest(r, ex)) return r;
+  }
+  return best;
 }
 
 function push(map: Map<string, CompiledRoute[]>, key: string, r: CompiledRoute): void {
