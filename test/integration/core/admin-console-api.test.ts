@@ -227,6 +227,24 @@ describe('console admin API', () => {
   });
 });
 
+describe('console admin API without a config file', () => {
+  it('shows the running config as not editable and refuses apply with 503', async () => {
+    const gw = await startGateway({ routes: [] });
+    try {
+      const admin = gw.adminUrl();
+      const src = await call(`${admin}/api/config/source`);
+      assert.equal(src.body.path, null);
+      assert.equal(src.body.writable, false);
+      assert.match(src.body.notWritable, /without a config file/);
+      const r = await call(`${admin}/api/config/apply`, { body: { text: 'routes: []\n', baseHash: 'x' } });
+      assert.equal(r.status, 503);
+      assert.match(r.body.error, /without a config file/);
+    } finally {
+      await gw.stop(0);
+    }
+  });
+});
+
 describe('stats arithmetic', () => {
   const totals = (requests: number, cumulative: number[], count: number): Totals => ({ requests, errors: 0, byFlag: {}, bounds: [0.001, 0.01, 0.1], cumulative, count });
 
