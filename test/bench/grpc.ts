@@ -19,6 +19,7 @@ import { once } from 'node:events';
 import { loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { startBareH2Proxy } from './lib/h2-bare-proxy.js';
 import { report } from './lib/report.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -85,40 +86,6 @@ async function load(target: string): Promise<void> {
   process.exit(0);
 }
 
-/**
- * Reference point: a bare node:http2 gRPC proxy (no routing, filters, balancing,
- * retries or metrics: streams piped, trailers copied), in this process like the gateway.
- */
-async function bareProxy(upstreamPort: number): Promise<{ port: number; close(): void }> {
-  const http2 = await import('node:http2');
-  const up = http2.connect(`http://127.0.0.1:${upstreamPort}`);
-  const server = http2.createServer();
-  server.on('stream', (ds, h) => {
-    const headers: Record<string, string | string[] | undefined> = {};
-    for (const k in h) if (k !== ':scheme' && k !== ':authority') headers[k] = h[k];
-    const us = up.request(headers);
-    ds.pipe(us);
-    us.on('response', (rh, flags) => {
-      if (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) return ds.respond(rh, { endStream: true });
-      let trailers: Record<string, string | string[] | undefined> = {};
-      us.on('trailers', (t) => (trailers = t));
-      ds.respond(rh, { waitForTrailers: true });
-      ds.on('wantTrailers', () => ds.sendTrailers(trailers));
-      us.pipe(ds);
-    });
-    us.on('error', () => ds.close());
-    ds.on('error', () => us.close());
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    port: (server.address() as { port: number }).port,
-    close: () => {
-      up.destroy();
-      server.close();
-    },
-  };
-}
-
 async function child(args: string[]): Promise<{ proc: ChildProcess; line: string }> {
   const proc = spawn(process.execPath, ['--import', 'tsx', SELF, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, grpc_proxy: '', http_proxy: '', https_proxy: '' } });
   const rl = createInterface({ input: proc.stdout! });
@@ -153,7 +120,7 @@ async function main(): Promise<void> {
   });
   const viaGateway = new URL(gw.listenerUrl('public')).host;
   const direct = `127.0.0.1:${port}`;
-  const bare = await bareProxy(port);
+  const bare = await startBareH2Proxy(port);
   const targets = { direct, 'bare node:http2 proxy': `127.0.0.1:${bare.port}`, meshgate: viaGateway };
   type Case = keyof typeof targets;
   const cases = Object.keys(targets) as Case[];

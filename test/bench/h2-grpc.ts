@@ -31,6 +31,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { cpuSeconds, freePort, NODE_FLAGS, ROOT, waitForPort } from './lib/procs.js';
+import { startBareH2Proxy } from './lib/h2-bare-proxy.js';
 import { report } from './lib/report.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -54,31 +55,9 @@ async function h2Upstream(): Promise<void> {
   process.stdout.write(`${(server.address() as { port: number }).port}\n`);
 }
 
-/** Reference point: streams piped, trailers copied; no routing, filters, balancing, retries or metrics. */
+/** The bare node:http2 proxy in its own process: prints its port. */
 async function bareProxy(upstreamPort: number): Promise<void> {
-  const http2 = await import('node:http2');
-  const up = http2.connect(`http://127.0.0.1:${upstreamPort}`);
-  up.on('error', () => undefined);
-  const server = http2.createServer();
-  server.on('stream', (ds, h) => {
-    const headers: Record<string, string | string[] | undefined> = {};
-    for (const k in h) if (k !== ':scheme' && k !== ':authority') headers[k] = h[k];
-    const us = up.request(headers);
-    ds.pipe(us);
-    us.on('response', (rh, flags) => {
-      if (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) return ds.respond(rh, { endStream: true });
-      let trailers: Record<string, string | string[] | undefined> = {};
-      us.on('trailers', (t) => (trailers = t));
-      ds.respond(rh, { waitForTrailers: true });
-      ds.on('wantTrailers', () => ds.sendTrailers(trailers));
-      us.pipe(ds);
-    });
-    us.on('error', () => ds.close());
-    ds.on('error', () => us.close());
-  });
-  server.on('sessionError', () => undefined);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  process.stdout.write(`${(server.address() as { port: number }).port}\n`);
+  process.stdout.write(`${(await startBareH2Proxy(upstreamPort)).port}\n`);
 }
 
 type GrpcKind = 'unary' | 'stream' | 'bidi';
