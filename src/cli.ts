@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { ConfigError, loadConfigFile } from './config/load.js';
+import { ConfigError, parseConfigText, readConfigFile } from './config/load.js';
 import { ConfigSchema, CREDENTIAL_ENTRY_TITLE, FILTER_ENTRY_TITLE } from './config/schema.js';
 import { CredentialSchema } from './filters/auth/consumers.js';
 import { FILTERS } from './filters/catalog.js';
@@ -133,7 +133,9 @@ async function start(p: Parsed): Promise<void> {
   const workersArg = p.flags.get('--workers') as string | undefined;
   const workers = workersArg === undefined ? availableParallelism() : Number(workersArg);
   if (!Number.isInteger(workers) || workers < 1) throw new UsageError('meshgate start: --workers must be a whole number >= 1');
-  const config = loadConfigFile(configPath);
+  // Read once: the gateway records this text as the one serving, which the file watch and the console compare against.
+  const configText = readConfigFile(configPath);
+  const config = parseConfigText(configText, configPath);
   const log = createLogger(config.log.level);
   if (p.flags.has('--demo-upstreams')) {
     const addrs = config.registries.flatMap((r) => (r.name === 'demo' && r.type === 'static' ? r.endpoints.map((e) => e.split(/\s+/)[0]!) : []));
@@ -143,10 +145,10 @@ async function start(p: Parsed): Promise<void> {
   let stop: () => Promise<void>;
   let gw: Gateway;
   if (workers === 1) {
-    gw = await Gateway.start({ config, configPath, log });
+    gw = await Gateway.start({ config, configText, configPath, log });
     stop = () => gw.stop(10_000);
   } else {
-    const primary = await runPrimary({ config, configPath, workers, log });
+    const primary = await runPrimary({ config, configText, configPath, workers, log });
     gw = primary.gateway;
     stop = () => primary.stop();
   }
@@ -192,9 +194,9 @@ async function main(argv: string[]): Promise<number> {
       const file = parsed.args[0]!;
       let check: ConfigCheck;
       try {
-        check = await checkConfigText(readFileSync(file, 'utf8'), file, strict);
+        check = await checkConfigText(readConfigFile(file), file, strict);
       } catch (e) {
-        check = { ok: false, problems: [`cannot read file: ${(e as Error).message}`], warnings: [] };
+        check = { ok: false, problems: e instanceof ConfigError ? e.problems : [(e as Error).message], warnings: [] };
       }
       if (!check.ok) {
         process.stderr.write(`${file}: invalid\n${check.problems.map((p) => `  ${p}`).join('\n')}\n`);

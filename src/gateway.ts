@@ -14,8 +14,7 @@ import { ClusterManager } from './balancing/clusters.js';
 import type { Cluster } from './balancing/cluster.js';
 import { applyClusterPolicies } from './resilience/policies.js';
 import { HealthChecker, type HealthVerdict } from './balancing/health-check.js';
-import { readFileSync } from 'node:fs';
-import { ConfigError, parseConfigText, textHash, validateConfig } from './config/load.js';
+import { ConfigError, parseConfigText, readConfigFile, textHash, validateConfig } from './config/load.js';
 import type { Config, ConfigInput, RegistryConfig } from './config/schema.js';
 import { EndpointTable } from './discovery/endpoint-table.js';
 import { loadRegistryFactory } from './discovery/registries.js';
@@ -39,6 +38,8 @@ export interface GatewayOptions {
   config: ConfigInput | Config | string;
   /** File the config came from (reloads re-read it). */
   configPath?: string;
+  /** The file's text `config` was parsed from (the history's first entry, which the file watch and the console compare against). */
+  configText?: string;
   log?: Logger;
   /** false: no access log; a Logger: write there; default: stdout. */
   accessLog?: boolean | AccessLogSink;
@@ -233,15 +234,9 @@ export class Gateway {
     this.warnNames(config);
   }
 
-  /** The text the starting config came from: the inline text, else the file's (the CLI read and validated it just before). */
+  /** The text the starting config came from, when it is known: read again here, the file might already hold another. */
   private startText(): string | undefined {
-    if (typeof this.opts.config === 'string') return this.opts.config;
-    if (!this.opts.configPath) return undefined;
-    try {
-      return readFileSync(this.opts.configPath, 'utf8');
-    } catch {
-      return undefined;
-    }
+    return this.opts.configText ?? (typeof this.opts.config === 'string' ? this.opts.config : undefined);
   }
 
   private record(version: number, by: string, text: string | undefined): void {
@@ -349,13 +344,8 @@ export class Gateway {
 
   /** Reads the file when `next` is undefined; its text comes back for the history. */
   private readFile(): string {
-    const path = this.opts.configPath;
-    if (!path) throw new Error('no config file to reload from');
-    try {
-      return readFileSync(path, 'utf8');
-    } catch (e) {
-      throw new ConfigError(path, [`cannot read file: ${(e as Error).message}`]);
-    }
+    if (!this.opts.configPath) throw new Error('no config file to reload from');
+    return readConfigFile(this.opts.configPath);
   }
 
   private load(next: ConfigInput | Config | string | undefined, text: string | undefined): Config {

@@ -57,10 +57,10 @@ export interface PrimaryHandle {
 }
 
 /** Run the primary: returns once every worker is listening. */
-export async function runPrimary(opts: { config: Config; configPath?: string; workers: number; log?: Logger }): Promise<PrimaryHandle> {
+export async function runPrimary(opts: { config: Config; configText?: string; configPath?: string; workers: number; log?: Logger }): Promise<PrimaryHandle> {
   const log = opts.log ?? createLogger(opts.config.log.level);
   const metrics = new Metrics({ role: 'control', processMetrics: false });
-  const gw = await Gateway.start({ config: opts.config, configPath: opts.configPath, log, dataPlane: false, admin: false, accessLog: false, metrics });
+  const gw = await Gateway.start({ config: opts.config, configText: opts.configText, configPath: opts.configPath, log, dataPlane: false, admin: false, accessLog: false, metrics });
   const aggregator = new AggregatorRegistry();
   const live = new Map<number, Worker>();
   /** Workers that finished starting and serve. */

@@ -243,12 +243,15 @@ export function parseConfigText(text: string, source = '<inline>', env: NodeJS.P
 /** sha256 of a config text: what the history, the file watch and the console's conflict check compare. */
 export const textHash = (text: string): string => createHash('sha256').update(text).digest('hex');
 
-export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Config {
-  let text: string;
+/** A config file's text; a file that cannot be read is a ConfigError naming it. */
+export function readConfigFile(file: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (e) {
     throw new ConfigError(file, [`cannot read file: ${(e as Error).message}`]);
   }
-  return parseConfigText(text, file, env);
+}
+
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  return parseConfigText(readConfigFile(file), file, env);
 }
