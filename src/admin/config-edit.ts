@@ -11,11 +11,11 @@
 // silently. A draft the reload refuses (a port that cannot be bound, say) is
 // undone: the file gets its previous text back, and the old config serves
 // on. Rollback applies the generation before the one serving, the same way.
-import { textHash } from '../config/load.js';
 import { accessSync, constants as fsConstants, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { isMap, isScalar, isSeq, parseDocument, visit } from 'yaml';
+import { textHash } from '../config/load.js';
 import { checkConfigText } from '../server/dry-compile.js';
 import { SECRET_KEYS } from './views.js';
 
@@ -29,8 +29,6 @@ export interface EditTarget {
 }
 
 export type EditAnswer = { status: number; body: Record<string, unknown> };
-
-const hashOf = textHash;
 
 /** The text with every secret key's value replaced by *** (a `${VAR}` reference is not a secret and stays). */
 export function maskSecrets(text: string): string {
@@ -58,7 +56,7 @@ export class ConfigEditor {
 
   private read(): { text: string; hash: string } {
     const text = readFileSync(this.gw.configPath!, 'utf8');
-    return { text, hash: hashOf(text) };
+    return { text, hash: textHash(text) };
   }
 
   /** Whether an atomic write can be made: the file's real folder must take a new file (a ConfigMap mount cannot). */
@@ -158,7 +156,7 @@ export class ConfigEditor {
       atomicWrite(this.gw.configPath!, before.text);
       return { status: 400, body: { ok: false, problems: r.problems ?? [r.error ?? 'refused'], restored: true } };
     }
-    return { status: 200, body: { ok: true, version: r.version, hash: hashOf(text) } };
+    return { status: 200, body: { ok: true, version: r.version, hash: textHash(text) } };
   }
 
   private conflict(current: { text: string; hash: string }): EditAnswer {

@@ -8,6 +8,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseHostPort } from '../discovery/types.js';
+import { readWholeBody } from '../exchange/body.js';
 import { describeResilience } from '../resilience/index.js';
 import { serveAsset } from './assets.js';
 import { adminGuard, type Decision, type Principal } from './auth.js';
@@ -42,29 +43,20 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
 const MAX_BODY = 4 * 1024 * 1024;
 
 /** A JSON body (an object), or a string saying what is wrong with it. */
-function readJson(req: http.IncomingMessage): Promise<Record<string, unknown> | string> {
-  return new Promise((resolve) => {
-    if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
-      req.resume();
-      return resolve('the body must be JSON (content-type: application/json)');
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size <= MAX_BODY) chunks.push(c);
-    });
-    req.on('error', () => resolve('the request body could not be read'));
-    req.on('end', () => {
-      if (size > MAX_BODY) return resolve(`the body is larger than ${MAX_BODY} bytes`);
-      try {
-        const v: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        resolve(v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : 'the body must be a JSON object');
-      } catch {
-        resolve('the body is not valid JSON');
-      }
-    });
-  });
+async function readJson(req: http.IncomingMessage): Promise<Record<string, unknown> | string> {
+  if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
+    req.resume();
+    return 'the body must be JSON (content-type: application/json)';
+  }
+  const body = await readWholeBody(req, MAX_BODY);
+  if (body === 'too-large') return `the body is larger than ${MAX_BODY} bytes`;
+  if (body === 'aborted') return 'the request body could not be read';
+  try {
+    const v: unknown = JSON.parse(body.toString('utf8'));
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : 'the body must be a JSON object';
+  } catch {
+    return 'the body is not valid JSON';
+  }
 }
 
 /**

@@ -43,13 +43,18 @@ export function describeRoutes(state: RuntimeState): unknown {
   };
 }
 
+/** Every service name the gateway knows: reported by a registry, or named by a route (a cluster) without instances. */
+function serviceNames(gw: AdminTarget): Set<string> {
+  const names = new Set<string>(gw.table.services().map((s) => s.name));
+  for (const c of gw.clusters.all()) names.add(c.name);
+  return names;
+}
+
 /** The console's first glance: versions, registries, and the services a route uses that have no instance to send to. */
 export function describeOverview(gw: AdminTarget, workers: number): unknown {
   const now = Date.now();
   const withoutHealthy: string[] = [];
   for (const c of gw.clusters.all()) if (!c.instances.some((i) => i.available(now))) withoutHealthy.push(c.name);
-  const services = new Set<string>(gw.table.services().map((s) => s.name));
-  for (const c of gw.clusters.all()) services.add(c.name);
   return {
     version: gw.state.version,
     startedAt: gw.startedAt,
@@ -58,15 +63,13 @@ export function describeOverview(gw: AdminTarget, workers: number): unknown {
     configPath: gw.configPath ?? null,
     routes: gw.state.router.routes.length,
     registries: gw.table.registryStates().map((r) => ({ name: r.name, type: r.type, up: r.up, synced: r.synced, services: r.services, lastError: r.lastError })),
-    services: { total: services.size, withoutHealthy: withoutHealthy.sort() },
+    services: { total: serviceNames(gw).size, withoutHealthy: withoutHealthy.sort() },
   };
 }
 
 /** Every known service: from the registries, plus services routes name that have no instances. */
 export function describeServices(gw: AdminTarget): unknown[] {
-  const names = new Set<string>(gw.table.services().map((s) => s.name));
-  for (const c of gw.clusters.all()) names.add(c.name);
-  return [...names].sort().map((name) => {
+  return [...serviceNames(gw)].sort().map((name) => {
     const entry = gw.table.get(name);
     const cluster = gw.clusters.has(name) ? gw.clusters.get(name) : undefined;
     const endpoints = cluster

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -131,6 +131,25 @@ describe('console admin API', () => {
     const form = await call(`${admin}/api/config/apply`, { token: ADMIN, body: `text=x`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     assert.equal(form.status, 400);
     assert.equal(textHash(readFileSync(file, 'utf8')), base, 'nothing was written');
+  });
+
+  it('a client that vanishes mid-body or sends too much leaves the file alone and the admin API answering', async () => {
+    const base = textHash(readFileSync(file, 'utf8'));
+    const { port } = new URL(admin);
+    // Declares 1,000 bytes, sends 20, closes.
+    await new Promise<void>((resolve) => {
+      const sock = connect(Number(port), '127.0.0.1', () => {
+        sock.write(`POST /api/config/apply HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ADMIN}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"text":"routes: []`);
+        setTimeout(() => sock.destroy(), 50);
+      });
+      sock.on('close', () => resolve());
+      sock.on('error', () => undefined);
+    });
+    const big = await call(`${admin}/api/config/apply`, { token: ADMIN, body: { text: 'x'.repeat(5 * 1024 * 1024), baseHash: base } });
+    assert.equal(big.status, 400);
+    assert.match(big.body.error, /larger than/);
+    assert.equal(textHash(readFileSync(file, 'utf8')), base, 'nothing was written');
+    assert.equal((await call(`${admin}/api/whoami`, { token: ADMIN })).status, 200);
   });
 
   it('applies a draft: the file holds it and the new route serves; the file watch does not apply it twice', async () => {
