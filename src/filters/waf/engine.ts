@@ -749,7 +749,7 @@ export class Transaction {
       // comes out equal but for case, so its own hits serve (no transformed
       // copy of a large body to build and scan).
       const trig = rule.pipelineTrigger ?? 'all';
-      if (trig === 'all' || triggers(trig, this.presence(scalar, sl), trig.spacePair && this.spacePair(scalar, sl))) {
+      if (this.changes(trig, scalar, sl)) {
         v = this.transform(rule, scalar, rule.transforms.length - 1, sl);
         sl = this.lastSlots!;
       }
@@ -955,7 +955,7 @@ export class Transaction {
     for (let i = 0; i < list.length; i++) {
       const raw = list[i]!.value;
       const rs = rows[i]!;
-      if (trig !== 'all' && !triggers(trig, this.presence(raw, rs), trig.spacePair && this.spacePair(raw, rs))) continue;
+      if (!this.changes(trig, raw, rs)) continue;
       const v = this.transform(rule, raw, last, rs);
       this.addHits(u, v, this.lastSlots!);
     }
@@ -1074,12 +1074,16 @@ export class Transaction {
   private stepSlots(fn: Transform, fromSlots: Slots, from: string, out: string): Slots {
     const sl = this.slotsOf(out);
     if (sl.hits !== undefined || fromSlots.hits === undefined || !this.prefilter) return sl;
-    const trig = transformTrigger(fn);
-    if (trig === 'all' || triggers(trig, this.presence(from, fromSlots), trig.spacePair && this.spacePair(from, fromSlots))) return sl;
+    if (this.changes(transformTrigger(fn), from, fromSlots)) return sl;
     sl.hits = fromSlots.hits;
     if (sl.pres === undefined) sl.pres = fromSlots.pres;
     if (sl.spacePair === undefined && fromSlots.spacePair !== undefined) sl.spacePair = fromSlots.spacePair;
     return sl;
+  }
+
+  /** Whether a transformation (or pipeline) with trigger `trig` may change `v` other than in ASCII case. */
+  private changes(trig: TransformTrigger, v: string, sl: Slots): boolean {
+    return trig === 'all' || triggers(trig, this.presence(v, sl), trig.spacePair && this.spacePair(v, sl));
   }
 
   private slotsOf(v: string): Slots {
