@@ -133,6 +133,14 @@ export interface CompiledRule {
    * could match (see Transaction.ruleMayMatch).
    */
   gate: RuleGate | undefined;
+  /**
+   * Set by the engine on rules with a static operator: the id of what the
+   * rule computes for one value (pipeline, operator, multiMatch), under
+   * which a value remembers that it does not match (Slots.nm).
+   */
+  sig: number | undefined;
+  /** Set by the engine with `sig`: per target, the id of its per-request known-bits cache (see Transaction.knownNoMatch); null when a target has none (count, TX, MATCHED_*). */
+  known: readonly KnownTarget[] | null | undefined;
   multiMatch: boolean;
   capture: boolean;
   setvars: readonly SetVarOp[];
@@ -243,12 +251,20 @@ class Slots {
   /** pipeOut[p]: the string after the whole pipeline `p` (see CompiledRule.pipelineId); pipeSlots[p]: its slots. */
   pipeOut: (string | undefined)[] | undefined = undefined;
   pipeSlots: (Slots | undefined)[] | undefined = undefined;
+  /**
+   * The rule signatures (CompiledRule.sig) this string is known not to
+   * match: test() answered false for it, which is a pure function of the
+   * string. A rule whose every value has its bit is skipped whole.
+   */
+  nm: Bits | undefined = undefined;
 }
 
 /** Strings up to this length keep their Slots across requests. */
-const SHARED_MAX_LENGTH = 256;
+const SHARED_MAX_LENGTH = 4096;
 /** Strings per generation of a SlotCache. */
 const SHARED_GENERATION = 4096;
+/** Chars of strings per generation of a SlotCache (long strings fill a generation sooner). */
+const SHARED_GENERATION_CHARS = 1 << 20;
 
 /**
  * What is known about short strings, kept across requests: header values,
@@ -261,17 +277,20 @@ const SHARED_GENERATION = 4096;
 class SlotCache {
   private cur = new Map<string, Slots>();
   private old = new Map<string, Slots>();
+  private chars = 0;
   constructor(readonly index: FactorIndex) {}
 
   get(v: string): Slots {
     let sl = this.cur.get(v);
     if (sl !== undefined) return sl;
     sl = this.old.get(v) ?? new Slots();
-    if (this.cur.size >= SHARED_GENERATION) {
+    if (this.cur.size >= SHARED_GENERATION || this.chars >= SHARED_GENERATION_CHARS) {
       this.old = this.cur;
       this.cur = new Map();
+      this.chars = 0;
     }
     this.cur.set(v, sl);
+    this.chars += v.length;
     return sl;
   }
 }
@@ -349,6 +368,35 @@ interface GateTarget {
   key: string | undefined;
 }
 
+/** Rule signatures (see CompiledRule.sig) by operator memo id, pipeline and multiMatch, process-wide. */
+const sigIds = new Map<string, number>();
+
+/** A rule target as knownNoMatch reads it: `id` indexes the per-request cache of what its values are known not to match. */
+export interface KnownTarget {
+  id: number;
+  t: Target;
+}
+
+/** Known-target ids of targets with neither key regex nor exclusions, by `kind:name:key` (they share one cache entry); others get their own. */
+const knownTargetIds = new Map<string, number>();
+let nextKnownTarget = 0;
+
+function knownTargets(r: CompiledRule): readonly KnownTarget[] | null {
+  const out: KnownTarget[] = [];
+  for (const t of r.targets) {
+    if (t.count || (t.kind !== T_SCALAR && t.kind !== T_COLLECTION)) return null;
+    let id: number;
+    if (t.keyRx === undefined && t.excludes === undefined) {
+      const key = `${t.kind}:${t.name}:${t.key ?? ''}`;
+      const known = knownTargetIds.get(key);
+      if (known === undefined) knownTargetIds.set(key, (id = nextKnownTarget++));
+      else id = known;
+    } else id = nextKnownTarget++;
+    out.push({ id, t });
+  }
+  return out;
+}
+
 /** Gate targets by `kind:name:key`, process-wide (their ids index per-request caches). */
 const gateTargets = new Map<string, GateTarget>();
 
@@ -382,6 +430,13 @@ function prepareRules(rules: EngineRules): void {
       for (let r: CompiledRule | undefined = top; r !== undefined; r = r.chain) {
         const op = r.op?.compiled as PrefilteredOperator | undefined;
         if (op !== undefined && op.memoId === undefined) op.memoId = nextMemoId++;
+        if (op !== undefined && r.sig === undefined) {
+          const key = `${op.memoId}|${r.transformIds.join(',')}|${r.multiMatch ? 1 : 0}|${r.op!.negated ? 1 : 0}`;
+          let sig = sigIds.get(key);
+          if (sig === undefined) sigIds.set(key, (sig = sigIds.size));
+          r.sig = sig;
+          r.known = knownTargets(r);
+        }
         if (op?.factors !== undefined && op.factorSetId === undefined) op.factorSetId = factorSetId(op.factors);
         const plain = op?.plain;
         if (plain?.factorSets !== undefined && plain.factorSetIds === undefined) plain.factorSetIds = plain.factorSets.map(factorSetId);
@@ -400,6 +455,89 @@ function prepareRules(rules: EngineRules): void {
     }
   }
   prepared.add(rules);
+}
+
+/**
+ * What phase 1 computes before its first rule that reads anything but TX
+ * (CRS's REQUEST-901 defaults, mostly): the TX variables then, and where
+ * the walk goes on. The same for every request of a rule set, so computed
+ * once; null when the rule set has no such rules or one of them would log,
+ * block or stop.
+ */
+interface Prologue {
+  tx: readonly (readonly [string, string, string])[];
+  resume: number;
+  rulesRun: number;
+  matchedVar: string;
+  matchedVarName: string;
+}
+
+const prologues = new WeakMap<EngineRules, Prologue | null>();
+
+/**
+ * A phase's rules as the known-no-match check reads them, in typed arrays
+ * (see Transaction.walk): per rule, its signature (-1: none) and the
+ * group of rules with the same targets.
+ */
+interface PhasePlan {
+  sig: Int32Array;
+  group: Int32Array;
+  groups: (readonly KnownTarget[])[];
+}
+
+const phasePlans = new WeakMap<EngineRules, PhasePlan[]>();
+
+function phasePlan(rules: EngineRules, phase: number): PhasePlan {
+  let plans = phasePlans.get(rules);
+  if (plans === undefined) phasePlans.set(rules, (plans = []));
+  let plan = plans[phase];
+  if (plan !== undefined) return plan;
+  const list = rules.phase(phase).rules;
+  const sig = new Int32Array(list.length).fill(-1);
+  const group = new Int32Array(list.length).fill(-1);
+  const groups: (readonly KnownTarget[])[] = [];
+  const byKey = new Map<string, number>();
+  for (let i = 0; i < list.length; i++) {
+    const r = list[i]!;
+    if (r.marker !== undefined || r.sig === undefined || r.known == null || r.known.length === 0) continue;
+    const key = r.known.map((k) => k.id).join(',');
+    let g = byKey.get(key);
+    if (g === undefined) {
+      byKey.set(key, (g = groups.length));
+      groups.push(r.known);
+    }
+    sig[i] = r.sig;
+    group[i] = g;
+  }
+  plan = plans[phase] = { sig, group, groups };
+  return plan;
+}
+
+const NO_VARS: RequestVars = { scalars: new Map(), collections: new Map() };
+
+/** Whether a macro reads nothing but TX (and the matched TX variable). */
+function readsOnlyTx(m: Macro): boolean {
+  if (typeof m === 'string') return true;
+  for (const p of m) if (typeof p !== 'string' && p.name !== 'TX' && p.name !== 'MATCHED_VAR' && p.name !== 'MATCHED_VAR_NAME') return false;
+  return true;
+}
+
+/** Whether a rule (with its chain) reads and writes nothing but TX: its effect is the same for every request. */
+function readsOnlyTxRule(r: CompiledRule): boolean {
+  if (r.marker !== undefined) return true;
+  for (const t of r.targets) if (t.kind !== T_TX) return false;
+  if (r.op !== undefined && r.op.compiled === undefined && (r.op.dynamicArg === undefined || !readsOnlyTx(r.op.dynamicArg))) return false;
+  if (r.ctls.length !== 0) return false;
+  for (const sv of r.setvars) if (!readsOnlyTx(sv.key) || !readsOnlyTx(sv.value)) return false;
+  return r.chain === undefined || readsOnlyTxRule(r.chain);
+}
+
+function prologueOf(rules: EngineRules): Prologue | null {
+  let p = prologues.get(rules);
+  if (p !== undefined) return p;
+  p = new Transaction(rules, NO_VARS, { prologue: false }).computePrologue();
+  prologues.set(rules, p);
+  return p;
 }
 
 export class Transaction {
@@ -435,6 +573,13 @@ export class Transaction {
   private gateHits: ((ListHits | undefined)[] | undefined)[] = [];
   /** Per collection list, per transformation pipeline (0: none, p + 1: pipeline p): the factor sets its values hit. */
   private readonly listHitCache = new Map<readonly VarEntry[], (ListHits | undefined)[]>();
+  /** Per collection list: see listKnown. */
+  private readonly knownCache = new Map<readonly VarEntry[], Bits>();
+  /** Per known-target id (see KnownTarget): the signatures all its values are known not to match; null: it has no values. */
+  private knownByTarget: (Bits | null | undefined)[] = [];
+  /** Per known-target id: signatures of rules whose gate proved that none of its values match (see noteRejected). */
+  private rejected: (Bits | undefined)[] = [];
+  private rejectedTargets: KnownTarget[] = [];
   /** Slots of the string the last transform() returned. */
   private lastSlots: Slots | undefined;
   /** The chain starter's first matched value, for its log entry. */
@@ -444,18 +589,38 @@ export class Transaction {
 
   /** False runs every operator on every value, with nothing kept from other requests (tests compare the verdicts with and without). */
   private readonly prefilter: boolean;
+  /** Where phase 1 starts: after the rule set's prologue (see Prologue), once it is applied. */
+  private phase1Start = 0;
 
   constructor(
     private readonly rules: EngineRules,
     vars: RequestVars,
-    opts: { prefilter?: boolean } = {},
+    opts: { prefilter?: boolean; prologue?: boolean } = {},
   ) {
     this.vars = vars;
     this.prefilter = opts.prefilter !== false;
     prepareRules(rules);
     this.factors = factorIndex();
     this.shared = opts.prefilter === false ? undefined : slotCache(rules, this.factors);
-    for (const [lk, name, value] of rules.txSeed) this.tx.set(lk, { name, value });
+    const pro = opts.prologue === false || opts.prefilter === false ? null : prologueOf(rules);
+    if (pro === null) {
+      for (const [lk, name, value] of rules.txSeed) this.tx.set(lk, { name, value });
+    } else {
+      for (const [lk, name, value] of pro.tx) this.tx.set(lk, { name, value });
+      this.phase1Start = pro.resume;
+      this.rulesRun = pro.rulesRun;
+      this.matchedVar = pro.matchedVar;
+      this.matchedVarName = pro.matchedVarName;
+    }
+  }
+
+  /** Runs phase 1 up to its first rule that reads more than TX; the result, unless one logged, blocked or stopped (see Prologue). */
+  /** @internal Used once per rule set by prologueOf. */
+  computePrologue(): Prologue | null {
+    const resume = this.walk(1, 0, true);
+    if (resume === 0 || this.interruption || this.stopped || this.matches.length !== 0 || this.dropped !== 0 || this.removed || this.targetRemovals) return null;
+    const tx = [...this.tx].map(([lk, e]) => [lk, e.name, e.value] as const);
+    return { tx, resume, rulesRun: this.rulesRun, matchedVar: this.matchedVar, matchedVarName: this.matchedVarName };
   }
 
   /**
@@ -468,13 +633,43 @@ export class Transaction {
       this.vars = vars;
       this.keyIndex = new Map();
       this.gateHits = [];
+      this.knownByTarget = [];
     }
     if (this.interruption || this.stopped) return this.interruption;
+    let start = 0;
+    if (phase === 1) {
+      start = this.phase1Start;
+      this.phase1Start = 0;
+    }
+    this.walk(phase, start, false);
+    if (this.rejectedTargets.length !== 0) this.flushRejected();
+    return this.interruption;
+  }
+
+  /** Runs a phase's rules from `start`; with `txOnly`, stops before the first that reads more than TX and returns its position. */
+  private walk(phase: number, start: number, txOnly: boolean): number {
     const { rules, skipAfterTarget } = this.rules.phase(phase);
     const n = rules.length;
-    let i = 0;
+    // Rules whose values are all known not to match them are passed over
+    // without reading the rule (typed arrays and one set per target group).
+    const plan = txOnly || !this.prefilter ? undefined : phasePlan(this.rules, phase);
+    const groupKnown: (Bits | null | undefined)[] = [];
+    let i = start;
     while (i < n) {
+      if (plan !== undefined) {
+        const g = plan.group[i]!;
+        if (g >= 0) {
+          let k = groupKnown[g];
+          if (k === undefined) k = groupKnown[g] = this.groupKnown(plan.groups[g]!);
+          if (k === null || hasBit(k, plan.sig[i]!)) {
+            this.rulesRun++;
+            i++;
+            continue;
+          }
+        }
+      }
       const r = rules[i]!;
+      if (txOnly && !readsOnlyTxRule(r)) return i;
       if (r.marker !== undefined || (this.removed !== undefined && this.removed[r.index] === 1)) {
         i++;
         continue;
@@ -482,8 +677,16 @@ export class Transaction {
       if (this.matchedVars.length !== 0) this.matchedVars.length = 0;
       this.haveFirst = false;
       this.rulesRun++;
-      // No value the rule reads could match: it does not match (nothing else to do for a rule that does not).
-      const matched = r.gate !== undefined && this.prefilter && !this.ruleMayMatch(r, r.gate) ? false : this.evalRule(r, true);
+      // A rule whose values are all known not to match it (see Slots.nm), or
+      // none of whose values could (its gate), is not evaluated; what the
+      // gate proved is remembered with the values (see noteRejected).
+      const sig = this.prefilter ? r.sig : undefined;
+      let matched: boolean;
+      if (sig !== undefined && this.knownNoMatch(r, sig)) matched = false;
+      else if (r.gate !== undefined && this.prefilter && !this.ruleMayMatch(r, r.gate)) {
+        matched = false;
+        if (sig !== undefined) this.noteRejected(r, sig);
+      } else matched = this.evalRule(r, true);
       if (this.interruption || this.stopped) break;
       if (matched) {
         if (r.skipAfter !== undefined) {
@@ -497,7 +700,7 @@ export class Transaction {
       }
       i++;
     }
-    return this.interruption;
+    return i;
   }
 
   verdict(): Verdict {
@@ -603,7 +806,7 @@ export class Transaction {
         const v = this.vars.scalars.get(t.name);
         if (v !== undefined) {
           if (t.count) return this.test(rule, top, '', t.raw, '1', op);
-          return this.test(rule, top, '', t.name, v, op);
+          return this.test(rule, top, '', t.name, v, op, rule.sig !== undefined && this.prefilter ? this.slotsOf(v) : undefined);
         }
         // A name the compiler took for a scalar may still come as a collection.
         const list = this.vars.collections.get(t.name);
@@ -616,7 +819,10 @@ export class Transaction {
         if (list !== undefined) return this.evalEntries(rule, top, t, list, false, op, removals);
         // A name the compiler took for a collection may still come as a scalar.
         const v = this.vars.scalars.get(t.name);
-        if (v !== undefined) return t.count ? this.test(rule, top, '', t.raw, '1', op) : this.test(rule, top, '', t.name, v, op);
+        if (v !== undefined) {
+          if (t.count) return this.test(rule, top, '', t.raw, '1', op);
+          return this.test(rule, top, '', t.name, v, op, rule.sig !== undefined && this.prefilter ? this.slotsOf(v) : undefined);
+        }
         return t.count ? this.test(rule, top, '', t.raw, '0', op) : false;
       }
       case T_TX: {
@@ -682,11 +888,22 @@ export class Transaction {
     let rows: Slots[] | undefined;
     const pf = op as PrefilteredOperator | undefined;
     const gated = pf !== undefined && (pf.factorSetId !== undefined || pf.plain !== undefined);
-    if (rule.transforms.length !== 0 || gated) {
+    const sig = this.prefilter ? rule.sig : undefined;
+    if (rule.transforms.length !== 0 || gated || sig !== undefined) {
       rows = this.rowsOf(list);
+      // Every value already known not to match (see Slots.nm).
+      if (sig !== undefined && !filter && list.length > 1 && hasBit(this.listKnown(list, rows), sig)) return false;
       // The whole list at once: when no value can match, the rule does not walk it.
       if (gated && this.prefilter && !rule.multiMatch && list.length > 1 && !mayMatchList(pf, this.listHits(rule, list, rows))) {
         this.prefiltered += list.length;
+        // As the rule gate's (see noteRejected): every value of the list is known not to match.
+        if (sig !== undefined) {
+          for (let i = 0; i < list.length; i++) {
+            let sl = rows[i];
+            if (sl === undefined) sl = rows[i] = this.slotsOf(list[i]!.value);
+            setBit((sl.nm ??= []), sig);
+          }
+        }
         return false;
       }
     }
@@ -701,6 +918,135 @@ export class Transaction {
       if (this.test(rule, top, t.prefix, e.name, e.value, op, slots)) matched = true;
     }
     return matched;
+  }
+
+  /** The rule signatures every value of `list` is known not to match (the AND of their Slots.nm), once per list and request. */
+  private listKnown(list: readonly VarEntry[], rows: Slots[]): Bits {
+    let k = this.knownCache.get(list);
+    if (k !== undefined) return k;
+    k = [];
+    for (let i = 0; i < list.length; i++) {
+      let sl = rows[i];
+      if (sl === undefined) sl = rows[i] = this.slotsOf(list[i]!.value);
+      const nm = sl.nm;
+      if (nm === undefined) {
+        k = [];
+        break;
+      }
+      if (i === 0) k = nm.slice();
+      else andBits(k, nm);
+    }
+    this.knownCache.set(list, k);
+    return k;
+  }
+
+  /**
+   * Whether every value `rule` reads is known not to match it (Slots.nm):
+   * then the rule does not match, and neither its gate nor its walk is
+   * needed. False when it cannot tell (a count, TX or MATCHED_* target, a
+   * value not seen yet). Values excluded or removed at run time are not read.
+   */
+  private knownNoMatch(rule: CompiledRule, sig: number): boolean {
+    const known = rule.known;
+    if (known == null) return false;
+    const removals = this.targetRemovals?.[rule.index];
+    for (let i = 0; i < known.length; i++) {
+      const kt = known[i]!;
+      let b: Bits | null | undefined;
+      if (removals !== undefined && removedWhole(removals, kt.t)) continue;
+      if (removals === undefined || !removesFrom(removals, kt.t)) {
+        b = this.knownByTarget[kt.id];
+        if (b === undefined) b = this.knownByTarget[kt.id] = this.targetKnown(kt.t, undefined);
+      } else b = this.targetKnown(kt.t, removals);
+      if (b !== null && !hasBit(b, sig)) return false;
+    }
+    return true;
+  }
+
+  /**
+   * What the values of a group of targets (see PhasePlan) are all known
+   * not to match: the AND of the targets' known sets; null when no target
+   * has values (nothing can match). Run-time target removals only take
+   * values away, so they are not needed here.
+   */
+  private groupKnown(targets: readonly KnownTarget[]): Bits | null {
+    let acc: Bits | null = null;
+    for (let k = 0; k < targets.length; k++) {
+      const kt = targets[k]!;
+      let b = this.knownByTarget[kt.id];
+      if (b === undefined) b = this.knownByTarget[kt.id] = this.targetKnown(kt.t, undefined);
+      if (b === null) continue;
+      if (acc === null) acc = b.slice();
+      else andBits(acc, b);
+    }
+    return acc;
+  }
+
+  /**
+   * The gate found that no value `rule` reads could match it: each of those
+   * values (whole collections, as the gate reads them) is known not to match
+   * its signature. Collected per target, written to the values once per
+   * phase (flushRejected), so that the next request with them skips the gate too.
+   */
+  private noteRejected(rule: CompiledRule, sig: number): void {
+    const known = rule.known;
+    if (known == null) return;
+    for (let i = 0; i < known.length; i++) {
+      const kt = known[i]!;
+      let b = this.rejected[kt.id];
+      if (b === undefined) {
+        b = this.rejected[kt.id] = [];
+        this.rejectedTargets.push(kt);
+      }
+      setBit(b, sig);
+    }
+  }
+
+  private flushRejected(): void {
+    for (const kt of this.rejectedTargets) {
+      const b = this.rejected[kt.id]!;
+      this.rejected[kt.id] = undefined;
+      const t = kt.t;
+      // The values the gate read (see targetHits): key regexes and exclusions only take values away.
+      const list = this.valuesOf(t.kind, t.name, t.key);
+      if (typeof list === 'string') {
+        const sl = this.slotsOf(list);
+        sl.nm = orBits(sl.nm ?? null, b);
+        continue;
+      }
+      if (list === undefined) continue;
+      const rows = this.rowsOf(list);
+      for (let i = 0; i < list.length; i++) {
+        let sl = rows[i];
+        if (sl === undefined) sl = rows[i] = this.slotsOf(list[i]!.value);
+        sl.nm = orBits(sl.nm ?? null, b);
+      }
+    }
+    this.rejectedTargets = [];
+  }
+
+  /** The signatures every value of target `t` is known not to match (null: no values), its values selected as evalTarget does. */
+  private targetKnown(t: Target, removals: RuntimeRemoval[] | undefined): Bits | null {
+    const list = this.valuesOf(t.kind, t.name, t.key);
+    if (typeof list === 'string') return this.slotsOf(list).nm ?? NO_BITS;
+    if (list === undefined || list.length === 0) return null;
+    const rows = this.rowsOf(list);
+    // As evalEntries selects the values (a collection target's key was applied by valuesOf).
+    const keyed = t.kind !== T_SCALAR && t.key !== undefined;
+    const select = !keyed && (t.key !== undefined || t.keyRx !== undefined);
+    if (!select && t.excludes === undefined && removals === undefined) return this.listKnown(list, rows);
+    let k: Bits | null = null;
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i]!;
+      if ((select && !selects(t, e.name)) || isExcluded(t, e.name, removals)) continue;
+      let sl = rows[i];
+      if (sl === undefined) sl = rows[i] = this.slotsOf(e.value);
+      const nm = sl.nm;
+      if (nm === undefined) return NO_BITS;
+      if (k === null) k = nm.slice();
+      else andBits(k, nm);
+    }
+    return k;
   }
 
   private rowsOf(list: readonly VarEntry[]): Slots[] {
@@ -730,18 +1076,10 @@ export class Transaction {
 
   /** The factor sets a gate target's values hit after `rule`'s pipeline; its values resolved as evalTarget does. */
   private targetHits(rule: CompiledRule, t: GateTarget): ListHits {
-    const { scalars, collections } = this.vars;
-    let list: readonly VarEntry[] | undefined;
-    let scalar: string | undefined;
-    if (t.kind === T_SCALAR) {
-      scalar = scalars.get(t.name);
-      if (scalar === undefined) list = collections.get(t.name);
-    } else {
-      list = t.key !== undefined ? this.keyed(t.name, t.key) : collections.get(t.name);
-      if (list === undefined) scalar = scalars.get(t.name);
-    }
-    if (list !== undefined) return list.length === 0 ? NO_VALUES : this.listHits(rule, list, this.rowsOf(list));
-    if (scalar === undefined) return NO_VALUES;
+    const vals = this.valuesOf(t.kind, t.name, t.key);
+    if (vals === undefined) return NO_VALUES;
+    if (typeof vals !== 'string') return vals.length === 0 ? NO_VALUES : this.listHits(rule, vals, this.rowsOf(vals));
+    const scalar = vals;
     let sl = this.slotsOf(scalar);
     let v = scalar;
     if (rule.transforms.length !== 0) {
@@ -757,6 +1095,16 @@ export class Transaction {
     const u = emptyHits();
     this.addHits(u, v, sl);
     return u;
+  }
+
+  /**
+   * A scalar or collection target's values as evalTarget finds them: a
+   * list (a collection's key applied), a scalar's string, or undefined.
+   */
+  private valuesOf(kind: number, name: string, key: string | undefined): readonly VarEntry[] | string | undefined {
+    const { scalars, collections } = this.vars;
+    if (kind === T_SCALAR) return scalars.get(name) ?? collections.get(name);
+    return (key !== undefined ? this.keyed(name, key) : collections.get(name)) ?? scalars.get(name);
   }
 
   /** Entries of a collection whose key equals `key` (lower-cased), through a per-request index. */
@@ -775,7 +1123,11 @@ export class Transaction {
     return idx.get(key) ?? EMPTY;
   }
 
-  /** Transforms one value, runs the operator, and on a match runs the per-match actions. */
+  /**
+   * Transforms one value, runs the operator, and on a match runs the
+   * per-match actions. With `slots` (the value's own), a value known not to
+   * match the rule's signature answers at once, and a new no is remembered.
+   */
   private test(
     rule: CompiledRule,
     top: boolean,
@@ -784,6 +1136,24 @@ export class Transaction {
     raw: string,
     op: CompiledOperator | undefined,
     slots?: Slots,
+  ): boolean {
+    const sig = rule.sig;
+    if (sig === undefined || slots === undefined || !this.prefilter) return this.testValue(rule, top, prefix, name, raw, op, slots);
+    const nm = slots.nm;
+    if (nm !== undefined && hasBit(nm, sig)) return false;
+    if (this.testValue(rule, top, prefix, name, raw, op, slots)) return true;
+    setBit((slots.nm ??= []), sig);
+    return false;
+  }
+
+  private testValue(
+    rule: CompiledRule,
+    top: boolean,
+    prefix: string,
+    name: string,
+    raw: string,
+    op: CompiledOperator | undefined,
+    slots: Slots | undefined,
   ): boolean {
     if (op === undefined) return false;
     const o = rule.op!;
@@ -1265,17 +1635,35 @@ const NO_VALUES: ListHits = emptyHits();
 /** A set of factor set ids: 30 per word (small integers V8 keeps unboxed). */
 type Bits = number[];
 
+/** The empty set (never written to). */
+const NO_BITS: Bits = [];
+
 function newBits(size: number): Bits {
   return new Array<number>(Math.ceil(size / 30)).fill(0);
 }
 
 function hasBit(b: Bits, id: number): boolean {
-  return ((b[(id / 30) | 0]! >>> id % 30) & 1) === 1;
+  const w = (id / 30) | 0;
+  // A read past the end would walk the prototype chain (slow in V8): bits past it are 0.
+  return w < b.length && ((b[w]! >>> id % 30) & 1) === 1;
 }
 
-/** `into` | `from`, in `into` (a copy of `from` when `into` is null). */
+/** Sets bit `id` in `b`, growing it as needed (holes read as 0). */
+function setBit(b: Bits, id: number): void {
+  const w = (id / 30) | 0;
+  while (b.length <= w) b.push(0);
+  b[w]! |= 1 << id % 30;
+}
+
+/** `into` & `from`, in `into` (words past `from`'s end become 0). */
+function andBits(into: Bits, from: Bits): void {
+  for (let w = 0; w < into.length; w++) into[w] = w < from.length ? into[w]! & from[w]! : 0;
+}
+
+/** `into` | `from`, in `into` (a copy of `from` when `into` is null; grown to `from`'s length). */
 function orBits(into: Bits | null, from: Bits): Bits {
   if (into === null) return from.slice();
+  while (into.length < from.length) into.push(0);
   for (let w = 0; w < from.length; w++) into[w]! |= from[w]!;
   return into;
 }
@@ -1315,6 +1703,12 @@ function removedWhole(removals: RuntimeRemoval[], t: Target): boolean {
     // `ctl:ruleRemoveTargetById=1;ARGS` drops the target; `...;ARGS:x` drops only the target `ARGS:x` as a whole if it was written so.
     if (r.key === undefined || (t.key !== undefined && r.key === t.key)) return true;
   }
+  return false;
+}
+
+/** Whether run-time removals take any value from target `t` (see isExcluded). */
+function removesFrom(removals: RuntimeRemoval[], t: Target): boolean {
+  for (const r of removals) if (r.name === t.name && (r.key !== undefined || r.keyRx !== undefined)) return true;
   return false;
 }
 

@@ -614,6 +614,8 @@ function blankRule(index: number, file: string, line: number): CompiledRule {
     pipelineId: undefined,
     pipelineTrigger: undefined,
     gate: undefined,
+    sig: undefined,
+    known: undefined,
     multiMatch: false,
     capture: false,
     setvars: [],
