@@ -1,6 +1,7 @@
 // The ZooKeeper registry against a real ZooKeeper: services that appear later,
 // removals, empty services, disabled instances, garbage nodes, session expiry
 // and a ZooKeeper outage, all observed through an EndpointTable.
+import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
@@ -104,9 +105,9 @@ describe('zookeeper registry (real ZooKeeper)', () => {
     await zk?.destroy();
   });
 
-  function startWatcher(extra: Record<string, unknown> = {}) {
+  function startWatcher(extra: Record<string, unknown> = {}, servers: string[] = [zk.connectString]) {
     const table = new EndpointTable(log);
-    const config = ZookeeperRegistrySchema.parse({ name: 'zk', type: 'zookeeper', servers: [zk.connectString], spinDelayMs: 200, ...extra });
+    const config = ZookeeperRegistrySchema.parse({ name: 'zk', type: 'zookeeper', servers, spinDelayMs: 200, ...extra });
     const watcher = createZookeeper(config, table.sinkFor('zk', 'zookeeper', log)) as ZookeeperWatcher;
     void watcher.start();
     return { table, watcher, state: () => table.registryStates()[0]! };
@@ -205,22 +206,23 @@ describe('zookeeper registry (real ZooKeeper)', () => {
   test('session expiry: a new session is created and everything is listed again', async () => {
     const iface = 'com.foo.Expiry';
     await writer.create(`/dubbo/${iface}/providers/${dubboNode('10.3.0.1', 20880, iface)}`);
-    const { table, watcher } = startWatcher({ sessionTimeoutMs: 4000 });
+    // The watcher reaches ZooKeeper through a relay the test can cut, so that
+    // it cannot win its session back while another connection ends it.
+    const relay = await cutRelay(zk.connectString);
+    const { table, watcher } = startWatcher({ sessionTimeoutMs: 4000 }, [relay.address]);
     try {
       const svc = 'providers:com.foo.Expiry::.zookeeper';
       await waitFor('synced', () => hosts(table, svc)?.length === 1);
-      // Take the session over from another connection and close it: the server
-      // ends it and the watcher's next reconnect finds it expired. If the watcher
-      // won the session back before the close landed, do it again.
-      for (let attempt = 0; attempt < 5 && (watcher.describe().sessions as number) < 2; attempt++) {
-        await waitFor('connected', () => !!watcher.session());
-        const creds = watcher.session()!;
-        const thief = await ZkWriter.connect(zk.connectString, { sessionId: creds.id, sessionPassword: creds.password, sessionTimeout: 4000 });
-        thief.close();
-        const deadline = Date.now() + 8000;
-        while (Date.now() < deadline && (watcher.describe().sessions as number) < 2) await new Promise((r) => setTimeout(r, 50));
-      }
-      assert.ok((watcher.describe().sessions as number) >= 2, 'the watcher opened a new session after expiry');
+      await waitFor('connected', () => !!watcher.session());
+      const creds = watcher.session()!;
+      // Cut the watcher off, take its session over from another connection and
+      // close it: the server ends the session; the watcher's reconnect finds it expired.
+      relay.cut();
+      const thief = await ZkWriter.connect(zk.connectString, { sessionId: creds.id, sessionPassword: creds.password, sessionTimeout: 4000 });
+      thief.close();
+      await new Promise((r) => setTimeout(r, 500));
+      relay.restore();
+      await waitFor('a new session after expiry', () => (watcher.describe().sessions as number) >= 2, 30000);
       // a change made around the expiry is picked up by the new session's listing
       await writer.create(`/dubbo/${iface}/providers/${dubboNode('10.3.0.2', 20880, iface)}`);
       await waitFor('re-listed with the change', () => hosts(table, svc)?.length === 2, 30000);
@@ -229,6 +231,7 @@ describe('zookeeper registry (real ZooKeeper)', () => {
       await writer.remove(`/dubbo/${iface}/providers/${dubboNode('10.3.0.1', 20880, iface)}`);
       await waitFor('watch on new session', () => hosts(table, svc)?.join() === '10.3.0.2:20880');
     } finally {
+      relay.close();
       await watcher.stop();
       await writer.removeRecursive('/dubbo');
     }
@@ -290,3 +293,43 @@ describe('zookeeper registry (real ZooKeeper)', () => {
     }
   });
 });
+
+/** A TCP relay to `target` (host:port) whose connections the test can cut and refuse for a while. */
+async function cutRelay(target: string): Promise<{ address: string; cut(): void; restore(): void; close(): void }> {
+  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
+  const open = new Set<net.Socket>();
+  let refusing = false;
+  const server = net.createServer((client) => {
+    if (refusing) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(port, host);
+    open.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    const drop = (): void => {
+      client.destroy();
+      upstream.destroy();
+      open.delete(client);
+      open.delete(upstream);
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const address = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  return {
+    address,
+    cut: () => {
+      refusing = true;
+      for (const s of open) s.destroy();
+    },
+    restore: () => {
+      refusing = false;
+    },
+    close: () => {
+      for (const s of open) s.destroy();
+      server.close();
+    },
+  };
+}
