@@ -470,6 +470,76 @@ interface Prologue {
   rulesRun: number;
   matchedVar: string;
   matchedVarName: string;
+  /** Per phase: the folded rules (see foldConstantRules). */
+  folds: (Fold | undefined)[];
+}
+
+/**
+ * Rules whose outcome is the same for every request: they read only TX
+ * variables that no rule after the prologue writes, and write nothing
+ * (CRS's paranoia-level checks: `TX:DETECTION_PARANOIA_LEVEL "@lt 2"` with
+ * skipAfter). `next[i]` is where the walk goes on after rule i (-1: not
+ * folded); `matched[i]`, MATCHED_VAR and its name when rule i matches.
+ */
+interface Fold {
+  next: Int32Array;
+  matched: (readonly [string, string] | undefined)[];
+  /** rules[i].index, so a rule removed at run time is told without reading it. */
+  index: Int32Array;
+}
+
+/** The TX keys a rule list writes: exact keys, key prefixes (a macro after a literal), or any key. */
+interface TxWrites {
+  exact: Set<string>;
+  prefixes: string[];
+  any: boolean;
+}
+
+function txWrites(rules: readonly CompiledRule[]): TxWrites {
+  const w: TxWrites = { exact: new Set(), prefixes: [], any: false };
+  for (const top of rules) {
+    for (let r: CompiledRule | undefined = top; r !== undefined; r = r.chain) {
+      if (r.capture) for (let d = 0; d <= 9; d++) w.exact.add(String(d));
+      for (const sv of r.setvars) {
+        if (typeof sv.key === 'string') w.exact.add(sv.lkey ?? lowerAscii(sv.key));
+        else if (typeof sv.key[0] === 'string' && sv.key[0] !== '') w.prefixes.push(lowerAscii(sv.key[0]));
+        else w.any = true;
+      }
+    }
+  }
+  return w;
+}
+
+/** The TX keys a rule (with its chain) reads, or null when it reads TX in a way a key list cannot say (a key regex, all of TX). */
+function txReads(top: CompiledRule): string[] | null {
+  const keys: string[] = [];
+  const macro = (m: Macro): boolean => {
+    if (typeof m === 'string') return true;
+    for (const p of m) {
+      if (typeof p === 'string' || p.name !== 'TX') continue;
+      if (p.key === undefined) return false;
+      keys.push(p.key);
+    }
+    return true;
+  };
+  for (let r: CompiledRule | undefined = top; r !== undefined; r = r.chain) {
+    for (const t of r.targets) {
+      if (t.kind !== T_TX || t.key === undefined || t.keyRx !== undefined) return null;
+      keys.push(t.key);
+    }
+    if (r.op?.dynamicArg !== undefined && !macro(r.op.dynamicArg)) return null;
+  }
+  return keys;
+}
+
+function writesKey(w: TxWrites, key: string): boolean {
+  return w.any || w.exact.has(key) || w.prefixes.some((p) => key.startsWith(p));
+}
+
+/** Whether a rule or its chain has setvars, a capture or ctls (anything but its match and where the walk goes). */
+function hasEffects(top: CompiledRule): boolean {
+  for (let r: CompiledRule | undefined = top; r !== undefined; r = r.chain) if (r.setvars.length !== 0 || r.capture || r.ctls.length !== 0) return true;
+  return false;
 }
 
 const prologues = new WeakMap<EngineRules, Prologue | null>();
@@ -591,6 +661,8 @@ export class Transaction {
   private readonly prefilter: boolean;
   /** Where phase 1 starts: after the rule set's prologue (see Prologue), once it is applied. */
   private phase1Start = 0;
+  /** Per phase: rules whose outcome is known for every request (see Fold); none without a prologue. */
+  private folds: readonly (Fold | undefined)[] = [];
 
   constructor(
     private readonly rules: EngineRules,
@@ -608,6 +680,7 @@ export class Transaction {
     } else {
       for (const [lk, name, value] of pro.tx) this.tx.set(lk, { name, value });
       this.phase1Start = pro.resume;
+      this.folds = pro.folds;
       this.rulesRun = pro.rulesRun;
       this.matchedVar = pro.matchedVar;
       this.matchedVarName = pro.matchedVarName;
@@ -620,7 +693,50 @@ export class Transaction {
     const resume = this.walk(1, 0, true);
     if (resume === 0 || this.interruption || this.stopped || this.matches.length !== 0 || this.dropped !== 0 || this.removed || this.targetRemovals) return null;
     const tx = [...this.tx].map(([lk, e]) => [lk, e.name, e.value] as const);
-    return { tx, resume, rulesRun: this.rulesRun, matchedVar: this.matchedVar, matchedVarName: this.matchedVarName };
+    const out: Prologue = { tx, resume, rulesRun: this.rulesRun, matchedVar: this.matchedVar, matchedVarName: this.matchedVarName, folds: [] };
+    this.foldConstantRules(out);
+    return out;
+  }
+
+  /**
+   * Evaluates, in the prologue's TX state, each later rule that reads only
+   * TX keys no later rule writes and has no effect but its match (see Fold),
+   * and records where the walk goes after it. Runs on the prologue's own
+   * transaction, which is not used again.
+   */
+  private foldConstantRules(pro: Prologue): void {
+    const phases = [1, 2].map((p) => this.rules.phase(p));
+    const later = [...phases[0]!.rules.slice(pro.resume), ...phases[1]!.rules];
+    const writes = txWrites(later);
+    phases.forEach(({ rules, skipAfterTarget }, k) => {
+      const phase = k + 1;
+      const next = new Int32Array(rules.length).fill(-1);
+      const matched: (readonly [string, string] | undefined)[] = [];
+      const index = new Int32Array(rules.length);
+      let folded = 0;
+      for (let i = phase === 1 ? pro.resume : 0; i < rules.length; i++) {
+        const r = rules[i]!;
+        index[i] = r.index;
+        if (r.marker !== undefined || !readsOnlyTxRule(r) || hasEffects(r)) continue;
+        const reads = txReads(r);
+        if (reads === null || reads.some((key) => writesKey(writes, key))) continue;
+        this.matchedVars.length = 0;
+        this.haveFirst = false;
+        const logged = this.matches.length;
+        const hit = this.evalRule(r, true);
+        if (this.matches.length !== logged || this.interruption || this.stopped) {
+          // It would log or end the request: not folded (and this transaction is only a scratch pad).
+          this.matches.length = logged;
+          this.interruption = undefined;
+          this.stopped = false;
+          continue;
+        }
+        next[i] = !hit ? i + 1 : r.skipAfter !== undefined ? skipAfterTarget[i]! : r.skip > 0 ? i + 1 + r.skip : i + 1;
+        if (hit) matched[i] = [this.matchedVar, this.matchedVarName];
+        folded++;
+      }
+      if (folded !== 0) pro.folds[phase] = { next, matched, index };
+    });
   }
 
   /**
@@ -653,9 +769,27 @@ export class Transaction {
     // Rules whose values are all known not to match them are passed over
     // without reading the rule (typed arrays and one set per target group).
     const plan = txOnly || !this.prefilter ? undefined : phasePlan(this.rules, phase);
+    const fold = txOnly ? undefined : this.folds[phase];
     const groupKnown: (Bits | null | undefined)[] = [];
     let i = start;
     while (i < n) {
+      if (fold !== undefined) {
+        const next = fold.next[i]!;
+        if (next >= 0) {
+          // Its outcome is the same for every request (see Fold), unless a ctl removed it.
+          if (this.removed !== undefined && this.removed[fold.index[i]!] === 1) i++;
+          else {
+            this.rulesRun++;
+            const m = fold.matched[i];
+            if (m !== undefined) {
+              this.matchedVar = m[0];
+              this.matchedVarName = m[1];
+            }
+            i = next;
+          }
+          continue;
+        }
+      }
       if (plan !== undefined) {
         const g = plan.group[i]!;
         if (g >= 0) {

@@ -514,3 +514,21 @@ test('a repeated benign request runs almost no operators the second time, with t
   assert.equal(attack.blocked, true);
   assert.ok(ids(attack).some((id) => id >= 942000 && id < 943000), ids(attack).join(','));
 });
+
+test('a TX check whose variable a later rule may set is evaluated per request, not folded into the rule set', () => {
+  const rs = rules(`
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.level=1"
+SecRule REQUEST_HEADERS:x-level "@streq two" "id:2,phase:1,pass,nolog,setvar:tx.level=2"
+SecRule TX:LEVEL "@lt 2" "id:3,phase:1,pass,nolog,skipAfter:END-LEVEL-2"
+SecRule ARGS "@rx attack" "id:4,phase:1,pass,log,msg:'level 2 rule'"
+SecMarker END-LEVEL-2
+SecRule TX:LEVEL "@lt 5" "id:5,phase:1,pass,nolog,skipAfter:END-ALL"
+SecRule ARGS "@rx attack" "id:6,phase:1,pass,log,msg:'never reached: nothing sets tx.level to 5 or more'"
+SecMarker END-ALL
+`);
+  const target = '/x?q=attack';
+  for (let round = 0; round < 2; round++) {
+    assert.deepEqual(ids(run(rs, { target })), [], 'level 1: rule 4 skipped');
+    assert.deepEqual(ids(run(rs, { target, headers: [['Host', 'a'], ['x-level', 'two']] })), [4], 'level 2: rule 4 runs');
+  }
+});
