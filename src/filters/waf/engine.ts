@@ -465,7 +465,8 @@ function prepareRules(rules: EngineRules): void {
  * block or stop.
  */
 interface Prologue {
-  tx: readonly (readonly [string, string, string])[];
+  /** TX after the prologue; its entries are frozen and shared by every transaction's copy of the map. */
+  map: ReadonlyMap<string, Readonly<TxVar>>;
   resume: number;
   rulesRun: number;
   matchedVar: string;
@@ -612,7 +613,7 @@ function prologueOf(rules: EngineRules): Prologue | null {
 
 export class Transaction {
   private vars: RequestVars;
-  private readonly tx = new Map<string, TxVar>();
+  private readonly tx: Map<string, TxVar>;
   private keyIndex = new Map<string, Map<string, VarEntry[]>>();
   /** Transformation results per input string: slot = transformation id. */
   private readonly tcache = new Map<string, Slots>();
@@ -676,9 +677,11 @@ export class Transaction {
     this.shared = opts.prefilter === false ? undefined : slotCache(rules, this.factors);
     const pro = opts.prologue === false || opts.prefilter === false ? null : prologueOf(rules);
     if (pro === null) {
+      this.tx = new Map();
       for (const [lk, name, value] of rules.txSeed) this.tx.set(lk, { name, value });
     } else {
-      for (const [lk, name, value] of pro.tx) this.tx.set(lk, { name, value });
+      // Entries are never changed in place (runSetvars replaces them), so the prologue's can be shared.
+      this.tx = new Map(pro.map);
       this.phase1Start = pro.resume;
       this.folds = pro.folds;
       this.rulesRun = pro.rulesRun;
@@ -692,8 +695,9 @@ export class Transaction {
   computePrologue(): Prologue | null {
     const resume = this.walk(1, 0, true);
     if (resume === 0 || this.interruption || this.stopped || this.matches.length !== 0 || this.dropped !== 0 || this.removed || this.targetRemovals) return null;
-    const tx = [...this.tx].map(([lk, e]) => [lk, e.name, e.value] as const);
-    const out: Prologue = { tx, resume, rulesRun: this.rulesRun, matchedVar: this.matchedVar, matchedVarName: this.matchedVarName, folds: [] };
+    const map = new Map<string, Readonly<TxVar>>();
+    for (const [lk, e] of this.tx) map.set(lk, Object.freeze({ name: e.name, value: e.value }));
+    const out: Prologue = { map, resume, rulesRun: this.rulesRun, matchedVar: this.matchedVar, matchedVarName: this.matchedVarName, folds: [] };
     this.foldConstantRules(out);
     return out;
   }
@@ -1607,9 +1611,9 @@ export class Transaction {
       switch (s.op) {
         case 'set': {
           const value = this.expand(s.value);
+          // A new entry, never a change in place: entries are shared with the prologue's map (see Prologue.map).
           const e = this.tx.get(lk);
-          if (e) e.value = value;
-          else this.tx.set(lk, { name, value });
+          this.tx.set(lk, { name: e ? e.name : name, value });
           break;
         }
         case 'add':
@@ -1618,8 +1622,7 @@ export class Transaction {
           const e = this.tx.get(lk);
           const cur = toInt(e?.value);
           const value = String(s.op === 'add' ? cur + d : cur - d);
-          if (e) e.value = value;
-          else this.tx.set(lk, { name, value });
+          this.tx.set(lk, { name: e ? e.name : name, value });
           break;
         }
         case 'delete':
@@ -1665,7 +1668,8 @@ export class Transaction {
   }
 
   private removeTarget(r: CompiledRule, t: TargetRef): void {
-    if (this.targetRemovals === undefined) this.targetRemovals = new Array<RuntimeRemoval[] | undefined>(this.rules.baseSize).fill(undefined);
+    // Holes read as undefined (no fill: this runs on most requests, CRS's 941010 removes a target from the XSS rules).
+    if (this.targetRemovals === undefined) this.targetRemovals = new Array<RuntimeRemoval[] | undefined>(this.rules.baseSize);
     let l = this.targetRemovals[r.index];
     if (l === undefined) {
       l = [];
