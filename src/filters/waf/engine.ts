@@ -477,9 +477,10 @@ interface Prologue {
 
 /**
  * Rules whose outcome is the same for every request: they read only TX
- * variables that no rule after the prologue writes, and write nothing
- * (CRS's paranoia-level checks: `TX:DETECTION_PARANOIA_LEVEL "@lt 2"` with
- * skipAfter). `next[i]` is where the walk goes on after rule i (-1: not
+ * variables that no rule after the prologue writes, and either write
+ * nothing (CRS's paranoia-level checks: `TX:DETECTION_PARANOIA_LEVEL "@lt 2"`
+ * with skipAfter) or never match (CRS's scoring for levels above the one in
+ * force). `next[i]` is where the walk goes on after rule i (-1: not
  * folded); `matched[i]`, MATCHED_VAR and its name when rule i matches.
  */
 interface Fold {
@@ -721,18 +722,23 @@ export class Transaction {
       for (let i = phase === 1 ? pro.resume : 0; i < rules.length; i++) {
         const r = rules[i]!;
         index[i] = r.index;
-        if (r.marker !== undefined || !readsOnlyTxRule(r) || hasEffects(r)) continue;
+        if (r.marker !== undefined || !readsOnlyTxRule(r)) continue;
         const reads = txReads(r);
         if (reads === null || reads.some((key) => writesKey(writes, key))) continue;
         this.matchedVars.length = 0;
         this.haveFirst = false;
         const logged = this.matches.length;
+        const before = new Map(this.tx);
         const hit = this.evalRule(r, true);
-        if (this.matches.length !== logged || this.interruption || this.stopped) {
-          // It would log or end the request: not folded (and this transaction is only a scratch pad).
+        if (this.matches.length !== logged || this.interruption || this.stopped || (hit && hasEffects(r))) {
+          // It would log, end the request or change TX: not folded. A rule with
+          // effects is folded only when it never matches (CRS's scoring for
+          // levels above the one in force). Its effects here are undone.
           this.matches.length = logged;
           this.interruption = undefined;
           this.stopped = false;
+          this.tx.clear();
+          for (const [k, v] of before) this.tx.set(k, v);
           continue;
         }
         next[i] = !hit ? i + 1 : r.skipAfter !== undefined ? skipAfterTarget[i]! : r.skip > 0 ? i + 1 + r.skip : i + 1;
