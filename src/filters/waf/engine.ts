@@ -546,6 +546,9 @@ function hasEffects(top: CompiledRule): boolean {
 
 const prologues = new WeakMap<EngineRules, Prologue | null>();
 
+/** Per ctl:ruleRemoveTargetByTag: the removal list of a rule that has only this one (shared across requests, frozen). */
+const onlyRemoval = new WeakMap<CtlOp, readonly RuntimeRemoval[]>();
+
 /**
  * A phase's rules as the known-no-match check reads them, in typed arrays
  * (see Transaction.walk): per rule, its signature (-1: none) and the
@@ -627,7 +630,7 @@ export class Transaction {
   private readonly matchedVars: VarEntry[] = [];
   private removed: Uint8Array | undefined;
   /** By rule index (an array: looked up for every rule once a ctl removed a target). */
-  private targetRemovals: (RuntimeRemoval[] | undefined)[] | undefined;
+  private targetRemovals: (readonly RuntimeRemoval[] | undefined)[] | undefined;
   private interruption: Interruption | undefined;
   private stopped = false;
   private detectionOnly = false;
@@ -942,7 +945,7 @@ export class Transaction {
     top: boolean,
     t: Target,
     op: CompiledOperator | undefined,
-    removals: RuntimeRemoval[] | undefined,
+    removals: readonly RuntimeRemoval[] | undefined,
   ): boolean {
     let matched = false;
     switch (t.kind) {
@@ -1018,7 +1021,7 @@ export class Transaction {
     list: readonly VarEntry[],
     keyed: boolean,
     op: CompiledOperator | undefined,
-    removals: RuntimeRemoval[] | undefined,
+    removals: readonly RuntimeRemoval[] | undefined,
   ): boolean {
     const select = !keyed && (t.key !== undefined || t.keyRx !== undefined);
     const filter = select || t.excludes !== undefined || removals !== undefined;
@@ -1170,7 +1173,7 @@ export class Transaction {
   }
 
   /** The signatures every value of target `t` is known not to match (null: no values), its values selected as evalTarget does. */
-  private targetKnown(t: Target, removals: RuntimeRemoval[] | undefined): Bits | null {
+  private targetKnown(t: Target, removals: readonly RuntimeRemoval[] | undefined): Bits | null {
     const list = this.valuesOf(t.kind, t.name, t.key);
     if (typeof list === 'string') return this.slotsOf(list).nm ?? NO_BITS;
     if (list === undefined || list.length === 0) return null;
@@ -1649,9 +1652,13 @@ export class Transaction {
       case 'ruleRemoveTargetById':
         for (const [lo, hi] of c.ranges) for (const r of this.rules.rulesById(lo, hi)) this.removeTarget(r, c.target);
         break;
-      case 'ruleRemoveTargetByTag':
-        for (const r of this.rules.rulesByTag(c.tag)) this.removeTarget(r, c.target);
+      case 'ruleRemoveTargetByTag': {
+        // CRS's 941010 runs this on most requests (33 XSS rules): one shared list per ctl, copied only when a rule gets a second removal.
+        let one = onlyRemoval.get(c);
+        if (one === undefined) onlyRemoval.set(c, (one = Object.freeze([c.target])));
+        for (const r of this.rules.rulesByTag(c.tag)) this.removeTarget(r, c.target, one);
         break;
+      }
       case 'requestBodyProcessor':
         this.bodyProcessor = c.value;
         break;
@@ -1673,15 +1680,13 @@ export class Transaction {
     this.removed[r.index] = 1;
   }
 
-  private removeTarget(r: CompiledRule, t: TargetRef): void {
+  /** Adds a run-time removal of target `t` to rule `r`; `only` is a shared list holding just `t`, used when the rule has none yet. */
+  private removeTarget(r: CompiledRule, t: TargetRef, only?: readonly RuntimeRemoval[]): void {
     // Holes read as undefined (no fill: this runs on most requests, CRS's 941010 removes a target from the XSS rules).
-    if (this.targetRemovals === undefined) this.targetRemovals = new Array<RuntimeRemoval[] | undefined>(this.rules.baseSize);
-    let l = this.targetRemovals[r.index];
-    if (l === undefined) {
-      l = [];
-      this.targetRemovals[r.index] = l;
-    }
-    l.push(t);
+    if (this.targetRemovals === undefined) this.targetRemovals = new Array<readonly RuntimeRemoval[] | undefined>(this.rules.baseSize);
+    const l = this.targetRemovals[r.index];
+    // Lists may be shared (`only`): never changed in place.
+    this.targetRemovals[r.index] = l === undefined ? (only ?? [t]) : [...l, t];
   }
 
   /** After a full match of a chain starter: log, then the disruptive action. */
@@ -1841,7 +1846,7 @@ function mayMatchList(op: PrefilteredOperator, u: ListHits): boolean {
   return true;
 }
 
-function removedWhole(removals: RuntimeRemoval[], t: Target): boolean {
+function removedWhole(removals: readonly RuntimeRemoval[], t: Target): boolean {
   for (const r of removals) {
     if (r.name !== t.name || r.keyRx !== undefined) continue;
     // `ctl:ruleRemoveTargetById=1;ARGS` drops the target; `...;ARGS:x` drops only the target `ARGS:x` as a whole if it was written so.
@@ -1851,12 +1856,12 @@ function removedWhole(removals: RuntimeRemoval[], t: Target): boolean {
 }
 
 /** Whether run-time removals take any value from target `t` (see isExcluded). */
-function removesFrom(removals: RuntimeRemoval[], t: Target): boolean {
+function removesFrom(removals: readonly RuntimeRemoval[], t: Target): boolean {
   for (const r of removals) if (r.name === t.name && (r.key !== undefined || r.keyRx !== undefined)) return true;
   return false;
 }
 
-function isExcluded(t: Target, name: string, removals: RuntimeRemoval[] | undefined): boolean {
+function isExcluded(t: Target, name: string, removals: readonly RuntimeRemoval[] | undefined): boolean {
   if (t.excludes !== undefined) for (const x of t.excludes) if (selects(x, name)) return true;
   if (removals !== undefined) {
     for (const r of removals) if (r.name === t.name && (r.key !== undefined || r.keyRx !== undefined) && selects(r, name)) return true;
