@@ -139,7 +139,7 @@ export interface CompiledRule {
    * which a value remembers that it does not match (Slots.nm).
    */
   sig: number | undefined;
-  /** Set by the engine with `sig`: per target, the id of its per-request known-bits cache (see Transaction.knownNoMatch); null when a target has none (count, TX, MATCHED_*). */
+  /** Set by the engine with `sig`: per target, the id of its per-request known-bits cache (see PhasePlan, Transaction.groupKnown); null when a target has none (count, TX, MATCHED_*). */
   known: readonly KnownTarget[] | null | undefined;
   multiMatch: boolean;
   capture: boolean;
@@ -371,7 +371,7 @@ interface GateTarget {
 /** Rule signatures (see CompiledRule.sig) by operator memo id, pipeline and multiMatch, process-wide. */
 const sigIds = new Map<string, number>();
 
-/** A rule target as knownNoMatch reads it: `id` indexes the per-request cache of what its values are known not to match. */
+/** A rule target as the known-no-match checks read it: `id` indexes the per-request cache of what its values are known not to match. */
 export interface KnownTarget {
   id: number;
   t: Target;
@@ -824,12 +824,14 @@ export class Transaction {
       if (this.matchedVars.length !== 0) this.matchedVars.length = 0;
       this.haveFirst = false;
       this.rulesRun++;
-      // A rule whose values are all known not to match it (see Slots.nm), or
-      // none of whose values could (its gate), is not evaluated; what the
-      // gate proved is remembered with the values (see noteRejected).
+      // A rule whose values are all known not to match it once run-time
+      // removals are applied (see Slots.nm; without removals the group check
+      // above already asked), or none of whose values could (its gate), is
+      // not evaluated; what the gate proved is remembered with the values (see noteRejected).
       const sig = this.prefilter ? r.sig : undefined;
+      const removals = sig !== undefined ? this.targetRemovals?.[r.index] : undefined;
       let matched: boolean;
-      if (sig !== undefined && this.knownNoMatch(r, sig)) matched = false;
+      if (removals !== undefined && this.knownNoMatch(r, sig!, removals)) matched = false;
       else if (r.gate !== undefined && this.prefilter && !this.ruleMayMatch(r, r.gate)) {
         matched = false;
         if (sig !== undefined) this.noteRejected(r, sig);
@@ -1088,20 +1090,21 @@ export class Transaction {
   }
 
   /**
-   * Whether every value `rule` reads is known not to match it (Slots.nm):
-   * then the rule does not match, and neither its gate nor its walk is
-   * needed. False when it cannot tell (a count, TX or MATCHED_* target, a
-   * value not seen yet). Values excluded or removed at run time are not read.
+   * Whether every value `rule` still reads after run-time target removals
+   * is known not to match it (Slots.nm): then neither its gate nor its walk
+   * is needed. The walk's group check (see PhasePlan) answers the same
+   * question without removals; this is only asked for a rule that has some
+   * and failed that check. False when it cannot tell (a count, TX or
+   * MATCHED_* target, a value not seen yet).
    */
-  private knownNoMatch(rule: CompiledRule, sig: number): boolean {
+  private knownNoMatch(rule: CompiledRule, sig: number, removals: readonly RuntimeRemoval[]): boolean {
     const known = rule.known;
     if (known == null) return false;
-    const removals = this.targetRemovals?.[rule.index];
     for (let i = 0; i < known.length; i++) {
       const kt = known[i]!;
+      if (removedWhole(removals, kt.t)) continue;
       let b: Bits | null | undefined;
-      if (removals !== undefined && removedWhole(removals, kt.t)) continue;
-      if (removals === undefined || !removesFrom(removals, kt.t)) {
+      if (!removesFrom(removals, kt.t)) {
         b = this.knownByTarget[kt.id];
         if (b === undefined) b = this.knownByTarget[kt.id] = this.targetKnown(kt.t, undefined);
       } else b = this.targetKnown(kt.t, removals);
