@@ -226,6 +226,69 @@ interface TxVar {
   value: string;
 }
 
+type TxEntries = ReadonlyMap<string, Readonly<TxVar>>;
+
+/**
+ * A transaction's TX collection: the entries it wrote over a base it shares
+ * with every other transaction (the prologue's, see Prologue.map), so that
+ * starting a transaction copies nothing. Entries are never changed in place,
+ * only replaced. Iteration order is a Map's: the base's keys in their order,
+ * then the keys added since. Deleting a base key first copies the base, so a
+ * key set again after its deletion comes last, as in a Map.
+ */
+class TxVars {
+  /** Entries written by this transaction; null: a base key deleted. */
+  private own = new Map<string, Readonly<TxVar> | null>();
+  constructor(private base: TxEntries) {}
+
+  get(k: string): Readonly<TxVar> | undefined {
+    const e = this.own.get(k);
+    return e === undefined ? this.base.get(k) : (e ?? undefined);
+  }
+
+  set(k: string, e: Readonly<TxVar>): void {
+    this.own.set(k, e);
+  }
+
+  delete(k: string): void {
+    if (this.base.has(k)) this.materialize();
+    this.own.delete(k);
+  }
+
+  /** Copies the base into `own` (in order), so that own alone is the collection. */
+  private materialize(): void {
+    this.own = this.snapshot();
+    this.base = EMPTY_TX;
+  }
+
+  /** Every entry, in a Map's order (Map.forEach underneath: no entry arrays or iterators per request). */
+  forEach(fn: (e: Readonly<TxVar>, key: string) => void): void {
+    const own = this.own;
+    const base = this.base;
+    base.forEach((be, k) => {
+      const o = own.get(k);
+      if (o !== null) fn(o ?? be, k);
+    });
+    own.forEach((o, k) => {
+      if (o !== null && !base.has(k)) fn(o, k);
+    });
+  }
+
+  /** The collection as it is now (also for restore()). */
+  snapshot(): Map<string, Readonly<TxVar>> {
+    const m = new Map<string, Readonly<TxVar>>();
+    this.forEach((e, k) => m.set(k, e));
+    return m;
+  }
+
+  restore(s: TxEntries): void {
+    this.own = new Map(s);
+    this.base = EMPTY_TX;
+  }
+}
+
+const EMPTY_TX: TxEntries = new Map();
+
 interface RuntimeRemoval extends KeySelector {
   name: string;
 }
@@ -465,8 +528,8 @@ function prepareRules(rules: EngineRules): void {
  * block or stop.
  */
 interface Prologue {
-  /** TX after the prologue; its entries are frozen and shared by every transaction's copy of the map. */
-  map: ReadonlyMap<string, Readonly<TxVar>>;
+  /** TX after the prologue: frozen entries, the base every transaction writes over (see TxVars). */
+  map: TxEntries;
   resume: number;
   rulesRun: number;
   matchedVar: string;
@@ -549,6 +612,22 @@ const prologues = new WeakMap<EngineRules, Prologue | null>();
 /** Per ctl:ruleRemoveTargetByTag: the removal list of a rule that has only this one (shared across requests, frozen). */
 const onlyRemoval = new WeakMap<CtlOp, readonly RuntimeRemoval[]>();
 
+/** Per rule set, per ruleRemoveTargetByTag ctl: the per-rule removal table it makes as a request's first removal. */
+const presets = new WeakMap<EngineRules, Map<CtlOp, (readonly RuntimeRemoval[] | undefined)[]>>();
+
+/** The table `c` makes from none (see Transaction.targetRemovals), built once and frozen: transactions copy it before changing it. */
+function presetRemovals(rules: EngineRules, c: CtlOp & { tag: string }, one: readonly RuntimeRemoval[]): (readonly RuntimeRemoval[] | undefined)[] {
+  let byCtl = presets.get(rules);
+  if (byCtl === undefined) presets.set(rules, (byCtl = new Map()));
+  let t = byCtl.get(c);
+  if (t === undefined) {
+    t = new Array<readonly RuntimeRemoval[] | undefined>(rules.baseSize);
+    for (const r of rules.rulesByTag(c.tag)) t[r.index] = one;
+    byCtl.set(c, Object.freeze(t) as (readonly RuntimeRemoval[] | undefined)[]);
+  }
+  return t;
+}
+
 /**
  * A phase's rules as the known-no-match check reads them, in typed arrays
  * (see Transaction.walk): per rule, its signature (-1: none) and the
@@ -617,7 +696,7 @@ function prologueOf(rules: EngineRules): Prologue | null {
 
 export class Transaction {
   private vars: RequestVars;
-  private readonly tx: Map<string, TxVar>;
+  private readonly tx: TxVars;
   private keyIndex = new Map<string, Map<string, VarEntry[]>>();
   /** Transformation results per input string: slot = transformation id. */
   private readonly tcache = new Map<string, Slots>();
@@ -631,6 +710,8 @@ export class Transaction {
   private removed: Uint8Array | undefined;
   /** By rule index (an array: looked up for every rule once a ctl removed a target). */
   private targetRemovals: (readonly RuntimeRemoval[] | undefined)[] | undefined;
+  /** targetRemovals is a preset shared with other transactions (see presetRemovals): copied before a change. */
+  private sharedRemovals = false;
   private interruption: Interruption | undefined;
   private stopped = false;
   private detectionOnly = false;
@@ -681,11 +762,11 @@ export class Transaction {
     this.shared = opts.prefilter === false ? undefined : slotCache(rules, this.factors);
     const pro = opts.prologue === false || opts.prefilter === false ? null : prologueOf(rules);
     if (pro === null) {
-      this.tx = new Map();
+      this.tx = new TxVars(EMPTY_TX);
       for (const [lk, name, value] of rules.txSeed) this.tx.set(lk, { name, value });
     } else {
-      // Entries are never changed in place (runSetvars replaces them), so the prologue's can be shared.
-      this.tx = new Map(pro.map);
+      // Entries are never changed in place (runSetvars replaces them), so the prologue's map is shared, not copied.
+      this.tx = new TxVars(pro.map);
       this.phase1Start = pro.resume;
       this.folds = pro.folds;
       this.rulesRun = pro.rulesRun;
@@ -700,7 +781,7 @@ export class Transaction {
     const resume = this.walk(1, 0, true);
     if (resume === 0 || this.interruption || this.stopped || this.matches.length !== 0 || this.dropped !== 0 || this.removed || this.targetRemovals) return null;
     const map = new Map<string, Readonly<TxVar>>();
-    for (const [lk, e] of this.tx) map.set(lk, Object.freeze({ name: e.name, value: e.value }));
+    this.tx.forEach((e, lk) => map.set(lk, Object.freeze({ name: e.name, value: e.value })));
     const out: Prologue = { map, resume, rulesRun: this.rulesRun, matchedVar: this.matchedVar, matchedVarName: this.matchedVarName, folds: [] };
     this.foldConstantRules(out);
     return out;
@@ -731,7 +812,7 @@ export class Transaction {
         this.matchedVars.length = 0;
         this.haveFirst = false;
         const logged = this.matches.length;
-        const before = new Map(this.tx);
+        const before = this.tx.snapshot();
         const hit = this.evalRule(r, true);
         if (this.matches.length !== logged || this.interruption || this.stopped || (hit && hasEffects(r))) {
           // It would log, end the request or change TX: not folded. A rule with
@@ -740,8 +821,7 @@ export class Transaction {
           this.matches.length = logged;
           this.interruption = undefined;
           this.stopped = false;
-          this.tx.clear();
-          for (const [k, v] of before) this.tx.set(k, v);
+          this.tx.restore(before);
           continue;
         }
         next[i] = !hit ? i + 1 : r.skipAfter !== undefined ? skipAfterTarget[i]! : r.skip > 0 ? i + 1 + r.skip : i + 1;
@@ -780,10 +860,9 @@ export class Transaction {
     const { rules, skipAfterTarget } = this.rules.phase(phase);
     const n = rules.length;
     // Rules whose values are all known not to match them are passed over
-    // without reading the rule (typed arrays and one set per target group).
+    // without reading the rule (typed arrays, and the known sets of the rule's targets).
     const plan = txOnly || !this.prefilter ? undefined : phasePlan(this.rules, phase);
     const fold = txOnly ? undefined : this.folds[phase];
-    const groupKnown: (Bits | null | undefined)[] = [];
     let i = start;
     while (i < n) {
       if (fold !== undefined) {
@@ -805,14 +884,10 @@ export class Transaction {
       }
       if (plan !== undefined) {
         const g = plan.group[i]!;
-        if (g >= 0) {
-          let k = groupKnown[g];
-          if (k === undefined) k = groupKnown[g] = this.groupKnown(plan.groups[g]!);
-          if (k === null || hasBit(k, plan.sig[i]!)) {
-            this.rulesRun++;
-            i++;
-            continue;
-          }
+        if (g >= 0 && this.groupKnown(plan.groups[g]!, plan.sig[i]!)) {
+          this.rulesRun++;
+          i++;
+          continue;
         }
       }
       const r = rules[i]!;
@@ -983,11 +1058,11 @@ export class Transaction {
         }
         // Snapshot first: setvars of this rule may add TX entries while it runs.
         const list: VarEntry[] = [];
-        for (const e of this.tx.values()) {
-          if (t.keyRx !== undefined && !t.keyRx.test(e.name)) continue;
-          if (isExcluded(t, e.name, removals)) continue;
+        this.tx.forEach((e) => {
+          if (t.keyRx !== undefined && !t.keyRx.test(e.name)) return;
+          if (isExcluded(t, e.name, removals)) return;
           list.push({ name: e.name, value: e.value });
-        }
+        });
         if (t.count) return this.test(rule, top, '', t.raw, String(list.length), op);
         for (const e of list) if (this.test(rule, top, t.prefix, e.name, e.value, op)) matched = true;
         return matched;
@@ -1082,7 +1157,8 @@ export class Transaction {
         k = [];
         break;
       }
-      if (i === 0) k = nm.slice();
+      // Known sets are only read, never changed: a one-value list's is its value's.
+      if (i === 0) k = list.length === 1 ? nm : nm.slice();
       else andBits(k, nm);
     }
     this.knownCache.set(list, k);
@@ -1114,22 +1190,19 @@ export class Transaction {
   }
 
   /**
-   * What the values of a group of targets (see PhasePlan) are all known
-   * not to match: the AND of the targets' known sets; null when no target
-   * has values (nothing can match). Run-time target removals only take
-   * values away, so they are not needed here.
+   * Whether every value of a group of targets (see PhasePlan) is known not
+   * to match signature `sig`; true when no target has values (nothing can
+   * match). Run-time target removals only take values away, so they are not
+   * needed here. Reads the targets' cached sets; allocates nothing.
    */
-  private groupKnown(targets: readonly KnownTarget[]): Bits | null {
-    let acc: Bits | null = null;
+  private groupKnown(targets: readonly KnownTarget[], sig: number): boolean {
     for (let k = 0; k < targets.length; k++) {
       const kt = targets[k]!;
       let b = this.knownByTarget[kt.id];
       if (b === undefined) b = this.knownByTarget[kt.id] = this.targetKnown(kt.t, undefined);
-      if (b === null) continue;
-      if (acc === null) acc = b.slice();
-      else andBits(acc, b);
+      if (b !== null && !hasBit(b, sig)) return false;
     }
-    return acc;
+    return true;
   }
 
   /**
@@ -1659,6 +1732,12 @@ export class Transaction {
         // CRS's 941010 runs this on most requests (33 XSS rules): one shared list per ctl, copied only when a rule gets a second removal.
         let one = onlyRemoval.get(c);
         if (one === undefined) onlyRemoval.set(c, (one = Object.freeze([c.target])));
+        if (this.targetRemovals === undefined) {
+          // The request's first removal: the whole per-rule table is the same every time, so it is shared too (see removeTarget).
+          this.targetRemovals = presetRemovals(this.rules, c, one);
+          this.sharedRemovals = true;
+          break;
+        }
         for (const r of this.rules.rulesByTag(c.tag)) this.removeTarget(r, c.target, one);
         break;
       }
@@ -1687,6 +1766,11 @@ export class Transaction {
   private removeTarget(r: CompiledRule, t: TargetRef, only?: readonly RuntimeRemoval[]): void {
     // Holes read as undefined (no fill: this runs on most requests, CRS's 941010 removes a target from the XSS rules).
     if (this.targetRemovals === undefined) this.targetRemovals = new Array<readonly RuntimeRemoval[] | undefined>(this.rules.baseSize);
+    else if (this.sharedRemovals) {
+      // A preset table (see presetRemovals) is shared by transactions: this one gets its own copy.
+      this.targetRemovals = this.targetRemovals.slice();
+      this.sharedRemovals = false;
+    }
     const l = this.targetRemovals[r.index];
     // Lists may be shared (`only`): never changed in place.
     this.targetRemovals[r.index] = l === undefined ? (only ?? [t]) : [...l, t];

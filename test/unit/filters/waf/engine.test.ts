@@ -532,3 +532,21 @@ SecMarker END-ALL
     assert.deepEqual(ids(run(rs, { target, headers: [['Host', 'a'], ['x-level', 'two']] })), [4], 'level 2: rule 4 runs');
   }
 });
+
+test('TX keeps a Map order over the shared prologue: a key deleted and set again comes last, and other requests still see the prologue', () => {
+  const rs = rules(`
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.a=1,setvar:tx.b=2,setvar:tx.c=3"
+SecRule REQUEST_HEADERS:x-move "@streq yes" "id:2,phase:1,pass,nolog,setvar:!tx.a,setvar:tx.a=4"
+SecRule REQUEST_HEADERS:x-drop "@streq yes" "id:3,phase:1,pass,nolog,setvar:!tx.b"
+SecRule TX:/^[abc]$/ "@rx ." "id:4,phase:1,pass,nolog,setvar:tx.order=%{tx.order}%{MATCHED_VAR_NAME}=%{MATCHED_VAR};"
+`);
+  const plain = { target: '/x' };
+  const moved = { target: '/x', headers: [['Host', 'a'], ['x-move', 'yes']] as [string, string][] };
+  const dropped = { target: '/x', headers: [['Host', 'a'], ['x-drop', 'yes']] as [string, string][] };
+  for (let round = 0; round < 2; round++) {
+    assert.equal(run(rs, plain).txValue('order'), 'TX:a=1;TX:b=2;TX:c=3;');
+    assert.equal(run(rs, moved).txValue('order'), 'TX:b=2;TX:c=3;TX:a=4;', 'a deleted and set again: last');
+    assert.equal(run(rs, dropped).txValue('order'), 'TX:a=1;TX:c=3;');
+    assert.equal(run(rs, dropped).txValue('b'), undefined);
+  }
+});
