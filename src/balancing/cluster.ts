@@ -3,7 +3,7 @@
 // over them. Clusters outlive config reloads, so instance state (ejections,
 // health verdicts, in-flight counts) and balancer state carry over.
 import type { LoadBalancerConfig, ServiceConfig } from '../config/schema.js';
-import type { Endpoint } from '../discovery/types.js';
+import { endpointKey, type Endpoint } from '../discovery/types.js';
 import { createLoadBalancer } from './index.js';
 import { Instance } from './instance.js';
 import type { LoadBalancer, PickContext } from './types.js';
@@ -64,16 +64,11 @@ export class Cluster {
     const next = new Map<string, Instance>();
     const list: Instance[] = [];
     for (const e of endpoints) {
-      const inst = new Instance(e);
-      const old = this.byId.get(inst.id);
-      if (old) {
-        old.update(e);
-        next.set(old.id, old);
-        list.push(old);
-      } else {
-        next.set(inst.id, inst);
-        list.push(inst);
-      }
+      const old = this.byId.get(endpointKey(e));
+      const inst = old ?? new Instance(e);
+      if (old) old.update(e);
+      next.set(inst.id, inst);
+      list.push(inst);
     }
     this.byId = next;
     this.instances = list;

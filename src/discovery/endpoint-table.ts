@@ -24,32 +24,47 @@ export interface RegistryState {
   services: number;
 }
 
-function sameEndpoints(a: readonly Endpoint[], b: readonly Endpoint[]): boolean {
-  if (a.length !== b.length) return false;
-  const byKey = new Map<string, Endpoint>();
-  for (const e of a) byKey.set(endpointKey(e), e);
-  for (const e of b) {
-    const o = byKey.get(endpointKey(e));
-    if (!o || o.weight !== e.weight || o.healthy !== e.healthy) return false;
-    const ok = Object.keys(o.metadata);
-    if (ok.length !== Object.keys(e.metadata).length) return false;
-    for (const k of ok) if (o.metadata[k] !== e.metadata[k]) return false;
-  }
+function sameMetadata(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  if (a === b) return true;
+  const ak = Object.keys(a);
+  if (ak.length !== Object.keys(b).length) return false;
+  for (const k of ak) if (a[k] !== b[k]) return false;
   return true;
 }
 
-function sanitize(list: Endpoint[]): Endpoint[] {
+/**
+ * The endpoints of `list` that can be routed to, first of each host:port
+ * kept. An endpoint equal to one of `current` (weight, health, metadata) is
+ * that object, so a service whose push changed one instance of ten keeps
+ * nine objects instead of making ten new ones: at 1,000 endpoint changes a
+ * second, what each change leaves behind is what the young generation has
+ * to copy and promote. Returns undefined when the list equals `current`
+ * (the same endpoints, in any order): nothing changed.
+ */
+function sanitize(list: Endpoint[], current: readonly Endpoint[] | undefined): Endpoint[] | undefined {
+  let prev: Map<string, Endpoint> | undefined;
+  if (current !== undefined && current.length !== 0) {
+    prev = new Map();
+    for (const e of current) prev.set(endpointKey(e), e);
+  }
   const out: Endpoint[] = [];
   const seen = new Set<string>();
+  let reused = 0;
   for (const e of list) {
     if (!e || typeof e.host !== 'string' || !e.host || !Number.isInteger(e.port) || e.port <= 0 || e.port > 65535) continue;
     const key = endpointKey(e);
     if (seen.has(key)) continue;
     seen.add(key);
     const weight = Number.isFinite(e.weight) && e.weight >= 0 ? e.weight : 1;
-    out.push({ host: e.host, port: e.port, weight, healthy: e.healthy !== false, metadata: e.metadata ?? {} });
+    const healthy = e.healthy !== false;
+    const metadata = e.metadata ?? {};
+    const old = prev?.get(key);
+    if (old !== undefined && old.weight === weight && old.healthy === healthy && sameMetadata(old.metadata, metadata)) {
+      out.push(old);
+      reused++;
+    } else out.push({ host: e.host, port: e.port, weight, healthy, metadata });
   }
-  return out;
+  return current !== undefined && reused === current.length && out.length === current.length ? undefined : out;
 }
 
 /**
@@ -178,8 +193,8 @@ export class EndpointTable extends EventEmitter {
       this.log.warn({ service, registry, owner: current.registry }, 'service name reported by two registries; keeping the first');
       return;
     }
-    const clean = sanitize(endpoints);
-    if (current && sameEndpoints(current.endpoints, clean)) return;
+    const clean = sanitize(endpoints, current?.endpoints);
+    if (clean === undefined) return;
     const entry: ServiceEntry = {
       name: service,
       registry,

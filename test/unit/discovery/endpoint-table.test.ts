@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pino from 'pino';
+import { ClusterManager } from '../../../src/balancing/clusters.js';
 import { EndpointTable } from '../../../src/discovery/endpoint-table.js';
 import type { Endpoint } from '../../../src/discovery/types.js';
 
@@ -20,6 +21,28 @@ describe('EndpointTable', () => {
     sink.set('svc', [ep(2), ep(1, { weight: 5, metadata: { v: '2' } })]);
     assert.equal(changes.length, 3);
     assert.equal(t.get('svc')!.version, 3);
+  });
+
+  it('a push that changes one instance of ten keeps the other nine endpoint objects and their balancer instances', () => {
+    const t = new EndpointTable(log);
+    const clusters = new ClusterManager(t);
+    const sink = t.sinkFor('r', 'nacos', log);
+    const ten = (changed: Partial<Endpoint>): Endpoint[] => Array.from({ length: 10 }, (_, i) => ep(8000 + i, i === 3 ? changed : { metadata: { zone: 'a' } }));
+    sink.set('svc', ten({ metadata: { zone: 'a' } }));
+    const cluster = clusters.get('svc');
+    const before = t.get('svc')!.endpoints;
+    const instances = cluster.instances;
+    sink.set('svc', ten({ metadata: { zone: 'b' } }));
+    const after = t.get('svc')!.endpoints;
+    assert.equal(t.get('svc')!.version, 2);
+    assert.notEqual(after[3], before[3]);
+    assert.deepEqual(after[3]!.metadata, { zone: 'b' });
+    for (let i = 0; i < 10; i++) if (i !== 3) assert.equal(after[i], before[i], `endpoint ${i} is the same object`);
+    for (let i = 0; i < 10; i++) assert.equal(cluster.instances[i], instances[i], `instance ${i} kept`);
+    assert.deepEqual(cluster.instances[3]!.metadata, { zone: 'b' });
+    // The same ten again, reordered: no change at all.
+    sink.set('svc', ten({ metadata: { zone: 'b' } }).reverse());
+    assert.equal(t.get('svc')!.version, 2);
   });
 
   it('keeps the last known endpoints while the registry is down; a valid empty answer empties', () => {
