@@ -17,6 +17,12 @@ export interface EndpointSource {
 export class ClusterManager extends EventEmitter {
   private readonly clusters = new Map<string, Cluster>();
   private services: Record<string, ServiceConfig> = {};
+  /**
+   * Bumped when a cluster is created, adopted or dropped, or policies are
+   * set: what a reader of all() keyed on it (the health checker) has to look
+   * at again. Endpoint changes do not bump it.
+   */
+  membership = 0;
 
   constructor(private readonly source: EndpointSource) {
     super();
@@ -36,6 +42,7 @@ export class ClusterManager extends EventEmitter {
       c = new Cluster(service, this.services[service] ?? DEFAULT_SERVICE);
       c.setEndpoints(this.source.endpointsOf(service) ?? []);
       this.clusters.set(service, c);
+      this.membership++;
       this.emit('cluster', c);
     }
     return c;
@@ -56,6 +63,7 @@ export class ClusterManager extends EventEmitter {
     cluster.setConfig(this.services[cluster.name] ?? DEFAULT_SERVICE);
     cluster.setEndpoints(this.source.endpointsOf(cluster.name) ?? []);
     this.clusters.set(cluster.name, cluster);
+    this.membership++;
     this.emit('cluster', cluster);
   }
 
@@ -70,6 +78,7 @@ export class ClusterManager extends EventEmitter {
   /** Apply `services:` config to existing and future clusters. */
   setServiceConfigs(services: Record<string, ServiceConfig>): void {
     this.services = services;
+    this.membership++;
     for (const c of this.clusters.values()) c.setConfig(services[c.name] ?? DEFAULT_SERVICE);
   }
 
@@ -79,6 +88,7 @@ export class ClusterManager extends EventEmitter {
     for (const [name, c] of this.clusters) {
       if (!inUse.has(name)) {
         this.clusters.delete(name);
+        this.membership++;
         dropped.push(c);
       }
     }

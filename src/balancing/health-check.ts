@@ -227,6 +227,8 @@ export class HealthChecker {
   private syncTimer: NodeJS.Timeout | undefined;
   private readonly warned = new Set<string>();
   private readonly onCluster = (): void => this.sync();
+  /** ClusterManager.membership at the last walk of every cluster (see sync). */
+  private syncedMembership = -1;
   readonly metrics: Metrics | undefined;
 
   constructor(
@@ -250,10 +252,18 @@ export class HealthChecker {
     this.clusters.off('cluster', this.onCluster);
     for (const c of this.checks.values()) c.stop();
     this.checks.clear();
+    this.syncedMembership = -1;
   }
 
-  /** Pick up policy changes and new or dropped services now (also runs every syncIntervalMs). */
+  /**
+   * Pick up policy changes and new or dropped services now (also runs every
+   * syncIntervalMs). Walks every cluster only when the set of clusters or
+   * their policies changed since the last walk: at 10,000 services a walk
+   * takes 2-3 ms, which a once-a-second timer would add to request latency.
+   */
   sync(): void {
+    if (this.clusters.membership === this.syncedMembership) return;
+    this.syncedMembership = this.clusters.membership;
     const present = new Set<Cluster>();
     for (const cluster of this.clusters.all()) {
       present.add(cluster);

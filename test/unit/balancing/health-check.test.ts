@@ -177,6 +177,25 @@ describe('active health checks', () => {
     }
   });
 
+  it('a service no route uses any more stops being probed; one that comes back is probed again', async () => {
+    const h = await healthServer();
+    servers.push(h.server);
+    const { clusters, checker } = setup('gone-svc', [ep(h.port)], {});
+    checker.start();
+    try {
+      await until(() => h.hits.length >= 2);
+      clusters.retain(new Set());
+      await sleep(100); // the sync timer (20 ms) has run since
+      const after = h.hits.length;
+      await sleep(150);
+      assert.ok(h.hits.length <= after + 1, `probes went on after the service was dropped: ${after} -> ${h.hits.length}`);
+      clusters.get('gone-svc');
+      await until(() => h.hits.length >= after + 3);
+    } finally {
+      checker.stop();
+    }
+  });
+
   it('a verdict from another process applies to the same instance', () => {
     const source = new Source();
     source.map.set('w', [ep(1234)]);
