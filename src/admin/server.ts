@@ -14,7 +14,8 @@ import { serveAsset } from './assets.js';
 import { adminGuard, type Decision, type Principal } from './auth.js';
 import { ConfigEditor } from './config-edit.js';
 import { StatsSampler, totalsFromRegistry, totalsFromText } from './stats.js';
-import { describeFilters, describeOverview, describeRoutes, describeServices, redactConfig, type AdminTarget } from './views.js';
+import { writeJsonArray } from './json-stream.js';
+import { describeFilters, describeOverview, describeRoutes, describeService, redactConfig, sortedServiceNames, type AdminTarget } from './views.js';
 
 export interface AdminServer {
   url: string;
@@ -170,7 +171,13 @@ export async function startAdmin(gw: AdminTarget, address: string, hooks: AdminH
           hooks.workerViews('/api/services').then((views) => json(res, 200, { ...scope(), workers: views }), fail);
           return;
         }
-        return json(res, 200, describeServices(gw));
+        // Streamed: at 100,000 endpoints one JSON.stringify would hold the proxy's event loop for a few hundred ms.
+        void writeJsonArray(res, 200, sortedServiceNames(gw), (name) => describeService(gw, name)).catch((e: unknown) => {
+          // Mid-answer the status is sent: a cut connection is the only honest signal left.
+          if (res.headersSent) res.destroy(e as Error);
+          else fail(e);
+        });
+        return;
       case 'GET /api/resilience':
         if (url.searchParams.get('live') && hooks.workerViews) {
           hooks.workerViews('/api/resilience').then((views) => json(res, 200, { ...scope(), workers: views }), fail);

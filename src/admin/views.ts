@@ -69,22 +69,30 @@ export function describeOverview(gw: AdminTarget, workers: number): unknown {
 
 /** Every known service: from the registries, plus services routes name that have no instances. */
 export function describeServices(gw: AdminTarget): unknown[] {
-  return [...serviceNames(gw)].sort().map((name) => {
-    const entry = gw.table.get(name);
-    const cluster = gw.clusters.has(name) ? gw.clusters.get(name) : undefined;
-    const endpoints = cluster
-      ? cluster.instances.map((i) => i.toJSON())
-      : (entry?.endpoints ?? []).map((e) => ({ host: e.host, port: e.port, weight: e.weight, healthy: e.healthy, metadata: e.metadata }));
-    return {
-      name,
-      registry: entry?.registry ?? null,
-      version: entry?.version ?? 0,
-      routed: cluster !== undefined,
-      endpoints,
-      breakers: cluster?.breakers?.describe(),
-      outlier: cluster?.outlier?.describe?.(),
-    };
-  });
+  return sortedServiceNames(gw).map((name) => describeService(gw, name));
+}
+
+/** The names describeServices lists, in its order. */
+export function sortedServiceNames(gw: AdminTarget): string[] {
+  return [...serviceNames(gw)].sort();
+}
+
+/** One entry of describeServices, as it is now. */
+export function describeService(gw: AdminTarget, name: string): unknown {
+  const entry = gw.table.get(name);
+  const cluster = gw.clusters.has(name) ? gw.clusters.get(name) : undefined;
+  const endpoints = cluster
+    ? cluster.instances.map((i) => i.toJSON())
+    : (entry?.endpoints ?? []).map((e) => ({ host: e.host, port: e.port, weight: e.weight, healthy: e.healthy, metadata: e.metadata }));
+  return {
+    name,
+    registry: entry?.registry ?? null,
+    version: entry?.version ?? 0,
+    routed: cluster !== undefined,
+    endpoints,
+    breakers: cluster?.breakers?.describe(),
+    outlier: cluster?.outlier?.describe?.(),
+  };
 }
 
 /** Config keys whose values are secrets: masked in every view. */
