@@ -45,7 +45,7 @@ export function describeRoutes(state: RuntimeState): unknown {
 
 /** Every service name the gateway knows: reported by a registry, or named by a route (a cluster) without instances. */
 function serviceNames(gw: AdminTarget): Set<string> {
-  const names = new Set<string>(gw.table.services().map((s) => s.name));
+  const names = new Set<string>(gw.table.serviceNames());
   for (const c of gw.clusters.all()) names.add(c.name);
   return names;
 }
