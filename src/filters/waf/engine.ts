@@ -237,13 +237,12 @@ type TxEntries = ReadonlyMap<string, Readonly<TxVar>>;
  * key set again after its deletion comes last, as in a Map.
  */
 class TxVars {
-  /** Entries written by this transaction; null: a base key deleted. */
-  private own = new Map<string, Readonly<TxVar> | null>();
+  /** Entries written by this transaction (over the base's, or new keys). */
+  private own = new Map<string, Readonly<TxVar>>();
   constructor(private base: TxEntries) {}
 
   get(k: string): Readonly<TxVar> | undefined {
-    const e = this.own.get(k);
-    return e === undefined ? this.base.get(k) : (e ?? undefined);
+    return this.own.get(k) ?? this.base.get(k);
   }
 
   set(k: string, e: Readonly<TxVar>): void {
@@ -251,26 +250,18 @@ class TxVars {
   }
 
   delete(k: string): void {
-    if (this.base.has(k)) this.materialize();
+    // A base key: own takes over the whole collection first, so that k set again comes last.
+    if (this.base.has(k)) this.restore(this.snapshot());
     this.own.delete(k);
-  }
-
-  /** Copies the base into `own` (in order), so that own alone is the collection. */
-  private materialize(): void {
-    this.own = this.snapshot();
-    this.base = EMPTY_TX;
   }
 
   /** Every entry, in a Map's order (Map.forEach underneath: no entry arrays or iterators per request). */
   forEach(fn: (e: Readonly<TxVar>, key: string) => void): void {
     const own = this.own;
     const base = this.base;
-    base.forEach((be, k) => {
-      const o = own.get(k);
-      if (o !== null) fn(o ?? be, k);
-    });
+    base.forEach((be, k) => fn(own.get(k) ?? be, k));
     own.forEach((o, k) => {
-      if (o !== null && !base.has(k)) fn(o, k);
+      if (!base.has(k)) fn(o, k);
     });
   }
 
