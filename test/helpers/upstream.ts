@@ -53,6 +53,15 @@ export async function startUpstream(handler: Handler | string = 'u', port = 0): 
 }
 
 /** A port that was free a moment ago (listen on 0, close). */
+/**
+ * A port on 127.0.0.1 that refuses connections and stays that way: port 1
+ * (tcpmux, unused). A port from freePort() is free only until something binds
+ * it, and the OS may hand the same port to the very next listener (a
+ * gateway's admin port, say), which then answers for the "dead" instance.
+ * Nothing is ever handed a port below 1024 (ip_local_port_range).
+ */
+export const REFUSED_PORT = 1;
+
 export async function freePort(): Promise<number> {
   const s = http.createServer();
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));

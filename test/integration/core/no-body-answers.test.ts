@@ -11,7 +11,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Gateway } from '../../../src/gateway.js';
 import { startGateway } from '../../helpers/gateway.js';
-import { freePort } from '../../helpers/upstream.js';
+import { REFUSED_PORT } from '../../helpers/upstream.js';
 
 interface Parsed {
   status: number;
@@ -71,7 +71,7 @@ describe('gateway answers without a body: HEAD, 204, 304', () => {
       res.end('ok');
     });
     await new Promise<void>((r) => up.listen(0, '127.0.0.1', () => r()));
-    const dead = await freePort();
+    const dead = REFUSED_PORT;
     gw = await startGateway({
       registries: [
         { name: 'up', type: 'static', endpoints: [`127.0.0.1:${(up.address() as AddressInfo).port}`] },

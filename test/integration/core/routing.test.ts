@@ -5,7 +5,7 @@ import net from 'node:net';
 import { request } from 'undici';
 import type { Gateway } from '../../../src/gateway.js';
 import { startGateway } from '../../helpers/gateway.js';
-import { freePort, startUpstream, type TestUpstream } from '../../helpers/upstream.js';
+import { REFUSED_PORT, startUpstream, type TestUpstream } from '../../helpers/upstream.js';
 
 async function get(gw: Gateway, path: string, headers: Record<string, string> = {}, method = 'GET') {
   const res = await request(gw.listenerUrl('public') + path, { method, headers });
@@ -31,7 +31,7 @@ describe('routing by service name', () => {
     b = await startUpstream('b');
     c = await startUpstream('c');
     slow = await startUpstream((_req, res) => setTimeout(() => res.end('late'), 3000));
-    deadPort = await freePort();
+    deadPort = REFUSED_PORT;
     blackhole = net.createServer(() => undefined); // accepts, never answers
     await new Promise<void>((r) => blackhole.listen(0, '127.0.0.1', () => r()));
     blackholePort = (blackhole.address() as net.AddressInfo).port;

@@ -12,7 +12,7 @@ import { request } from 'undici';
 import type { Gateway } from '../../../src/gateway.js';
 import type { AccessLogSink } from '../../../src/observability/logger.js';
 import { startGateway, waitFor } from '../../helpers/gateway.js';
-import { freePort, startUpstream, type TestUpstream } from '../../helpers/upstream.js';
+import { REFUSED_PORT, startUpstream, type TestUpstream } from '../../helpers/upstream.js';
 
 interface OtlpSpan {
   traceId: string;
@@ -65,7 +65,7 @@ describe('tracing', () => {
   before(async () => {
     otlp = await collector();
     up = await startUpstream('traced');
-    dead = await freePort();
+    dead = REFUSED_PORT;
     gw = await startGateway(
       {
         tracing: { endpoint: otlp.url, exportDelayMs: 50 },

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import type { Gateway } from '../../../src/gateway.js';
 import { startGateway, waitFor } from '../../helpers/gateway.js';
-import { freePort } from '../../helpers/upstream.js';
+import { REFUSED_PORT } from '../../helpers/upstream.js';
 import { echoClient, startEchoServer, unary, type EchoClientT, type EchoServer } from './helpers.js';
 
 /** One gRPC message frame with a JSON body. */
@@ -28,7 +28,7 @@ describe('gRPC proxy', () => {
 
   before(async () => {
     up = await startEchoServer('e1');
-    deadPort = await freePort();
+    deadPort = REFUSED_PORT;
     gw = await startGateway({
       registries: [
         { name: 'echo', type: 'static', endpoints: [up.address] },

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import type { Gateway } from '../../../src/gateway.js';
 import { startGateway } from '../../helpers/gateway.js';
-import { freePort, startUpstream, type TestUpstream } from '../../helpers/upstream.js';
+import { REFUSED_PORT, startUpstream, type TestUpstream } from '../../helpers/upstream.js';
 
 async function call(gw: Gateway, path: string, opts: { method?: string; body?: string; headers?: Record<string, string> } = {}) {
   const t0 = Date.now();
@@ -45,7 +45,7 @@ describe('retries', () => {
     hang = await startUpstream((req) => req.resume());
     slowThenOk = await startUpstream((_req, res) => setTimeout(() => res.end('slow'), 1500));
     ups.push(ok, fail503, fail500, reset, hang, slowThenOk);
-    dead = await freePort();
+    dead = REFUSED_PORT;
     const svc = (name: string, endpoints: string[]) => ({ name, type: 'static' as const, endpoints });
     gw = await startGateway({
       registries: [
