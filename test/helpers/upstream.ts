@@ -56,9 +56,9 @@ export async function startUpstream(handler: Handler | string = 'u', port = 0): 
 /**
  * A port on 127.0.0.1 that refuses connections and stays that way: port 1
  * (tcpmux, unused). A port from freePort() is free only until something binds
- * it, and the OS may hand the same port to the very next listener (a
- * gateway's admin port, say), which then answers for the "dead" instance.
- * Nothing is ever handed a port below 1024 (ip_local_port_range).
+ * it (a listener on port 0 may be given it), and whatever listens there then
+ * answers for the "dead" instance. Ports below 1024 are never handed out for
+ * port 0 (ip_local_port_range).
  */
 export const REFUSED_PORT = 1;
 
