@@ -12,6 +12,7 @@ export interface JsonSink {
   write(chunk: string): boolean;
   end(chunk?: string): unknown;
   once(event: 'drain' | 'close', fn: () => void): unknown;
+  off(event: 'drain' | 'close', fn: () => void): unknown;
 }
 
 /** Characters written per slice before the next one waits for a turn of the event loop. */
@@ -44,9 +45,15 @@ export async function writeJsonArray<K>(res: JsonSink, status: number, keys: rea
   res.end();
 }
 
+/** Resolves when the socket drains or the client goes; the other listener is removed, so waits do not pile up on the response. */
 function drained(res: JsonSink): Promise<void> {
   return new Promise<void>((r) => {
-    res.once('drain', r);
-    res.once('close', r);
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      r();
+    };
+    res.once('drain', done);
+    res.once('close', done);
   });
 }

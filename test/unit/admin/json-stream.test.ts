@@ -75,6 +75,16 @@ test('a full socket is waited for (drain), and a client that left stops the answ
   await done;
   assert.equal(sink.text, JSON.stringify(keys.map(service), null, 2));
 
+  // A slow client: every write fills the socket. Each wait must leave no listener behind.
+  const slow = new Sink(() => {
+    setImmediate(() => slow.emit('drain'));
+    return false;
+  });
+  await writeJsonArray(slow, 200, keys, service, 1024);
+  assert.ok(slow.chunks.length > 20, `${slow.chunks.length} slices`);
+  assert.equal(slow.text, JSON.stringify(keys.map(service), null, 2));
+  assert.deepEqual([slow.listenerCount('drain'), slow.listenerCount('close')], [0, 0], 'listeners left on the response');
+
   const gone = new Sink((n) => {
     if (n === 3) gone.destroyed = true;
     return true;
