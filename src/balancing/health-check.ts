@@ -259,7 +259,7 @@ export class HealthChecker {
    * Pick up policy changes and new or dropped services now (also runs every
    * syncIntervalMs). Walks every cluster only when the set of clusters or
    * their policies changed since the last walk: at 10,000 services a walk
-   * takes 2-3 ms, which a once-a-second timer would add to request latency.
+   * takes 2-5 ms, which a once-a-second timer would add to request latency.
    */
   sync(): void {
     if (this.clusters.membership === this.syncedMembership) return;

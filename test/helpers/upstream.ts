@@ -52,7 +52,6 @@ export async function startUpstream(handler: Handler | string = 'u', port = 0): 
   };
 }
 
-/** A port that was free a moment ago (listen on 0, close). */
 /**
  * A port on 127.0.0.1 that refuses connections and stays that way: port 1
  * (tcpmux, unused). A port from freePort() is free only until something binds
@@ -62,6 +61,7 @@ export async function startUpstream(handler: Handler | string = 'u', port = 0): 
  */
 export const REFUSED_PORT = 1;
 
+/** A port that was free a moment ago (listen on 0, close). */
 export async function freePort(): Promise<number> {
   const s = http.createServer();
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
