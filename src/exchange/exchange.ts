@@ -8,7 +8,7 @@ import { CancelToken } from './cancel.js';
 
 /**
  * What the gateway uses of a request: met by meshgate's HTTP/1.1 request
- * (server/h1server.ts) and by node:http2's compat request. The body is the
+ * (server/h1server.ts) and by the HTTP/2 request (server/h2-exchange.ts). The body is the
  * readable side.
  */
 export interface DownstreamRequest extends Readable {
@@ -24,7 +24,7 @@ export interface DownstreamRequest extends Readable {
 }
 /**
  * What the gateway uses of a response: met by meshgate's HTTP/1.1 response
- * (h1server.ts) and by node:http2's compat response.
+ * (h1server.ts) and by the HTTP/2 response (h2-exchange.ts).
  */
 export interface DownstreamResponse {
   statusCode: number;

@@ -163,9 +163,9 @@ export function grpcStatusFor(flag: string, httpStatus: number): number {
 
 /**
  * A trailers-only response: one HEADERS frame with END_STREAM carrying
- * :status 200 and grpc-status. Headers must be set with setHeader and sent by
- * end() (not writeHead): only then does the HTTP/2 compat layer put
- * END_STREAM on the HEADERS frame instead of following it with an empty DATA frame.
+ * :status 200 and grpc-status. The HTTP/2 response (server/h2-exchange.ts)
+ * sends a head with end() and no body as one HEADERS frame with END_STREAM,
+ * not HEADERS followed by an empty DATA frame.
  */
 export function sendTrailersOnly(res: DownstreamResponse, grpcStatus: number, message: string, headers?: Record<string, string>): void {
   res.statusCode = 200;

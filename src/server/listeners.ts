@@ -5,7 +5,7 @@
 //   https: TLS with a certificate per host (SNI, wildcard hosts), ALPN h2 and
 //          http/1.1, handed to the same two servers after the handshake.
 // The HTTP/1.1 server is meshgate's own (h1server.ts); HTTP/2 is node:http2.
-// Both feed the same Pipeline (HTTP/2 through the compat API).
+// Both feed the same Pipeline (HTTP/2 through its stream API: h2-exchange.ts).
 // HTTP/2 connections are watched by h2-guard.ts: malformed fields, rapid reset.
 // Lifecycle: one listening socket per address, whatever the protocol (a TLS
 // server that does not listen takes https connections from it). A reload that
@@ -17,6 +17,7 @@ import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import type { ListenerConfig } from '../config/schema.js';
 import { parseHostPort } from '../discovery/types.js';
+import { H2Request, H2Response, takesTrailers } from './h2-exchange.js';
 import { FrameTap, SessionGuard } from './h2-guard.js';
 import { H1Server } from './h1server.js';
 import { clientTrust, type ClientTrust, type Pipeline } from './pipeline.js';
@@ -114,6 +115,15 @@ export class CertificateStore {
 
 // ---------- the two protocol servers ----------
 
+/** A stream waiting for its dispatch turn. */
+interface QueuedStream {
+  stream: http2.ServerHttp2Stream;
+  headers: http2.IncomingHttpHeaders;
+  rawHeaders: string[];
+  /** The connection as accepted (net or TLS): the peer's address. */
+  socket: net.Socket;
+}
+
 interface ProtocolServers {
   h1: H1Server;
   h2: http2.Http2Server;
@@ -123,10 +133,20 @@ interface ProtocolServers {
 }
 
 /** A request whose stream the client already reset (in the same read as its HEADERS) is never dispatched. */
-function dispatchH2(pipeline: RequestSink, req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, scheme: Scheme, trust: ClientTrust): void {
-  const stream = req.stream;
+function dispatchH2(pipeline: RequestSink, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: string[], socket: net.Socket, scheme: Scheme, trust: ClientTrust): void {
   if (stream.closed || stream.destroyed) return;
-  pipeline.handle(req, res, scheme, trust);
+  const res = new H2Response(stream, takesTrailers(headers));
+  const method = headers[':method'];
+  // What node:http2's compat layer answered itself: CONNECT (not enabled) and expectations other than 100-continue.
+  const expect = headers.expect;
+  if (method === 'CONNECT' || (expect !== undefined && expect.toLowerCase() !== '100-continue')) {
+    const status = method === 'CONNECT' ? 405 : 417;
+    res.writeHead(status, { 'content-length': '0' });
+    res.end();
+    pipeline.refused(status, method === 'CONNECT' ? 'CONNECT is not supported' : `unsupported expectation: ${expect}`, socket.remoteAddress);
+    return;
+  }
+  pipeline.handle(new H2Request(stream, headers, rawHeaders, socket), res, scheme, trust);
 }
 
 function protocolServers(config: ListenerConfig, pipeline: RequestSink, scheme: Scheme): ProtocolServers {
@@ -156,6 +176,14 @@ function protocolServers(config: ListenerConfig, pipeline: RequestSink, scheme: 
   const sessions = new Set<http2.ServerHttp2Session>();
   // The guard of the connection being handed over: node:http2 announces its session synchronously.
   let handing: SessionGuard | undefined;
+  // One event-loop turn later: the rest of the read (a RST_STREAM right behind the HEADERS) is processed first.
+  // The requests of a turn wait in one queue behind one setImmediate, not one each.
+  let queued: QueuedStream[] = [];
+  const runQueued = (): void => {
+    const q = queued;
+    queued = [];
+    for (const e of q) dispatchH2(pipeline, e.stream, e.headers, e.rawHeaders, e.socket, scheme, trust);
+  };
   h2.on('session', (session: http2.ServerHttp2Session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
@@ -164,32 +192,21 @@ function protocolServers(config: ListenerConfig, pipeline: RequestSink, scheme: 
     session.setTimeout(config.keepAliveTimeoutMs, () => session.close());
     const guard = handing;
     handing = undefined;
-    if (!guard) return;
+    // Every connection comes through acceptH2, which names its guard.
+    if (!guard) return void session.destroy();
     guard.attach(session);
+    const socket = guard.socket;
+    // Requests are served on the stream API (h2-exchange.ts), not node:http2's compat layer.
     // Streams reset in the read that opened them come here already closed, without a session.
-    session.on('stream', (stream: http2.ServerHttp2Stream) => guard.onStream(stream));
-    if (guard.tapped) {
-      // Behind a tap node:http2 sees a stream without an address: give it the connection's.
-      const raw = guard.socket;
-      const s = session.socket as unknown as { _peername?: object; _sockname?: object };
-      s._peername = { address: raw.remoteAddress, port: raw.remotePort, family: raw.remoteFamily };
-      s._sockname = { address: raw.localAddress, port: raw.localPort, family: raw.localFamily };
-    }
+    session.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
+      // A stream's error (a reset, a write after the client left) must never go unheard.
+      stream.on('error', ignore);
+      guard.onStream(stream);
+      if (stream.closed || stream.destroyed) return;
+      if (queued.length === 0) setImmediate(runQueued);
+      queued.push({ stream, headers, rawHeaders, socket });
+    });
   });
-  // One event-loop turn later: the rest of the read (a RST_STREAM right behind the HEADERS) is processed first.
-  // The requests of a turn wait in one queue behind one setImmediate, not one each.
-  let queued: Array<http2.Http2ServerRequest | http2.Http2ServerResponse> = [];
-  const runQueued = (): void => {
-    const q = queued;
-    queued = [];
-    for (let i = 0; i < q.length; i += 2) dispatchH2(pipeline, q[i] as http2.Http2ServerRequest, q[i + 1] as http2.Http2ServerResponse, scheme, trust);
-  };
-  const later = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void => {
-    if (queued.length === 0) setImmediate(runQueued);
-    queued.push(req, res);
-  };
-  h2.on('request', later);
-  h2.on('checkContinue', later);
   h2.on('sessionError', () => undefined);
   const acceptH2 = (socket: net.Socket, buffered?: Buffer): void => {
     const guard = new SessionGuard(limits, socket, limits.rejectMalformedFields);
