@@ -416,7 +416,6 @@ export class FrameTap extends Duplex {
   private endAfterBacklog = false;
   /** The session wants more bytes (false after push() said stop). */
   private wanted = true;
-  private drainWaiter: (() => void) | undefined;
 
   constructor(
     readonly socket: net.Socket,
@@ -433,11 +432,6 @@ export class FrameTap extends Duplex {
     socket.on('end', () => {
       if (this.backlog) this.endAfterBacklog = true;
       else this.push(null);
-    });
-    socket.on('drain', () => {
-      const w = this.drainWaiter;
-      this.drainWaiter = undefined;
-      w?.();
     });
     // The connection's errors end it; the session learns of it through 'close'.
     socket.on('error', () => undefined);
@@ -475,19 +469,20 @@ export class FrameTap extends Duplex {
     if (!this.backlog) this.socket.resume();
   }
 
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    if (this.socket.write(chunk)) cb();
-    else this.drainWaiter = () => cb();
+  // node:http2 writes through its JS stream wrapper only (JSStreamSocket:
+  // cork, one write per buffer with a callback, uncork). Those go straight to
+  // the socket, whose own Writable buffers and reports them: the tap's
+  // Writable side would only queue and copy what the socket does again.
+  override write(chunk: Buffer, encOrCb?: BufferEncoding | ((e?: Error | null) => void), cb?: (e?: Error | null) => void): boolean {
+    return this.socket.write(chunk, typeof encOrCb === 'function' ? encOrCb : cb);
   }
 
-  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (e?: Error | null) => void): void {
-    const s = this.socket;
-    s.cork();
-    let ok = true;
-    for (const c of chunks) ok = s.write(c.chunk);
-    s.uncork();
-    if (ok) cb();
-    else this.drainWaiter = () => cb();
+  override cork(): void {
+    this.socket.cork();
+  }
+
+  override uncork(): void {
+    this.socket.uncork();
   }
 
   override _final(cb: (e?: Error | null) => void): void {
@@ -498,9 +493,6 @@ export class FrameTap extends Duplex {
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
     this.socket.destroy();
     this.backlog = undefined;
-    const w = this.drainWaiter;
-    this.drainWaiter = undefined;
-    w?.();
     cb(err);
   }
 
