@@ -48,7 +48,7 @@ import { flag, opt, optString } from './lib/args.js';
 import { endpointCount, startGateway, versionSum, type GatewayProc } from './lib/gateway-proc.js';
 import { remoteMemory } from './lib/inspector.js';
 import { startNacosDoubleProcess, type NacosDoubleProcess } from './lib/nacos-double.js';
-import { cpuSeconds, freePort, ROOT, rssMb, runProcess, startProcess, stopAll, waitForPort } from './lib/procs.js';
+import { cpuSeconds, freePort, machineCpu, ROOT, rssMb, runProcess, startProcess, stopAll, waitForPort } from './lib/procs.js';
 import { loadAvg, report } from './lib/report.js';
 
 const SERVICES = opt('services', 10_000);
@@ -199,7 +199,7 @@ async function main(): Promise<void> {
   const idleCpuPerSec = (cpuSeconds(gw.pid) - i0) / 3;
   console.log(`gateway CPU while idle: ${(idleCpuPerSec * 1000).toFixed(0)} ms/s`);
   const allPrefix = ''; // every service: the churned ones and hot
-  const results: Record<'quiet' | 'churn', Array<Paced & { cpuUs: number; applied: number; sent: number; load: number }>> = { quiet: [], churn: [] };
+  const results: Record<'quiet' | 'churn', Array<Paced & { cpuUs: number; applied: number; sent: number; load: number; share: { machine: number; gateway: number; double: number } }>> = { quiet: [], churn: [] };
   for (let round = 1; round <= ROUNDS; round++) {
     const order: Array<'quiet' | 'churn'> = round % 2 ? ['quiet', 'churn'] : ['churn', 'quiet'];
     for (const mode of order) {
@@ -211,8 +211,14 @@ async function main(): Promise<void> {
         await sleep(500);
       }
       const c0 = cpuSeconds(gw.pid);
+      const d0 = cpuSeconds(nacos.child.pid!);
+      const m0 = machineCpu();
       const p = await pacedRun(url);
       const cpu = cpuSeconds(gw.pid) - c0;
+      // Where the machine's cores went during the run: a rig that keeps them busy queues the gateway behind its own parts.
+      const m1 = machineCpu();
+      const wall = (m1.total - m0.total) / availableParallelism();
+      const share = { machine: (m1.busy - m0.busy) / (m1.total - m0.total), gateway: cpu / wall, double: (cpuSeconds(nacos.child.pid!) - d0) / wall };
       const sentInfo = churnP ? await churnP : { sent: 0 };
       // The gateway may still be applying pushes when the double is done: wait until its table stops changing.
       let v1 = await versionSum(gw, allPrefix);
@@ -224,11 +230,12 @@ async function main(): Promise<void> {
       }
       const applied = v1 - v0;
       const requests = RATE * (WARMUP + SECONDS);
-      const r = { ...p, cpuUs: (cpu / requests) * 1e6, applied, sent: Number(sentInfo.sent), load };
+      const r = { ...p, cpuUs: (cpu / requests) * 1e6, applied, sent: Number(sentInfo.sent), load, share };
       results[mode].push(r);
       console.log(
         `round ${round} ${mode.padEnd(5)} @${p.achievedRate} req/s  p50 ${p.service.p50.toFixed(3)} ms  p99 ${p.service.p99.toFixed(3)} ms  p99.9 ${p.service.p999.toFixed(3)} ms  CPU ${r.cpuUs.toFixed(1)} us/req` +
-          `${mode === 'churn' ? `  changes sent ${r.sent}, applied by the gateway ${applied} (${(applied / (WARMUP + SECONDS + 1)).toFixed(0)}/s)` : `  changes applied ${applied}`}  errors ${p.errors}  load ${load}`,
+          `${mode === 'churn' ? `  changes sent ${r.sent}, applied by the gateway ${applied} (${(applied / (WARMUP + SECONDS + 1)).toFixed(0)}/s)` : `  changes applied ${applied}`}  errors ${p.errors}  load ${load}` +
+          `  CPU busy: machine ${(share.machine * 100).toFixed(0)}% of ${availableParallelism()} cores, gateway ${(share.gateway * 100).toFixed(0)}% of a core, double ${(share.double * 100).toFixed(0)}%`,
       );
     }
   }

@@ -2,9 +2,9 @@
 // taskset), wait for their port, run one to completion, read their CPU time
 // and memory from /proc, and kill them all when the bench exits.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
@@ -46,7 +46,11 @@ export async function waitForPort(port: number, name: string, timeoutMs = 60_000
 /** Starts a long-running process (killed when the bench exits); its stderr tail is printed if it dies. taskset execs, so the pid is the command's. */
 export function startProcess(name: string, cmd: string, args: readonly string[], cpu: number | undefined, env?: Record<string, string>): ChildProcess {
   const [c, a] = pinned(cmd, args, cpu);
-  const child = spawn(c, a, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
+  // BENCH_STDOUT_DIR: each process's stdout goes to <dir>/<name>-<n>.out (e.g. a gateway's --trace-gc lines).
+  const outDir = process.env.BENCH_STDOUT_DIR;
+  const stdout = outDir ? openSync(join(outDir, `${name}-${children.length}.out`), 'w') : 'ignore';
+  const child = spawn(c, a, { cwd: ROOT, stdio: ['ignore', stdout, 'pipe'], env: env ? { ...process.env, ...env } : process.env });
+  if (typeof stdout === 'number') closeSync(stdout);
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err = (err + d).slice(-4000)));
   child.on('exit', (code, sig) => {
@@ -79,6 +83,14 @@ function stat(pid: number): string[] | undefined {
 }
 
 /** utime + stime of a process (all its threads), in seconds; with `tree`, its descendants too (a --workers primary and its workers). */
+/** The machine's CPU time so far, all cores (seconds): busy (user, nice, system, irq, softirq, steal) and total. */
+export function machineCpu(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = f as [number, number, number, number, number, number, number, number];
+  const busy = user + nice + system + irq + softirq + steal;
+  return { busy: busy / 100, total: (busy + idle + iowait) / 100 };
+}
+
 export function cpuSeconds(pid: number, tree = false): number {
   if (!tree) {
     const st = stat(pid);
