@@ -243,7 +243,7 @@ v8.setFlagsFromString('--no-allocation-site-pretenuring');
 // collection before the next one (Go's default, GOGC=100). V8's own factor
 // follows how fast the heap grows against how fast it collects: with 100,000
 // endpoints (about 107 MB live) and 1,000 registry changes a second it chose
-// about 1.1, so a full collection (10-40 ms with the proxy stalled) came every
+// about 1.1, so a full collection (8-25 ms with the proxy stalled) came every
 // 1.2 s; with this factor none came in two 13 s churn runs, and the p99 added
 // by churn fell from 27-35 ms to 12-24 ms (BENCHMARKS.md, churn). The cost is
 // memory: up to twice the live heap between full collections. A user's own
