@@ -40,7 +40,9 @@ type ToPrimary =
   | { t: 'ready' }
   /** The worker could not start (its config would not bind or compile): said once, by the primary. */
   | { t: 'failed'; error: string }
+  /** A worker's view; /api/services comes as 'view-part' messages of services first, the rest in the last. */
   | { t: 'view'; id: number; body: unknown }
+  | { t: 'view-part'; id: number; services: unknown[] }
   | { t: 'prepared'; id: number; error?: string }
   | { t: 'committed'; id: number; error?: string };
 
@@ -68,7 +70,7 @@ export async function runPrimary(opts: { config: Config; configText?: string; co
   let stopping = false;
   let nextViewId = 1;
   let nextReloadId = 1;
-  const pendingViews = new Map<number, { results: unknown[]; left: number; resolve: (v: unknown[]) => void }>();
+  const pendingViews = new Map<number, { results: unknown[]; left: number; resolve: (v: unknown[]) => void; parts: Map<number, unknown[]>; progress: () => void }>();
   /** Answers awaited from workers, by `${kind}:${id}:${worker id}`. */
   const replies = new Map<string, (error: string | undefined) => void>();
 
@@ -171,9 +173,23 @@ export async function runPrimary(opts: { config: Config; configText?: string; co
         } else if (m.t === 'failed') {
           failure = m.error;
         } else if (m.t === 'prepared' || m.t === 'committed') replies.get(`${m.t}:${m.id}:${w.id}`)?.(m.error);
-        else if (m.t === 'view') {
+        else if (m.t === 'view-part') {
           const p = pendingViews.get(m.id);
           if (p) {
+            const got = p.parts.get(w.id);
+            if (got) for (const x of m.services) got.push(x);
+            else p.parts.set(w.id, m.services);
+            p.progress();
+          }
+        } else if (m.t === 'view') {
+          const p = pendingViews.get(m.id);
+          if (p) {
+            const before = p.parts.get(w.id);
+            if (before) {
+              p.parts.delete(w.id);
+              const body = m.body as { services?: unknown[] };
+              if (Array.isArray(body.services)) body.services = before.concat(body.services);
+            }
             p.results.push(m.body);
             if (--p.left === 0) {
               pendingViews.delete(m.id);
@@ -218,15 +234,23 @@ export async function runPrimary(opts: { config: Config; configText?: string; co
     workerViews: (path) =>
       new Promise((resolve) => {
         const id = nextViewId++;
-        const timer = setTimeout(() => {
+        // Workers that do not answer within 2 s are left out; a worker still sending its parts is waited for.
+        const giveUp = (): void => {
           const p = pendingViews.get(id);
           pendingViews.delete(id);
           resolve(p?.results ?? []);
-        }, 2000);
+        };
+        let timer = setTimeout(giveUp, 2000);
         timer.unref();
         pendingViews.set(id, {
           results: [],
           left: live.size,
+          parts: new Map(),
+          progress: () => {
+            clearTimeout(timer);
+            timer = setTimeout(giveUp, 2000);
+            timer.unref();
+          },
           resolve: (v) => {
             clearTimeout(timer);
             resolve(v);
@@ -304,12 +328,21 @@ export function runWorker(): void {
     } else if (m.t === 'health') {
       for (const v of m.v) applyHealthVerdict(g.clusters, v, g.metrics);
     } else if (m.t === 'view') {
-      void Promise.all([import('./admin/views.js'), import('./resilience/index.js')]).then(([{ describeServices }, { describeResilience }]) => {
-        const body =
-          m.path === '/api/resilience'
-            ? { pid: process.pid, ...(describeResilience(g.clusters.all(), g.state.globalFilters, g.state.router.routes) as object) }
-            : { pid: process.pid, services: describeServices(g) };
-        reply({ t: 'view', id: m.id, body });
+      void Promise.all([import('./admin/views.js'), import('./resilience/index.js'), import('./admin/json-stream.js')]).then(([views, { describeResilience }, { describeInParts }]) => {
+        if (m.path === '/api/resilience') {
+          reply({ t: 'view', id: m.id, body: { pid: process.pid, ...(describeResilience(g.clusters.all(), g.state.globalFilters, g.state.router.routes) as object) } });
+          return;
+        }
+        // A part at a time, each sent before the next is described: at 100,000 endpoints one
+        // message would hold this worker's event loop (and its requests) for hundreds of ms.
+        void describeInParts(views.sortedServiceNames(g), (name) => views.describeService(g, name), (services, last) =>
+          last
+            ? reply({ t: 'view', id: m.id, body: { pid: process.pid, services } })
+            : new Promise<void>((sent) => {
+                if (!process.send) return sent();
+                process.send({ t: 'view-part', id: m.id, services } satisfies ToPrimary, undefined, undefined, () => sent());
+              }),
+        );
       });
     } else if (m.t === 'stop') {
       void g.stop(10_000).finally(() => process.exit(0));

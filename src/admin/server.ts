@@ -14,7 +14,7 @@ import { serveAsset } from './assets.js';
 import { adminGuard, type Decision, type Principal } from './auth.js';
 import { ConfigEditor } from './config-edit.js';
 import { StatsSampler, totalsFromRegistry, totalsFromText } from './stats.js';
-import { writeJsonArray } from './json-stream.js';
+import { writeJson, writeJsonArray } from './json-stream.js';
 import { describeFilters, describeOverview, describeRoutes, describeService, redactConfig, sortedServiceNames, type AdminTarget } from './views.js';
 
 export interface AdminServer {
@@ -168,7 +168,15 @@ export async function startAdmin(gw: AdminTarget, address: string, hooks: AdminH
         return json(res, 200, describeRoutes(gw.state));
       case 'GET /api/services':
         if (url.searchParams.get('live') && hooks.workerViews) {
-          hooks.workerViews('/api/services').then((views) => json(res, 200, { ...scope(), workers: views }), fail);
+          // Streamed as well: every worker's services (the root, workers, a worker, its services: 4 levels walked).
+          hooks.workerViews('/api/services').then(
+            (views) =>
+              writeJson(res, 200, { ...scope(), workers: views }, 4).catch((e: unknown) => {
+                if (res.headersSent) res.destroy(e as Error);
+                else fail(e);
+              }),
+            fail,
+          );
           return;
         }
         // Streamed: at 100,000 endpoints one JSON.stringify would hold the proxy's event loop for a few hundred ms.

@@ -67,17 +67,16 @@ export function describeOverview(gw: AdminTarget, workers: number): unknown {
   };
 }
 
-/** Every known service: from the registries, plus services routes name that have no instances. */
-export function describeServices(gw: AdminTarget): unknown[] {
-  return sortedServiceNames(gw).map((name) => describeService(gw, name));
-}
-
-/** The names describeServices lists, in its order. */
+/**
+ * The services /api/services lists, in its order: from the registries, plus
+ * services routes name that have no instances. Each is described by
+ * describeService when its slice is written (json-stream.ts).
+ */
 export function sortedServiceNames(gw: AdminTarget): string[] {
   return [...serviceNames(gw)].sort();
 }
 
-/** One entry of describeServices, as it is now. */
+/** One entry of /api/services, as it is now. */
 export function describeService(gw: AdminTarget, name: string): unknown {
   const entry = gw.table.get(name);
   const cluster = gw.clusters.has(name) ? gw.clusters.get(name) : undefined;

@@ -48,7 +48,7 @@ import { flag, opt, optString } from './lib/args.js';
 import { endpointCount, startGateway, versionSum, type GatewayProc } from './lib/gateway-proc.js';
 import { remoteMemory } from './lib/inspector.js';
 import { startNacosDoubleProcess, type NacosDoubleProcess } from './lib/nacos-double.js';
-import { cpuSeconds, freePort, machineCpu, ROOT, rssMb, runProcess, startProcess, stopAll, waitForPort } from './lib/procs.js';
+import { cpuSeconds, freePort, HELLO_UPSTREAM_JS, machineCpu, ROOT, rssMb, runProcess, startProcess, stopAll, waitForPort } from './lib/procs.js';
 import { loadAvg, report } from './lib/report.js';
 
 const SERVICES = opt('services', 10_000);
@@ -69,14 +69,6 @@ const SUFFIX = '.DEFAULT-GROUP.public.nacos';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mb = (b: number) => (b / 1048576).toFixed(1);
 
-const UPSTREAM_JS = `
-const http = require('node:http');
-const body = Buffer.from('hello world\\n');
-const srv = http.createServer((req, res) => { req.resume(); res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length }); res.end(body); });
-srv.keepAliveTimeout = 120000;
-srv.listen(Number(process.argv[1]), '127.0.0.1');
-process.on('SIGTERM', () => process.exit(0));
-`;
 
 function routes(prefix: string, n: number): unknown[] {
   const r: unknown[] = [];
@@ -183,7 +175,7 @@ async function main(): Promise<void> {
   const gw = big.gw;
   const nacos = big.nacos;
   const upPort = await freePort();
-  const up = startProcess('upstream', process.execPath, ['-e', UPSTREAM_JS, String(upPort)], AUX_CPU);
+  const up = startProcess('upstream', process.execPath, ['-e', HELLO_UPSTREAM_JS, String(upPort)], AUX_CPU);
   await waitForPort(upPort, 'upstream', 30_000, up);
   await nacos.call('set', { name: 'hot', instances: [{ ip: '127.0.0.1', port: upPort, metadata: { rev: '0' } }] });
   const url = `${gw.url}/hot/`;

@@ -139,3 +139,13 @@ export async function freePort(): Promise<number> {
   await new Promise<void>((r) => srv.close(() => r()));
   return port;
 }
+
+/** A node:http upstream answering "hello world" (run with `node -e HELLO_UPSTREAM_JS <port>`). */
+export const HELLO_UPSTREAM_JS = `
+const http = require('node:http');
+const body = Buffer.from('hello world\\n');
+const srv = http.createServer((req, res) => { req.resume(); res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length }); res.end(body); });
+srv.keepAliveTimeout = 120000;
+srv.listen(Number(process.argv[1]), '127.0.0.1');
+process.on('SIGTERM', () => process.exit(0));
+`;

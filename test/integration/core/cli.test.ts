@@ -103,7 +103,8 @@ describe('meshgate CLI', () => {
         stringify({
           listeners: [{ name: 'public', address: `127.0.0.1:${port}` }],
           admin: { address: `127.0.0.1:${adminPort}` },
-          registries: [{ name: 'w', type: 'static', endpoints: [up.address] }],
+          // 600 more services (never contacted: no route names them), so a worker's live view comes in several parts.
+          registries: [{ name: 'w', type: 'static', endpoints: [up.address] }, ...Array.from({ length: 600 }, (_, i) => ({ name: `s${i}`, type: 'static', endpoints: [`127.0.0.1:${20000 + i}`] }))],
           routes: [{ name: 'all', backends: [{ service: 'w.static' }] }],
           log: { level: 'info', access: false },
         }),
@@ -133,6 +134,17 @@ describe('meshgate CLI', () => {
       assert.equal(live.scope, 'cluster');
       assert.equal(live.workers.length, 2);
       assert.notEqual(live.workers[0].pid, live.workers[1].pid);
+      // Each worker's 601 services arrive in parts (at most 200 a message) and are put back together whole, in order.
+      const primary = (await (await request(`http://127.0.0.1:${adminPort}/api/services`)).body.json()) as Array<{ name: string; endpoints: unknown[] }>;
+      assert.equal(primary.length, 601);
+      for (const w of live.workers) {
+        assert.deepEqual(
+          w.services.map((s: { name: string }) => s.name),
+          primary.map((s) => s.name),
+          `worker ${w.pid} lists every service once, in order`,
+        );
+        assert.equal(w.services.find((s: { name: string }) => s.name === 's599.static')?.endpoints.length, 1);
+      }
     });
 
     it('stops gracefully on SIGTERM', async () => {

@@ -1,0 +1,120 @@
+// The console's live view at scale: what `/api/services?live=1` (each
+// worker's own instance state, which the console polls every 1-2 s with
+// `--workers N`) costs the requests the workers serve meanwhile.
+//
+//   npx tsx test/bench/admin-live.ts [--services 10000] [--per 10] [--workers 2] [--rate 1000]
+//        [--seconds 10] [--rounds 2] [--dist DIR] [--no-build]
+//   --dist DIR: the gateway built in DIR (a worktree with its own dist/), for before/after
+//
+// One gateway (dist/, or DIR/dist for another build; --workers N, access log
+// off) fed by the Nacos gRPC double with <services> x <per> instances, and a
+// route `hot` to a fast node:http upstream. A fixed request rate
+// (lib/proxy-paced.ts, open loop, 32 connections) goes to /hot/ twice per
+// round: once quiet, once while the live view is read back to back with a
+// 1 s pause between reads (the console's poll; order alternates per round;
+// the first answer is parsed and checked whole, later ones only read).
+// Reported: the request p99 both ways and how long a live answer took.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { flag, opt, optString } from './lib/args.js';
+import { endpointCount, startGateway } from './lib/gateway-proc.js';
+import { startNacosDoubleProcess } from './lib/nacos-double.js';
+import { freePort, HELLO_UPSTREAM_JS, ROOT, runProcess, startProcess, stopAll, waitForPort } from './lib/procs.js';
+import { loadAvg, report } from './lib/report.js';
+
+const SERVICES = opt('services', 10_000);
+const PER = opt('per', 10);
+const WORKERS = opt('workers', 2);
+const RATE = opt('rate', 1000);
+const SECONDS = opt('seconds', 10);
+const ROUNDS = opt('rounds', 2);
+const DIST = optString('dist');
+const BENCH = 'admin-live';
+let stopNacos = (): void => undefined;
+const SUFFIX = '.DEFAULT-GROUP.public.nacos';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+
+interface Paced {
+  achievedRate: number;
+  errors: number;
+  service: { p50: number; p99: number; p999: number };
+}
+
+async function main(): Promise<void> {
+  if (!flag('no-build') && !DIST) spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
+  console.log(`node ${process.version}; ${SERVICES} services x ${PER} instances; --workers ${WORKERS}; ${DIST ? `build in ${DIST}` : 'this build'}; load average at start ${loadAvg()}`);
+  const nacos = await startNacosDoubleProcess();
+  stopNacos = () => nacos.stop();
+  const upPort = await freePort();
+  const up = startProcess('upstream', process.execPath, ['-e', HELLO_UPSTREAM_JS, String(upPort)], undefined);
+  await waitForPort(upPort, 'upstream', 30_000, up);
+  const gw = await startGateway(
+    'gw-live',
+    {
+      registries: [{ name: 'nacos', type: 'nacos', servers: [nacos.httpAddress], protocol: 'grpc', serviceListIntervalMs: 1000 }],
+      routes: [{ name: 'hot', match: { path: { prefix: '/hot' } }, backends: [{ service: `hot${SUFFIX}` }] }],
+    },
+    { workers: WORKERS, dist: DIST ? join(DIST, 'dist') : undefined },
+  );
+  await nacos.call('fill', { prefix: 'svc-', from: 0, count: SERVICES, per: PER });
+  await nacos.call('set', { name: 'hot', instances: [{ ip: '127.0.0.1', port: upPort }] });
+  while ((await endpointCount(gw, 'svc-')) < SERVICES * PER) await sleep(500);
+  for (let i = 0; ; i++) {
+    const r = await fetch(`${gw.url}/hot/`).catch(() => undefined);
+    if (r?.status === 200) break;
+    if (i > 100) throw new Error('the hot route never answered 200');
+    await sleep(100);
+  }
+  await sleep(2000);
+
+  const results: Record<'quiet' | 'live', Paced[]> = { quiet: [], live: [] };
+  const answers: number[] = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const mode of round % 2 ? (['quiet', 'live'] as const) : (['live', 'quiet'] as const)) {
+      let polling = mode === 'live';
+      const poller = (async () => {
+        while (polling) {
+          const t0 = performance.now();
+          const res = await fetch(`${gw.admin}/api/services?live=1`);
+          // Parsed once, to check it is whole; later answers are only read (parsing 60 MB would take this machine's CPU from the gateway).
+          if (answers.length === 0) {
+            const body = (await res.json()) as { workers: Array<{ services: unknown[] }> };
+            if (body.workers.length !== WORKERS || body.workers.some((w) => w.services.length < SERVICES)) throw new Error('a live view came back incomplete');
+          } else await res.arrayBuffer();
+          answers.push(performance.now() - t0);
+          await sleep(1000);
+        }
+      })();
+      const out = await runProcess(process.execPath, ['--import', 'tsx', 'test/bench/lib/proxy-paced.ts', '--rate', String(RATE), '--seconds', String(SECONDS), '--warmup', '2', '--connections', '32', `${gw.url}/hot/`], undefined);
+      polling = false;
+      await poller;
+      const p = JSON.parse(out.trim().split('\n').pop()!) as Paced;
+      results[mode].push(p);
+      console.log(`round ${round} ${mode.padEnd(5)} @${p.achievedRate} req/s  p50 ${p.service.p50.toFixed(3)} ms  p99 ${p.service.p99.toFixed(3)} ms  p99.9 ${p.service.p999.toFixed(3)} ms  errors ${p.errors}  load ${loadAvg()}`);
+    }
+  }
+  const q99 = median(results.quiet.map((r) => r.service.p99));
+  const l99 = median(results.live.map((r) => r.service.p99));
+  const a50 = median(answers);
+  console.log(`${SERVICES * PER} endpoints, --workers ${WORKERS}, ${RATE} req/s (medians of ${ROUNDS} rounds): p99 ${q99.toFixed(3)} ms quiet, ${l99.toFixed(3)} ms while the live view is read every second; a live answer took ${a50.toFixed(0)} ms (median of ${answers.length})`);
+  report({ bench: BENCH, metric: `p99 ms at ${RATE} req/s, live view read every second (vs quiet)`, value: l99, baseline: q99, unit: 'ms' });
+  report({ bench: BENCH, metric: `live view answer ms, ${SERVICES * PER} endpoints, ${WORKERS} workers`, value: a50, unit: 'ms' });
+  await gw.stop();
+  nacos.stop();
+}
+
+main()
+  .catch((e: Error) => {
+    console.error(e.stack ?? e.message);
+    process.exitCode = 1;
+  })
+  .finally(() => {
+    stopNacos();
+    stopAll();
+  });
