@@ -13,10 +13,12 @@
 // trailers an upstream sends on such an answer are dropped (RFC 9110 6.5.1:
 // a recipient may discard them; browsers never see trailers).
 //
-// Header rules are node:http2's compat layer's plus two: a field name must be
-// a token and a value free of control characters (a refused head throws, so
-// nothing is sent), and connection-specific fields (RFC 9113 8.2.2) are left
-// out instead of failing the response.
+// Header rules are node:http2's compat layer's plus two, for heads and
+// trailers alike: a field name must be a token and a value free of control
+// characters (a refused head throws, so nothing is sent), and
+// connection-specific fields (RFC 9113 8.2.2) are left out instead of failing
+// the response (in trailers node:http2 would throw from its 'wantTrailers'
+// event, out of any caller's reach).
 import { EventEmitter } from 'node:events';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
@@ -51,7 +53,12 @@ function onStreamDrain(this: Owned): void {
 
 function onWantTrailers(this: Owned): void {
   const res = this[RESPONSE];
-  this.sendTrailers(res?.trailers ?? {});
+  try {
+    this.sendTrailers(res?.trailers ?? {});
+  } catch (e) {
+    // Trailers node:http2 refuses (addTrailers checked them): the client sees a reset, and the process lives.
+    this.destroy(e as Error);
+  }
 }
 
 function onStreamClose(this: Owned): void {
@@ -257,15 +264,9 @@ export class H2Response extends EventEmitter implements DownstreamResponse {
     this.stream.additionalHeaders({ ':status': 100 });
   }
 
+  /** Checked as head fields are: connection-specific ones are left out (node:http2 would refuse the whole trailer block). */
   addTrailers(trailers: Record<string, string | string[]>): void {
-    const t = (this.trailers ??= {});
-    for (const k in trailers) {
-      const name = k.toLowerCase();
-      const v = trailers[k]!;
-      if (name.charCodeAt(0) === 58 || !TOKEN_RE.test(name)) throw invalidHeader(k, 'not a token');
-      for (const one of typeof v === 'string' ? [v] : v) if (BAD_VALUE_RE.test(one)) throw invalidHeader(k, 'control character in value');
-      t[name] = v;
-    }
+    putHeaders((this.trailers ??= {}) as OutgoingHttpHeaders, trailers);
   }
 
   write(chunk: Buffer | string): boolean {

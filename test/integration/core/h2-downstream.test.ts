@@ -1,6 +1,7 @@
 // HTTP/2 clients on the stream API (server/h2-exchange.ts): what goes on the
-// wire for a response, trailers by what the client takes, the answers the
-// listener gives itself (CONNECT, unknown expectations), and the peer address.
+// wire for a response, trailers by what the client takes (and which fields
+// they may carry), the answers the listener gives itself (CONNECT, unknown
+// expectations), and the peer address.
 // Frames are read with the raw client of the hardening tests, so "one HEADERS
 // frame" and "no empty DATA frame after the body" are seen, not assumed.
 import assert from 'node:assert/strict';
@@ -51,6 +52,13 @@ describe('HTTP/2 downstream on the stream API', () => {
   before(async () => {
     h1 = http.createServer((req, res) => {
       lastForwardedFor = req.headers['x-forwarded-for'] as string | undefined;
+      if (req.url === '/hop-trailers') {
+        // An HTTP/1.1 upstream whose trailers carry a connection-specific field beside an ordinary one.
+        res.writeHead(200, { 'content-type': 'text/plain', trailer: 'proxy-connection, x-ok' });
+        res.write('hi');
+        res.addTrailers({ 'proxy-connection': 'keep-alive', 'x-ok': '1' });
+        return res.end();
+      }
       if (req.url === '/empty') {
         res.writeHead(200, { 'content-length': '0' });
         return res.end();
@@ -143,6 +151,16 @@ describe('HTTP/2 downstream on the stream API', () => {
     assert.equal(r.status, 200);
     assert.equal(r.body, 'body');
     assert.equal(r.trailers, undefined);
+  });
+
+  it('a connection-specific field in upstream trailers is left out; the others arrive and the gateway lives', async () => {
+    const r = await h2request(url, { ':path': '/hop-trailers', te: 'trailers' });
+    assert.equal(r.status, 200);
+    assert.equal(r.body, 'hi');
+    assert.equal(r.trailers?.['x-ok'], '1');
+    assert.equal(r.trailers?.['proxy-connection'], undefined);
+    const again = await h2request(url, { ':path': '/sized' });
+    assert.equal(again.status, 200, 'the gateway still serves');
   });
 
   it('CONNECT gets 405 and an unknown expectation 417, without reaching a route', async () => {
