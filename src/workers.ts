@@ -287,8 +287,13 @@ export function runWorker(): void {
   const prepared = new Map<number, PendingReload>();
   /** Aborts that came before their prepare finished (the primary gave up waiting). */
   const aborted = new Set<number>();
-  // A primary that is gone (stopped mid-start, killed) closes the channel: nothing to tell it, and no EPIPE trace.
-  const reply = (m: ToPrimary): void => void process.send?.(m, undefined, undefined, () => undefined);
+  // A primary that is gone (stopped mid-start, killed) closes the channel: nothing to tell it, and no EPIPE trace
+  // (the send's callback takes the error). Resolves once the message is written, or failed to be.
+  const reply = (m: ToPrimary): Promise<void> =>
+    new Promise<void>((sent) => {
+      if (!process.send) return sent();
+      process.send(m, undefined, undefined, () => sent());
+    });
   process.on('disconnect', () => process.exit(0));
   // Workers do not watch registries: the primary does and mirrors endpoints here.
   const own = (config: Config): Config => ({ ...config, registries: [] });
@@ -309,7 +314,7 @@ export function runWorker(): void {
         (p) => {
           if (aborted.delete(m.id)) return void p.abort();
           prepared.set(m.id, p);
-          reply({ t: 'prepared', id: m.id });
+          void reply({ t: 'prepared', id: m.id });
         },
         (e: unknown) => reply({ t: 'prepared', id: m.id, error: (e as Error).message }),
       );
@@ -330,18 +335,13 @@ export function runWorker(): void {
     } else if (m.t === 'view') {
       void Promise.all([import('./admin/views.js'), import('./resilience/index.js'), import('./admin/json-stream.js')]).then(([views, { describeResilience }, { describeInParts }]) => {
         if (m.path === '/api/resilience') {
-          reply({ t: 'view', id: m.id, body: { pid: process.pid, ...(describeResilience(g.clusters.all(), g.state.globalFilters, g.state.router.routes) as object) } });
+          void reply({ t: 'view', id: m.id, body: { pid: process.pid, ...(describeResilience(g.clusters.all(), g.state.globalFilters, g.state.router.routes) as object) } });
           return;
         }
         // A part at a time, each sent before the next is described: at 100,000 endpoints one
         // message would hold this worker's event loop (and its requests) for hundreds of ms.
         void describeInParts(views.sortedServiceNames(g), (name) => views.describeService(g, name), (services, last) =>
-          last
-            ? reply({ t: 'view', id: m.id, body: { pid: process.pid, services } })
-            : new Promise<void>((sent) => {
-                if (!process.send) return sent();
-                process.send({ t: 'view-part', id: m.id, services } satisfies ToPrimary, undefined, undefined, () => sent());
-              }),
+          reply(last ? { t: 'view', id: m.id, body: { pid: process.pid, services } } : { t: 'view-part', id: m.id, services }),
         );
       });
     } else if (m.t === 'stop') {
@@ -362,14 +362,14 @@ export function runWorker(): void {
         for (const [s, e] of m.endpoints) mirror.set(s, [...e]);
         mirror.synced();
         for (const q of early.splice(0)) apply(q);
-        reply({ t: 'ready' });
+        void reply({ t: 'ready' });
       })
       .catch((e: Error) => {
         // The primary says it, once for all workers; the worker only reports and leaves.
         process.send?.({ t: 'failed', error: e.message } satisfies ToPrimary, undefined, undefined, () => process.exit(1));
       });
   });
-  reply({ t: 'hello' });
+  void reply({ t: 'hello' });
   process.on('SIGTERM', () => void (gw ? gw.stop(10_000) : Promise.resolve()).finally(() => process.exit(0)));
   process.on('SIGINT', () => undefined); // the primary coordinates shutdown
 }

@@ -27,25 +27,39 @@ export const SLICE_CHARS = 64 * 1024;
  * SLICE_CHARS at a time, each item described when its slice is built. Stops
  * when the client goes away. Resolves once the answer is written or abandoned.
  */
-export async function writeJsonArray<K>(res: JsonSink, status: number, keys: readonly K[], describe: (key: K) => unknown, sliceChars = SLICE_CHARS): Promise<void> {
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-  if (keys.length === 0) {
-    res.end('[]');
-    return;
-  }
-  let out = '[\n';
+export function writeJsonArray<K>(res: JsonSink, status: number, keys: readonly K[], describe: (key: K) => unknown, sliceChars = SLICE_CHARS): Promise<void> {
+  return writePieces(res, status, arrayPieces(keys, describe), sliceChars);
+}
+
+/** The pieces of `[describe(keys[0]), ...]` as JSON.stringify(array, null, 2) writes it, each item described when it is reached. */
+function* arrayPieces<K>(keys: readonly K[], describe: (key: K) => unknown): Generator<string> {
+  if (keys.length === 0) return void (yield '[]');
+  yield '[\n';
   for (let i = 0; i < keys.length; i++) {
-    const text = JSON.stringify(describe(keys[i]!), null, 2);
-    out += `  ${text === undefined ? 'null' : text.replace(/\n/g, '\n  ')}${i === keys.length - 1 ? '\n]' : ',\n'}`;
-    if (out.length < sliceChars && i !== keys.length - 1) continue;
+    yield '  ';
+    yield* jsonPieces(describe(keys[i]!), 0, '  ');
+    yield i === keys.length - 1 ? '\n]' : ',\n';
+  }
+}
+
+/**
+ * The one write loop of this file: pieces gathered into slices of about
+ * `sliceChars`, a turn of the event loop (or the socket's drain) between
+ * slices; stops when the client goes away.
+ */
+async function writePieces(res: JsonSink, status: number, pieces: Iterable<string>, sliceChars: number): Promise<void> {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  let out = '';
+  for (const piece of pieces) {
+    out += piece;
+    if (out.length < sliceChars) continue;
     if (res.destroyed) return;
     const more = res.write(out);
     out = '';
-    if (i === keys.length - 1) break;
     await (more ? new Promise<void>((r) => setImmediate(r)) : drained(res));
     if (res.destroyed) return;
   }
-  res.end();
+  res.end(out);
 }
 
 /** Resolves when the socket drains or the client goes; the other listener is removed, so waits do not pile up on the response. */
@@ -103,19 +117,8 @@ export function* jsonPieces(value: unknown, expand: number, indent = ''): Genera
  * SLICE_CHARS at a time (see jsonPieces for `expand`), yielding between slices
  * and waiting for the socket to drain. Resolves once written or abandoned.
  */
-export async function writeJson(res: JsonSink, status: number, value: unknown, expand: number, sliceChars = SLICE_CHARS): Promise<void> {
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-  let out = '';
-  for (const piece of jsonPieces(value, expand)) {
-    out += piece;
-    if (out.length < sliceChars) continue;
-    if (res.destroyed) return;
-    const more = res.write(out);
-    out = '';
-    await (more ? new Promise<void>((r) => setImmediate(r)) : drained(res));
-    if (res.destroyed) return;
-  }
-  res.end(out);
+export function writeJson(res: JsonSink, status: number, value: unknown, expand: number, sliceChars = SLICE_CHARS): Promise<void> {
+  return writePieces(res, status, jsonPieces(value, expand), sliceChars);
 }
 
 /** Items per part of describeInParts at most: a bounded message. */

@@ -105,6 +105,11 @@ export async function startAdmin(gw: AdminTarget, address: string, hooks: AdminH
   const serve = (req: http.IncomingMessage, res: http.ServerResponse, url: URL, who: Principal): void => {
     const route = `${req.method} ${url.pathname}`;
     const fail = (e: unknown): void => json(res, 500, { error: (e as Error).message });
+    // A streamed answer that fails mid-way has sent its status: a cut connection is the only honest signal left.
+    const failStreamed = (e: unknown): void => {
+      if (res.headersSent) res.destroy(e as Error);
+      else fail(e);
+    };
     const whoName = who.name ?? '(admin API without auth)';
     /** A console write: a JSON body, logged with who asked. */
     const edit = (what: string, run: (body: Record<string, unknown>) => Promise<{ status: number; body: Record<string, unknown> }>): void => {
@@ -169,22 +174,11 @@ export async function startAdmin(gw: AdminTarget, address: string, hooks: AdminH
       case 'GET /api/services':
         if (url.searchParams.get('live') && hooks.workerViews) {
           // Streamed as well: every worker's services (the root, workers, a worker, its services: 4 levels walked).
-          hooks.workerViews('/api/services').then(
-            (views) =>
-              writeJson(res, 200, { ...scope(), workers: views }, 4).catch((e: unknown) => {
-                if (res.headersSent) res.destroy(e as Error);
-                else fail(e);
-              }),
-            fail,
-          );
+          hooks.workerViews('/api/services').then((views) => writeJson(res, 200, { ...scope(), workers: views }, 4).catch(failStreamed), fail);
           return;
         }
         // Streamed: at 100,000 endpoints one JSON.stringify would hold the proxy's event loop for a few hundred ms.
-        void writeJsonArray(res, 200, sortedServiceNames(gw), (name) => describeService(gw, name)).catch((e: unknown) => {
-          // Mid-answer the status is sent: a cut connection is the only honest signal left.
-          if (res.headersSent) res.destroy(e as Error);
-          else fail(e);
-        });
+        void writeJsonArray(res, 200, sortedServiceNames(gw), (name) => describeService(gw, name)).catch(failStreamed);
         return;
       case 'GET /api/resilience':
         if (url.searchParams.get('live') && hooks.workerViews) {
