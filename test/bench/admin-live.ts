@@ -20,7 +20,7 @@ import { flag, opt, optString } from './lib/args.js';
 import { endpointCount, startGateway } from './lib/gateway-proc.js';
 import { startNacosDoubleProcess } from './lib/nacos-double.js';
 import { freePort, HELLO_UPSTREAM_JS, ROOT, runProcess, startProcess, stopAll, waitForPort } from './lib/procs.js';
-import { loadAvg, report } from './lib/report.js';
+import { loadAvg, median, report } from './lib/report.js';
 
 const SERVICES = opt('services', 10_000);
 const PER = opt('per', 10);
@@ -33,11 +33,6 @@ const BENCH = 'admin-live';
 let stopNacos = (): void => undefined;
 const SUFFIX = '.DEFAULT-GROUP.public.nacos';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 
 interface Paced {

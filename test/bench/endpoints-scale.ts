@@ -49,7 +49,7 @@ import { endpointCount, startGateway, versionSum, type GatewayProc } from './lib
 import { remoteMemory } from './lib/inspector.js';
 import { startNacosDoubleProcess, type NacosDoubleProcess } from './lib/nacos-double.js';
 import { cpuSeconds, freePort, HELLO_UPSTREAM_JS, machineCpu, ROOT, rssMb, runProcess, startProcess, stopAll, waitForPort } from './lib/procs.js';
-import { loadAvg, report } from './lib/report.js';
+import { loadAvg, median, report } from './lib/report.js';
 
 const SERVICES = opt('services', 10_000);
 const PER = opt('per', 10);
@@ -127,11 +127,6 @@ async function pacedRun(url: string): Promise<Paced> {
   return JSON.parse(out.trim().split('\n').pop()!) as Paced;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 async function main(): Promise<void> {
   if (!flag('no-build')) {

@@ -38,7 +38,7 @@ import { endpointCount, startGateway, versionSum, workersBarrier, workerViews, t
 import { latencyStats } from './lib/latency-stats.js';
 import { startNacosDoubleProcess } from './lib/nacos-double.js';
 import { ROOT, stopAll } from './lib/procs.js';
-import { loadAvg, report } from './lib/report.js';
+import { loadAvg, median, report } from './lib/report.js';
 
 const WORKERS = (optString('workers', '1,2,4')).split(',').map(Number);
 const ROUTES = opt('routes', 1000);
@@ -50,11 +50,6 @@ const RELOADS = opt('reloads', 5);
 const BENCH = 'workers-ipc';
 const SUFFIX = '.DEFAULT-GROUP.public.nacos';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 function routes(n: number, extra: boolean): unknown[] {
   const r: unknown[] = [];

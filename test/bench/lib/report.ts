@@ -32,3 +32,10 @@ export function report(f: BenchFigure): void {
   const line = { ...f, ratio, load: loadAvg(), at: new Date().toISOString() };
   appendFileSync(file, `${JSON.stringify(line)}\n`);
 }
+
+/** The median (the mean of the two middle values for an even count). */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
