@@ -14,6 +14,13 @@ export class WireError extends Error {
   }
 }
 
+/** A response head field a server refuses to send (HTTP/1.1 and HTTP/2 alike): thrown before anything is written. */
+export function invalidHeader(name: string, what: string): Error {
+  const e = new TypeError(`invalid response header ${JSON.stringify(name)}: ${what}`) as TypeError & { code: string };
+  e.code = 'ERR_INVALID_HTTP_TOKEN';
+  return e;
+}
+
 /** An HTTP token (RFC 9110 5.6.2): what a method or a field name must be. */
 export const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 

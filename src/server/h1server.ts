@@ -26,7 +26,7 @@ import { Readable } from 'node:stream';
 import { ChunkedDecoder, chunkSizeLine, lastChunk } from '../http1/chunked.js';
 import { connectionHasToken, FORBIDDEN_TRAILERS } from '../http1/fields.js';
 import { MAX_FIELDS } from '../http1/frame.js';
-import { BAD_VALUE_RE, DIGITS_RE, TOKEN_RE, WireError } from '../http1/grammar.js';
+import { BAD_VALUE_RE, DIGITS_RE, invalidHeader, TOKEN_RE, WireError } from '../http1/grammar.js';
 import { HeadScanner, keepsAlive, parseRequestHead, type RequestHead } from '../http1/head.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -129,12 +129,6 @@ interface ResponseOwner {
 
 type HeaderValue = string | number | readonly string[];
 type OutgoingHeaders = Record<string, HeaderValue | undefined>;
-
-function invalidHeader(name: string, what: string): Error {
-  const e = new TypeError(`invalid response header ${JSON.stringify(name)}: ${what}`) as TypeError & { code: string };
-  e.code = 'ERR_INVALID_HTTP_TOKEN';
-  return e;
-}
 
 export class H1Response extends EventEmitter {
   statusCode = 200;

@@ -25,7 +25,7 @@ import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { DownstreamRequest, DownstreamResponse } from '../exchange/exchange.js';
-import { BAD_VALUE_RE, TOKEN_RE } from '../http1/grammar.js';
+import { BAD_VALUE_RE, invalidHeader, TOKEN_RE } from '../http1/grammar.js';
 
 const REQUEST = Symbol('meshgate.h2.request');
 const RESPONSE = Symbol('meshgate.h2.response');
@@ -79,12 +79,6 @@ function onStreamClose(this: Owned): void {
     res.emit('finish');
     res.emit('close');
   }
-}
-
-function invalidHeader(name: string, what: string): Error {
-  const e = new TypeError(`invalid response header ${JSON.stringify(name)}: ${what}`) as TypeError & { code: string };
-  e.code = 'ERR_INVALID_HTTP_TOKEN';
-  return e;
 }
 
 /** RFC 9113 8.2.2: fields an HTTP/2 message must not carry. */
