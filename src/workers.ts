@@ -31,7 +31,8 @@ type ToWorker =
   | { t: 'abort'; id: number }
   /** Endpoint changes of one moment, applied together. */
   | { t: 'eps'; list: EndpointChange[] }
-  | { t: 'view'; id: number; path: string }
+  /** A worker's view of `path`; for /api/services only the services `names` lists when given, or with `problems` only the names of those with a problem. */
+  | { t: 'view'; id: number; path: string; names?: string[]; problems?: boolean }
   | { t: 'health'; v: HealthVerdict[] }
   | { t: 'stop' };
 
@@ -231,7 +232,7 @@ export async function runPrimary(opts: { config: Config; configText?: string; co
       const own = await metrics.registry.metrics();
       return { contentType: aggregator.contentType, body: `# meshgate: request metrics summed over ${live.size} worker(s); registry metrics from the primary\n${own}\n${workersText}` };
     },
-    workerViews: (path) =>
+    workerViews: (path, ask) =>
       new Promise((resolve) => {
         const id = nextViewId++;
         // Workers that do not answer within 2 s are left out; a worker still sending its parts is waited for.
@@ -256,7 +257,7 @@ export async function runPrimary(opts: { config: Config; configText?: string; co
             resolve(v);
           },
         });
-        broadcast({ t: 'view', id, path });
+        broadcast({ t: 'view', id, path, names: ask?.names, problems: ask?.problems });
       }),
   });
   log.info({ workers: opts.workers, admin: admin.url }, 'meshgate primary ready');
@@ -338,9 +339,15 @@ export function runWorker(): void {
           void reply({ t: 'view', id: m.id, body: { pid: process.pid, ...(describeResilience(g.clusters.all(), g.state.globalFilters, g.state.router.routes) as object) } });
           return;
         }
+        if (m.problems) {
+          const now = Date.now();
+          void reply({ t: 'view', id: m.id, body: { pid: process.pid, problems: views.sortedServiceNames(g).filter((n) => views.serviceHasProblem(g, n, now)) } });
+          return;
+        }
         // A part at a time, each sent before the next is described: at 100,000 endpoints one
         // message would hold this worker's event loop (and its requests) for hundreds of ms.
-        void describeInParts(views.sortedServiceNames(g), (name) => views.describeService(g, name), (services, last) =>
+        const names = m.names ?? views.sortedServiceNames(g);
+        void describeInParts(names, (name) => views.describeService(g, name), (services, last) =>
           reply(last ? { t: 'view', id: m.id, body: { pid: process.pid, services } } : { t: 'view-part', id: m.id, services }),
         );
       });

@@ -51,6 +51,7 @@ export function onUnauthorized(l: Listener): () => void {
 export interface Answer<T> {
   status: number;
   body: T;
+  headers: Headers;
 }
 
 /** A request whose non-2xx answers are returned, not thrown (apply needs 400/409/503 bodies). */
@@ -68,16 +69,21 @@ export async function call<T>(method: 'GET' | 'POST', path: string, body?: unkno
     // Not JSON (e.g. /metrics): keep the text.
   }
   if (res.status === 401 && cred === getCredential()) unauthorized.forEach((l) => l());
-  return { status: res.status, body: parsed as T };
+  return { status: res.status, body: parsed as T, headers: res.headers };
 }
 
 export async function get<T>(path: string): Promise<T> {
+  return (await getAnswer<T>(path)).body;
+}
+
+/** get(), with the answer's headers (a page of /api/services counts its matches in x-total-count). */
+export async function getAnswer<T>(path: string): Promise<Answer<T>> {
   const a = await call<T>('GET', path);
   if (a.status < 200 || a.status > 299) {
     const err = (a.body as { error?: string } | null)?.error;
     throw new ApiError(a.status, err ?? `${path}: HTTP ${a.status}`, a.body);
   }
-  return a.body;
+  return a;
 }
 
 export const post = <T>(path: string, body: unknown): Promise<Answer<T>> => call<T>('POST', path, body);

@@ -27,8 +27,8 @@ export const SLICE_CHARS = 64 * 1024;
  * SLICE_CHARS at a time, each item described when its slice is built. Stops
  * when the client goes away. Resolves once the answer is written or abandoned.
  */
-export function writeJsonArray<K>(res: JsonSink, status: number, keys: readonly K[], describe: (key: K) => unknown, sliceChars = SLICE_CHARS): Promise<void> {
-  return writePieces(res, status, arrayPieces(keys, describe), sliceChars);
+export function writeJsonArray<K>(res: JsonSink, status: number, keys: readonly K[], describe: (key: K) => unknown, sliceChars = SLICE_CHARS, headers: Record<string, string> = {}): Promise<void> {
+  return writePieces(res, status, arrayPieces(keys, describe), sliceChars, headers);
 }
 
 /** The pieces of `[describe(keys[0]), ...]` as JSON.stringify(array, null, 2) writes it, each item described when it is reached. */
@@ -47,8 +47,8 @@ function* arrayPieces<K>(keys: readonly K[], describe: (key: K) => unknown): Gen
  * `sliceChars`, a turn of the event loop (or the socket's drain) between
  * slices; stops when the client goes away.
  */
-async function writePieces(res: JsonSink, status: number, pieces: Iterable<string>, sliceChars: number): Promise<void> {
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+async function writePieces(res: JsonSink, status: number, pieces: Iterable<string>, sliceChars: number, headers: Record<string, string>): Promise<void> {
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'cache-control': 'no-store' });
   let out = '';
   for (const piece of pieces) {
     out += piece;
@@ -117,8 +117,8 @@ export function* jsonPieces(value: unknown, expand: number, indent = ''): Genera
  * SLICE_CHARS at a time (see jsonPieces for `expand`), yielding between slices
  * and waiting for the socket to drain. Resolves once written or abandoned.
  */
-export function writeJson(res: JsonSink, status: number, value: unknown, expand: number, sliceChars = SLICE_CHARS): Promise<void> {
-  return writePieces(res, status, jsonPieces(value, expand), sliceChars);
+export function writeJson(res: JsonSink, status: number, value: unknown, expand: number, sliceChars = SLICE_CHARS, headers: Record<string, string> = {}): Promise<void> {
+  return writePieces(res, status, jsonPieces(value, expand), sliceChars, headers);
 }
 
 /** Items per part of describeInParts at most: a bounded message. */

@@ -15,7 +15,20 @@ import { adminGuard, type Decision, type Principal } from './auth.js';
 import { ConfigEditor } from './config-edit.js';
 import { StatsSampler, totalsFromRegistry, totalsFromText } from './stats.js';
 import { writeJson, writeJsonArray } from './json-stream.js';
-import { describeFilters, describeOverview, describeRoutes, describeService, redactConfig, sortedServiceNames, type AdminTarget } from './views.js';
+import {
+  describeFilters,
+  describeOverview,
+  describeRoutes,
+  describeService,
+  matchServices,
+  parseServiceQuery,
+  redactConfig,
+  serviceCount,
+  serviceHasProblem,
+  sortedServiceNames,
+  type AdminTarget,
+  type ServiceQuery,
+} from './views.js';
 
 export interface AdminServer {
   url: string;
@@ -28,8 +41,8 @@ export interface AdminHooks {
   metrics?(): Promise<{ contentType: string; body: string }>;
   /** Extra fields for /api/* answers (e.g. which workers they cover). */
   scope?(): Record<string, unknown>;
-  /** Live per-worker views (instance state, breakers) for /api/services?live=1. */
-  workerViews?(path: string): Promise<unknown[]>;
+  /** Live per-worker views (instance state, breakers) for /api/services?live=1: of the services `names` lists, or (with `problems`) the names of those with a problem. */
+  workerViews?(path: string, ask?: { names?: string[]; problems?: boolean }): Promise<unknown[]>;
   /** Whether something serves the listeners (default: this process's listeners are bound), with details for /readyz. */
   serving?(): { ok: boolean } & Record<string, unknown>;
 }
@@ -110,6 +123,29 @@ export async function startAdmin(gw: AdminTarget, address: string, hooks: AdminH
       if (res.headersSent) res.destroy(e as Error);
       else fail(e);
     };
+    /**
+     * A page of /api/services: the matching names are picked here (worker mode:
+     * with each worker's problems for show=problems), and only the page is
+     * described, by the workers too. The count of matches before paging and of
+     * every service are in x-total-count and x-service-count.
+     */
+    const servicePage = async (query: ServiceQuery, views: AdminHooks['workerViews']): Promise<void> => {
+      let workerProblems: Set<string> | undefined;
+      if (query.show === 'problems' && views) {
+        workerProblems = new Set();
+        for (const v of await views('/api/services', { problems: true })) for (const n of (v as { problems?: string[] }).problems ?? []) workerProblems.add(n);
+      }
+      const now = Date.now();
+      const matched = matchServices(gw, query, (n) => workerProblems?.has(n) === true || serviceHasProblem(gw, n, now));
+      const page = matched.slice(query.offset, query.offset + query.limit);
+      const headers = { 'x-total-count': String(matched.length), 'x-service-count': String(serviceCount(gw)) };
+      if (views) {
+        const list = await views('/api/services', { names: page });
+        await writeJson(res, 200, { ...scope(), workers: list }, 4, undefined, headers).catch(failStreamed);
+        return;
+      }
+      await writeJsonArray(res, 200, page, (name) => describeService(gw, name), undefined, headers).catch(failStreamed);
+    };
     const whoName = who.name ?? '(admin API without auth)';
     /** A console write: a JSON body, logged with who asked. */
     const edit = (what: string, run: (body: Record<string, unknown>) => Promise<{ status: number; body: Record<string, unknown> }>): void => {
@@ -171,7 +207,13 @@ export async function startAdmin(gw: AdminTarget, address: string, hooks: AdminH
         return json(res, 200, { ...scope(), filters: describeFilters(gw.state, 'waf') });
       case 'GET /api/routes':
         return json(res, 200, describeRoutes(gw.state));
-      case 'GET /api/services':
+      case 'GET /api/services': {
+        const query = parseServiceQuery(url.searchParams);
+        if (typeof query === 'string') return json(res, 400, { error: query });
+        if (query !== undefined) {
+          servicePage(query, url.searchParams.get('live') ? hooks.workerViews : undefined).catch(fail);
+          return;
+        }
         if (url.searchParams.get('live') && hooks.workerViews) {
           // Streamed as well: every worker's services (the root, workers, a worker, its services: 4 levels walked).
           hooks.workerViews('/api/services').then((views) => writeJson(res, 200, { ...scope(), workers: views }, 4).catch(failStreamed), fail);
@@ -180,6 +222,7 @@ export async function startAdmin(gw: AdminTarget, address: string, hooks: AdminH
         // Streamed: at 100,000 endpoints one JSON.stringify would hold the proxy's event loop for a few hundred ms.
         void writeJsonArray(res, 200, sortedServiceNames(gw), (name) => describeService(gw, name)).catch(failStreamed);
         return;
+      }
       case 'GET /api/resilience':
         if (url.searchParams.get('live') && hooks.workerViews) {
           hooks.workerViews('/api/resilience').then((views) => json(res, 200, { ...scope(), workers: views }), fail);

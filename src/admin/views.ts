@@ -76,6 +76,104 @@ export function sortedServiceNames(gw: AdminTarget): string[] {
   return [...serviceNames(gw)].sort();
 }
 
+/** How many services /api/services lists in all. */
+export function serviceCount(gw: AdminTarget): number {
+  return serviceNames(gw).size;
+}
+
+/**
+ * What a client asks of /api/services beyond the whole list: a search, filters
+ * and a page. The console reads a page at a time this way, so a console left
+ * open costs the gateway one page a poll, not every service (30 MB of JSON at
+ * 100,000 endpoints).
+ */
+export interface ServiceQuery {
+  /** Lower-cased text a service's name, an endpoint's host:port or a metadata `key=value` contains ('' for any). */
+  q: string;
+  /** The registry a service comes from; `(none)` for services only routes name. */
+  registry: string | undefined;
+  /** problems: no instance, an instance that cannot be used, or a breaker not closed; routed: named by a route. */
+  show: 'all' | 'problems' | 'routed';
+  /** Exactly these services. */
+  names: ReadonlySet<string> | undefined;
+  offset: number;
+  limit: number;
+}
+
+/** The most services one page holds. */
+export const MAX_PAGE = 10_000;
+
+const QUERY_KEYS = ['q', 'registry', 'show', 'names', 'offset', 'limit'] as const;
+
+/** The query in `params`; undefined when it has none of its keys (the whole list); a string saying what is wrong. */
+export function parseServiceQuery(params: URLSearchParams): ServiceQuery | string | undefined {
+  if (!QUERY_KEYS.some((k) => params.has(k))) return undefined;
+  const int = (key: string, dflt: number, max: number): number | string => {
+    const v = params.get(key);
+    if (v === null || v === '') return dflt;
+    if (!/^\d+$/.test(v) || Number(v) > max) return `${key} must be a whole number from 0 to ${max}`;
+    return Number(v);
+  };
+  const offset = int('offset', 0, Number.MAX_SAFE_INTEGER);
+  if (typeof offset === 'string') return offset;
+  const limit = int('limit', MAX_PAGE, MAX_PAGE);
+  if (typeof limit === 'string') return limit;
+  const show = params.get('show') || 'all';
+  if (show !== 'all' && show !== 'problems' && show !== 'routed') return 'show must be all, problems or routed';
+  const names = params.get('names');
+  return {
+    q: (params.get('q') ?? '').trim().toLowerCase(),
+    registry: params.get('registry') || undefined,
+    show,
+    names: names === null ? undefined : new Set(names.split(',').filter(Boolean)),
+    offset,
+    limit,
+  };
+}
+
+/**
+ * Whether a service has a problem, from this process's state: no instance, an
+ * instance that cannot be used (what console/src/ui.tsx `usable` shows as
+ * ejected, down, check failing or weight 0), or a service breaker not closed.
+ * The console's "with problems" filter.
+ */
+export function serviceHasProblem(gw: AdminTarget, name: string, now: number): boolean {
+  const cluster = gw.clusters.has(name) ? gw.clusters.get(name) : undefined;
+  if (cluster === undefined) {
+    const eps = gw.table.get(name)?.endpoints ?? [];
+    return eps.length === 0 || eps.some((e) => !e.healthy || e.weight === 0);
+  }
+  if (cluster.instances.length === 0 || cluster.instances.some((i) => !i.available(now))) return true;
+  const d = cluster.breakers?.describe() as { breakers?: { state?: string }[] } | undefined;
+  return (d?.breakers ?? []).some((b) => b.state !== 'closed');
+}
+
+function matchesText(gw: AdminTarget, name: string, q: string): boolean {
+  if (name.toLowerCase().includes(q)) return true;
+  for (const e of gw.table.get(name)?.endpoints ?? []) {
+    if (`${e.host}:${e.port}`.includes(q)) return true;
+    for (const [k, v] of Object.entries(e.metadata)) if (`${k}=${v}`.toLowerCase().includes(q)) return true;
+  }
+  return false;
+}
+
+/**
+ * The services matching `query`, in /api/services order, before paging;
+ * `problem` answers show=problems (in worker mode it also asks the workers).
+ */
+export function matchServices(gw: AdminTarget, query: ServiceQuery, problem: (name: string) => boolean): string[] {
+  const out: string[] = [];
+  for (const name of sortedServiceNames(gw)) {
+    if (query.names !== undefined && !query.names.has(name)) continue;
+    if (query.registry !== undefined && (gw.table.get(name)?.registry ?? '(none)') !== query.registry) continue;
+    if (query.show === 'routed' && !gw.clusters.has(name)) continue;
+    if (query.q !== '' && !matchesText(gw, name, query.q)) continue;
+    if (query.show === 'problems' && !problem(name)) continue;
+    out.push(name);
+  }
+  return out;
+}
+
 /** One entry of /api/services, as it is now. */
 export function describeService(gw: AdminTarget, name: string): unknown {
   const entry = gw.table.get(name);

@@ -1,11 +1,11 @@
 import { useMemo, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
-import type { Overview, Routes, Service, StatPoint } from '../api';
+import type { Overview, RouteView, Routes, Service, StatPoint } from '../api';
 import { color, TimeChart } from '../charts';
-import { loadOverview, loadRoutes, loadServices, pollStats } from '../data';
+import { loadOverview, loadRoutes, loadServicePage, pollStats } from '../data';
 import { usePoll } from '../hooks';
 import { ErrorLine, fmtAgo, fmtNum, fmtTime, href, Loading, Pill, Search, usable } from '../ui';
-import { backendStatus, RouteMatch } from './routes';
+import { backendStatus, RouteMatch, useServicesNamed } from './routes';
 
 function Charts({ points }: { points: StatPoint[] }) {
   const { rps, err, lat, flagSeries, last } = useMemo(() => {
@@ -77,9 +77,14 @@ function Tile({ label, value, tone }: { label: string; value: string; tone?: 'ba
 export function OverviewPage() {
   const ov = usePoll(loadOverview, 2000);
   const stats = usePoll(pollStats, 1000);
-  const services = usePoll(loadServices, 2000);
   const routes = usePoll(loadRoutes, 3000);
   const [q, setQ] = useState('');
+  const needle = q.trim().toLowerCase();
+  // The first rows matching the filter; the status of the services those routes use, asked by name.
+  const services = usePoll(() => loadServicePage({ q: needle, limit: OVERVIEW_ROWS }), 2000, [needle]);
+  const shownRoutes = routes.data ? matchingRoutes(routes.data, needle).slice(0, OVERVIEW_ROWS) : undefined;
+  const backendNames = [...new Set((shownRoutes ?? []).flatMap((r) => [...(r.backends ?? []), ...(r.canary?.backends ?? [])].map((b) => b.service)))].sort();
+  const backends = useServicesNamed(backendNames, 2000);
   const o = ov.data;
   return (
     <section>
@@ -120,26 +125,41 @@ export function OverviewPage() {
       <div class="two-col">
         <div>
           <h2>
-            Services <span class="count">{services.data?.length ?? ''}</span>
+            Services <span class="count">{services.data?.total ?? ''}</span>
           </h2>
           <ErrorLine error={services.error} />
-          {services.data ? <ServiceSummary services={services.data} q={q} /> : <Loading what="services" />}
+          {services.data ? <ServiceSummary services={services.data.services} /> : <Loading what="services" />}
+          {services.data && services.data.matched > services.data.services.length && (
+            <p class="muted">
+              The first {services.data.services.length} of {services.data.matched}: <a href={href('services')}>all services</a>
+            </p>
+          )}
         </div>
         <div>
           <h2>
             Routes <span class="count">{routes.data?.routes.length ?? ''}</span>
           </h2>
           <ErrorLine error={routes.error} />
-          {routes.data && services.data ? <RouteSummary routes={routes.data} services={services.data} q={q} /> : <Loading what="routes" />}
+          {shownRoutes && backends.data ? <RouteSummary routes={shownRoutes} services={backends.data} /> : <Loading what="routes" />}
+          {routes.data && shownRoutes && matchingRoutes(routes.data, needle).length > shownRoutes.length && (
+            <p class="muted">
+              The first {shownRoutes.length} of {matchingRoutes(routes.data, needle).length}: <a href={href('routes')}>all routes</a>
+            </p>
+          )}
         </div>
       </div>
     </section>
   );
 }
 
-function ServiceSummary({ services, q }: { services: Service[]; q: string }) {
-  const needle = q.trim().toLowerCase();
-  const list = needle ? services.filter((s) => s.name.toLowerCase().includes(needle)) : services;
+/** Rows of each list the overview shows at most. */
+const OVERVIEW_ROWS = 100;
+
+function matchingRoutes(routes: Routes, needle: string): RouteView[] {
+  return needle ? routes.routes.filter((r) => r.name.toLowerCase().includes(needle) || (r.backends ?? []).some((b) => b.service.toLowerCase().includes(needle))) : routes.routes;
+}
+
+function ServiceSummary({ services: list }: { services: Service[] }) {
   return (
     <div class="table-wrap">
       <table class="grid" data-testid="overview-services">
@@ -177,9 +197,7 @@ function ServiceSummary({ services, q }: { services: Service[]; q: string }) {
   );
 }
 
-function RouteSummary({ routes, services, q }: { routes: Routes; services: Service[]; q: string }) {
-  const needle = q.trim().toLowerCase();
-  const list = needle ? routes.routes.filter((r) => r.name.toLowerCase().includes(needle) || (r.backends ?? []).some((b) => b.service.toLowerCase().includes(needle))) : routes.routes;
+function RouteSummary({ routes: list, services }: { routes: RouteView[]; services: Service[] }) {
   return (
     <div class="table-wrap">
       <table class="grid" data-testid="overview-routes">

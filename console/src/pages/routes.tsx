@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import type { Backend, FilterView, RouteView, Service } from '../api';
-import { loadRoutes, loadServices } from '../data';
+import { loadRoutes, loadServicePage, loadServicesNamed } from '../data';
 import { usePoll } from '../hooks';
 import { brief, ErrorLine, href, KV, Loading, Pill, Search, usable, type Tone } from '../ui';
 
@@ -63,11 +63,42 @@ function canaryRule(c: RouteView['canary']): string {
   return brief(rest);
 }
 
+/**
+ * The services `names` lists, polled; undefined until the answer for these
+ * names is in (a stale answer for other names would show their backends as
+ * unknown services).
+ */
+export function useServicesNamed(names: string[], everyMs: number): { data: Service[] | undefined; error: Error | undefined } {
+  const key = names.join(',');
+  const p = usePoll(() => loadServicesNamed(names).then((list) => ({ key, list })), everyMs, [key]);
+  return { data: p.data?.key === key ? p.data.list : undefined, error: p.error };
+}
+
+/** Routes the table shows before "show more". */
+const PAGE = 200;
+
+const backendsOf = (r: RouteView): Backend[] => [...(r.backends ?? []), ...(r.canary?.backends ?? [])];
+
 export function RoutesPage({ name }: { name?: string }) {
   const routes = usePoll(loadRoutes, 3000);
-  const services = usePoll(loadServices, 2000);
   const [q, setQ] = useState('');
   const [problems, setProblems] = useState(false);
+  const [limit, setLimit] = useState(PAGE);
+  // With the problems filter: every service with a problem, from the gateway (a short list when most are well).
+  const troubled = usePoll(() => (problems ? loadServicePage({ show: 'problems', limit: 10_000 }).then((p) => p.services) : Promise.resolve([])), 2000, [problems]);
+  const needle = q.trim().toLowerCase();
+  const all = routes.data?.routes ?? [];
+  const bad = (r: RouteView): boolean => backendsOf(r).some((b) => (troubled.data ?? []).some((s) => s.name === b.service) && backendStatus(b.service, troubled.data ?? []).tone === 'bad');
+  const rows = all.filter((r) => {
+    if (needle && !(r.name.toLowerCase().includes(needle) || JSON.stringify(r.match).toLowerCase().includes(needle) || (r.backends ?? []).some((b) => b.service.toLowerCase().includes(needle)))) return false;
+    if (problems && !bad(r)) return false;
+    return true;
+  });
+  const detail = name !== undefined ? all.find((r) => r.name === name) : undefined;
+  const shown = name !== undefined ? (detail ? [detail] : []) : rows.slice(0, limit);
+  // The status of the services the rows shown use, asked by name.
+  const names = [...new Set(shown.flatMap((r) => backendsOf(r).map((b) => b.service)))].sort();
+  const services = useServicesNamed(names, 2000);
   if (!routes.data || !services.data)
     return (
       <section>
@@ -77,13 +108,7 @@ export function RoutesPage({ name }: { name?: string }) {
       </section>
     );
   const svc = services.data;
-  if (name !== undefined) return <RouteDetail route={routes.data.routes.find((r) => r.name === name)} name={name} services={svc} />;
-  const needle = q.trim().toLowerCase();
-  const rows = routes.data.routes.filter((r) => {
-    if (needle && !(r.name.toLowerCase().includes(needle) || JSON.stringify(r.match).toLowerCase().includes(needle) || (r.backends ?? []).some((b) => b.service.toLowerCase().includes(needle)))) return false;
-    if (problems && !(r.backends ?? []).concat(r.canary?.backends ?? []).some((b) => backendStatus(b.service, svc).tone === 'bad')) return false;
-    return true;
-  });
+  if (name !== undefined) return <RouteDetail route={detail} name={name} services={svc} />;
   return (
     <section>
       <h1>
@@ -96,6 +121,7 @@ export function RoutesPage({ name }: { name?: string }) {
           <input type="checkbox" checked={problems} onChange={(e) => setProblems((e.target as HTMLInputElement).checked)} /> only routes with a backend without healthy instances
         </label>
         <span class="muted">{rows.length} shown</span>
+        <ErrorLine error={troubled.error} />
       </div>
       <div class="table-wrap tall">
         <table class="grid" data-testid="routes-table">
@@ -111,7 +137,7 @@ export function RoutesPage({ name }: { name?: string }) {
             </tr>
           </thead>
           <tbody>
-            {rows.map((r) => {
+            {shown.map((r) => {
               const dead = (r.backends ?? []).some((b) => backendStatus(b.service, svc).tone === 'bad');
               return (
                 <tr key={r.name} class={dead ? 'row-bad' : ''} data-route={r.name}>
@@ -145,6 +171,11 @@ export function RoutesPage({ name }: { name?: string }) {
           </tbody>
         </table>
       </div>
+      {rows.length > shown.length && (
+        <button class="btn" onClick={() => setLimit(limit + PAGE)}>
+          Show {Math.min(PAGE, rows.length - shown.length)} more of {rows.length - shown.length}
+        </button>
+      )}
       <h2>Global filters</h2>
       <Filters list={routes.data.globalFilters} />
     </section>

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import type { BreakerView, Service } from '../api';
-import { loadServices } from '../data';
+import { loadRegistries, loadServicePage } from '../data';
 import { usePoll } from '../hooks';
 import { breakerTone, brief, ErrorLine, fmtTime, href, KV, Loading, Pill, Search, instanceState, usable } from '../ui';
 
@@ -9,36 +9,47 @@ const PAGE = 200;
 type Show = 'all' | 'problems' | 'routed';
 
 export function ServicesPage({ name }: { name?: string }) {
-  const services = usePoll(loadServices, 1000);
+  return name !== undefined ? <ServiceDetailPage name={name} /> : <ServiceList />;
+}
+
+function ServiceDetailPage({ name }: { name: string }) {
+  const page = usePoll(() => loadServicePage({ names: [name], limit: 1 }), 1000, [name]);
+  if (!page.data)
+    return (
+      <section>
+        <h1>Service {name}</h1>
+        <ErrorLine error={page.error} />
+        <Loading what="service" />
+      </section>
+    );
+  return <ServiceDetail service={page.data.services.find((s) => s.name === name)} name={name} error={page.error} />;
+}
+
+function ServiceList() {
   const [q, setQ] = useState('');
   const [registry, setRegistry] = useState('');
   const [show, setShow] = useState<Show>('all');
   const [limit, setLimit] = useState(PAGE);
-  if (!services.data)
+  const needle = q.trim().toLowerCase();
+  // The gateway filters and pages: a poll carries the rows shown, not every service.
+  const page = usePoll(() => loadServicePage({ q: needle, registry, show, limit }), 1000, [needle, registry, show, limit]);
+  const regs = usePoll(loadRegistries, 5000);
+  const registries = [...(regs.data ?? []).map((r) => r.name), '(none)'];
+  if (!page.data)
     return (
       <section>
         <h1>Services</h1>
-        <ErrorLine error={services.error} />
+        <ErrorLine error={page.error} />
         <Loading what="services" />
       </section>
     );
-  if (name !== undefined) return <ServiceDetail service={services.data.find((s) => s.name === name)} name={name} error={services.error} />;
-  const all = services.data;
-  const registries = [...new Set(all.map((s) => s.registry ?? '(none)'))].sort();
-  const needle = q.trim().toLowerCase();
-  const rows = all.filter((s) => {
-    if (registry && (s.registry ?? '(none)') !== registry) return false;
-    if (show === 'routed' && !s.routed) return false;
-    if (show === 'problems' && !hasProblem(s)) return false;
-    if (!needle) return true;
-    return s.name.toLowerCase().includes(needle) || s.endpoints.some((e) => `${e.host}:${e.port}`.includes(needle) || Object.entries(e.metadata ?? {}).some(([k, v]) => `${k}=${v}`.toLowerCase().includes(needle)));
-  });
+  const { services: rows, matched, total } = page.data;
   return (
     <section>
       <h1>
-        Services <span class="count">{all.length}</span>
+        Services <span class="count">{total}</span>
       </h1>
-      <ErrorLine error={services.error} />
+      <ErrorLine error={page.error} />
       <div class="toolbar">
         <Search
           value={q}
@@ -61,7 +72,7 @@ export function ServicesPage({ name }: { name?: string }) {
           <option value="problems">with problems</option>
           <option value="routed">used by routes</option>
         </select>
-        <span class="muted">{rows.length} shown</span>
+        <span class="muted">{matched} shown</span>
       </div>
       <div class="table-wrap tall">
         <table class="grid" data-testid="services-table">
@@ -75,23 +86,19 @@ export function ServicesPage({ name }: { name?: string }) {
             </tr>
           </thead>
           <tbody>
-            {rows.slice(0, limit).map((s) => (
+            {rows.map((s) => (
               <ServiceRow key={s.name} s={s} />
             ))}
           </tbody>
         </table>
       </div>
-      {rows.length > limit && (
+      {matched > rows.length && (
         <button class="btn" onClick={() => setLimit(limit + PAGE)}>
-          Show {Math.min(PAGE, rows.length - limit)} more of {rows.length - limit}
+          Show {Math.min(PAGE, matched - rows.length)} more of {matched - rows.length}
         </button>
       )}
     </section>
   );
-}
-
-function hasProblem(s: Service): boolean {
-  return s.endpoints.length === 0 || s.endpoints.some((e) => !usable(e)) || (s.breakers?.breakers ?? []).some((b) => b.state !== 'closed');
 }
 
 function ServiceRow({ s }: { s: Service }) {

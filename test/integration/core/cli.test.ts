@@ -145,6 +145,18 @@ describe('meshgate CLI', () => {
         );
         assert.equal(w.services.find((s: { name: string }) => s.name === 's599.static')?.endpoints.length, 1);
       }
+      // A page (what the console asks for): the workers describe only its services; the counts come from the primary.
+      const paged = await request(`http://127.0.0.1:${adminPort}/api/services?live=1&q=s59&offset=2&limit=5`);
+      assert.equal(paged.headers['x-total-count'], '11', 's59 and s590-s599');
+      assert.equal(paged.headers['x-service-count'], '601');
+      const pagedBody = (await paged.body.json()) as { workers: Array<{ services: Array<{ name: string; endpoints: unknown[] }> }> };
+      const want = primary.map((s) => s.name).filter((n) => n.includes('s59')).slice(2, 7);
+      assert.equal(want.length, 5);
+      assert.equal(pagedBody.workers.length, 2);
+      for (const w of pagedBody.workers) {
+        assert.deepEqual(w.services.map((s) => s.name), want);
+        assert.ok(w.services.every((s) => s.endpoints.length === 1));
+      }
     });
 
     it('stops gracefully on SIGTERM', async () => {
