@@ -566,8 +566,8 @@ function txWrites(rules: readonly CompiledRule[]): TxWrites {
   return w;
 }
 
-/** The TX keys a rule (with its chain) reads, or null when it reads TX in a way a key list cannot say (a key regex, all of TX). */
-function txReads(top: CompiledRule): string[] | null {
+/** The TX keys a rule (with its chain, unless `starterOnly`) reads, or null when it reads TX in a way a key list cannot say (a key regex, all of TX). */
+function txReads(top: CompiledRule, starterOnly = false): string[] | null {
   const keys: string[] = [];
   const macro = (m: Macro): boolean => {
     if (typeof m === 'string') return true;
@@ -578,7 +578,7 @@ function txReads(top: CompiledRule): string[] | null {
     }
     return true;
   };
-  for (let r: CompiledRule | undefined = top; r !== undefined; r = r.chain) {
+  for (let r: CompiledRule | undefined = top; r !== undefined; r = starterOnly ? undefined : r.chain) {
     for (const t of r.targets) {
       if (t.kind !== T_TX || t.key === undefined || t.keyRx !== undefined) return null;
       keys.push(t.key);
@@ -586,6 +586,17 @@ function txReads(top: CompiledRule): string[] | null {
     if (r.op?.dynamicArg !== undefined && !macro(r.op.dynamicArg)) return null;
   }
   return keys;
+}
+
+/**
+ * Whether a chain's first rule reads nothing but TX (its chain may read
+ * anything). Its actions run only once the whole chain matches, so when it
+ * does not match for the prologue's TX the rule never matches (see Fold).
+ */
+function starterReadsOnlyTx(r: CompiledRule): boolean {
+  if (r.chain === undefined || r.op === undefined || r.targets.length === 0) return false;
+  for (const t of r.targets) if (t.kind !== T_TX) return false;
+  return r.op.compiled !== undefined || (r.op.dynamicArg !== undefined && readsOnlyTx(r.op.dynamicArg));
 }
 
 function writesKey(w: TxWrites, key: string): boolean {
@@ -797,15 +808,20 @@ export class Transaction {
       for (let i = phase === 1 ? pro.resume : 0; i < rules.length; i++) {
         const r = rules[i]!;
         index[i] = r.index;
-        if (r.marker !== undefined || !readsOnlyTxRule(r)) continue;
-        const reads = txReads(r);
+        if (r.marker !== undefined) continue;
+        // A rule that reads only TX; or a chain whose first rule does (CRS's
+        // `&TX:MAX_NUM_ARGS "@eq 1"` chain `&ARGS "@gt %{tx.max_num_args}"`),
+        // folded only when that first rule does not match.
+        const whole = readsOnlyTxRule(r);
+        if (!whole && !starterReadsOnlyTx(r)) continue;
+        const reads = txReads(r, !whole);
         if (reads === null || reads.some((key) => writesKey(writes, key))) continue;
         this.matchedVars.length = 0;
         this.haveFirst = false;
         const logged = this.matches.length;
         const before = this.tx.snapshot();
-        const hit = this.evalRule(r, true);
-        if (this.matches.length !== logged || this.interruption || this.stopped || (hit && hasEffects(r))) {
+        const hit = this.evalRule(whole ? r : { ...r, chain: undefined }, true);
+        if (this.matches.length !== logged || this.interruption || this.stopped || (hit && (!whole || hasEffects(r)))) {
           // It would log, end the request or change TX: not folded. A rule with
           // effects is folded only when it never matches (CRS's scoring for
           // levels above the one in force). Its effects here are undone.

@@ -550,3 +550,29 @@ SecRule TX:/^[abc]$/ "@rx ." "id:4,phase:1,pass,nolog,setvar:tx.order=%{tx.order
     assert.equal(run(rs, dropped).txValue('b'), undefined);
   }
 });
+
+test('a chain whose first rule reads only TX that nothing later writes: not run when that rule cannot match, enforced when a setting makes it', () => {
+  // CRS's optional limits (920380 and its kind): the chain only counts ARGS once tx.max_num_args is set.
+  const text = (setting: string) => `
+SecAction "id:1,phase:1,pass,nolog${setting}"
+SecRule TX:MAX_NUM_ARGS "@eq 3" "id:3,phase:2,pass,log,msg:'three allowed',chain"
+    SecRule ARGS:a "@streq x"
+SecRule &TX:MAX_NUM_ARGS "@eq 1" "id:2,phase:2,deny,log,msg:'too many arguments',chain"
+    SecRule &ARGS "@gt %{tx.max_num_args}" "t:none"
+`;
+  const many = { target: '/x?a=x&b=2&c=3&d=4' };
+  const unset = rules(text(''));
+  const limited = rules(text(',setvar:tx.max_num_args=3'));
+  for (let round = 0; round < 2; round++) {
+    const free = run(unset, many);
+    assert.equal(free.blocked, false, 'no limit set: any number of arguments');
+    // Neither chain can match without the setting: their operators do not run at all.
+    assert.equal(free.stats.operators, 0, `operators ${free.stats.operators}`);
+    const over = run(limited, many);
+    assert.equal(over.blocked, true, 'the limit set: four arguments are too many');
+    assert.deepEqual(ids(over), [3, 2]);
+    const under = run(limited, { target: '/x?a=y&b=2' });
+    assert.equal(under.blocked, false);
+    assert.deepEqual(ids(under), []);
+  }
+});
