@@ -9,6 +9,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from 'pino';
 import { startAdmin, type AdminServer } from './admin/server.js';
+import { sumTotals, type Totals } from './admin/stats.js';
 import type { Config } from './config/schema.js';
 import type { Endpoint, RegistrySink } from './discovery/types.js';
 import { ConfigError } from './config/load.js';
@@ -46,6 +47,9 @@ type ToPrimary =
   | { t: 'view-part'; id: number; services: unknown[] }
   | { t: 'prepared'; id: number; error?: string }
   | { t: 'committed'; id: number; error?: string };
+
+/** The 'view' a worker answers with its request counters summed (admin/stats.ts Totals), for the console's live figures. */
+const STATS_TOTALS = 'stats-totals';
 
 /** How long a worker may take to compile and bind a config. */
 const PREPARE_TIMEOUT_MS = 15_000;
@@ -224,6 +228,35 @@ export async function runPrimary(opts: { config: Config; configText?: string; co
   }
   started = true;
 
+  /** Each worker's answer to a 'view' message (see ToWorker). */
+  const workerViews = (path: string, ask?: { names?: string[]; problems?: boolean }): Promise<unknown[]> =>
+    new Promise((resolve) => {
+      const id = nextViewId++;
+      // Workers that do not answer within 2 s are left out; a worker still sending its parts is waited for.
+      const giveUp = (): void => {
+        const p = pendingViews.get(id);
+        pendingViews.delete(id);
+        resolve(p?.results ?? []);
+      };
+      let timer = setTimeout(giveUp, 2000);
+      timer.unref();
+      pendingViews.set(id, {
+        results: [],
+        left: live.size,
+        parts: new Map(),
+        progress: () => {
+          clearTimeout(timer);
+          timer = setTimeout(giveUp, 2000);
+          timer.unref();
+        },
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+      });
+      broadcast({ t: 'view', id, path, names: ask?.names, problems: ask?.problems });
+    });
+
   const admin = await startAdmin(gw, opts.config.admin.address, {
     scope: () => ({ scope: 'cluster', workers: live.size, note: 'control-plane view; add ?live=1 for each worker\'s live instance state' }),
     serving: () => ({ ok: serving.size > 0, workers: { serving: serving.size, of: opts.workers } }),
@@ -232,33 +265,8 @@ export async function runPrimary(opts: { config: Config; configText?: string; co
       const own = await metrics.registry.metrics();
       return { contentType: aggregator.contentType, body: `# meshgate: request metrics summed over ${live.size} worker(s); registry metrics from the primary\n${own}\n${workersText}` };
     },
-    workerViews: (path, ask) =>
-      new Promise((resolve) => {
-        const id = nextViewId++;
-        // Workers that do not answer within 2 s are left out; a worker still sending its parts is waited for.
-        const giveUp = (): void => {
-          const p = pendingViews.get(id);
-          pendingViews.delete(id);
-          resolve(p?.results ?? []);
-        };
-        let timer = setTimeout(giveUp, 2000);
-        timer.unref();
-        pendingViews.set(id, {
-          results: [],
-          left: live.size,
-          parts: new Map(),
-          progress: () => {
-            clearTimeout(timer);
-            timer = setTimeout(giveUp, 2000);
-            timer.unref();
-          },
-          resolve: (v) => {
-            clearTimeout(timer);
-            resolve(v);
-          },
-        });
-        broadcast({ t: 'view', id, path, names: ask?.names, problems: ask?.problems });
-      }),
+    statsTotals: async () => sumTotals((await workerViews(STATS_TOTALS)).map((v) => (v as { totals: Totals }).totals)),
+    workerViews,
   });
   log.info({ workers: opts.workers, admin: admin.url }, 'meshgate primary ready');
 
@@ -335,6 +343,10 @@ export function runWorker(): void {
       for (const v of m.v) applyHealthVerdict(g.clusters, v, g.metrics);
     } else if (m.t === 'view') {
       void Promise.all([import('./admin/views.js'), import('./resilience/index.js'), import('./admin/json-stream.js')]).then(([views, { describeResilience }, { describeInParts }]) => {
+        if (m.path === STATS_TOTALS) {
+          void reply({ t: 'view', id: m.id, body: { pid: process.pid, totals: g.metrics.requestTotals() } });
+          return;
+        }
         if (m.path === '/api/resilience') {
           void reply({ t: 'view', id: m.id, body: { pid: process.pid, ...(describeResilience(g.clusters.all(), g.state.globalFilters, g.state.router.routes) as object) } });
           return;

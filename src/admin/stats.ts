@@ -3,24 +3,17 @@
 // second for the last five minutes.
 //
 // Each point is the difference between two readings of the request counters
-// (meshgate_requests_total and meshgate_request_duration_seconds, summed over
-// their label sets), so it costs nothing on the request path. Quantiles are
+// (meshgate_requests_total and meshgate_request_duration_seconds summed over
+// their label sets: Metrics.requestTotals keeps that sum as requests are
+// counted, a few additions each, so a reading costs the same at any number
+// of routes; a --workers primary sums its workers'). Quantiles are
 // interpolated inside the histogram's buckets as Prometheus'
 // histogram_quantile does. The sampler runs only while someone reads it: it
 // starts on the first read and stops a minute after the last.
-import type client from 'prom-client';
+import type { RequestTotals } from '../observability/metrics.js';
 
-/** The request counters summed over every route and service. */
-export interface Totals {
-  requests: number;
-  /** Requests answered with a 5xx or carrying a flag (a failure the gateway names). */
-  errors: number;
-  byFlag: Record<string, number>;
-  /** Upper bounds (seconds) of the latency buckets, ascending, and the cumulative count at each; `count` is +Inf. */
-  bounds: number[];
-  cumulative: number[];
-  count: number;
-}
+/** The request counters summed over every route and service (Metrics.requestTotals). */
+export type Totals = RequestTotals;
 
 export interface StatsPoint {
   t: number;
@@ -41,12 +34,6 @@ function emptyTotals(): Totals {
   return { requests: 0, errors: 0, byFlag: {}, bounds: [], cumulative: [], count: 0 };
 }
 
-function countRequest(t: Totals, code: number, flag: string, n: number): void {
-  t.requests += n;
-  if (flag) t.byFlag[flag] = (t.byFlag[flag] ?? 0) + n;
-  if (flag || code >= 500) t.errors += n;
-}
-
 function addBucket(t: Totals, le: number, n: number): void {
   if (!Number.isFinite(le)) return; // +Inf is the count
   let i = t.bounds.indexOf(le);
@@ -59,41 +46,15 @@ function addBucket(t: Totals, le: number, n: number): void {
   t.cumulative[i]! += n;
 }
 
-/** Reads this process's registry without rendering it (the request path's process: cheap at any number of routes). */
-export function totalsFromRegistry(registry: client.Registry): () => Promise<Totals> {
-  return async () => {
-    const t = emptyTotals();
-    const requests = registry.getSingleMetric(REQUESTS);
-    const duration = registry.getSingleMetric(DURATION);
-    for (const v of (await requests?.get())?.values ?? []) countRequest(t, Number(v.labels.code), String(v.labels.flag ?? ''), v.value);
-    for (const v of (await duration?.get())?.values ?? []) {
-      const name = (v as { metricName?: string }).metricName;
-      if (name === `${DURATION}_bucket`) addBucket(t, Number(v.labels.le), v.value);
-      else if (name === `${DURATION}_count`) t.count += v.value;
-    }
-    return t;
-  };
-}
-
-const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/;
-const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
-
-/** Reads Prometheus text (a --workers primary's sum over its workers). */
-export function totalsFromText(text: string): Totals {
+/** Totals summed over processes (a --workers primary's over its workers' totalsFromRegistry). */
+export function sumTotals(list: readonly Totals[]): Totals {
   const t = emptyTotals();
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('meshgate_request')) continue;
-    const m = LINE.exec(line);
-    if (!m) continue;
-    const [, name, labelText = '', value] = m;
-    if (name !== REQUESTS && name !== `${DURATION}_bucket` && name !== `${DURATION}_count`) continue;
-    const labels: Record<string, string> = {};
-    for (const l of labelText.matchAll(LABEL)) labels[l[1]!] = l[2]!;
-    const n = Number(value);
-    if (!Number.isFinite(n)) continue;
-    if (name === REQUESTS) countRequest(t, Number(labels.code), labels.flag ?? '', n);
-    else if (name === `${DURATION}_bucket`) addBucket(t, labels.le === '+Inf' ? Infinity : Number(labels.le), n);
-    else t.count += n;
+  for (const x of list) {
+    t.requests += x.requests;
+    t.errors += x.errors;
+    t.count += x.count;
+    for (const [flag, n] of Object.entries(x.byFlag)) t.byFlag[flag] = (t.byFlag[flag] ?? 0) + n;
+    for (let i = 0; i < x.bounds.length; i++) addBucket(t, x.bounds[i]!, x.cumulative[i]!);
   }
   return t;
 }

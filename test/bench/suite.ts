@@ -73,6 +73,7 @@ const BENCHES: Bench[] = [
   { name: 'registry-propagation-consul-eureka', script: 'registry-propagation-consul-eureka.ts', args: ['30'], quick: ['10'] },
   { name: 'endpoints-scale', script: 'endpoints-scale.ts', args: ['--no-build'], quick: ['--no-build', '--services', '2000', '--seconds', '4', '--warmup', '1', '--rounds', '1'], timeoutMin: 12 },
   { name: 'admin-live', script: 'admin-live.ts', args: ['--no-build'], quick: ['--no-build', '--services', '2000', '--seconds', '4', '--rounds', '1'], timeoutMin: 8 },
+  { name: 'admin-stats', script: 'admin-stats.ts', args: ['--no-build'], quick: ['--no-build', '--routes', '500', '--workers', '2', '--seconds', '4', '--rounds', '1'], timeoutMin: 10 },
   { name: 'workers-ipc', script: 'workers-ipc.ts', args: ['--no-build'], quick: ['--no-build', '--workers', '1,2', '--routes', '200', '--services', '2000', '--churn', '1000', '--churn-seconds', '3', '--reloads', '3'], timeoutMin: 12 },
 ];
 

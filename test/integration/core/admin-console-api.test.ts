@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { textHash } from '../../../src/config/load.js';
 import type { Gateway } from '../../../src/gateway.js';
-import { pointBetween, quantileMs, totalsFromText, type Totals } from '../../../src/admin/stats.js';
+import { pointBetween, quantileMs, sumTotals, type Totals } from '../../../src/admin/stats.js';
 import { startGateway, waitFor } from '../../helpers/gateway.js';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.js';
 
@@ -279,25 +279,16 @@ describe('stats arithmetic', () => {
     assert.equal(p.rps, 50);
   });
 
-  it('sums the Prometheus text of a worker cluster', () => {
-    const t = totalsFromText(
-      [
-        '# HELP meshgate_requests_total x',
-        'meshgate_requests_total{route="a",service="s",code="200",flag=""} 7',
-        'meshgate_requests_total{route="b",service="s",code="503",flag="UH"} 3',
-        'meshgate_requests_total{route="",service="",code="404",flag="NR"} 2',
-        'meshgate_request_duration_seconds_bucket{le="0.001",route="a",service="s"} 4',
-        'meshgate_request_duration_seconds_bucket{le="0.001",route="b",service="s"} 1',
-        'meshgate_request_duration_seconds_bucket{le="+Inf",route="a",service="s"} 9',
-        'meshgate_request_duration_seconds_count{route="a",service="s"} 9',
-        'meshgate_request_duration_seconds_count{route="b",service="s"} 3',
-      ].join('\n'),
-    );
+  it("sums the workers' totals (a --workers primary's live figures)", () => {
+    const w1: Totals = { requests: 7, errors: 0, byFlag: {}, bounds: [0.001, 0.01], cumulative: [4, 6], count: 7 };
+    const w2: Totals = { requests: 5, errors: 5, byFlag: { UH: 3, NR: 2 }, bounds: [0.001, 0.01], cumulative: [1, 4], count: 5 };
+    const t = sumTotals([w1, w2]);
     assert.equal(t.requests, 12);
     assert.equal(t.errors, 5);
     assert.deepEqual(t.byFlag, { UH: 3, NR: 2 });
-    assert.deepEqual(t.bounds, [0.001]);
-    assert.deepEqual(t.cumulative, [5]);
+    assert.deepEqual(t.bounds, [0.001, 0.01]);
+    assert.deepEqual(t.cumulative, [5, 10]);
     assert.equal(t.count, 12);
+    assert.deepEqual(sumTotals([]), { requests: 0, errors: 0, byFlag: {}, bounds: [], cumulative: [], count: 0 });
   });
 });

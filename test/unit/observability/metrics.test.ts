@@ -171,6 +171,40 @@ describe('request metrics', () => {
     for (const [ours, theirs] of scrapes) assert.deepEqual(series(ours), series(theirs));
   });
 
+  it('requestTotals: the requests and latency buckets summed over label sets, as the registry sums them', async () => {
+    const m = metrics();
+    const seen: Array<[number, string, number]> = [];
+    for (let i = 0; i < 2_000; i++) {
+      const code = [200, 503, 404, 0][i % 4]!;
+      const flag = i % 7 === 0 ? 'UH' : i % 11 === 0 ? 'RL' : '';
+      const seconds = [0.0004, 0.001, 0.003, 0.2, 40][i % 5]!; // a bound exactly, and past the last one
+      m.observeRequest(`r${i % 300}`, `s${i % 3}`, code, flag, seconds);
+      seen.push([code, flag, seconds]);
+    }
+    // The oracle: prom-client's own values for the two metrics, summed over every label set.
+    const values = async (name: string) => (await m.registry.getSingleMetric(name)!.get()).values;
+    let requests = 0;
+    let errors = 0;
+    const byFlag: Record<string, number> = {};
+    for (const v of await values('meshgate_requests_total')) {
+      requests += v.value;
+      const flag = String(v.labels.flag ?? '');
+      if (flag) byFlag[flag] = (byFlag[flag] ?? 0) + v.value;
+      if (flag || Number(v.labels.code) >= 500) errors += v.value;
+    }
+    const cumulative = BOUNDS.map(() => 0);
+    let count = 0;
+    for (const v of await values(DURATION)) {
+      const name = (v as { metricName?: string }).metricName;
+      if (name === `${DURATION}_bucket` && Number.isFinite(Number(v.labels.le))) cumulative[BOUNDS.indexOf(Number(v.labels.le))]! += v.value;
+      if (name === `${DURATION}_count`) count += v.value;
+    }
+    const t = m.requestTotals();
+    assert.deepEqual(t, { requests, errors, byFlag, bounds: BOUNDS, cumulative, count });
+    assert.equal(t.requests, 2_000);
+    assert.equal(t.cumulative.at(-1), 2_000 - seen.filter(([, , s]) => s > 30).length, 'past the last bound only in the count');
+  });
+
   it('a label set also observed through prom-client\'s own histogram API stays one series', async () => {
     const m = metrics();
     m.observeRequest('r', 's', 200, '', 0.002);
