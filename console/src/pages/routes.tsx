@@ -88,7 +88,12 @@ export function RoutesPage({ name }: { name?: string }) {
   const troubled = usePoll(() => (problems ? loadServicePage({ show: 'problems', limit: 10_000 }).then((p) => p.services) : Promise.resolve([])), 2000, [problems]);
   const needle = q.trim().toLowerCase();
   const all = routes.data?.routes ?? [];
-  const bad = (r: RouteView): boolean => backendsOf(r).some((b) => (troubled.data ?? []).some((s) => s.name === b.service) && backendStatus(b.service, troubled.data ?? []).tone === 'bad');
+  const troubledByName = new Map((troubled.data ?? []).map((s) => [s.name, s]));
+  const bad = (r: RouteView): boolean =>
+    backendsOf(r).some((b) => {
+      const s = troubledByName.get(b.service);
+      return s !== undefined && backendStatus(b.service, [s]).tone === 'bad';
+    });
   const rows = all.filter((r) => {
     if (needle && !(r.name.toLowerCase().includes(needle) || JSON.stringify(r.match).toLowerCase().includes(needle) || (r.backends ?? []).some((b) => b.service.toLowerCase().includes(needle)))) return false;
     if (problems && !bad(r)) return false;
