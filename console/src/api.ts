@@ -218,6 +218,9 @@ export interface ConfigSource {
 
 export type Validation = { ok: true; warnings: string[]; summary: string } | { ok: false; problems: string[]; warnings: string[] };
 
+/** The gateway's order of services (/api/services sorts names by code unit). */
+export const nameOrder = (a: { name: string }, b: { name: string }): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
 /** Worker mode: the live view per worker; merged here (ejected if any worker ejected, in-flight summed). */
 export function mergeLive(workers: unknown[]): Service[] {
   const byName = new Map<string, Service>();
@@ -248,5 +251,5 @@ export function mergeLive(workers: unknown[]): Service[] {
       }
     }
   }
-  return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+  return [...byName.values()].sort(nameOrder);
 }

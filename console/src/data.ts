@@ -1,6 +1,6 @@
 // Loaders shared by pages: the overview (with a fallback built from the older
 // endpoints), services (merged per worker in worker mode), the stats buffer.
-import { ApiError, get, getAnswer, mergeLive, type Answer, type ConfigSource, type LastReload, type Overview, type Registry, type Routes, type Service, type StatPoint } from './api';
+import { ApiError, get, getAnswer, mergeLive, nameOrder, type Answer, type ConfigSource, type LastReload, type Overview, type Registry, type Routes, type Service, type StatPoint } from './api';
 
 /** Worker count from /api/overview (undefined: not asked yet). */
 let workersKnown: number | undefined;
@@ -70,7 +70,7 @@ export async function loadServicePage(f: ServiceFilter): Promise<ServicePage> {
       out.matched += part.matched;
       out.total = part.total;
     }
-    out.services.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    out.services.sort(nameOrder);
     return out;
   }
   if (workersKnown === undefined) await loadOverview().catch(() => undefined);
@@ -94,8 +94,12 @@ export async function loadServicePage(f: ServiceFilter): Promise<ServicePage> {
   const reg = new Map(plainList.map((s) => [s.name, s.registry]));
   for (const s of merged) s.registry = reg.get(s.name) ?? s.registry;
   // A service no worker described (none has started serving it yet) still shows, as the control plane has it.
-  for (const s of plainList) if (!merged.some((m) => m.name === s.name)) merged.push(s);
-  merged.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const described = new Set(merged.map((s) => s.name));
+  const missing = plainList.filter((s) => !described.has(s.name));
+  if (missing.length > 0) {
+    merged.push(...missing);
+    merged.sort(nameOrder);
+  }
   const limit = f.limit ?? 200;
   return { services: merged.slice(0, limit), ...counts(live, merged.length) };
 }

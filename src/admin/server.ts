@@ -23,7 +23,6 @@ import {
   matchServices,
   parseServiceQuery,
   redactConfig,
-  serviceCount,
   serviceHasProblem,
   sortedServiceNames,
   type AdminTarget,
@@ -142,9 +141,9 @@ export async function startAdmin(gw: AdminTarget, address: string, hooks: AdminH
         for (const v of await views('/api/services', { problems: true })) for (const n of (v as { problems?: string[] }).problems ?? []) workerProblems.add(n);
       }
       const now = Date.now();
-      const matched = matchServices(gw, query, (n) => workerProblems?.has(n) === true || serviceHasProblem(gw, n, now));
+      const { matched, total } = matchServices(gw, query, (n) => workerProblems?.has(n) === true || serviceHasProblem(gw, n, now));
       const page = matched.slice(query.offset, query.offset + query.limit);
-      const headers = { 'x-total-count': String(matched.length), 'x-service-count': String(serviceCount(gw)) };
+      const headers = { 'x-total-count': String(matched.length), 'x-service-count': String(total) };
       if (views) {
         const list = await views('/api/services', { names: page });
         await writeJson(res, 200, { ...scope(), workers: list }, 4, undefined, headers).catch(failStreamed);

@@ -27,8 +27,6 @@ export interface StatsPoint {
   p99: number | null;
 }
 
-const REQUESTS = 'meshgate_requests_total';
-const DURATION = 'meshgate_request_duration_seconds';
 
 function emptyTotals(): Totals {
   return { requests: 0, errors: 0, byFlag: {}, bounds: [], cumulative: [], count: 0 };
@@ -46,7 +44,7 @@ function addBucket(t: Totals, le: number, n: number): void {
   t.cumulative[i]! += n;
 }
 
-/** Totals summed over processes (a --workers primary's over its workers' totalsFromRegistry). */
+/** Totals summed over processes (a --workers primary's over its workers' Metrics.requestTotals). */
 export function sumTotals(list: readonly Totals[]): Totals {
   const t = emptyTotals();
   for (const x of list) {

@@ -76,11 +76,6 @@ export function sortedServiceNames(gw: AdminTarget): string[] {
   return [...serviceNames(gw)].sort();
 }
 
-/** How many services /api/services lists in all. */
-export function serviceCount(gw: AdminTarget): number {
-  return serviceNames(gw).size;
-}
-
 /**
  * What a client asks of /api/services beyond the whole list: a search, filters
  * and a page. The console reads a page at a time this way, so a console left
@@ -158,12 +153,14 @@ function matchesText(gw: AdminTarget, name: string, q: string): boolean {
 }
 
 /**
- * The services matching `query`, in /api/services order, before paging;
- * `problem` answers show=problems (in worker mode it also asks the workers).
+ * The services matching `query`, in /api/services order, before paging, and
+ * how many services there are in all; `problem` answers show=problems (in
+ * worker mode it also asks the workers).
  */
-export function matchServices(gw: AdminTarget, query: ServiceQuery, problem: (name: string) => boolean): string[] {
+export function matchServices(gw: AdminTarget, query: ServiceQuery, problem: (name: string) => boolean): { matched: string[]; total: number } {
+  const all = sortedServiceNames(gw);
   const out: string[] = [];
-  for (const name of sortedServiceNames(gw)) {
+  for (const name of all) {
     if (query.names !== undefined && !query.names.has(name)) continue;
     if (query.registry !== undefined && (gw.table.get(name)?.registry ?? '(none)') !== query.registry) continue;
     if (query.show === 'routed' && !gw.clusters.has(name)) continue;
@@ -171,7 +168,7 @@ export function matchServices(gw: AdminTarget, query: ServiceQuery, problem: (na
     if (query.show === 'problems' && !problem(name)) continue;
     out.push(name);
   }
-  return out;
+  return { matched: out, total: all.length };
 }
 
 /** One entry of /api/services, as it is now. */

@@ -5,7 +5,7 @@ import { color, TimeChart } from '../charts';
 import { loadOverview, loadRoutes, loadServicePage, pollStats } from '../data';
 import { usePoll } from '../hooks';
 import { ErrorLine, fmtAgo, fmtNum, fmtTime, href, Loading, Pill, Search, usable } from '../ui';
-import { backendStatus, RouteMatch, useServicesNamed } from './routes';
+import { backendsOf, backendStatus, RouteMatch, useServicesNamed } from './routes';
 
 function Charts({ points }: { points: StatPoint[] }) {
   const { rps, err, lat, flagSeries, last } = useMemo(() => {
@@ -82,8 +82,9 @@ export function OverviewPage() {
   const needle = q.trim().toLowerCase();
   // The first rows matching the filter; the status of the services those routes use, asked by name.
   const services = usePoll(() => loadServicePage({ q: needle, limit: OVERVIEW_ROWS }), 2000, [needle]);
-  const shownRoutes = routes.data ? matchingRoutes(routes.data, needle).slice(0, OVERVIEW_ROWS) : undefined;
-  const backendNames = [...new Set((shownRoutes ?? []).flatMap((r) => [...(r.backends ?? []), ...(r.canary?.backends ?? [])].map((b) => b.service)))].sort();
+  const routesMatched = routes.data ? matchingRoutes(routes.data, needle) : undefined;
+  const shownRoutes = routesMatched?.slice(0, OVERVIEW_ROWS);
+  const backendNames = [...new Set((shownRoutes ?? []).flatMap((r) => backendsOf(r).map((b) => b.service)))].sort();
   const backends = useServicesNamed(backendNames, 2000);
   const o = ov.data;
   return (
@@ -141,9 +142,9 @@ export function OverviewPage() {
           </h2>
           <ErrorLine error={routes.error} />
           {shownRoutes && backends.data ? <RouteSummary routes={shownRoutes} services={backends.data} /> : <Loading what="routes" />}
-          {routes.data && shownRoutes && matchingRoutes(routes.data, needle).length > shownRoutes.length && (
+          {routesMatched && shownRoutes && routesMatched.length > shownRoutes.length && (
             <p class="muted">
-              The first {shownRoutes.length} of {matchingRoutes(routes.data, needle).length}: <a href={href('routes')}>all routes</a>
+              The first {shownRoutes.length} of {routesMatched.length}: <a href={href('routes')}>all routes</a>
             </p>
           )}
         </div>

@@ -77,7 +77,8 @@ export function useServicesNamed(names: string[], everyMs: number): { data: Serv
 /** Routes the table shows before "show more". */
 const PAGE = 200;
 
-const backendsOf = (r: RouteView): Backend[] => [...(r.backends ?? []), ...(r.canary?.backends ?? [])];
+/** A route's backends and its canary's. */
+export const backendsOf = (r: RouteView): Backend[] => [...(r.backends ?? []), ...(r.canary?.backends ?? [])];
 
 export function RoutesPage({ name }: { name?: string }) {
   const routes = usePoll(loadRoutes, 3000);
