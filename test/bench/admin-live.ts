@@ -22,7 +22,8 @@ import { join } from 'node:path';
 import { flag, opt, optString } from './lib/args.js';
 import { endpointCount, startGateway } from './lib/gateway-proc.js';
 import { startNacosDoubleProcess } from './lib/nacos-double.js';
-import { freePort, HELLO_UPSTREAM_JS, ROOT, runProcess, startProcess, stopAll, waitForPort } from './lib/procs.js';
+import { runPaced, type PacedResult } from './lib/paced.js';
+import { freePort, HELLO_UPSTREAM_JS, ROOT, startProcess, stopAll, waitForPort } from './lib/procs.js';
 import { loadAvg, median, report } from './lib/report.js';
 
 const SERVICES = opt('services', 10_000);
@@ -37,12 +38,6 @@ let stopNacos = (): void => undefined;
 const SUFFIX = '.DEFAULT-GROUP.public.nacos';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-
-interface Paced {
-  achievedRate: number;
-  errors: number;
-  service: { p50: number; p99: number; p999: number };
-}
 
 async function main(): Promise<void> {
   if (!flag('no-build') && !DIST) spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
@@ -71,7 +66,7 @@ async function main(): Promise<void> {
   }
   await sleep(2000);
 
-  const results: Record<'quiet' | 'live' | 'page', Paced[]> = { quiet: [], live: [], page: [] };
+  const results: Record<'quiet' | 'live' | 'page', PacedResult[]> = { quiet: [], live: [], page: [] };
   const answers: number[] = [];
   const pageAnswers: number[] = [];
   const MODES = ['quiet', 'live', 'page'] as const;
@@ -103,10 +98,9 @@ async function main(): Promise<void> {
           await sleep(1000);
         }
       })();
-      const out = await runProcess(process.execPath, ['--import', 'tsx', 'test/bench/lib/proxy-paced.ts', '--rate', String(RATE), '--seconds', String(SECONDS), '--warmup', '2', '--connections', '32', `${gw.url}/hot/`], undefined);
+      const p = await runPaced(`${gw.url}/hot/`, { rate: RATE, seconds: SECONDS, warmup: 2 });
       polling = false;
       await poller;
-      const p = JSON.parse(out.trim().split('\n').pop()!) as Paced;
       results[mode].push(p);
       console.log(`round ${round} ${mode.padEnd(5)} @${p.achievedRate} req/s  p50 ${p.service.p50.toFixed(3)} ms  p99 ${p.service.p99.toFixed(3)} ms  p99.9 ${p.service.p999.toFixed(3)} ms  errors ${p.errors}  load ${loadAvg()}`);
     }

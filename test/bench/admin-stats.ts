@@ -18,7 +18,8 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { flag, opt, optString } from './lib/args.js';
 import { startGateway } from './lib/gateway-proc.js';
-import { freePort, HELLO_UPSTREAM_JS, ROOT, runProcess, startProcess, stopAll, waitForPort } from './lib/procs.js';
+import { runPaced, type PacedResult } from './lib/paced.js';
+import { freePort, HELLO_UPSTREAM_JS, ROOT, startProcess, stopAll, waitForPort } from './lib/procs.js';
 import { loadAvg, median, report } from './lib/report.js';
 
 const ROUTES = opt('routes', 2000);
@@ -31,12 +32,6 @@ const BENCH = 'admin-stats';
 /** stats.ts IDLE_STOP_MS and a margin: the sampler has stopped by then. */
 const SAMPLER_IDLE_MS = 62_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Paced {
-  achievedRate: number;
-  errors: number;
-  service: { p50: number; p99: number; p999: number };
-}
 
 async function warm(url: string): Promise<void> {
   for (let pass = 0; pass < 2; pass++) {
@@ -56,7 +51,7 @@ async function main(): Promise<void> {
   for (const workers of WORKERS) {
     const gw = await startGateway(`gw-stats-${workers}`, { registries: [{ name: 'up', type: 'static', endpoints: [`127.0.0.1:${upPort}`] }], routes }, { workers, dist: DIST ? join(DIST, 'dist') : undefined });
     await warm(gw.url);
-    const results: Record<'quiet' | 'stats', Paced[]> = { quiet: [], stats: [] };
+    const results: Record<'quiet' | 'stats', PacedResult[]> = { quiet: [], stats: [] };
     for (let round = 1; round <= ROUNDS; round++) {
       for (const mode of round % 2 ? (['quiet', 'stats'] as const) : (['stats', 'quiet'] as const)) {
         let polling = mode === 'stats';
@@ -67,10 +62,9 @@ async function main(): Promise<void> {
           }
         })();
         if (polling) await sleep(2000); // the sampler running
-        const out = await runProcess(process.execPath, ['--import', 'tsx', 'test/bench/lib/proxy-paced.ts', '--rate', String(RATE), '--seconds', String(SECONDS), '--warmup', '1', '--connections', '32', `${gw.url}/r7/x`], undefined);
+        const p = await runPaced(`${gw.url}/r7/x`, { rate: RATE, seconds: SECONDS, warmup: 1 });
         polling = false;
         await poller;
-        const p = JSON.parse(out.trim().split('\n').pop()!) as Paced;
         results[mode].push(p);
         console.log(`--workers ${workers} round ${round} ${mode.padEnd(5)} @${p.achievedRate} req/s  p50 ${p.service.p50.toFixed(3)} ms  p99 ${p.service.p99.toFixed(3)} ms  p99.9 ${p.service.p999.toFixed(3)} ms  errors ${p.errors}  load ${loadAvg()}`);
         if (mode === 'stats') await sleep(SAMPLER_IDLE_MS);

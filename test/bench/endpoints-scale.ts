@@ -48,7 +48,8 @@ import { flag, opt, optString } from './lib/args.js';
 import { endpointCount, startGateway, versionSum, type GatewayProc } from './lib/gateway-proc.js';
 import { remoteMemory } from './lib/inspector.js';
 import { startNacosDoubleProcess, type NacosDoubleProcess } from './lib/nacos-double.js';
-import { cpuSeconds, freePort, HELLO_UPSTREAM_JS, machineCpu, ROOT, rssMb, runProcess, startProcess, stopAll, waitForPort } from './lib/procs.js';
+import { runPaced, type PacedResult } from './lib/paced.js';
+import { cpuSeconds, freePort, HELLO_UPSTREAM_JS, machineCpu, ROOT, rssMb, startProcess, stopAll, waitForPort } from './lib/procs.js';
 import { loadAvg, median, report } from './lib/report.js';
 
 const SERVICES = opt('services', 10_000);
@@ -115,16 +116,8 @@ async function scaleCase(label: string, services: number): Promise<{ gw: Gateway
   return { gw, nacos, before, after, syncMs };
 }
 
-interface Paced {
-  achievedRate: number;
-  measured: number;
-  errors: number;
-  service: { p50: number; p99: number; p999: number; max: number };
-}
-
-async function pacedRun(url: string): Promise<Paced> {
-  const out = await runProcess(process.execPath, ['--import', 'tsx', 'test/bench/lib/proxy-paced.ts', '--rate', String(RATE), '--seconds', String(SECONDS), '--warmup', String(WARMUP), '--connections', '32', url], AUX_CPU);
-  return JSON.parse(out.trim().split('\n').pop()!) as Paced;
+function pacedRun(url: string): Promise<PacedResult> {
+  return runPaced(url, { rate: RATE, seconds: SECONDS, warmup: WARMUP }, AUX_CPU);
 }
 
 
@@ -186,7 +179,7 @@ async function main(): Promise<void> {
   const idleCpuPerSec = (cpuSeconds(gw.pid) - i0) / 3;
   console.log(`gateway CPU while idle: ${(idleCpuPerSec * 1000).toFixed(0)} ms/s`);
   const allPrefix = ''; // every service: the churned ones and hot
-  const results: Record<'quiet' | 'churn', Array<Paced & { cpuUs: number; applied: number; sent: number; load: number; share: { machine: number; gateway: number; double: number } }>> = { quiet: [], churn: [] };
+  const results: Record<'quiet' | 'churn', Array<PacedResult & { cpuUs: number; applied: number; sent: number; load: number; share: { machine: number; gateway: number; double: number } }>> = { quiet: [], churn: [] };
   for (let round = 1; round <= ROUNDS; round++) {
     const order: Array<'quiet' | 'churn'> = round % 2 ? ['quiet', 'churn'] : ['churn', 'quiet'];
     for (const mode of order) {
