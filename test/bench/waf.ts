@@ -2,6 +2,7 @@
 //
 //   npx tsx test/bench/waf.ts [--rounds 3] [--seconds 8] [--warmup 3] [--connections 32]
 //                             [--paranoia 1] [--no-build] [--no-pin] [--only cost|detection]
+//                             [--base DIR]
 //
 // Cost: two meshgate processes as users start them (`node dist/src/cli.js
 // start --workers 1`, access log off), identical but for one global
@@ -16,6 +17,10 @@
 // and wrk and the upstream on CPU 0 (taskset) unless --no-pin, so the
 // generator never competes with the process it measures.
 //
+// --base DIR: a third gateway, WAF on, run from another build (DIR/dist/src/cli.js:
+// a worktree of the commit before, built), measured in the same rounds; its
+// rows read "on (base)", with their ratio to the same WAF-off runs.
+//
 // Detection (against the WAF-on gateway): CRS's own go-ftw regression tests
 // for 930-944 at the paranoia level (test/waf/ftw.ts), libinjection's SQLi and
 // XSS lists as a query value and as a form body, and the false-positive sets:
@@ -23,7 +28,7 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { formatCorpusReport, runCorpus } from '../waf/corpus.js';
 import { freePort } from '../helpers/upstream.js';
 import { parseWrk, type MeasuredRun } from './lib/wrk.js';
@@ -34,6 +39,8 @@ import { report } from './lib/report.js';
 
 const only = optString('only');
 const o = { ...runOptions(), paranoia: opt('paranoia', 1) };
+const BASE = optString('base');
+type TargetName = 'waf-off' | 'waf-on' | 'waf-on-base';
 
 /** The pid of the gateway itself (taskset execs it, so it is the child's pid). */
 function gatewayPid(child: ChildProcess): number {
@@ -107,14 +114,19 @@ async function main(): Promise<void> {
     const upSrc = `require('http').createServer((q,s)=>{q.resume();q.on('end',()=>s.end('{"ok":true}'))}).listen(${upPort},'127.0.0.1')`;
     start('upstream', process.execPath, ['-e', upSrc], genCpu);
     await waitForPort(upPort, 'upstream');
-    const targets: { name: 'waf-off' | 'waf-on'; port: number; child: ChildProcess }[] = [];
-    for (const waf of [false, true]) {
+    const targets: { name: TargetName; port: number; child: ChildProcess }[] = [];
+    const kinds: { name: TargetName; waf: boolean; cli: string }[] = [
+      { name: 'waf-off', waf: false, cli: 'dist/src/cli.js' },
+      { name: 'waf-on', waf: true, cli: 'dist/src/cli.js' },
+    ];
+    if (BASE !== undefined) kinds.push({ name: 'waf-on-base', waf: true, cli: join(resolve(BASE), 'dist/src/cli.js') });
+    for (const k of kinds) {
       const port = await freePort();
-      const file = join(dir, `${waf ? 'on' : 'off'}.yaml`);
-      writeFileSync(file, gatewayConfig(port, await freePort(), upPort, waf));
-      const child = start(waf ? 'waf-on' : 'waf-off', process.execPath, [...NODE_FLAGS, 'dist/src/cli.js', 'start', '--config', file, '--workers', '1'], gwCpu);
-      await waitForPort(port, waf ? 'waf-on' : 'waf-off');
-      targets.push({ name: waf ? 'waf-on' : 'waf-off', port, child });
+      const file = join(dir, `${k.name}.yaml`);
+      writeFileSync(file, gatewayConfig(port, await freePort(), upPort, k.waf));
+      const child = start(k.name, process.execPath, [...NODE_FLAGS, k.cli, 'start', '--config', file, '--workers', '1'], gwCpu);
+      await waitForPort(port, k.name);
+      targets.push({ name: k.name, port, child });
     }
     const onTarget = targets[1]!;
     const lines: string[] = [];
@@ -125,7 +137,7 @@ async function main(): Promise<void> {
     say(`# WAF benchmark (${new Date().toISOString()}), paranoia ${o.paranoia}, meshgate --workers 1, access log off`);
     if (only !== 'detection') {
       const scripts = { get: wrkScript(dir, 'get'), post: wrkScript(dir, 'post') };
-      const res: Record<string, Record<string, Result[]>> = { get: { 'waf-off': [], 'waf-on': [] }, post: { 'waf-off': [], 'waf-on': [] } };
+      const res: Record<string, Record<string, Result[]>> = { get: { 'waf-off': [], 'waf-on': [], 'waf-on-base': [] }, post: { 'waf-off': [], 'waf-on': [], 'waf-on-base': [] } };
       for (let round = 0; round < o.rounds; round++) {
         for (const kind of ['get', 'post'] as const) {
           const order = round % 2 === 0 ? targets : [...targets].reverse();
@@ -155,6 +167,12 @@ async function main(): Promise<void> {
         report({ bench: 'waf', metric: `${label} req/s, WAF on (vs off)`, value: onRps, baseline: offRps, ratio: median(ratios), unit: 'req/s', note: 'ratio: median of per-round ratios' });
         report({ bench: 'waf', metric: `${label} CPU us/req, WAF on (vs off)`, value: median(on.map((r) => r.cpuUsPerReq)), baseline: median(off.map((r) => r.cpuUsPerReq)), unit: 'us' });
         say(`| ${label} | on | ${onRps.toFixed(0)} | ${median(ratios).toFixed(2)} (rounds: ${ratios.map((x) => x.toFixed(2)).join(', ')}) | ${median(on.map((r) => r.p50)).toFixed(2)} | ${onP99.toFixed(2)} | ${(onP99 - offP99).toFixed(2)} | ${median(on.map((r) => r.cpuUsPerReq)).toFixed(1)} |`);
+        const base = res[kind]!['waf-on-base']!;
+        if (base.length !== 0) {
+          const bRatios = base.map((r, i) => r.rps / off[i]!.rps);
+          const bP99 = median(base.map((r) => r.p99));
+          say(`| ${label} | on (base) | ${median(base.map((r) => r.rps)).toFixed(0)} | ${median(bRatios).toFixed(2)} (rounds: ${bRatios.map((x) => x.toFixed(2)).join(', ')}) | ${median(base.map((r) => r.p50)).toFixed(2)} | ${bP99.toFixed(2)} | ${(bP99 - offP99).toFixed(2)} | ${median(base.map((r) => r.cpuUsPerReq)).toFixed(1)} |`);
+        }
       }
     }
     if (only !== 'cost') {

@@ -265,6 +265,27 @@ class TxVars {
     });
   }
 
+  /**
+   * The entries whose name `rx` matches, in forEach's order. The base never
+   * changes and an entry written over a base key keeps the base entry's name
+   * (runSetvars; captures are named by their key), so the base keys that match
+   * are found once per base and matcher (CRS's TX:/^header_name_920450_/ and
+   * TX:/MULTIPART_HEADERS_CONTENT_TYPES_*\/ test about 50 names otherwise, per request).
+   */
+  forEachMatching(rx: KeyMatcher, fn: (e: Readonly<TxVar>, key: string) => void): void {
+    const own = this.own;
+    const base = this.base;
+    const keys = baseKeysMatching(base, rx);
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      fn(own.get(k) ?? base.get(k)!, k);
+    }
+    if (own.size === 0) return;
+    own.forEach((o, k) => {
+      if (!base.has(k) && rx.test(o.name)) fn(o, k);
+    });
+  }
+
   /** The collection as it is now (also for restore()). */
   snapshot(): Map<string, Readonly<TxVar>> {
     const m = new Map<string, Readonly<TxVar>>();
@@ -279,6 +300,26 @@ class TxVars {
 }
 
 const EMPTY_TX: TxEntries = new Map();
+
+/** Per base map (a prologue's, never changed) and key matcher: the base keys whose entry's name it matches, in the map's order. */
+const baseMatches = new WeakMap<TxEntries, Map<KeyMatcher, readonly string[]>>();
+
+function baseKeysMatching(base: TxEntries, rx: KeyMatcher): readonly string[] {
+  if (base.size === 0) return EMPTY_KEYS;
+  let byRx = baseMatches.get(base);
+  if (byRx === undefined) baseMatches.set(base, (byRx = new Map()));
+  let keys = byRx.get(rx);
+  if (keys === undefined) {
+    const found: string[] = [];
+    base.forEach((e, k) => {
+      if (rx.test(e.name)) found.push(k);
+    });
+    byRx.set(rx, (keys = found));
+  }
+  return keys;
+}
+
+const EMPTY_KEYS: readonly string[] = [];
 
 interface RuntimeRemoval extends KeySelector {
   name: string;
@@ -1065,11 +1106,11 @@ export class Transaction {
         }
         // Snapshot first: setvars of this rule may add TX entries while it runs.
         const list: VarEntry[] = [];
-        this.tx.forEach((e) => {
-          if (t.keyRx !== undefined && !t.keyRx.test(e.name)) return;
-          if (isExcluded(t, e.name, removals)) return;
-          list.push({ name: e.name, value: e.value });
-        });
+        const add = (e: Readonly<TxVar>): void => {
+          if (!isExcluded(t, e.name, removals)) list.push({ name: e.name, value: e.value });
+        };
+        if (t.keyRx !== undefined) this.tx.forEachMatching(t.keyRx, add);
+        else this.tx.forEach(add);
         if (t.count) return this.test(rule, top, '', t.raw, String(list.length), op);
         for (const e of list) if (this.test(rule, top, t.prefix, e.name, e.value, op)) matched = true;
         return matched;
