@@ -1,7 +1,7 @@
 // Endpoints at scale and registry churn, through a real gateway process.
 //
 //   npx tsx test/bench/endpoints-scale.ts [--services 10000] [--per 10] [--rate 1000] [--churn 1000]
-//        [--seconds 10] [--warmup 2] [--rounds 2] [--only memory] [--pin] [--no-build]
+//        [--seconds 10] [--warmup 2] [--rounds 2] [--only memory] [--pin] [--no-build] [--workers 1]
 //
 // What runs: meshgate as users run it (dist/src/cli.js start --workers 1, the
 // launchers' V8 flags, access log off) with one route per service (10,000
@@ -40,12 +40,19 @@
 // double, the upstream and the load generator on CPU 0 (taskset), which on a
 // 2-core machine queues the generator behind the double (one such run: p50
 // 8.5 ms with no churn at all).
+//
+// --workers N (N > 1): the gateway as `meshgate start` runs by default (one
+// worker per CPU): the primary watches Nacos and keeps the table, the workers
+// serve the requests and get every endpoint change over IPC. CPU is then the
+// whole process tree's, what reached the gateway is counted in each worker
+// (the lowest worker's count is reported), and the heap figures are the
+// primary's (its table and watcher; each worker holds its own clusters).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { flag, opt, optString } from './lib/args.js';
-import { endpointCount, startGateway, versionSum, type GatewayProc } from './lib/gateway-proc.js';
+import { endpointCount, startGateway, versionSum, workerViews, type GatewayProc } from './lib/gateway-proc.js';
 import { remoteMemory } from './lib/inspector.js';
 import { startNacosDoubleProcess, type NacosDoubleProcess } from './lib/nacos-double.js';
 import { runPaced, type PacedResult } from './lib/paced.js';
@@ -65,7 +72,8 @@ const ONLY = optString('only');
 const PIN = flag('pin') && availableParallelism() >= 2;
 const GW_CPU = PIN ? 1 : undefined;
 const AUX_CPU = PIN ? 0 : undefined;
-const BENCH = 'endpoints-scale';
+const WORKERS = opt('workers', 1);
+const BENCH = WORKERS > 1 ? `endpoints-scale-w${WORKERS}` : 'endpoints-scale';
 const SUFFIX = '.DEFAULT-GROUP.public.nacos';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mb = (b: number) => (b / 1048576).toFixed(1);
@@ -104,7 +112,7 @@ async function scaleCase(label: string, services: number): Promise<{ gw: Gateway
   const gw = await startGateway(label, {
     registries: [{ name: 'nacos', type: 'nacos', servers: [nacos.httpAddress], protocol: 'grpc' }],
     routes: routes('svc-', services),
-  }, { inspect: true, cpu: GW_CPU });
+  }, { inspect: true, cpu: GW_CPU, workers: WORKERS });
   await sleep(1500);
   const before = await memory(gw);
   const t0 = performance.now();
@@ -114,6 +122,19 @@ async function scaleCase(label: string, services: number): Promise<{ gw: Gateway
   await sleep(2000); // pushes acknowledged, subscriptions settled
   const after = await memory(gw);
   return { gw, nacos, before, after, syncMs };
+}
+
+/** CPU seconds of the gateway: with workers, the whole process tree. */
+function gatewayCpu(gw: GatewayProc): number {
+  return cpuSeconds(gw.pid, WORKERS > 1);
+}
+
+/** Changes the gateway applied so far (table versions summed): with workers, in the worker that has applied the fewest. */
+async function tableVersions(gw: GatewayProc, prefix: string): Promise<number> {
+  if (WORKERS <= 1) return versionSum(gw, prefix);
+  const views = await workerViews(gw, prefix);
+  if (views.length !== WORKERS) throw new Error(`${views.length} of ${WORKERS} workers answered`);
+  return Math.min(...views.map((v) => v.versions));
 }
 
 function pacedRun(url: string): Promise<PacedResult> {
@@ -127,7 +148,7 @@ async function main(): Promise<void> {
     if (b.status !== 0) process.stdout.write(`npm run build exited ${b.status}; continuing with the emitted JS\n`);
   }
   if (!existsSync(join(ROOT, 'dist/src/cli.js'))) throw new Error('dist/src/cli.js missing: run npm run build');
-  console.log(`node ${process.version}; ${SERVICES} services x ${PER} instances; ${PIN ? 'gateway pinned to CPU 1, double, upstream and load generator to CPU 0' : 'not pinned'}; load average at start ${loadAvg()}`);
+  console.log(`node ${process.version}; ${SERVICES} services x ${PER} instances; --workers ${WORKERS}; ${PIN ? 'gateway pinned to CPU 1, double, upstream and load generator to CPU 0' : 'not pinned'}; load average at start ${loadAvg()}`);
 
   // ---- memory: baseline (10 services) first, then the full scale; the big gateway stays for the churn runs.
   const small = await scaleCase('gw-10', 10);
@@ -174,37 +195,39 @@ async function main(): Promise<void> {
     await sleep(100);
   }
   // What the gateway spends with no requests and no churn (registry health checks, service-list refreshes), to read CPU per request against.
-  const i0 = cpuSeconds(gw.pid);
+  const i0 = gatewayCpu(gw);
   await sleep(3000);
-  const idleCpuPerSec = (cpuSeconds(gw.pid) - i0) / 3;
+  const idleCpuPerSec = (gatewayCpu(gw) - i0) / 3;
   console.log(`gateway CPU while idle: ${(idleCpuPerSec * 1000).toFixed(0)} ms/s`);
   const allPrefix = ''; // every service: the churned ones and hot
   const results: Record<'quiet' | 'churn', Array<PacedResult & { cpuUs: number; applied: number; sent: number; load: number; share: { machine: number; gateway: number; double: number } }>> = { quiet: [], churn: [] };
   for (let round = 1; round <= ROUNDS; round++) {
     const order: Array<'quiet' | 'churn'> = round % 2 ? ['quiet', 'churn'] : ['churn', 'quiet'];
     for (const mode of order) {
-      const v0 = await versionSum(gw, allPrefix);
+      const v0 = await tableVersions(gw, allPrefix);
+      // Reading the versions is a whole /api/services answer (30-60 MB of JSON at 100,000 endpoints): let its garbage go before measuring.
+      await sleep(3000);
       const load = loadAvg();
       let churnP: Promise<Record<string, unknown>> | undefined;
       if (mode === 'churn') {
         churnP = nacos.call('churn', { rate: CHURN, seconds: WARMUP + SECONDS + 1, prefix: 'svc-', count: SERVICES, per: PER, hot: { name: 'hot', ip: '127.0.0.1', port: upPort }, hotEvery: 100 });
         await sleep(500);
       }
-      const c0 = cpuSeconds(gw.pid);
+      const c0 = gatewayCpu(gw);
       const d0 = cpuSeconds(nacos.child.pid!);
       const m0 = machineCpu();
       const p = await pacedRun(url);
-      const cpu = cpuSeconds(gw.pid) - c0;
+      const cpu = gatewayCpu(gw) - c0;
       // Where the machine's cores went during the run: a rig that keeps them busy queues the gateway behind its own parts.
       const m1 = machineCpu();
       const wall = (m1.total - m0.total) / availableParallelism();
       const share = { machine: (m1.busy - m0.busy) / (m1.total - m0.total), gateway: cpu / wall, double: (cpuSeconds(nacos.child.pid!) - d0) / wall };
       const sentInfo = churnP ? await churnP : { sent: 0 };
       // The gateway may still be applying pushes when the double is done: wait until its table stops changing.
-      let v1 = await versionSum(gw, allPrefix);
+      let v1 = await tableVersions(gw, allPrefix);
       for (;;) {
         await sleep(1000);
-        const v = await versionSum(gw, allPrefix);
+        const v = await tableVersions(gw, allPrefix);
         if (v === v1) break;
         v1 = v;
       }
