@@ -78,6 +78,8 @@ export class EndpointTable extends EventEmitter {
   private readonly owned = new Map<string, Set<string>>();
   /** The sink currently speaking for each registry. */
   private readonly tokens = new Map<string, object>();
+  /** Bumped when a service is added or removed (not when its endpoints change): views that list names keep them until it moves. */
+  namesVersion = 0;
 
   constructor(private readonly log: Logger) {
     super();
@@ -200,6 +202,7 @@ export class EndpointTable extends EventEmitter {
     }
     const clean = sanitize(endpoints, current?.endpoints);
     if (clean === undefined) return;
+    if (current === undefined) this.namesVersion++;
     const entry: ServiceEntry = {
       name: service,
       registry,
@@ -219,6 +222,7 @@ export class EndpointTable extends EventEmitter {
     const current = this.entries.get(service);
     if (!current || current.registry !== registry) return;
     this.entries.delete(service);
+    this.namesVersion++;
     const owned = this.owned.get(registry);
     owned?.delete(service);
     const state = this.registries.get(registry);

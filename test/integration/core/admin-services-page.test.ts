@@ -96,6 +96,28 @@ routes:
     assert.equal(shop.endpoints.filter((e: any) => !e.healthy).length, 1, 'the page carries the instance state that put it there');
   });
 
+  it('pages and searches follow the registry: a service that appears, moves or goes is seen by the next read', async () => {
+    // The sorted names and each endpoint list's search text are kept between reads; they must not outlive a change.
+    const sink = gw.table.sinkFor('late', 'static', gw.log);
+    const ep = (host: string, zone: string) => ({ host, port: 80, weight: 1, healthy: true, metadata: { zone } });
+    assert.deepEqual((await page(gw, 'q=192.0.2.7')).names, []);
+    sink.set('aaa-late.static', [ep('192.0.2.7', 'north')]);
+    const first = await page(gw, 'limit=1');
+    assert.deepEqual(first.names, ['aaa-late.static'], 'a new service takes its place in the sorted list');
+    assert.equal(first.total, BULK + 4);
+    assert.deepEqual((await page(gw, 'q=192.0.2.7')).names, ['aaa-late.static']);
+    assert.deepEqual((await page(gw, 'q=zone%3Dnorth')).names, ['aaa-late.static']);
+    sink.set('aaa-late.static', [ep('192.0.2.8', 'south')]);
+    assert.deepEqual((await page(gw, 'q=192.0.2.7')).names, [], 'the old address is not found any more');
+    assert.deepEqual((await page(gw, 'q=192.0.2.8')).names, ['aaa-late.static']);
+    assert.deepEqual((await page(gw, 'q=zone%3Dsouth')).names, ['aaa-late.static']);
+    sink.remove('aaa-late.static');
+    const gone = await page(gw, 'limit=1');
+    assert.notDeepEqual(gone.names, ['aaa-late.static']);
+    assert.equal(gone.total, BULK + 3);
+    assert.deepEqual((await page(gw, 'q=192.0.2.8')).names, []);
+  });
+
   it('a bad key is a 400 naming it, and the whole list still serves', async () => {
     for (const [q, key] of [
       ['limit=-1', 'limit'],
