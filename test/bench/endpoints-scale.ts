@@ -2,6 +2,7 @@
 //
 //   npx tsx test/bench/endpoints-scale.ts [--services 10000] [--per 10] [--rate 1000] [--churn 1000]
 //        [--seconds 10] [--warmup 2] [--rounds 2] [--only memory] [--pin] [--no-build] [--workers 1]
+//        [--dist DIR]   the gateway built in DIR (a worktree with its own dist/), for before/after
 //
 // What runs: meshgate as users run it (dist/src/cli.js start --workers 1, the
 // launchers' V8 flags, access log off) with one route per service (10,000
@@ -73,6 +74,7 @@ const PIN = flag('pin') && availableParallelism() >= 2;
 const GW_CPU = PIN ? 1 : undefined;
 const AUX_CPU = PIN ? 0 : undefined;
 const WORKERS = opt('workers', 1);
+const DIST = optString('dist');
 const BENCH = WORKERS > 1 ? `endpoints-scale-w${WORKERS}` : 'endpoints-scale';
 const SUFFIX = '.DEFAULT-GROUP.public.nacos';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -112,7 +114,7 @@ async function scaleCase(label: string, services: number): Promise<{ gw: Gateway
   const gw = await startGateway(label, {
     registries: [{ name: 'nacos', type: 'nacos', servers: [nacos.httpAddress], protocol: 'grpc' }],
     routes: routes('svc-', services),
-  }, { inspect: true, cpu: GW_CPU, workers: WORKERS });
+  }, { inspect: true, cpu: GW_CPU, workers: WORKERS, dist: DIST ? join(DIST, 'dist') : undefined });
   await sleep(1500);
   const before = await memory(gw);
   const t0 = performance.now();
@@ -143,12 +145,12 @@ function pacedRun(url: string): Promise<PacedResult> {
 
 
 async function main(): Promise<void> {
-  if (!flag('no-build')) {
+  if (!flag('no-build') && !DIST) {
     const b = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8' });
     if (b.status !== 0) process.stdout.write(`npm run build exited ${b.status}; continuing with the emitted JS\n`);
   }
   if (!existsSync(join(ROOT, 'dist/src/cli.js'))) throw new Error('dist/src/cli.js missing: run npm run build');
-  console.log(`node ${process.version}; ${SERVICES} services x ${PER} instances; --workers ${WORKERS}; ${PIN ? 'gateway pinned to CPU 1, double, upstream and load generator to CPU 0' : 'not pinned'}; load average at start ${loadAvg()}`);
+  console.log(`node ${process.version}; ${SERVICES} services x ${PER} instances; --workers ${WORKERS}; ${DIST ? `build in ${DIST}` : 'this build'}; ${PIN ? 'gateway pinned to CPU 1, double, upstream and load generator to CPU 0' : 'not pinned'}; load average at start ${loadAvg()}`);
 
   // ---- memory: baseline (10 services) first, then the full scale; the big gateway stays for the churn runs.
   const small = await scaleCase('gw-10', 10);
