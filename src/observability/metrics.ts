@@ -103,8 +103,9 @@ class BufferedCounter<T extends string> extends client.Counter<T> {
 }
 
 /**
- * A counter labelled (x, y) that adds amounts (bytes) in plain numbers and
- * hands them to prom-client when metrics are read, like BufferedCounter.
+ * A counter labelled (x, y) that adds amounts (bytes; WAF matches one at a
+ * time) in plain numbers and hands them to prom-client when metrics are read,
+ * like BufferedCounter.
  */
 class BufferedSum<T extends string> extends client.Counter<T> {
   private readonly sets: LabelSets<{ readonly labels: Labels; n: number }>;
@@ -253,7 +254,8 @@ export class Metrics {
   readonly circuitState: client.Gauge<'service' | 'scope'>;
   readonly rejections: client.Counter<'reason' | 'route' | 'filter'>;
   /** WAF rule matches by rule family (942 = SQLi, ...) and route. */
-  readonly wafMatches: client.Counter<'route' | 'family'>;
+  /** Counted in plain numbers per match (add2(route, family, 1)), handed to prom-client when metrics are read. */
+  readonly wafMatches: BufferedSum<'route' | 'family'>;
   /** Requests the WAF blocked (mode block) or would have blocked (mode detect). */
   readonly wafBlocks: client.Counter<'route' | 'family' | 'mode'>;
   /** Requests CC rules refused (mode block) or would have refused (mode detect). */
@@ -358,7 +360,7 @@ export class Metrics {
       labelNames: ['reason', 'route', 'filter'],
       registers: data,
     });
-    this.wafMatches = new client.Counter({
+    this.wafMatches = new BufferedSum({
       name: 'meshgate_waf_matches_total',
       help: 'WAF rule matches by rule family (CRS file number, e.g. 942 SQL injection) and route',
       labelNames: ['route', 'family'],

@@ -217,7 +217,7 @@ class WafFilter implements FilterInstance {
   private judge(ex: Exchange, v: Verdict, bodyError?: { status: number; reason: string }): FilterResult {
     const route = ex.routeName;
     const metrics = this.ctx.metrics;
-    for (const m of v.matches) metrics.wafMatches.labels(route, familyOf(m.id)).inc();
+    for (const m of v.matches) metrics.wafMatches.add2(route, familyOf(m.id), 1);
     if (!v.blocked && bodyError === undefined) return undefined;
     const top = topMatch(v.matches);
     const family = top ? familyOf(top.id) : bodyError ? 'body' : '';
