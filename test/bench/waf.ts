@@ -4,7 +4,7 @@
 //                             [--paranoia 1] [--no-build] [--no-pin] [--only cost|detection]
 //                             [--base DIR]
 //
-// Cost: two meshgate processes as users start them (`node dist/src/cli.js
+// Cost: two meshgate processes as users start them (started anew every round) (`node dist/src/cli.js
 // start --workers 1`, access log off), identical but for one global
 // `{ type: waf, mode: block, paranoia: N }` filter, both proxying to the same
 // node:http upstream. wrk (1 thread, the same connection count for both)
@@ -114,21 +114,37 @@ async function main(): Promise<void> {
     const upSrc = `require('http').createServer((q,s)=>{q.resume();q.on('end',()=>s.end('{"ok":true}'))}).listen(${upPort},'127.0.0.1')`;
     start('upstream', process.execPath, ['-e', upSrc], genCpu);
     await waitForPort(upPort, 'upstream');
-    const targets: { name: TargetName; port: number; child: ChildProcess }[] = [];
+    type Target = { name: TargetName; port: number; child: ChildProcess };
     const kinds: { name: TargetName; waf: boolean; cli: string }[] = [
       { name: 'waf-off', waf: false, cli: 'dist/src/cli.js' },
       { name: 'waf-on', waf: true, cli: 'dist/src/cli.js' },
     ];
     if (BASE !== undefined) kinds.push({ name: 'waf-on-base', waf: true, cli: join(resolve(BASE), 'dist/src/cli.js') });
-    for (const k of kinds) {
-      const port = await freePort();
-      const file = join(dir, `${k.name}.yaml`);
-      writeFileSync(file, gatewayConfig(port, await freePort(), upPort, k.waf));
-      const child = start(k.name, process.execPath, [...NODE_FLAGS, k.cli, 'start', '--config', file, '--workers', '1'], gwCpu);
-      await waitForPort(port, k.name);
-      targets.push({ name: k.name, port, child });
-    }
-    const onTarget = targets[1]!;
+    const startTargets = async (): Promise<Target[]> => {
+      const out: Target[] = [];
+      for (const k of kinds) {
+        const port = await freePort();
+        const file = join(dir, `${k.name}.yaml`);
+        writeFileSync(file, gatewayConfig(port, await freePort(), upPort, k.waf));
+        const child = start(k.name, process.execPath, [...NODE_FLAGS, k.cli, 'start', '--config', file, '--workers', '1'], gwCpu);
+        await waitForPort(port, k.name);
+        out.push({ name: k.name, port, child });
+      }
+      return out;
+    };
+    const stopTargets = async (ts: Target[]): Promise<void> => {
+      await Promise.all(
+        ts.map(
+          (t) =>
+            new Promise<void>((resolveExit) => {
+              if (t.child.exitCode !== null) return resolveExit();
+              t.child.once('exit', () => resolveExit());
+              t.child.kill('SIGTERM');
+            }),
+        ),
+      );
+    };
+    let targets = await startTargets();
     const lines: string[] = [];
     const say = (s: string): void => {
       lines.push(s);
@@ -139,6 +155,11 @@ async function main(): Promise<void> {
       const scripts = { get: wrkScript(dir, 'get'), post: wrkScript(dir, 'post') };
       const res: Record<string, Record<string, Result[]>> = { get: { 'waf-off': [], 'waf-on': [], 'waf-on-base': [] }, post: { 'waf-off': [], 'waf-on': [], 'waf-on-base': [] } };
       for (let round = 0; round < o.rounds; round++) {
+        // Fresh processes every round: in one run the same build, started twice, differed by 10 % in CPU per request (A/A, BENCHMARKS.md).
+        if (round > 0) {
+          await stopTargets(targets);
+          targets = await startTargets();
+        }
         for (const kind of ['get', 'post'] as const) {
           const order = round % 2 === 0 ? targets : [...targets].reverse();
           for (const t of order) {
@@ -177,12 +198,12 @@ async function main(): Promise<void> {
     }
     if (only !== 'cost') {
       say('');
-      const ftw = await runFtw({ host: '127.0.0.1', port: onTarget.port, families: ['930', '931', '932', '933', '934', '941', '942', '943', '944'], maxParanoia: o.paranoia, concurrency: 8 });
+      const ftw = await runFtw({ host: '127.0.0.1', port: targets[1]!.port, families: ['930', '931', '932', '933', '934', '941', '942', '943', '944'], maxParanoia: o.paranoia, concurrency: 8 });
       say('```');
       say(formatFtwReport(ftw, { missedLimit: 0 }));
       report({ bench: 'waf', metric: `CRS regression stages blocked, paranoia ${o.paranoia} (of positives)`, value: ftw.total.blocked, baseline: ftw.total.positive, unit: 'stages' });
       say('```');
-      const corpus = await runCorpus({ host: '127.0.0.1', port: onTarget.port, concurrency: 8 });
+      const corpus = await runCorpus({ host: '127.0.0.1', port: targets[1]!.port, concurrency: 8 });
       say('```');
       say(formatCorpusReport(corpus, { blockedLimit: 15 }));
       say('```');
