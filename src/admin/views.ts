@@ -163,15 +163,18 @@ export function serviceHasProblem(gw: AdminTarget, name: string, now: number): b
  */
 const searchTexts = new WeakMap<readonly Endpoint[], string>();
 
+/** What a search looks in, part by part: each instance's `host:port` and metadata `key=value`. */
+function* searchParts(eps: readonly Endpoint[]): Generator<string> {
+  for (const e of eps) {
+    yield `${e.host}:${e.port}`;
+    for (const k in e.metadata) yield `${k}=${e.metadata[k]}`;
+  }
+}
+
 function searchText(eps: readonly Endpoint[]): string {
   let t = searchTexts.get(eps);
   if (t === undefined) {
-    const parts: string[] = [];
-    for (const e of eps) {
-      parts.push(`${e.host}:${e.port}`);
-      for (const k in e.metadata) parts.push(`${k}=${e.metadata[k]}`);
-    }
-    t = parts.join('\0').toLowerCase();
+    t = [...searchParts(eps)].join('\0').toLowerCase();
     searchTexts.set(eps, t);
   }
   return t;
@@ -183,10 +186,7 @@ function matchesText(gw: AdminTarget, name: string, q: string): boolean {
   if (eps === undefined || eps.length === 0) return false;
   // A NUL in the search could match across two parts of the joined text: look at each part alone.
   if (q.includes('\0')) {
-    for (const e of eps) {
-      if (`${e.host}:${e.port}`.toLowerCase().includes(q)) return true;
-      for (const k in e.metadata) if (`${k}=${e.metadata[k]}`.toLowerCase().includes(q)) return true;
-    }
+    for (const part of searchParts(eps)) if (part.toLowerCase().includes(q)) return true;
     return false;
   }
   return searchText(eps).includes(q);

@@ -253,8 +253,7 @@ export class Metrics {
   readonly instanceHealthy: client.Gauge<'service' | 'endpoint'>;
   readonly circuitState: client.Gauge<'service' | 'scope'>;
   readonly rejections: client.Counter<'reason' | 'route' | 'filter'>;
-  /** WAF rule matches by rule family (942 = SQLi, ...) and route. */
-  /** Counted in plain numbers per match (add2(route, family, 1)), handed to prom-client when metrics are read. */
+  /** WAF rule matches by rule family (942 = SQLi, ...) and route: counted in plain numbers per match (add2(route, family, 1)), handed to prom-client when metrics are read. */
   readonly wafMatches: BufferedSum<'route' | 'family'>;
   /** Requests the WAF blocked (mode block) or would have blocked (mode detect). */
   readonly wafBlocks: client.Counter<'route' | 'family' | 'mode'>;

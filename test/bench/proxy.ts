@@ -67,7 +67,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
-import { cpuSeconds, NODE_FLAGS, waitForPort } from './lib/procs.js';
+import { cpuSeconds, NODE_FLAGS, stopProcess as stop, waitForPort } from './lib/procs.js';
 import { parseWrk as parseWrkOutput } from './lib/wrk.js';
 import { report } from './lib/report.js';
 import { join, resolve } from 'node:path';
@@ -161,15 +161,6 @@ function start(name: string, cpu: number | undefined, cmd: string, args: string[
   child.on('exit', () => writeFileSync(join(tmp, `${name}.log`), Buffer.concat(out)));
   children.push(child);
   return child;
-}
-
-async function stop(child: ChildProcess, timeoutMs = 15_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  await exited;
-  clearTimeout(t);
 }
 
 function run(cmd: string, args: string[], cpu: number | undefined): Promise<string> {

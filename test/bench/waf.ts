@@ -33,7 +33,7 @@ import { formatCorpusReport, runCorpus } from '../waf/corpus.js';
 import { freePort } from '../helpers/upstream.js';
 import { parseWrk, type MeasuredRun } from './lib/wrk.js';
 import { formatFtwReport, runFtw } from '../waf/ftw.js';
-import { cpuSeconds, NODE_FLAGS, ROOT, stopAll, runProcess as run, startProcess as start, waitForPort } from './lib/procs.js';
+import { cpuSeconds, NODE_FLAGS, ROOT, stopAll, stopProcess, runProcess as run, startProcess as start, waitForPort } from './lib/procs.js';
 import { argv, flag, opt, optString, runOptions } from './lib/args.js';
 import { report } from './lib/report.js';
 
@@ -133,16 +133,7 @@ async function main(): Promise<void> {
       return out;
     };
     const stopTargets = async (ts: Target[]): Promise<void> => {
-      await Promise.all(
-        ts.map(
-          (t) =>
-            new Promise<void>((resolveExit) => {
-              if (t.child.exitCode !== null) return resolveExit();
-              t.child.once('exit', () => resolveExit());
-              t.child.kill('SIGTERM');
-            }),
-        ),
-      );
+      await Promise.all(ts.map((t) => stopProcess(t.child)));
     };
     let targets = await startTargets();
     const lines: string[] = [];

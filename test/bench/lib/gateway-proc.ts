@@ -5,7 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, NODE_FLAGS, ROOT, startProcess, waitForPort } from './procs.js';
+import { freePort, NODE_FLAGS, ROOT, startProcess, stopProcess, waitForPort } from './procs.js';
 
 export interface GatewayProc {
   child: ChildProcess;
@@ -57,13 +57,7 @@ export async function startGateway(name: string, parts: GatewayConfigParts, o: {
     admin: `http://127.0.0.1:${admin}`,
     configFile,
     inspectPort,
-    stop: () =>
-      new Promise<void>((r) => {
-        if (child.exitCode !== null) return r();
-        child.once('exit', () => r());
-        child.kill('SIGTERM');
-        setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
-      }),
+    stop: () => stopProcess(child),
   };
 }
 

@@ -60,6 +60,16 @@ export function startProcess(name: string, cmd: string, args: readonly string[],
   return child;
 }
 
+/** Stops a process: SIGTERM, then SIGKILL if it has not exited within `timeoutMs`; resolves once it exited. */
+export async function stopProcess(child: ChildProcess, timeoutMs = 15_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  await exited;
+  clearTimeout(t);
+}
+
 /** Runs a command to completion; resolves with its stdout, rejects with its output on a non-zero exit. */
 export function runProcess(cmd: string, args: readonly string[], cpu: number | undefined, env?: Record<string, string>): Promise<string> {
   const [c, a] = pinned(cmd, args, cpu);

@@ -73,6 +73,8 @@ routes:
   it('q matches names, host:port and metadata key=value, case-insensitively', async () => {
     assert.deepEqual((await page(gw, 'q=BULK-0')).names, bulk.slice(0, 10));
     assert.deepEqual((await page(gw, 'q=127.0.0.12:8080')).names, ['bulk-02.static']);
+    // Parts are looked at one by one: a search cannot match across an address and a metadata entry.
+    assert.deepEqual((await page(gw, `q=${encodeURIComponent('127.0.0.1:9\0zone=west')}`)).names, []);
     const west = await page(gw, 'q=zone%3Dwest');
     assert.deepEqual(west.names, ['shop.static']);
     assert.equal(west.matched, 1);
