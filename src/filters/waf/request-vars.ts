@@ -163,6 +163,47 @@ function limitsOf(partial: Partial<VarLimits> | undefined): VarLimits {
   return partial ? { ...DEFAULT_VAR_LIMITS, ...partial } : DEFAULT_VAR_LIMITS;
 }
 
+/** Below this length V8 copies a slice; from it on, a slice is a view that keeps its whole parent string alive. */
+const MIN_VIEW_LENGTH = 13;
+/** A piece this close to its parent's length is cut as a plain slice: what else it keeps is at most this many chars. */
+const VIEW_SLACK = 256;
+
+/**
+ * A request string (the body, the request target, a Cookie header) that
+ * hands out its pieces as strings of their own. A plain slice of 13 chars or
+ * more is a view that keeps the whole parent alive, and the engine keeps the
+ * values it has seen, and what it derived from them, across requests
+ * (engine.ts SlotCache, up to 8,192 strings): values cut from 128 KiB bodies
+ * would keep a gigabyte of bodies (2,000 requests with one new 25-byte JSON
+ * value each held 240 MB before). So a piece much shorter than its parent is
+ * copied out of the parent's bytes: a flat string, which also hashes and
+ * compares faster as a cache key than a view does.
+ */
+export class Text {
+  /** The bytes `s` was read from (one char per byte); null: `s` has chars above 0xff. */
+  private bytes: Buffer | null | undefined;
+
+  constructor(
+    readonly s: string,
+    bytes?: Buffer,
+  ) {
+    this.bytes = bytes;
+  }
+
+  /** `s.slice(a, b)`, keeping nothing of `s` but the piece (a few hundred chars at most). */
+  cut(a: number, b: number): string {
+    const n = b - a;
+    if (n < MIN_VIEW_LENGTH || this.s.length - n <= VIEW_SLACK) return this.s.slice(a, b);
+    let bytes = this.bytes;
+    if (bytes === undefined) bytes = this.bytes = BEYOND_LATIN1.test(this.s) ? null : Buffer.from(this.s, 'latin1');
+    // Not a byte string (never so for what the gateway reads): copied through its UTF-16 code units.
+    if (bytes === null) return Buffer.from(this.s.slice(a, b), 'utf16le').toString('utf16le');
+    return bytes.toString('latin1', a, b);
+  }
+}
+
+const BEYOND_LATIN1 = /[^\x00-\xff]/;
+
 // ---------------------------------------------------------------------------
 // Decoding helpers
 
@@ -206,7 +247,8 @@ function percentDecode(s: string, plusAsSpace: boolean): string {
 }
 
 /** `&`-separated name=value pairs; a pair without `=` has an empty value. */
-function parseUrlEncoded(s: string, kind: 'GET' | 'POST', sink: ArgSink): void {
+function parseUrlEncoded(t: Text, kind: 'GET' | 'POST', sink: ArgSink): void {
+  const s = t.s;
   const n = s.length;
   let start = 0;
   // Next '=' at or after start, kept across pairs: searching afresh from each
@@ -218,8 +260,8 @@ function parseUrlEncoded(s: string, kind: 'GET' | 'POST', sink: ArgSink): void {
     if (amp > start) {
       if (eq !== -1 && eq < start) eq = s.indexOf('=', start);
       const hasEq = eq >= 0 && eq < amp;
-      const name = percentDecode(s.slice(start, hasEq ? eq : amp), true);
-      const value = hasEq ? percentDecode(s.slice(eq + 1, amp), true) : '';
+      const name = percentDecode(t.cut(start, hasEq ? eq : amp), true);
+      const value = hasEq ? percentDecode(t.cut(eq + 1, amp), true) : '';
       if (!sink.add(kind, name, value)) return;
     }
     start = amp + 1;
@@ -238,23 +280,28 @@ function isCSpace(c: number): boolean {
  * last pair, pairs with an empty name skipped. Values are not decoded.
  */
 function parseCookies(value: string, b: VarsBuilder): void {
-  const pairs = value.split(';');
-  const lastIdx = pairs.length - 1;
-  const last = pairs[lastIdx];
-  let e = last.length;
-  while (e > 0 && isCSpace(last.charCodeAt(e - 1))) e--;
-  pairs[lastIdx] = last.slice(0, e);
-  for (const c of pairs) {
-    if (c === '') continue;
-    const eq = c.indexOf('=');
-    let key = eq < 0 ? c : c.slice(0, eq);
-    const val = eq < 0 ? '' : c.slice(eq + 1);
-    let k = 0;
-    while (k < key.length && isCSpace(key.charCodeAt(k))) k++;
-    key = key.slice(k);
-    if (key === '') continue;
-    b.add('REQUEST_COOKIES', key, val);
-    b.add('REQUEST_COOKIES_NAMES', key, key);
+  const t = new Text(value);
+  // Trailing whitespace is dropped from the last pair only.
+  let end = value.length;
+  while (end > 0 && isCSpace(value.charCodeAt(end - 1))) end--;
+  let start = 0;
+  // The next '=' at or after start, kept across pairs (searching afresh from
+  // each pair would rescan the rest for every pair without one).
+  let nextEq = -2;
+  while (start <= end) {
+    let semi = value.indexOf(';', start);
+    if (semi < 0 || semi > end) semi = end;
+    if (nextEq !== -1 && nextEq < start) nextEq = value.indexOf('=', start);
+    const eq = nextEq >= 0 && nextEq < semi ? nextEq : -1;
+    let k = start;
+    const keyEnd = eq < 0 ? semi : eq;
+    while (k < keyEnd && isCSpace(value.charCodeAt(k))) k++;
+    if (k < keyEnd) {
+      const key = t.cut(k, keyEnd);
+      b.add('REQUEST_COOKIES', key, eq < 0 ? '' : t.cut(eq + 1, semi));
+      b.add('REQUEST_COOKIES_NAMES', key, key);
+    }
+    start = semi + 1;
   }
 }
 
@@ -315,8 +362,9 @@ export function buildHeadVars(input: HeadInput): RequestVars {
   b.scalars.set('REQUEST_URI_RAW', target);
 
   const q = target.indexOf('?');
-  const rawPath = q < 0 ? target : target.slice(0, q);
-  const query = q < 0 ? '' : target.slice(q + 1);
+  const whole = new Text(target);
+  const rawPath = q < 0 ? target : whole.cut(0, q);
+  const query = q < 0 ? '' : whole.cut(q + 1, target.length);
   const path = originForm(rawPath);
   // REQUEST_URI keeps the bytes as sent (only the scheme and host of an
   // absolute-form target go); REQUEST_FILENAME is the decoded path.
@@ -333,7 +381,7 @@ export function buildHeadVars(input: HeadInput): RequestVars {
   }
   b.scalars.set('REQUEST_BASENAME', filename.slice(cut + 1));
   b.scalars.set('QUERY_STRING', query);
-  if (query !== '') parseUrlEncoded(query, 'GET', sink);
+  if (query !== '') parseUrlEncoded(new Text(query), 'GET', sink);
 
   let hasHost = false;
   for (const [name] of input.headers) if (name.toLowerCase() === 'host') hasHost = true;
@@ -390,18 +438,20 @@ export function addBodyVars(head: RequestVars, body: Buffer, opts: BodyOptions):
   b.scalars.set('INBOUND_DATA_ERROR', opts.truncated ? '1' : '0');
   b.scalars.set('REQBODY_PROCESSOR', processor ?? '');
 
+  // Values are cut from the body's own bytes (see Text).
+  const text = new Text(s, body);
   try {
     if (processor === 'URLENCODED') {
-      parseUrlEncoded(s, 'POST', sink);
+      parseUrlEncoded(text, 'POST', sink);
     } else if (processor === 'JSON') {
-      const e = parseJson(s, opts.truncated, limits.maxJsonDepth, (n, v) => sink.add('POST', n, v));
+      const e = parseJson(text, opts.truncated, limits.maxJsonDepth, (n, v) => sink.add('POST', n, v));
       if (e !== undefined) error ??= `JSON parsing error: ${e}`;
     } else if (processor === 'MULTIPART') {
-      const e = parseMultipart(s, firstHeader(head, 'content-type') ?? '', opts.truncated, limits, b, sink);
+      const e = parseMultipart(text, firstHeader(head, 'content-type') ?? '', opts.truncated, limits, b, sink);
       if (e !== undefined) error ??= `Multipart parsing error: ${e}`;
     } else if (processor === 'XML') {
       // The XML collection under the two keys CRS reads (XML:/* and XML://@*).
-      const x = parseXml(s, opts.truncated);
+      const x = parseXml(s, opts.truncated, text);
       if (x.root !== undefined) b.add('XML', '/*', x.root);
       for (const a of x.attrs) b.add('XML', '//@*', a);
       if (x.error !== undefined) error ??= `XML parsing error: ${x.error}`;
@@ -499,8 +549,11 @@ class XmlParser {
   readonly attrs: string[] = [];
   root: string | undefined;
 
-  constructor(private readonly s: string) {
-    this.budget = 4 * s.length + 65536;
+  private readonly s: string;
+
+  constructor(private readonly t: Text) {
+    this.s = t.s;
+    this.budget = 4 * t.s.length + 65536;
   }
 
   private fail(msg: string): never {
@@ -524,14 +577,14 @@ class XmlParser {
     let j = start + 1;
     while (j < s.length && isNameChar(s.charCodeAt(j))) j++;
     this.i = j;
-    return s.slice(start, j);
+    return this.t.cut(start, j);
   }
 
   /** Skips to just after `end`. */
   private skipPast(end: string, what: string): string {
     const j = this.s.indexOf(end, this.i);
     if (j < 0) this.eof(what);
-    const body = this.s.slice(this.i, j);
+    const body = this.t.cut(this.i, j);
     this.i = j + end.length;
     return body;
   }
@@ -541,7 +594,7 @@ class XmlParser {
     if (q !== '"' && q !== "'") this.fail(`quote expected in ${what}`);
     const j = this.s.indexOf(q, this.i + 1);
     if (j < 0) this.eof(what);
-    const v = this.s.slice(this.i + 1, j);
+    const v = this.t.cut(this.i + 1, j);
     this.i = j + 1;
     return v;
   }
@@ -723,7 +776,7 @@ class XmlParser {
         if (stack.length > 0) {
           const end = lt < 0 ? s.length : lt;
           if (end > this.i) {
-            const chunk = s.slice(this.i, end);
+            const chunk = this.t.cut(this.i, end);
             if (chunk.includes(']]>')) this.fail("Sequence ']]>' not allowed in content");
             if (chunk.includes('&')) {
               let out = '';
@@ -822,14 +875,15 @@ class XmlParser {
 }
 
 /** Parses an XML body into what `XML:/*` and `XML://@*` read (see above). */
-export function parseXml(s: string, truncated = false): XmlContent {
+export function parseXml(s: string, truncated = false, text?: Text): XmlContent {
+  const original = s;
   // A UTF-16 document (libxml2 reads it by its byte order mark) is read as the UTF-8 it stands for.
   if (s.startsWith('\xff\xfe') || s.startsWith('\xfe\xff')) {
     const bytes = Buffer.from(s.slice(2, 2 + ((s.length - 2) & ~1)), 'latin1');
     if (s.charCodeAt(0) === 0xfe) bytes.swap16();
     s = Buffer.from(bytes.toString('utf16le'), 'utf8').toString('latin1');
   }
-  const p = new XmlParser(s);
+  const p = new XmlParser(text !== undefined && s === original ? text : new Text(s));
   try {
     p.parse();
     return { root: p.root, attrs: p.attrs };
@@ -896,7 +950,8 @@ type JString = { value: string; next: number } | { value: string; eof: true } | 
  * decoded to UTF-8 bytes; raw bytes (including invalid UTF-8) pass through
  * unchanged so the rules see what the client sent.
  */
-function readJsonString(s: string, start: number): JString {
+function readJsonString(t: Text, start: number): JString {
+  const s = t.s;
   const n = s.length;
   // First find the end; most strings have no escape and are a plain slice.
   let j = start;
@@ -914,7 +969,7 @@ function readJsonString(s: string, start: number): JString {
   }
   const closed = j < n;
   const end = Math.min(j, n);
-  if (!escapes) return closed ? { value: s.slice(start, end), next: end + 1 } : { value: s.slice(start, end), eof: true };
+  if (!escapes) return closed ? { value: t.cut(start, end), next: end + 1 } : { value: t.cut(start, end), eof: true };
 
   // Every escape decodes to fewer bytes than its text.
   const out = Buffer.allocUnsafe(end - start);
@@ -975,7 +1030,8 @@ const JSON_NUMBER = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
  * undefined when the body parsed (or, when truncated, parsed up to the cut).
  * emit returning false stops the parse (a cap was hit; the caller reports it).
  */
-function parseJson(s: string, truncated: boolean, maxDepth: number, emit: (name: string, value: string) => boolean): string | undefined {
+function parseJson(t: Text, truncated: boolean, maxDepth: number, emit: (name: string, value: string) => boolean): string | undefined {
+  const s = t.s;
   const VALUE = 0, VALUE_OR_CLOSE = 1, KEY = 2, KEY_OR_CLOSE = 3, COLON = 4, AFTER = 5;
   const n = s.length;
   const stack: JFrame[] = [];
@@ -1030,7 +1086,7 @@ function parseJson(s: string, truncated: boolean, maxDepth: number, emit: (name:
           break;
         }
         if (c === 0x22) {
-          const r = readJsonString(s, i + 1);
+          const r = readJsonString(t, i + 1);
           if ('error' in r) return r.error;
           if ('eof' in r) {
             if (!truncated) return 'premature end of input inside a string';
@@ -1050,7 +1106,7 @@ function parseJson(s: string, truncated: boolean, maxDepth: number, emit: (name:
             if ((d >= 0x30 && d <= 0x39) || d === 0x2e || d === 0x65 || d === 0x45 || d === 0x2b || d === 0x2d) j++;
             else break;
           }
-          const text = s.slice(i, j);
+          const text = t.cut(i, j);
           if (!JSON_NUMBER.test(text)) {
             if (truncated && j === n) {
               emit(leafName(), text);
@@ -1085,7 +1141,7 @@ function parseJson(s: string, truncated: boolean, maxDepth: number, emit: (name:
           break;
         }
         if (c !== 0x22) return `object key must be a string (${show(c)} at offset ${i})`;
-        const r = readJsonString(s, i + 1);
+        const r = readJsonString(t, i + 1);
         if ('error' in r) return r.error;
         if ('eof' in r) return truncated ? undefined : 'premature end of input inside a key';
         key = r.value;
@@ -1413,13 +1469,14 @@ function parseContentDisposition(
 
 /** Returns the parse error (without the "Multipart parsing error: " prefix), or undefined. */
 function parseMultipart(
-  s: string,
+  t: Text,
   contentType: string,
   truncated: boolean,
   limits: VarLimits,
   b: VarsBuilder,
   sink: ArgSink,
 ): string | undefined {
+  const s = t.s;
   const flags: MpFlags = {
     boundaryQuoted: 0, boundaryWhitespace: 0, dataBefore: 0, dataAfter: 0, headerFolding: 0,
     lfLine: 0, crlfLine: 0, missingSemicolon: 0, invalidQuoting: 0, invalidPart: 0,
@@ -1470,7 +1527,7 @@ function parseMultipart(
         b.add('FILES', name, p.filename as string);
         b.add('FILES_NAMES', name, name);
         b.add('FILES_SIZES', name, String(size));
-      } else if (!sink.add('POST', name, s.slice(p.dataStart, Math.max(e, p.dataStart)))) {
+      } else if (!sink.add('POST', name, t.cut(p.dataStart, Math.max(e, p.dataStart)))) {
         stopped = true;
       }
     };
@@ -1634,7 +1691,7 @@ function parseMultipart(
         } else if (!part.inData) {
           lineFlag();
           if (contentEnd === pos) endHeaders(part, lineEnd);
-          else headerLine(part, s.slice(pos, contentEnd));
+          else headerLine(part, t.cut(pos, contentEnd));
         }
       }
       pos = lineEnd;

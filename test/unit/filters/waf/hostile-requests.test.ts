@@ -1,0 +1,101 @@
+// Requests shaped to hurt the WAF as a whole (the regexes alone: regex.test.ts).
+//
+// What it keeps from one request to the next. The engine remembers the
+// values it has seen (and what it derived from them) across requests, so a
+// value must not keep alive the larger string it was cut from: a new 25-byte
+// JSON value in each of 2,000 bodies of 120 KiB held 240 MB before values
+// were cut as strings of their own (request-vars.ts, Text).
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { loadCrs, type RuleSet } from '../../../../src/filters/waf/ruleset.js';
+import { addBodyVars, buildHeadVars } from '../../../../src/filters/waf/request-vars.js';
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
+const PAD = 'a'.repeat(48 * 1024);
+const REQUESTS = 100;
+
+interface Shape {
+  target: (i: number) => string;
+  headers: (i: number) => [string, string][];
+  body?: (i: number) => Buffer;
+}
+
+/** A value no earlier request had, long enough that a plain slice of it would be a view. */
+const unique = (i: number): string => `unique-value-${i}-${'x'.repeat(12)}`;
+
+function run(rules: RuleSet, shape: Shape, i: number): boolean {
+  const body = shape.body?.(i);
+  const headers: [string, string][] = [['Host', 'shop.example'], ...shape.headers(i)];
+  if (body) headers.push(['Content-Length', String(body.length)]);
+  const head = buildHeadVars({ method: body ? 'POST' : 'GET', target: shape.target(i), httpVersion: 'HTTP/1.1', headers, remoteAddr: '192.0.2.7', uniqueId: `r${i}` });
+  const tx = rules.newTransaction(head);
+  tx.runPhase(1);
+  tx.runPhase(2, body ? addBodyVars(head, body, { truncated: false, processor: tx.requestBodyProcessor as 'JSON' | undefined }) : head);
+  return tx.verdict().blocked;
+}
+
+/** Heap bytes still held per request after REQUESTS requests of `shape`, each with a new value. */
+function heldPerRequest(shape: Shape): number {
+  // A rule set of its own: what the engine keeps across requests is kept per rule set.
+  const rules = loadCrs({ blockingParanoiaLevel: 1, detectionParanoiaLevel: 1 });
+  for (let i = 0; i < 20; i++) run(rules, shape, -1 - i);
+  gc();
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  for (let i = 0; i < REQUESTS; i++) assert.equal(run(rules, shape, i), false, 'a benign request was blocked');
+  gc();
+  gc();
+  const held = (process.memoryUsage().heapUsed - before) / REQUESTS;
+  assert.ok(rules.version);
+  return held;
+}
+
+const boundary = 'XyZ123';
+const shapes: Record<string, Shape> = {
+  'a JSON body': {
+    target: () => '/api/orders',
+    headers: () => [['Content-Type', 'application/json']],
+    body: (i) => Buffer.from(JSON.stringify({ pad: PAD, note: unique(i) })),
+  },
+  'a urlencoded body': {
+    target: () => '/api/orders',
+    headers: () => [['Content-Type', 'application/x-www-form-urlencoded']],
+    body: (i) => Buffer.from(`pad=${PAD}&note=${unique(i)}`),
+  },
+  'a multipart body': {
+    target: () => '/upload',
+    headers: () => [['Content-Type', `multipart/form-data; boundary=${boundary}`]],
+    body: (i) =>
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="pad"\r\n\r\n${PAD}\r\n` +
+          `--${boundary}\r\nContent-Disposition: form-data; name="note"\r\n\r\n${unique(i)}\r\n--${boundary}--\r\n`,
+      ),
+  },
+  'an XML body': {
+    target: () => '/api/orders',
+    headers: () => [['Content-Type', 'application/xml']],
+    body: (i) => Buffer.from(`<order><pad>${PAD}</pad><note kind="${unique(i)}">${unique(i)}</note></order>`),
+  },
+  'a long query': {
+    target: (i) => `/search?pad=${PAD}&q=${unique(i)}`,
+    headers: () => [],
+  },
+  'a long Cookie header': {
+    target: () => '/',
+    headers: (i) => [['Cookie', `pad=${PAD}; session=${unique(i)}`]],
+  },
+};
+
+for (const [name, shape] of Object.entries(shapes)) {
+  test(`a value from ${name} does not keep the rest of it alive across requests`, () => {
+    const held = heldPerRequest(shape);
+    // A view would keep the 48 KiB around it per request; the value and what
+    // the engine learnt about it are a few KiB.
+    assert.ok(held < 16 * 1024, `${(held / 1024).toFixed(1)} KiB held per request`);
+  });
+}
