@@ -1481,6 +1481,8 @@ export class Transaction {
       this.prefiltered++;
     } else {
       this.operatorRuns++;
+      // The groups are read only by a rule with `capture` whose operator is not negated (below).
+      const groups = rule.capture && !negated;
       const id = (op as PrefilteredOperator).memoId;
       if (id !== undefined && slots !== undefined && this.prefilter) {
         // Operators are pure: a string's answer is remembered with its slots.
@@ -1495,10 +1497,17 @@ export class Transaction {
           }
         }
         if (at < 0) {
-          caps = op.match(value);
+          caps = answer(op, value, groups);
           (slots.ops ??= []).push(id, caps ?? null);
-        } else caps = (memo![at] as readonly string[] | null) ?? undefined;
-      } else caps = op.match(value);
+        } else {
+          caps = (memo![at] as readonly string[] | null) ?? undefined;
+          // A match remembered without its groups, for a rule that reads them.
+          if (caps === MATCHED && groups) {
+            caps = op.match(value);
+            memo![at] = caps ?? null;
+          }
+        }
+      } else caps = answer(op, value, groups);
     }
     if (negated ? caps !== undefined : caps === undefined) return false;
     // Built only on a match: most values never match.
@@ -1918,6 +1927,15 @@ const NO_VALUES: ListHits = emptyHits();
 
 /** A set of factor set ids: 30 per word (small integers V8 keeps unboxed). */
 type Bits = number[];
+
+/** A match whose groups were not asked for (CompiledOperator.test): only its being a match is known. */
+const MATCHED: readonly string[] = Object.freeze([]);
+
+/** An operator's answer for `value`: its captures when `groups` asks for them, else MATCHED or undefined. */
+function answer(op: CompiledOperator, value: string, groups: boolean): readonly string[] | undefined {
+  if (groups || op.test === undefined) return op.match(value);
+  return op.test(value) ? MATCHED : undefined;
+}
 
 /** The empty set (never written to). */
 const NO_BITS: Bits = [];

@@ -49,7 +49,7 @@ export function compileOperator(name: string, arg: string, ctx: OperatorContext)
   switch (op) {
     case 'rx': {
       const rx = compileRx(arg);
-      const op: PrefilteredOperator = { match: (input) => rx.exec(input) };
+      const op: PrefilteredOperator = { match: (input) => rx.exec(input), test: (input) => rx.test(input) };
       const factors = rxFactors(arg);
       if (factors !== undefined) op.factors = factors;
       const clauses = rxClauses(arg);

@@ -16,6 +16,12 @@ export interface CompiledOperator {
    * groups (only @rx with the `capture` action uses them).
    */
   match(input: string): string[] | undefined;
+  /**
+   * Whether `match` would match, for rules that do not read the captures:
+   * cheaper where finding the groups costs more than finding a match (RE2
+   * with captures runs its NFA: 110 ms on a 16 KiB request line, 4 ms without).
+   */
+  test?(input: string): boolean;
 }
 
 /** What operators may need from the rule set around them. */

@@ -178,6 +178,39 @@ SecRule ARGS:pair "@rx ^(\\w+)=(\\w+)$" "id:210,phase:2,pass,capture,msg:'same b
   assert.deepEqual(ids(run(rs, { target: '/?pair=abc%3Dabd' })), []);
 });
 
+test('groups are found only for a rule that reads them (capture, not negated)', () => {
+  const rs = rules(`
+SecRule ARGS:a "@rx ^(\\w+)-(\\w+)$" "id:220,phase:2,pass,msg:'no capture'"
+SecRule ARGS:b "!@rx ^(\\w+)$" "id:221,phase:2,pass,capture,msg:'negated'"
+SecRule ARGS:c "@rx ^(\\w+)_(\\w+)$" "id:222,phase:2,pass,capture,msg:'captured',setvar:tx.second=%{TX.2}"
+`);
+  // Each rule's operator, counted: match() finds the groups, test() only whether there is a match.
+  const calls = new Map<number, { match: number; test: number }>();
+  for (const r of rs.rules) {
+    const op = r.op?.compiled;
+    if (!op?.test) continue;
+    const n = { match: 0, test: 0 };
+    calls.set(r.id, n);
+    const { match, test } = op;
+    op.match = (input) => (n.match++, match.call(op, input));
+    op.test = (input) => (n.test++, test.call(op, input));
+  }
+  const v = run(rs, { target: '/?a=x-y&b=x%20y&c=left_right' });
+  assert.deepEqual(ids(v), [220, 221, 222]);
+  assert.equal(v.txValue('second'), 'right');
+  assert.deepEqual(Object.fromEntries(calls), { 220: { match: 0, test: 1 }, 221: { match: 0, test: 1 }, 222: { match: 1, test: 0 } });
+
+  // One operator for both rules (the same pattern): the value's remembered
+  // match, found without groups for the first, is looked at again for the second.
+  const shared = rules(`
+SecRule ARGS:a "@rx ^(\\w+)-(\\w+)$" "id:230,phase:2,pass,msg:'no capture'"
+SecRule ARGS:a "@rx ^(\\w+)-(\\w+)$" "id:231,phase:2,pass,capture,msg:'captured',setvar:tx.second=%{TX.2}"
+`);
+  const w = run(shared, { target: '/?a=left-right' });
+  assert.deepEqual(ids(w), [230, 231]);
+  assert.equal(w.txValue('second'), 'right');
+});
+
 test('skipAfter jumps to its marker, skip:N over the next rules', () => {
   const rs = rules(`
 SecRule ARGS:mode "@streq fast" "id:400,phase:2,pass,nolog,skipAfter:END-SLOW"
