@@ -5,6 +5,8 @@
 // count, and the memory per rule stays bounded (LRU).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { LocalLimiter, LocalWindows, StoreLimiter, SUBWINDOWS, type RateSpec } from '../../../src/filters/cc/limiter.js';
 import type { CounterStore } from '../../../src/store/types.js';
 
@@ -183,6 +185,26 @@ describe('cc limiter: sliding window of sub-windows', () => {
     assert.equal(w.run('10.0.0.1', 'hit').allowed, true);
     // One seen recently is still counted.
     assert.equal(w.run('10.0.19.135', 'hit').allowed, false);
+  });
+
+  it('a stored identity does not keep alive the header line it was cut from', () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const w = new LocalWindows({ limits: [{ periodMs: 60_000, limit: 1 }], blockMs: 0 }, 4000, clock(1_700_000_000_000).fn);
+    const line = 'x'.repeat(16 * 1024);
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 1000; i++) {
+      // As a header value cut to MAX_KEY_PART is: a slice of a 16 KiB line of its own.
+      const key = (String(i).padStart(6, '0') + line).slice(0, 256);
+      assert.equal(w.run(key, 'hit').allowed, true);
+    }
+    gc();
+    gc();
+    const held = (process.memoryUsage().heapUsed - before) / 1000;
+    assert.equal(w.size, 1000);
+    // A view would keep the 16 KiB line; the key and its counts are under 1 KiB.
+    assert.ok(held < 4096, `${held.toFixed(0)} bytes held per identity`);
   });
 });
 
