@@ -203,6 +203,9 @@ function push(map: Map<string, CompiledRoute[]>, key: string, r: CompiledRoute):
   else list.push(r);
 }
 
+/** Longest Host the router remembers its route group for (a DNS name is at most 253 chars, a port adds 6). */
+const MAX_CACHED_HOST = 260;
+
 export class Router {
   readonly routes: readonly CompiledRoute[];
   private readonly exact = new Map<string, PathIndex>();
@@ -238,6 +241,8 @@ export class Router {
     let c = this.cache.get(host);
     if (c) return c;
     c = this.exact.get(host) ?? this.wildcard.find((w) => hostMatches({ kind: 'wildcard', value: w.suffix }, host))?.routes ?? this.anyHost;
+    // Only names a DNS name can be are kept: 4,096 Host headers of 16 KiB would be 64 MB.
+    if (host.length > MAX_CACHED_HOST) return c;
     if (this.cache.size >= 4096) this.cache.clear();
     this.cache.set(host, c);
     return c;

@@ -5,9 +5,12 @@
 // walks every route; random route tables and requests must agree with it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { RouteSchema, type RouteConfig } from '../../../src/config/schema.js';
 import { compileRoute, literalStart, Router, type CompiledRoute } from '../../../src/routing/router.js';
 import { cluster, exchange } from './fixtures.js';
+import { Exchange, type DownstreamRequest, type DownstreamResponse } from '../../../src/exchange/exchange.js';
 import { seeded } from '../../helpers/random.js';
 
 const svc = cluster('s', []);
@@ -145,4 +148,26 @@ test('10,000 prefix routes: a request looks only at the routes its path can matc
   tested = 0;
   assert.equal(router.match(exchange({ url: '/nowhere' })), undefined);
   assert.equal(tested, 0);
+});
+
+test('the router remembers route groups for host names, not for any Host a client sends', () => {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const wild = compileRoute(RouteSchema.parse({ name: 'wild', match: { hosts: ['*.example.com'], path: { prefix: '/' } }, backends: [{ service: 's' }] }), 0, () => svc);
+  const rest = compileRoute(RouteSchema.parse({ name: 'rest', match: { path: { prefix: '/' } }, backends: [{ service: 's' }] }), 1, () => svc);
+  const router = new Router([wild, rest]);
+  const hostEx = (host: string) => new Exchange({ url: '/', method: 'GET', headers: { host }, rawHeaders: ['host', host] } as unknown as DownstreamRequest, {} as DownstreamResponse, 'r', '127.0.0.1', host, 'http');
+  assert.equal(router.match(hostEx('shop.example.com'))?.config.name, 'wild');
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  for (let i = 0; i < 2000; i++) {
+    // A Host of 16 KiB, different every time (the default head limit lets it through).
+    const host = `${i}-${'h'.repeat(16 * 1024)}${i % 2 ? '.example.com' : '.other.org'}`;
+    assert.equal(router.match(hostEx(host))?.config.name, i % 2 ? 'wild' : 'rest');
+  }
+  gc();
+  gc();
+  const held = process.memoryUsage().heapUsed - before;
+  // Remembered, they would be 32 MB.
+  assert.ok(held < 4 * 1024 * 1024, `${(held / 1048576).toFixed(1)} MB held`);
 });
