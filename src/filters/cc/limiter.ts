@@ -28,6 +28,7 @@
 // the block when that breaks a limit); hit(key, cost) is both, atomically, as
 // CC does per request.
 import { createHash } from 'node:crypto';
+import { ownString } from '../../exchange/strings.js';
 import { askPrimary, inClusterWorker, onPrimaryAsk } from '../../store/primary-channel.js';
 import type { CounterStore } from '../../store/types.js';
 
@@ -166,17 +167,6 @@ export function emptyState(spec: RateSpec): number[] {
 export type Clock = () => number;
 
 /**
- * A copy of `key` that shares no memory with the request it was read from.
- * A key read from a header, a cookie or the query (even cut to
- * MAX_KEY_PART) can be a slice that V8 keeps as a view of the whole header
- * line: kept for maxKeys identities, 16 KiB lines would be 1.6 GB. Made
- * when an identity is stored, not when it is looked up.
- */
-function ownKey(key: string): string {
-  return JSON.parse(JSON.stringify(key)) as string;
-}
-
-/**
  * In-process windows for one rule, at most maxKeys identities, in two
  * generations: new and refreshed identities go into the young map; when it
  * holds maxKeys/2, the old map is dropped whole and the young one becomes
@@ -212,7 +202,8 @@ export class LocalWindows {
         this.old = this.young;
         this.young = new Map();
       }
-      this.young.set(ownKey(key), s);
+      // A key read from a header, a cookie or the query can be a view of its whole line (see ownString).
+      this.young.set(ownString(key), s);
     }
     return step(s, this.spec, op, cost, this.clock());
   }

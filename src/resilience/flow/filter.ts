@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { FlowRuleSchema, strict, type FlowRuleConfig } from '../../config/schema.js';
 import { defineFilter, type FilterContext, type FilterInstance, type FilterResult, type Rejection } from '../../filters/types.js';
 import type { Exchange } from '../../exchange/exchange.js';
+import { ownString } from '../../exchange/strings.js';
 import type { Clock } from '../breaker.js';
 import { REJECT, type Controller, type Gauge } from './controllers.js';
 import { compileKey, describeKey, type KeyFn } from './keys.js';
@@ -114,9 +115,11 @@ export class FlowControl implements FilterInstance {
     let s = r.states.get(key);
     if (s === undefined) {
       if (r.states.size >= MAX_KEYS) r.states.delete(r.states.keys().next().value!);
+      // Kept past the request: a key cut from a header can be a view of its whole line (see ownString).
+      const own = ownString(key);
       s = r.ctl.create(now);
-      if (r.concurrency) (s as Gauge).key = key;
-      r.states.set(key, s);
+      if (r.concurrency) (s as Gauge).key = own;
+      r.states.set(own, s);
     }
     return s;
   }

@@ -1,6 +1,8 @@
 // flow_control: Sentinel FlowRule / GatewayFlowRule behaviour, driven with a fake clock.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import pino from 'pino';
 import { FlowControlFilterSchema } from '../../../src/resilience/flow/filter.js';
 import type { FilterContext, FilterInstance, Rejection } from '../../../src/filters/types.js';
@@ -86,6 +88,21 @@ describe('keys', () => {
     assert.equal(countPassed(f, 10, as('alice')), 3);
     assert.equal(countPassed(f, 10, as('bob')), 3, 'bob has his own bucket');
     assert.equal(countPassed(f, 10, as()), 10, 'no header: rule does not apply');
+  });
+
+  it('a key kept for a rule does not keep alive the header line it was cut from', () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const { f } = filter([{ count: 5, key: { header: 'X-User-Id' } }]);
+    const line = 'u'.repeat(16 * 1024);
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    // Each value is 16 KiB (cut to 256 chars for the key), as a hostile client can send it.
+    assert.equal(countPassed(f, 1000, (() => { let i = 0; return () => exchange({ headers: { 'x-user-id': String(i++).padStart(6, '0') + line } }); })()), 1000);
+    gc();
+    gc();
+    const held = (process.memoryUsage().heapUsed - before) / 1000;
+    assert.ok(held < 4096, `${held.toFixed(0)} bytes held per key`);
   });
 
   it('match limits only matching values (prefix / regex / contains / exact)', () => {
