@@ -78,6 +78,8 @@ export class NacosGrpcDouble {
   running = false;
   /** requestIds of pushes not yet acked. */
   readonly pendingPushes = new Set<string>();
+  /** Set: ServiceListRequest for this page number answers with a server error (a listing cut half way). */
+  failListPage: number | undefined;
   readonly stats = { serverChecks: 0, setups: 0, subscribes: 0, unsubscribes: 0, serviceLists: 0, healthChecks: 0, pushesSent: 0, pushAcks: 0, refusedAuth: 0, logins: 0, unregisteredRefusals: 0, clientDetections: 0 };
   /** Every request type seen, with the metadata headers and the JSON body (for shape checks). */
   readonly seen: Array<{ type: string; headers: Record<string, string>; body: Record<string, unknown> }> = [];
@@ -248,6 +250,7 @@ export class NacosGrpcDouble {
         const names = [...this.services.values()].filter((s) => s.namespace === ns && s.group === group).map((s) => s.name).sort();
         const pageNo = Math.max(1, Number(body.pageNo) || 1);
         const pageSize = Math.max(1, Number(body.pageSize) || 10);
+        if (pageNo === this.failListPage) return ['ErrorResponse', { resultCode: 500, errorCode: 500, message: 'server is busy', requestId: rid, success: false }];
         return ['ServiceListResponse', resp({ count: names.length, serviceNames: names.slice((pageNo - 1) * pageSize, pageNo * pageSize) }, rid)];
       }
       case 'SubscribeServiceRequest': {

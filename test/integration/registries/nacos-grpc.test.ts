@@ -141,6 +141,25 @@ describe('nacos registry over gRPC (Nacos gRPC double)', () => {
     assert.equal(hosts(table, SVC('one')), '10.1.0.1:80', 'old answer ignored');
   });
 
+  test('a listing cut half way adds and removes nothing; the next whole one does', async () => {
+    const nacos = await double();
+    // 600 services: two pages of 500.
+    for (let i = 0; i < 600; i++) nacos.register(`s${String(i).padStart(3, '0')}`, { ip: '10.2.0.1', port: 1000 + i });
+    const { table } = await setup([nacos.httpAddress]);
+    await waitFor('all 600 known', () => table.allSynced() && [...table.serviceNames()].length === 600, 20_000);
+    nacos.failListPage = 2;
+    const lists = nacos.stats.serviceLists;
+    nacos.deleteService('s000');
+    nacos.register('s999', { ip: '10.2.0.2', port: 80 });
+    // Page 1 (which no longer names s000) came, page 2 failed: two more listings, each cut.
+    await waitFor('listings tried', () => nacos.stats.serviceLists >= lists + 4);
+    assert.equal(hosts(table, SVC('s000')), '10.2.0.1:1000', 'kept: the listing was not whole');
+    assert.equal(table.endpointsOf(SVC('s999')), undefined, 'not added from a cut listing');
+    nacos.failListPage = undefined;
+    await waitFor('removed and added once a listing is whole', () => table.endpointsOf(SVC('s000')) === undefined && hosts(table, SVC('s999')) === '10.2.0.2:80');
+    assert.equal([...table.serviceNames()].length, 600);
+  });
+
   test('push storm: 200 changes in a burst end at the right state, every push acked', async () => {
     const nacos = await double();
     nacos.register('storm', { ip: '10.2.0.0', port: 1 });
