@@ -135,15 +135,16 @@ export class NacosApi {
   }
 
   /** Every service name of a group (paged). */
-  async serviceNames(group: string): Promise<string[]> {
-    const names: string[] = [];
+  /** Every service name of `group`, a page at a time: `onPage` runs as each page arrives. */
+  async eachServicePage(group: string, onPage: (names: readonly string[]) => void): Promise<void> {
+    let seen = 0;
     for (let page = 1; ; page++) {
       const text = await this.get('/nacos/v1/ns/service/list', { pageNo: String(page), pageSize: String(SERVICE_PAGE), groupName: group });
       const { count, doms } = parseServiceList(text);
-      names.push(...doms);
-      if (doms.length === 0 || names.length >= count || doms.length < SERVICE_PAGE) break;
+      onPage(doms);
+      seen += doms.length;
+      if (doms.length === 0 || seen >= count || doms.length < SERVICE_PAGE) break;
     }
-    return names;
   }
 
   /** The raw ServiceInfo JSON of one service. */

@@ -28,6 +28,8 @@ interface Tracked {
   listener: HostsListener;
   /** An answer (valid or empty) has been applied. */
   known: boolean;
+  /** The last listing that named it (see refreshServices). */
+  listed: number;
 }
 
 const FETCH_CONCURRENCY = 32;
@@ -44,6 +46,8 @@ export class NacosWatcher implements RegistryWatcher {
   private stopped = false;
   private synced = false;
   private listing = false;
+  /** Numbers the listings (Tracked.listed). */
+  private listings = 0;
   private polling = false;
   private lastError: string | undefined;
   private lastListAt: number | undefined;
@@ -122,15 +126,29 @@ export class NacosWatcher implements RegistryWatcher {
     this.sink.status(true);
   }
 
-  /** List every group's services; subscribe new ones, remove gone ones. */
+  /**
+   * Lists every group's services; subscribes new ones, removes gone ones.
+   * Each page is taken in as it arrives (known services marked with this
+   * listing's number, new ones noted), so a listing of 10,000 services does
+   * not hold the event loop in one turn; nothing is added or removed unless
+   * every page came.
+   */
   async refreshServices(): Promise<void> {
     if (this.listing || this.stopped) return;
     this.listing = true;
     try {
-      const seen = new Map<string, { group: string; service: string }>();
+      const listing = ++this.listings;
+      const added = new Map<string, { group: string; service: string }>();
       try {
         for (const group of this.config.groups) {
-          for (const service of await this.api.serviceNames(group)) seen.set(`${group}@@${service}`, { group, service });
+          await this.api.eachServicePage(group, (names) => {
+            for (const service of names) {
+              const key = `${group}@@${service}`;
+              const t = this.tracked.get(key);
+              if (t !== undefined) t.listed = listing;
+              else added.set(key, { group, service });
+            }
+          });
         }
       } catch (err) {
         if (this.stopped) return;
@@ -145,13 +163,13 @@ export class NacosWatcher implements RegistryWatcher {
       this.lastListAt = Date.now();
       this.up();
       for (const [key, t] of this.tracked) {
-        if (seen.has(key)) continue;
+        if (t.listed === listing) continue;
         this.tracked.delete(key);
         this.client?.unsubscribe(t.service, t.group, this.clusters, t.listener);
         this.sink.remove(t.gatewayName);
       }
       const fresh: Tracked[] = [];
-      for (const [key, { group, service }] of seen) {
+      for (const [key, { group, service }] of added) {
         if (this.tracked.has(key)) continue;
         const t: Tracked = {
           group,
@@ -160,6 +178,7 @@ export class NacosWatcher implements RegistryWatcher {
           gatewayName: nacosServiceName(service, group, this.config.namespace),
           lastRefTime: 0,
           known: false,
+          listed: listing,
           listener: (hosts) => this.onListenerHosts(t, hosts),
         };
         this.tracked.set(key, t);

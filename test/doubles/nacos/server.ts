@@ -90,6 +90,10 @@ export class NacosDouble {
   port = 0;
   /** Fault injection for the HTTP API (naming endpoints only). */
   fault: FaultMode = 'none';
+  /** Set: the service list answers this page number with a 500 (a listing cut half way). */
+  failListPage: number | undefined;
+  /** Service-list pages asked for. */
+  listPages = 0;
   /** Turn UDP push off to test the polling fallback. */
   pushEnabled = true;
   readonly stats = { requests: 0, pushesSent: 0, pushAcks: 0, logins: 0, beats: 0, rejected: 0 };
@@ -438,6 +442,8 @@ export class NacosDouble {
     const group = params.groupName || DEFAULT_GROUP;
     const pageNo = Math.max(1, Number(params.pageNo) || 1);
     const pageSize = Math.max(1, Number(params.pageSize) || 10);
+    this.listPages++;
+    if (pageNo === this.failListPage) return send(res, 500, 'server is busy');
     const names = this.serviceNames(group, namespace).sort();
     sendJson(res, 200, { count: names.length, doms: names.slice((pageNo - 1) * pageSize, pageNo * pageSize) });
   }

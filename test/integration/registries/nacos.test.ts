@@ -97,6 +97,25 @@ describe('nacos registry (Nacos double + real npm client)', () => {
     await waitFor('service removed', () => table.get('orders.DEFAULT-GROUP.public.nacos') === undefined, 15000);
   });
 
+  test('a service listing cut half way adds and removes nothing; the next whole one does', async () => {
+    const { nacos, table } = await setup();
+    // 600 services: two pages of 500.
+    for (let i = 0; i < 600; i++) nacos.register(`s${String(i).padStart(3, '0')}`, { ip: '10.2.0.1', port: 1000 + i });
+    await waitFor('all 600 known', () => table.allSynced() && [...table.serviceNames()].length === 600, 30_000);
+    nacos.failListPage = 2;
+    const pages = nacos.listPages;
+    nacos.deleteService('s000');
+    nacos.register('s999', { ip: '10.2.0.2', port: 80 });
+    // Page 1 (which no longer names s000) came, page 2 failed: two more listings, each cut.
+    await waitFor('listings tried', () => nacos.listPages >= pages + 4, 10_000);
+    // (Its instances went with it, by push; the service itself stays until a whole listing leaves it out.)
+    assert.ok(table.get('s000.DEFAULT-GROUP.public.nacos'), 'kept: the listing was not whole');
+    assert.equal(table.endpointsOf('s999.DEFAULT-GROUP.public.nacos'), undefined, 'not added from a cut listing');
+    nacos.failListPage = undefined;
+    await waitFor('removed and added once a listing is whole', () => table.get('s000.DEFAULT-GROUP.public.nacos') === undefined && hosts(table, 's999.DEFAULT-GROUP.public.nacos')?.join() === '10.2.0.2:80', 10_000);
+    assert.equal([...table.serviceNames()].length, 600);
+  });
+
   test('groups list, clusters filter, Dubbo providers keep their metadata', async () => {
     const { nacos, table } = await setup({ config: { groups: ['DEFAULT_GROUP', 'PAY_GROUP'], clusters: ['DEFAULT', 'hz'] } });
     nacos.register('pay', { ip: '10.0.2.1', port: 80, clusterName: 'hz' }, 'PAY_GROUP');
