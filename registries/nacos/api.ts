@@ -134,7 +134,6 @@ export class NacosApi {
     return this.call('GET', path, { namespaceId: this.opts.namespace, ...params });
   }
 
-  /** Every service name of a group (paged). */
   /** Every service name of `group`, a page at a time: `onPage` runs as each page arrives. */
   async eachServicePage(group: string, onPage: (names: readonly string[]) => void): Promise<void> {
     let seen = 0;

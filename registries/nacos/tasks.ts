@@ -1,6 +1,7 @@
 // What both Nacos watchers (v1 HTTP and gRPC) run their work with: a task
-// repeated after each run settles, bounded concurrency over a list, and the
-// text of an error for logs and registry status.
+// repeated after each run settles, bounded concurrency over a list, the
+// text of an error for logs and registry status, and one page of a service
+// listing taken in.
 
 /** An error's message (or the thrown value as text). */
 export function errText(err: unknown): string {
@@ -39,5 +40,26 @@ export class Repeat {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+  }
+}
+
+/**
+ * One page of a service listing, taken in as it arrives: the services
+ * already tracked (by `group@@service`) are marked with the listing's
+ * number, the others noted in `added`. The watcher removes the unmarked and
+ * adds the noted only once every page of the listing came.
+ */
+export function takeListedPage(
+  tracked: ReadonlyMap<string, { listed: number }>,
+  listing: number,
+  group: string,
+  names: readonly string[],
+  added: Map<string, { group: string; service: string }>,
+): void {
+  for (const service of names) {
+    const key = `${group}@@${service}`;
+    const t = tracked.get(key);
+    if (t !== undefined) t.listed = listing;
+    else added.set(key, { group, service });
   }
 }

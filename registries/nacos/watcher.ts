@@ -16,7 +16,7 @@ import { NacosApi } from './api.js';
 import { NamingClient, type HostsListener } from './client.js';
 import { BadAnswer, hostToEndpoint, nacosServiceName, parseServiceInfo, type ParsedServiceInfo } from './parse.js';
 import type { NacosConfig } from './schema.js';
-import { eachLimited, errText, Repeat } from './tasks.js';
+import { eachLimited, errText, Repeat, takeListedPage } from './tasks.js';
 
 interface Tracked {
   group: string;
@@ -141,14 +141,7 @@ export class NacosWatcher implements RegistryWatcher {
       const added = new Map<string, { group: string; service: string }>();
       try {
         for (const group of this.config.groups) {
-          await this.api.eachServicePage(group, (names) => {
-            for (const service of names) {
-              const key = `${group}@@${service}`;
-              const t = this.tracked.get(key);
-              if (t !== undefined) t.listed = listing;
-              else added.set(key, { group, service });
-            }
-          });
+          await this.api.eachServicePage(group, (names) => takeListedPage(this.tracked, listing, group, names, added));
         }
       } catch (err) {
         if (this.stopped) return;

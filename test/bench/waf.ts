@@ -4,7 +4,7 @@
 //                             [--paranoia 1] [--no-build] [--no-pin] [--only cost|detection]
 //                             [--base DIR]
 //
-// Cost: two meshgate processes as users start them (started anew every round) (`node dist/src/cli.js
+// Cost: two meshgate processes as users start them, started anew every round (`node dist/src/cli.js
 // start --workers 1`, access log off), identical but for one global
 // `{ type: waf, mode: block, paranoia: N }` filter, both proxying to the same
 // node:http upstream. wrk (1 thread, the same connection count for both)

@@ -18,7 +18,7 @@ import type { RegistrySink, RegistryWatcher } from '../../../src/discovery/types
 import { parseHostPort } from '../../../src/discovery/types.js';
 import { BadAnswer, nacosServiceName, parseServiceInfo, type ParsedServiceInfo } from '../parse.js';
 import type { NacosConfig } from '../schema.js';
-import { eachLimited, errText, Repeat } from '../tasks.js';
+import { eachLimited, errText, Repeat, takeListedPage } from '../tasks.js';
 import { GrpcAuth } from './auth.js';
 import { NacosGrpcConnection } from './connection.js';
 
@@ -201,14 +201,7 @@ export class NacosGrpcWatcher implements RegistryWatcher {
     const added = new Map<string, { group: string; service: string }>();
     try {
       for (const group of this.config.groups) {
-        await this.eachPage(group, (names) => {
-          for (const service of names) {
-            const key = `${group}@@${service}`;
-            const t = this.tracked.get(key);
-            if (t !== undefined) t.listed = listing;
-            else added.set(key, { group, service });
-          }
-        });
+        await this.eachPage(group, (names) => takeListedPage(this.tracked, listing, group, names, added));
       }
     } catch (err) {
       if (this.stopped) return;

@@ -10,6 +10,7 @@
 // built from the body is capped (VarLimits).
 
 import { randomBytes } from 'node:crypto';
+import { ownString } from '../../exchange/strings.js';
 import type { RequestVars, VarEntry } from './types.js';
 
 export type BodyProcessor = 'URLENCODED' | 'JSON' | 'MULTIPART' | 'XML';
@@ -196,8 +197,8 @@ export class Text {
     if (n < MIN_VIEW_LENGTH || this.s.length - n <= VIEW_SLACK) return this.s.slice(a, b);
     let bytes = this.bytes;
     if (bytes === undefined) bytes = this.bytes = BEYOND_LATIN1.test(this.s) ? null : Buffer.from(this.s, 'latin1');
-    // Not a byte string (never so for what the gateway reads): copied through its UTF-16 code units.
-    if (bytes === null) return Buffer.from(this.s.slice(a, b), 'utf16le').toString('utf16le');
+    // Not a byte string (never so for what the gateway reads): a copy by other means.
+    if (bytes === null) return ownString(this.s.slice(a, b));
     return bytes.toString('latin1', a, b);
   }
 }
@@ -451,7 +452,7 @@ export function addBodyVars(head: RequestVars, body: Buffer, opts: BodyOptions):
       if (e !== undefined) error ??= `Multipart parsing error: ${e}`;
     } else if (processor === 'XML') {
       // The XML collection under the two keys CRS reads (XML:/* and XML://@*).
-      const x = parseXml(s, opts.truncated, text);
+      const x = parseXml(text, opts.truncated);
       if (x.root !== undefined) b.add('XML', '/*', x.root);
       for (const a of x.attrs) b.add('XML', '//@*', a);
       if (x.error !== undefined) error ??= `XML parsing error: ${x.error}`;
@@ -875,15 +876,16 @@ class XmlParser {
 }
 
 /** Parses an XML body into what `XML:/*` and `XML://@*` read (see above). */
-export function parseXml(s: string, truncated = false, text?: Text): XmlContent {
-  const original = s;
+export function parseXml(text: Text, truncated = false): XmlContent {
+  const s = text.s;
+  let t = text;
   // A UTF-16 document (libxml2 reads it by its byte order mark) is read as the UTF-8 it stands for.
   if (s.startsWith('\xff\xfe') || s.startsWith('\xfe\xff')) {
     const bytes = Buffer.from(s.slice(2, 2 + ((s.length - 2) & ~1)), 'latin1');
     if (s.charCodeAt(0) === 0xfe) bytes.swap16();
-    s = Buffer.from(bytes.toString('utf16le'), 'utf8').toString('latin1');
+    t = new Text(Buffer.from(bytes.toString('utf16le'), 'utf8').toString('latin1'));
   }
-  const p = new XmlParser(text !== undefined && s === original ? text : new Text(s));
+  const p = new XmlParser(t);
   try {
     p.parse();
     return { root: p.root, attrs: p.attrs };
