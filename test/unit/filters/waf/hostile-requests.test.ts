@@ -104,6 +104,29 @@ for (const [name, shape] of Object.entries(shapes)) {
   });
 }
 
+test('JSON keys that never repeat do not make the remembered leaf names grow without bound', () => {
+  // Leaf names are kept across bodies (request-vars.ts, JName) so that an
+  // API's repeating names are not rebuilt; a client sending new keys in
+  // every body gets a tree that starts again when full.
+  const parse = (b: number): void => {
+    const obj: Record<string, number> = {};
+    for (let k = 0; k < 1000; k++) obj[`${unique(b)}-${k}`] = k;
+    const body = Buffer.from(JSON.stringify(obj));
+    const head = buildHeadVars({ method: 'POST', target: '/api', httpVersion: 'HTTP/1.1', headers: [['Host', 'shop.example'], ['Content-Type', 'application/json']], remoteAddr: '192.0.2.7', uniqueId: `j${b}` });
+    addBodyVars(head, body, { truncated: false, processor: 'JSON' });
+  };
+  for (let b = 0; b < 20; b++) parse(-1 - b);
+  gc();
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  for (let b = 0; b < 100; b++) parse(b);
+  gc();
+  gc();
+  const held = process.memoryUsage().heapUsed - before;
+  // 100,000 new names of about 40 chars: kept without a bound, about 20 MB.
+  assert.ok(held < 8 * 1024 * 1024, `${(held / 1024 / 1024).toFixed(1)} MB held after 100,000 new keys`);
+});
+
 test('a request line, a header and a cookie at the head limit (16 KiB) cost milliseconds, not a tenth of a second', () => {
   const rules = loadCrs({ blockingParanoiaLevel: 1, detectionParanoiaLevel: 1 });
   const long = (unit: string) => unit.repeat(Math.ceil(16_000 / unit.length)).slice(0, 16_000);

@@ -310,6 +310,38 @@ describe('JSON body', () => {
     assert.equal(sc(v, 'REQBODY_ERROR'), '0');
   });
 
+  it('names leaves the same way from one body to the next, whatever shape a path takes in each', () => {
+    // Names are remembered across bodies (a tree of members and elements): a
+    // path that was an object, then an array, then longer, must still be named
+    // from the body at hand.
+    const bodies: [string, [string, string][]][] = [
+      ['{"a":{"b":1,"c":[2,3]},"d":"x"}', [['json.a.b', '1'], ['json.a.c.array_0', '2'], ['json.a.c.array_1', '3'], ['json.d', 'x']]],
+      ['{"a":[{"b":4},5,[6]],"":7}', [['json.a.array_0.b', '4'], ['json.a.array_1', '5'], ['json.a.array_2.array_0', '6'], ['json.empty-key', '7']]],
+      ['{"a":{"c":[8,9,10,11],"b":12},"empty-key":13}', [['json.a.c.array_0', '8'], ['json.a.c.array_1', '9'], ['json.a.c.array_2', '10'], ['json.a.c.array_3', '11'], ['json.a.b', '12'], ['json.empty-key', '13']]],
+      ['[{"d":"y"},"z"]', [['json.array_0.d', 'y'], ['json.array_1', 'z']]],
+      ['"w"', [['json', 'w']]],
+    ];
+    for (let round = 0; round < 3; round++) {
+      for (const [body, want] of bodies) {
+        const v = post('application/json', body);
+        assert.deepEqual(pairs(v, 'ARGS_POST'), want, `${body} (round ${round})`);
+        assert.deepEqual(pairs(v, 'ARGS_NAMES').map(([n]) => n), want.map(([n]) => n));
+      }
+    }
+  });
+
+  it('names leaves right after 40,000 keys that never repeat (the remembered names start again when full)', () => {
+    for (let b = 0; b < 40; b++) {
+      const obj: Record<string, number> = {};
+      for (let k = 0; k < 1000; k++) obj[`k${b}_${k}`] = k;
+      const v = post('application/json', JSON.stringify({ batch: obj }));
+      const got = pairs(v, 'ARGS_POST');
+      assert.equal(got.length, 1000);
+      assert.deepEqual(got[999], [`json.batch.k${b}_999`, '999']);
+    }
+    assert.deepEqual(pairs(post('application/json', '{"a":{"b":[1]}}'), 'ARGS_POST'), [['json.a.b.array_0', '1']]);
+  });
+
   it('names a root scalar json and root array elements json.array_N; numbers keep their text', () => {
     assert.deepEqual(pairs(post('application/json', '"<script>"'), 'ARGS_POST'), [['json', '<script>']]);
     assert.deepEqual(pairs(post('application/json', '[1, -0.50E+2, false]'), 'ARGS_POST'), [
