@@ -680,6 +680,8 @@ interface PhasePlan {
   sig: Int32Array;
   group: Int32Array;
   groups: (readonly KnownTarget[])[];
+  /** Per group: how many rules have it (a group of one is checked target by target, see groupKnown). */
+  size: Int32Array;
 }
 
 const phasePlans = new WeakMap<EngineRules, PhasePlan[]>();
@@ -706,7 +708,9 @@ function phasePlan(rules: EngineRules, phase: number): PhasePlan {
     sig[i] = r.sig;
     group[i] = g;
   }
-  plan = plans[phase] = { sig, group, groups };
+  const size = new Int32Array(groups.length);
+  for (let i = 0; i < list.length; i++) if (group[i]! >= 0) size[group[i]!]!++;
+  plan = plans[phase] = { sig, group, groups, size };
   return plan;
 }
 
@@ -776,6 +780,8 @@ export class Transaction {
   private readonly knownCache = new Map<readonly VarEntry[], Bits>();
   /** Per known-target id (see KnownTarget): the signatures all its values are known not to match; null: it has no values. */
   private knownByTarget: (Bits | null | undefined)[] = [];
+  /** Per phase, per group of a PhasePlan: the AND of its targets' known sets (null: no target has values). See groupKnown. */
+  private knownByGroup: ((Bits | null | undefined)[] | undefined)[] = [];
   /** Per known-target id: signatures of rules whose gate proved that none of its values match (see noteRejected). */
   private rejected: (Bits | undefined)[] = [];
   private rejectedTargets: KnownTarget[] = [];
@@ -891,6 +897,7 @@ export class Transaction {
       this.keyIndex = new Map();
       this.gateHits = [];
       this.knownByTarget = [];
+      this.knownByGroup = [];
     }
     if (this.interruption || this.stopped) return this.interruption;
     let start = 0;
@@ -911,6 +918,11 @@ export class Transaction {
     // without reading the rule (typed arrays, and the known sets of the rule's targets).
     const plan = txOnly || !this.prefilter ? undefined : phasePlan(this.rules, phase);
     const fold = txOnly ? undefined : this.folds[phase];
+    let groupBits: (Bits | null | undefined)[] | undefined;
+    if (plan !== undefined) {
+      groupBits = this.knownByGroup[phase];
+      if (groupBits === undefined) groupBits = this.knownByGroup[phase] = new Array<Bits | null | undefined>(plan.groups.length);
+    }
     let i = start;
     while (i < n) {
       if (fold !== undefined) {
@@ -932,7 +944,7 @@ export class Transaction {
       }
       if (plan !== undefined) {
         const g = plan.group[i]!;
-        if (g >= 0 && this.groupKnown(plan.groups[g]!, plan.sig[i]!)) {
+        if (g >= 0 && this.groupKnown(plan, groupBits!, g, plan.sig[i]!)) {
           this.rulesRun++;
           i++;
           continue;
@@ -1238,19 +1250,51 @@ export class Transaction {
   }
 
   /**
-   * Whether every value of a group of targets (see PhasePlan) is known not
+   * Whether every value of group `g` of targets (see PhasePlan) is known not
    * to match signature `sig`; true when no target has values (nothing can
    * match). Run-time target removals only take values away, so they are not
-   * needed here. Reads the targets' cached sets; allocates nothing.
+   * needed here. The targets' known sets do not change during a phase (values
+   * learn at its end, flushRejected), so for a group that several rules
+   * share their AND is taken once per phase (`cache`): each of those rules
+   * then costs one bit test, not one per target. A group of one rule is
+   * checked target by target, stopping at the first that fails.
    */
-  private groupKnown(targets: readonly KnownTarget[], sig: number): boolean {
-    for (let k = 0; k < targets.length; k++) {
-      const kt = targets[k]!;
+  private groupKnown(plan: PhasePlan, cache: (Bits | null | undefined)[], g: number, sig: number): boolean {
+    if (plan.size[g] === 1) {
+      const targets = plan.groups[g]!;
+      for (let k = 0; k < targets.length; k++) {
+        const kt = targets[k]!;
+        let b = this.knownByTarget[kt.id];
+        if (b === undefined) b = this.knownByTarget[kt.id] = this.targetKnown(kt.t, undefined);
+        if (b !== null && !hasBit(b, sig)) return false;
+      }
+      return true;
+    }
+    let b = cache[g];
+    if (b === undefined) b = cache[g] = this.groupAnd(plan.groups[g]!);
+    return b === null || hasBit(b, sig);
+  }
+
+  /** The AND of the known sets of `targets` that have values; null when none has. */
+  private groupAnd(targets: readonly KnownTarget[]): Bits | null {
+    let k: Bits | null = null;
+    let own = false;
+    for (let i = 0; i < targets.length; i++) {
+      const kt = targets[i]!;
       let b = this.knownByTarget[kt.id];
       if (b === undefined) b = this.knownByTarget[kt.id] = this.targetKnown(kt.t, undefined);
-      if (b !== null && !hasBit(b, sig)) return false;
+      if (b === null) continue;
+      if (k === null) k = b;
+      else {
+        // Target sets may be a value's own (see listKnown): AND into a copy.
+        if (!own) {
+          k = k.slice();
+          own = true;
+        }
+        andBits(k, b);
+      }
     }
-    return true;
+    return k;
   }
 
   /**
