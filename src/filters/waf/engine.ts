@@ -682,6 +682,13 @@ interface PhasePlan {
   groups: (readonly KnownTarget[])[];
   /** Per group: how many rules have it (a group of one is checked target by target, see groupKnown). */
   size: Int32Array;
+  /** Group g's known-target ids are ids[start[g]] .. ids[start[g + 1] - 1] (no pointer to follow per target). */
+  ids: Int32Array;
+  start: Int32Array;
+  /** The target of each known-target id the groups have. */
+  target: Target[];
+  /** Per rule: 1 for a marker (passed over without reading the rule). */
+  marker: Uint8Array;
 }
 
 const phasePlans = new WeakMap<EngineRules, PhasePlan[]>();
@@ -696,8 +703,10 @@ function phasePlan(rules: EngineRules, phase: number): PhasePlan {
   const group = new Int32Array(list.length).fill(-1);
   const groups: (readonly KnownTarget[])[] = [];
   const byKey = new Map<string, number>();
+  const marker = new Uint8Array(list.length);
   for (let i = 0; i < list.length; i++) {
     const r = list[i]!;
+    if (r.marker !== undefined) marker[i] = 1;
     if (r.marker !== undefined || r.sig === undefined || r.known == null || r.known.length === 0) continue;
     const key = r.known.map((k) => k.id).join(',');
     let g = byKey.get(key);
@@ -710,7 +719,15 @@ function phasePlan(rules: EngineRules, phase: number): PhasePlan {
   }
   const size = new Int32Array(groups.length);
   for (let i = 0; i < list.length; i++) if (group[i]! >= 0) size[group[i]!]!++;
-  plan = plans[phase] = { sig, group, groups, size };
+  const start = new Int32Array(groups.length + 1);
+  for (let g = 0; g < groups.length; g++) start[g + 1] = start[g]! + groups[g]!.length;
+  const ids = new Int32Array(start[groups.length]!);
+  const target: Target[] = [];
+  groups.forEach((ts, g) => ts.forEach((kt, k) => {
+    ids[start[g]! + k] = kt.id;
+    target[kt.id] = kt.t;
+  }));
+  plan = plans[phase] = { sig, group, groups, size, ids, start, target, marker };
   return plan;
 }
 
@@ -943,6 +960,10 @@ export class Transaction {
         }
       }
       if (plan !== undefined) {
+        if (plan.marker[i] === 1) {
+          i++;
+          continue;
+        }
         const g = plan.group[i]!;
         if (g >= 0 && this.groupKnown(plan, groupBits!, g, plan.sig[i]!)) {
           this.rulesRun++;
@@ -1261,11 +1282,11 @@ export class Transaction {
    */
   private groupKnown(plan: PhasePlan, cache: (Bits | null | undefined)[], g: number, sig: number): boolean {
     if (plan.size[g] === 1) {
-      const targets = plan.groups[g]!;
-      for (let k = 0; k < targets.length; k++) {
-        const kt = targets[k]!;
-        let b = this.knownByTarget[kt.id];
-        if (b === undefined) b = this.knownByTarget[kt.id] = this.targetKnown(kt.t, undefined);
+      const { ids, start } = plan;
+      for (let k = start[g]!, end = start[g + 1]!; k < end; k++) {
+        const id = ids[k]!;
+        let b = this.knownByTarget[id];
+        if (b === undefined) b = this.knownByTarget[id] = this.targetKnown(plan.target[id]!, undefined);
         if (b !== null && !hasBit(b, sig)) return false;
       }
       return true;
