@@ -27,6 +27,7 @@ import { ChunkedDecoder, chunkSizeLine, lastChunk } from '../http1/chunked.js';
 import { connectionHasToken, FORBIDDEN_TRAILERS } from '../http1/fields.js';
 import { MAX_FIELDS } from '../http1/frame.js';
 import { BAD_VALUE_RE, DIGITS_RE, invalidHeader, TOKEN_RE, WireError } from '../http1/grammar.js';
+import { holdToTurnEnd } from '../http1/turn-writes.js';
 import { HeadScanner, keepsAlive, parseRequestHead, type RequestHead } from '../http1/head.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -299,6 +300,7 @@ export class H1Response extends EventEmitter {
     }
     const head = this.pendingHead;
     this.pendingHead = undefined;
+    if (head !== undefined) holdToTurnEnd(socket);
     let ok: boolean;
     if (this.chunked) {
       let pre = head ?? '';

@@ -20,6 +20,7 @@ import { connectionHasToken, connectionTokens, FORBIDDEN_TRAILERS, HOP_BY_HOP } 
 import { MAX_FIELDS } from '../http1/frame.js';
 import { TOKEN_RE, WireError } from '../http1/grammar.js';
 import { HeadScanner, parseResponseHead, type ResponseHead } from '../http1/head.js';
+import { holdToTurnEnd } from '../http1/turn-writes.js';
 
 export type ResponseHeaders = Record<string, string | string[]>;
 
@@ -268,6 +269,7 @@ export class H1Conn {
       this.destroy();
       return;
     }
+    holdToTurnEnd(this.socket as Socket);
     this.socket.write(r.head, 'latin1');
     const body = r.opts.body;
     if (body === null) return;
