@@ -269,7 +269,7 @@ export class H1Conn {
       this.destroy();
       return;
     }
-    holdToTurnEnd(this.socket as Socket);
+    holdToTurnEnd(this.socket);
     this.socket.write(r.head, 'latin1');
     const body = r.opts.body;
     if (body === null) return;

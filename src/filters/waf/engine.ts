@@ -679,7 +679,6 @@ function presetRemovals(rules: EngineRules, c: CtlOp & { tag: string }, one: rea
 interface PhasePlan {
   sig: Int32Array;
   group: Int32Array;
-  groups: (readonly KnownTarget[])[];
   /** Per group: how many rules have it (a group of one is checked target by target, see groupKnown). */
   size: Int32Array;
   /** Group g's known-target ids are ids[start[g]] .. ids[start[g + 1] - 1] (no pointer to follow per target). */
@@ -727,7 +726,7 @@ function phasePlan(rules: EngineRules, phase: number): PhasePlan {
     ids[start[g]! + k] = kt.id;
     target[kt.id] = kt.t;
   }));
-  plan = plans[phase] = { sig, group, groups, size, ids, start, target, marker };
+  plan = plans[phase] = { sig, group, size, ids, start, target, marker };
   return plan;
 }
 
@@ -938,7 +937,7 @@ export class Transaction {
     let groupBits: (Bits | null | undefined)[] | undefined;
     if (plan !== undefined) {
       groupBits = this.knownByGroup[phase];
-      if (groupBits === undefined) groupBits = this.knownByGroup[phase] = new Array<Bits | null | undefined>(plan.groups.length);
+      if (groupBits === undefined) groupBits = this.knownByGroup[phase] = new Array<Bits | null | undefined>(plan.size.length);
     }
     let i = start;
     while (i < n) {
@@ -1262,8 +1261,7 @@ export class Transaction {
       if (removedWhole(removals, kt.t)) continue;
       let b: Bits | null | undefined;
       if (!removesFrom(removals, kt.t)) {
-        b = this.knownByTarget[kt.id];
-        if (b === undefined) b = this.knownByTarget[kt.id] = this.targetKnown(kt.t, undefined);
+        b = this.knownOf(kt.id, kt.t);
       } else b = this.targetKnown(kt.t, removals);
       if (b !== null && !hasBit(b, sig)) return false;
     }
@@ -1282,28 +1280,32 @@ export class Transaction {
    */
   private groupKnown(plan: PhasePlan, cache: (Bits | null | undefined)[], g: number, sig: number): boolean {
     if (plan.size[g] === 1) {
-      const { ids, start } = plan;
+      const { ids, start, target } = plan;
       for (let k = start[g]!, end = start[g + 1]!; k < end; k++) {
-        const id = ids[k]!;
-        let b = this.knownByTarget[id];
-        if (b === undefined) b = this.knownByTarget[id] = this.targetKnown(plan.target[id]!, undefined);
+        const b = this.knownOf(ids[k]!, target[ids[k]!]!);
         if (b !== null && !hasBit(b, sig)) return false;
       }
       return true;
     }
     let b = cache[g];
-    if (b === undefined) b = cache[g] = this.groupAnd(plan.groups[g]!);
+    if (b === undefined) b = cache[g] = this.groupAnd(plan, g);
     return b === null || hasBit(b, sig);
   }
 
-  /** The AND of the known sets of `targets` that have values; null when none has. */
-  private groupAnd(targets: readonly KnownTarget[]): Bits | null {
+  /** Known-target `id`'s known set (see knownByTarget), taken once per phase. */
+  private knownOf(id: number, t: Target): Bits | null {
+    let b = this.knownByTarget[id];
+    if (b === undefined) b = this.knownByTarget[id] = this.targetKnown(t, undefined);
+    return b;
+  }
+
+  /** The AND of the known sets of group `g`'s targets that have values; null when none has. */
+  private groupAnd(plan: PhasePlan, g: number): Bits | null {
+    const { ids, start, target } = plan;
     let k: Bits | null = null;
     let own = false;
-    for (let i = 0; i < targets.length; i++) {
-      const kt = targets[i]!;
-      let b = this.knownByTarget[kt.id];
-      if (b === undefined) b = this.knownByTarget[kt.id] = this.targetKnown(kt.t, undefined);
+    for (let i = start[g]!, end = start[g + 1]!; i < end; i++) {
+      const b = this.knownOf(ids[i]!, target[ids[i]!]!);
       if (b === null) continue;
       if (k === null) k = b;
       else {

@@ -965,7 +965,8 @@ function memberName(o: JName, key: string): JName {
   const c = newJName(o, `${o.name}.${key === '' ? 'empty-key' : key}`);
   if (c.kept) {
     if (m === undefined) m = o.members = new Map();
-    m.set(ownString(key), c);
+    // The key as part of the kept name (a view of it keeps nothing the tree does not keep anyway).
+    m.set(key === '' ? '' : c.name.slice(o.name.length + 1), c);
   }
   return c;
 }
@@ -977,7 +978,7 @@ function elementName(a: JName, i: number): JName {
   const c = newJName(a, `${a.name}.array_${i}`);
   if (c.kept) {
     if (e === undefined) e = a.elements = [];
-    // Indices arrive in order; a gap (another request's longer array was dropped with the tree) is not kept.
+    // Indices arrive in order; one after an element the full tree could not keep is not kept either.
     if (i === e.length) e.push(c);
   }
   return c;
