@@ -329,6 +329,8 @@ const EMPTY: readonly VarEntry[] = [];
 
 /** What the transaction knows about one distinct string. */
 class Slots {
+  /** The SlotCache that made it (undefined: a transaction's own); only those are kept on entries (see entrySlots). */
+  constructor(readonly owner: SlotCache | undefined) {}
   /** out[id]: the string after transformation `id`. */
   readonly out: (string | undefined)[] = [];
   /** The ids of the `@rx`/`@pm` factor sets whose factors it contains (see prefilter.ts); scanned when first needed. */
@@ -378,7 +380,7 @@ class SlotCache {
   get(v: string): Slots {
     let sl = this.cur.get(v);
     if (sl !== undefined) return sl;
-    sl = this.old.get(v) ?? new Slots();
+    sl = this.old.get(v) ?? new Slots(this);
     if (this.cur.size >= SHARED_GENERATION || this.chars >= SHARED_GENERATION_CHARS) {
       this.old = this.cur;
       this.cur = new Map();
@@ -1204,7 +1206,7 @@ export class Transaction {
         if (sig !== undefined) {
           for (let i = 0; i < list.length; i++) {
             let sl = rows[i];
-            if (sl === undefined) sl = rows[i] = this.slotsOf(list[i]!.value);
+            if (sl === undefined) sl = rows[i] = this.entrySlots(list[i]!);
             setBit((sl.nm ??= []), sig);
           }
         }
@@ -1217,7 +1219,7 @@ export class Transaction {
       let slots: Slots | undefined;
       if (rows !== undefined) {
         slots = rows[i];
-        if (slots === undefined) slots = rows[i] = this.slotsOf(e.value);
+        if (slots === undefined) slots = rows[i] = this.entrySlots(e);
       }
       if (this.test(rule, top, t.prefix, e.name, e.value, op, slots)) matched = true;
     }
@@ -1231,7 +1233,7 @@ export class Transaction {
     k = [];
     for (let i = 0; i < list.length; i++) {
       let sl = rows[i];
-      if (sl === undefined) sl = rows[i] = this.slotsOf(list[i]!.value);
+      if (sl === undefined) sl = rows[i] = this.entrySlots(list[i]!);
       const nm = sl.nm;
       if (nm === undefined) {
         k = [];
@@ -1356,7 +1358,7 @@ export class Transaction {
       const rows = this.rowsOf(list);
       for (let i = 0; i < list.length; i++) {
         let sl = rows[i];
-        if (sl === undefined) sl = rows[i] = this.slotsOf(list[i]!.value);
+        if (sl === undefined) sl = rows[i] = this.entrySlots(list[i]!);
         sl.nm = orBits(sl.nm ?? null, b);
       }
     }
@@ -1378,7 +1380,7 @@ export class Transaction {
       const e = list[i]!;
       if ((select && !selects(t, e.name)) || isExcluded(t, e.name, removals)) continue;
       let sl = rows[i];
-      if (sl === undefined) sl = rows[i] = this.slotsOf(e.value);
+      if (sl === undefined) sl = rows[i] = this.entrySlots(e);
       const nm = sl.nm;
       if (nm === undefined) return NO_BITS;
       if (k === null) k = nm.slice();
@@ -1685,9 +1687,10 @@ export class Transaction {
     const u = emptyHits();
     let pres: Int32Array | null = new Int32Array(8);
     for (let i = 0; i < list.length; i++) {
-      const v = list[i]!.value;
+      const e = list[i]!;
+      const v = e.value;
       let vs = rows[i];
-      if (vs === undefined) vs = rows[i] = this.slotsOf(v);
+      if (vs === undefined) vs = rows[i] = this.entrySlots(e);
       this.addHits(u, v, vs);
       const p = this.presence(v, vs);
       if (p === null) pres = null;
@@ -1803,11 +1806,24 @@ export class Transaction {
     return trig === 'all' || triggers(trig, this.presence(v, sl), trig.spacePair && this.spacePair(v, sl));
   }
 
+  /**
+   * A list entry's slots: the ones on the entry (VarEntry.memo) when this
+   * transaction's cache made them, else looked up and, when the entry takes
+   * a memo, left on it.
+   */
+  private entrySlots(e: VarEntry): Slots {
+    const m = e.memo;
+    if (m != null && (m as Slots).owner === this.shared) return m as Slots;
+    const sl = this.slotsOf(e.value);
+    if (m !== undefined && sl.owner !== undefined) e.memo = sl;
+    return sl;
+  }
+
   private slotsOf(v: string): Slots {
     if (this.shared !== undefined && v.length <= SHARED_MAX_LENGTH) return this.shared.get(v);
     let slots = this.tcache.get(v);
     if (slots === undefined) {
-      slots = new Slots();
+      slots = new Slots(undefined);
       this.tcache.set(v, slots);
     }
     return slots;

@@ -102,7 +102,7 @@ class VarsBuilder {
   }
 
   add(collection: string, name: string, value: string): void {
-    this.list(collection).push({ name, value });
+    this.list(collection).push({ name, value, memo: null });
   }
 
   build(): RequestVars {
@@ -133,7 +133,13 @@ class ArgSink {
   }
 
   add(kind: 'GET' | 'POST', name: string, value: string): boolean {
+    return this.addEntry(kind, { name, value, memo: null }, { name, value: name, memo: null });
+  }
+
+  /** As add, with the two entries made (or kept from an earlier body) by the caller: `entry` for ARGS, `nameEntry` for ARGS_NAMES. */
+  addEntry(kind: 'GET' | 'POST', entry: VarEntry, nameEntry: VarEntry): boolean {
     if (this.limitError !== undefined) return false;
+    const name = entry.name;
     if (this.count >= this.limits.maxArgs) {
       this.limitError = `Argument limit exceeded (more than ${this.limits.maxArgs} arguments)`;
       return false;
@@ -144,14 +150,12 @@ class ArgSink {
     }
     this.count++;
     this.nameBytes += name.length;
-    this.combined += name.length + value.length;
+    this.combined += name.length + entry.value.length;
     const b = this.b;
     const all = (this.all ??= [b.list('ARGS'), b.list('ARGS_NAMES')]);
     const own = kind === 'GET'
       ? (this.get ??= [b.list('ARGS_GET'), b.list('ARGS_GET_NAMES')])
       : (this.post ??= [b.list('ARGS_POST'), b.list('ARGS_POST_NAMES')]);
-    const entry: VarEntry = { name, value };
-    const nameEntry: VarEntry = { name, value: name };
     all[0].push(entry);
     all[1].push(nameEntry);
     own[0].push(entry);
@@ -445,7 +449,7 @@ export function addBodyVars(head: RequestVars, body: Buffer, opts: BodyOptions):
     if (processor === 'URLENCODED') {
       parseUrlEncoded(text, 'POST', sink);
     } else if (processor === 'JSON') {
-      const e = parseJson(text, opts.truncated, limits.maxJsonDepth, (n, v) => sink.add('POST', n, v));
+      const e = parseJson(text, opts.truncated, limits.maxJsonDepth, (leaf, v) => sink.addEntry('POST', leafEntry(leaf, v), leafNameEntry(leaf)));
       if (e !== undefined) error ??= `JSON parsing error: ${e}`;
     } else if (processor === 'MULTIPART') {
       const e = parseMultipart(text, firstHeader(head, 'content-type') ?? '', opts.truncated, limits, b, sink);
@@ -926,33 +930,62 @@ interface JFrame {
  * outlive the body); the tree holds at most JSON_NAMES_MAX names, then
  * starts again empty, so keys that never repeat cost what building the
  * names did, and memory stays bounded.
+ *
+ * A leaf also keeps its ARGS_NAMES entry and the ARGS entry of its last
+ * value: when the next body has the same value there, its chars are compared
+ * with the kept value's instead of being cut into a new string, and the same
+ * entry is handed out again, with what the engine learnt about the value on
+ * it (types.ts VarEntry.memo): no hashing, no cache lookup. An object also
+ * keeps its members in the order the last body gave them, so a key is
+ * compared with the one expected at its place before it is read.
  */
 class JName {
   members: Map<string, JName> | undefined = undefined;
   elements: JName[] | undefined = undefined;
+  /** An object's members in the order the last body gave them: the next key is compared with the one there before it is read. */
+  order: JName[] | undefined = undefined;
+  /** As a leaf: the ARGS entry of the last value it had (up to JSON_VALUE_KEPT_LENGTH chars), and its ARGS_NAMES entry (within JSON_ENTRIES_MAX). */
+  entry: VarEntry | undefined = undefined;
+  nameEntry: VarEntry | undefined = undefined;
   constructor(
     readonly name: string,
     /** Whether it is in the tree (its children may be added to it). */
     readonly kept: boolean,
+    /** As a member of an object: its key (cut from the name). */
+    readonly key = '',
   ) {}
 }
 
 const JSON_NAMES_MAX = 16384;
 /** Names longer than this are built per request, not kept. */
 const JSON_NAME_KEPT_LENGTH = 256;
+/** A leaf keeps its last value's entry up to this length (see JName.entry). */
+const JSON_VALUE_KEPT_LENGTH = 256;
+/**
+ * Entries the tree keeps (values and names together). An entry carries what
+ * the engine learnt about its value, several KiB with the transformed
+ * copies (about 6 KiB for a short value): 2,048 of them held 12 MB at the
+ * most in a test (hostile-requests.test.ts), 82 MB without this bound. Leaves
+ * seen once the budget is spent keep their names only.
+ */
+const JSON_ENTRIES_MAX = 2048;
 let jsonRoot = new JName('json', true);
 let jsonNames = 0;
+let jsonEntries = 0;
 
-function newJName(parent: JName, name: string): JName {
-  if (!parent.kept || name.length > JSON_NAME_KEPT_LENGTH) return new JName(name, false);
+function newJName(parent: JName, name: string, key: string | undefined): JName {
+  if (!parent.kept || name.length > JSON_NAME_KEPT_LENGTH) return new JName(name, false, key);
   if (jsonNames >= JSON_NAMES_MAX) {
     // Full: a fresh tree; what is being parsed goes on with names that are not kept.
     jsonRoot = new JName('json', true);
     jsonNames = 0;
-    return new JName(name, false);
+    jsonEntries = 0;
+    return new JName(name, false, key);
   }
   jsonNames++;
-  return new JName(ownString(name), true);
+  const own = ownString(name);
+  // The key as part of the kept name (a view of it keeps nothing the tree does not keep anyway).
+  return new JName(own, true, key === undefined || key === '' ? '' : own.slice(parent.name.length + 1));
 }
 
 /** The name of member `key` (the empty key is `empty-key`) of object `o`. */
@@ -962,20 +995,55 @@ function memberName(o: JName, key: string): JName {
     const c = m.get(key);
     if (c !== undefined) return c;
   }
-  const c = newJName(o, `${o.name}.${key === '' ? 'empty-key' : key}`);
+  const c = newJName(o, `${o.name}.${key === '' ? 'empty-key' : key}`, key);
   if (c.kept) {
     if (m === undefined) m = o.members = new Map();
-    // The key as part of the kept name (a view of it keeps nothing the tree does not keep anyway).
-    m.set(key === '' ? '' : c.name.slice(o.name.length + 1), c);
+    m.set(c.key, c);
   }
   return c;
+}
+
+/** Whether s[start, end) is `like`. */
+function sameChars(s: string, start: number, end: number, like: string): boolean {
+  if (end - start !== like.length) return false;
+  for (let k = 0; k < like.length; k++) if (s.charCodeAt(start + k) !== like.charCodeAt(k)) return false;
+  return true;
+}
+
+/**
+ * Leaf `jn`'s ARGS entry for `value`: the one kept from an earlier body when
+ * the value is the same (the engine's memo on it then serves again), else a
+ * new one, kept in turn.
+ */
+function leafEntry(jn: JName, value: string): VarEntry {
+  const e = jn.entry;
+  if (e !== undefined && e.value === value) return e;
+  const made: VarEntry = { name: jn.name, value, memo: null };
+  if (jn.kept && value.length <= JSON_VALUE_KEPT_LENGTH && (e !== undefined || jsonEntries < JSON_ENTRIES_MAX)) {
+    if (e === undefined) jsonEntries++;
+    jn.entry = made;
+  }
+  return made;
+}
+
+/** Leaf `jn`'s ARGS_NAMES entry (its value is its name). */
+function leafNameEntry(jn: JName): VarEntry {
+  let e = jn.nameEntry;
+  if (e === undefined) {
+    e = { name: jn.name, value: jn.name, memo: null };
+    if (jn.kept && jsonEntries < JSON_ENTRIES_MAX) {
+      jsonEntries++;
+      jn.nameEntry = e;
+    }
+  }
+  return e;
 }
 
 /** The name of element `i` of array `a`. */
 function elementName(a: JName, i: number): JName {
   let e = a.elements;
   if (e !== undefined && i < e.length) return e[i]!;
-  const c = newJName(a, `${a.name}.array_${i}`);
+  const c = newJName(a, `${a.name}.array_${i}`, undefined);
   if (c.kept) {
     if (e === undefined) e = a.elements = [];
     // Indices arrive in order; one after an element the full tree could not keep is not kept either.
@@ -1021,7 +1089,7 @@ type JString = { value: string; next: number } | { value: string; eof: true } | 
  * decoded to UTF-8 bytes; raw bytes (including invalid UTF-8) pass through
  * unchanged so the rules see what the client sent.
  */
-function readJsonString(t: Text, start: number): JString {
+function readJsonString(t: Text, start: number, like?: string): JString {
   const s = t.s;
   const n = s.length;
   // First find the end; most strings have no escape and are a plain slice.
@@ -1040,7 +1108,11 @@ function readJsonString(t: Text, start: number): JString {
   }
   const closed = j < n;
   const end = Math.min(j, n);
-  if (!escapes) return closed ? { value: t.cut(start, end), next: end + 1 } : { value: t.cut(start, end), eof: true };
+  if (!escapes) {
+    // The string an earlier body had here, when the chars are the same: no new string to make (and hash).
+    const value = like !== undefined && sameChars(s, start, end, like) ? like : t.cut(start, end);
+    return closed ? { value, next: end + 1 } : { value, eof: true };
+  }
 
   // Every escape decodes to fewer bytes than its text.
   const out = Buffer.allocUnsafe(end - start);
@@ -1101,21 +1173,22 @@ const JSON_NUMBER = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
  * undefined when the body parsed (or, when truncated, parsed up to the cut).
  * emit returning false stops the parse (a cap was hit; the caller reports it).
  */
-function parseJson(t: Text, truncated: boolean, maxDepth: number, emit: (name: string, value: string) => boolean): string | undefined {
+function parseJson(t: Text, truncated: boolean, maxDepth: number, emit: (leaf: JName, value: string) => boolean): string | undefined {
   const s = t.s;
   const VALUE = 0, VALUE_OR_CLOSE = 1, KEY = 2, KEY_OR_CLOSE = 3, COLON = 4, AFTER = 5;
   const n = s.length;
   const stack: JFrame[] = [];
-  let key = '';
+  /** The member whose key was read last (in an object, the value that follows is its). */
+  let member = jsonRoot;
   let state = VALUE;
   let i = 0;
 
   const root = jsonRoot;
-  const leafName = (): string => {
+  const leaf = (): JName => {
     const top = stack[stack.length - 1];
-    if (top === undefined) return 'json';
-    if (top.isArray) return elementName(top.node, top.counter++).name;
-    return memberName(top.node, key).name;
+    if (top === undefined) return root;
+    if (top.isArray) return elementName(top.node, top.counter++);
+    return member;
   };
   const push = (isArray: boolean): boolean => {
     if (stack.length >= maxDepth) return false;
@@ -1123,7 +1196,7 @@ function parseJson(t: Text, truncated: boolean, maxDepth: number, emit: (name: s
     let node: JName;
     if (top === undefined) node = root;
     else if (top.isArray) node = elementName(top.node, top.counter);
-    else node = memberName(top.node, key);
+    else node = member;
     stack.push({ isArray, node, counter: 0 });
     return true;
   };
@@ -1158,16 +1231,17 @@ function parseJson(t: Text, truncated: boolean, maxDepth: number, emit: (name: s
           break;
         }
         if (c === 0x22) {
-          const r = readJsonString(t, i + 1);
+          const jn = leaf();
+          const r = readJsonString(t, i + 1, jn.entry?.value);
           if ('error' in r) return r.error;
           if ('eof' in r) {
             if (!truncated) return 'premature end of input inside a string';
             // Cut inside a value: the part that arrived is still inspected.
-            emit(leafName(), r.value);
+            emit(jn, r.value);
             return undefined;
           }
           i = r.next;
-          if (!emit(leafName(), r.value)) return undefined;
+          if (!emit(jn, r.value)) return undefined;
           state = AFTER;
           break;
         }
@@ -1178,16 +1252,18 @@ function parseJson(t: Text, truncated: boolean, maxDepth: number, emit: (name: s
             if ((d >= 0x30 && d <= 0x39) || d === 0x2e || d === 0x65 || d === 0x45 || d === 0x2b || d === 0x2d) j++;
             else break;
           }
-          const text = t.cut(i, j);
+          const jn = leaf();
+          const like = jn.entry?.value;
+          const text = like !== undefined && sameChars(s, i, j, like) ? like : t.cut(i, j);
           if (!JSON_NUMBER.test(text)) {
             if (truncated && j === n) {
-              emit(leafName(), text);
+              emit(jn, text);
               return undefined;
             }
             return `invalid number at offset ${i}`;
           }
           i = j;
-          if (!emit(leafName(), text)) return undefined;
+          if (!emit(jn, text)) return undefined;
           state = AFTER;
           break;
         }
@@ -1195,7 +1271,7 @@ function parseJson(t: Text, truncated: boolean, maxDepth: number, emit: (name: s
           const word = c === 0x74 ? 'true' : c === 0x66 ? 'false' : 'null';
           if (s.startsWith(word, i)) {
             i += word.length;
-            if (!emit(leafName(), word === 'null' ? '' : word)) return undefined;
+            if (!emit(leaf(), word === 'null' ? '' : word)) return undefined;
             state = AFTER;
             break;
           }
@@ -1213,10 +1289,19 @@ function parseJson(t: Text, truncated: boolean, maxDepth: number, emit: (name: s
           break;
         }
         if (c !== 0x22) return `object key must be a string (${show(c)} at offset ${i})`;
-        const r = readJsonString(t, i + 1);
+        // The member an earlier body had at this place: its key is compared, not read into a new string.
+        const top = stack[stack.length - 1]!;
+        const o = top.node;
+        const was = o.order?.[top.counter];
+        const r = readJsonString(t, i + 1, was?.key);
         if ('error' in r) return r.error;
         if ('eof' in r) return truncated ? undefined : 'premature end of input inside a key';
-        key = r.value;
+        member = was !== undefined && r.value === was.key ? was : memberName(o, r.value);
+        if (o.kept && member !== was && member.kept) {
+          const order = (o.order ??= []);
+          if (top.counter <= order.length) order[top.counter] = member;
+        }
+        top.counter++;
         i = r.next;
         state = COLON;
         break;

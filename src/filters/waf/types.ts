@@ -41,6 +41,14 @@ export class UnsupportedFeature extends Error {
 export interface VarEntry {
   name: string;
   value: string;
+  /**
+   * What the WAF engine learnt about `value` (engine.ts Slots), kept on the
+   * entry so that a value in several lists (ARGS and ARGS_POST), or an entry
+   * reused across requests (a JSON leaf whose value repeats, see
+   * request-vars.ts JName), is not looked up again. Absent: the entry takes
+   * no memo; null: it takes one and has none yet. Set and read by the engine only.
+   */
+  memo?: object | null;
 }
 
 /**

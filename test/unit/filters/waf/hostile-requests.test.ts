@@ -127,6 +127,38 @@ test('JSON keys that never repeat do not make the remembered leaf names grow wit
   assert.ok(held < 8 * 1024 * 1024, `${(held / 1024 / 1024).toFixed(1)} MB held after 100,000 new keys`);
 });
 
+test('JSON keys and values that never repeat, through the rules, do not make what leaves keep grow without bound', () => {
+  // A leaf keeps its last value's entry, and the entry what the engine
+  // learnt about the value (request-vars.ts JName.entry, engine.ts
+  // entrySlots): bounded by the tree's bound on leaves.
+  const rules = loadCrs({ blockingParanoiaLevel: 1, detectionParanoiaLevel: 1 });
+  const parse = (b: number): void => {
+    const obj: Record<string, string> = {};
+    for (let k = 0; k < 1000; k++) obj[`${unique(b)}-${k}`] = `some value ${b} ${k} blue`;
+    const body = Buffer.from(JSON.stringify(obj));
+    const head = buildHeadVars({ method: 'POST', target: '/api', httpVersion: 'HTTP/1.1', headers: [['Host', 'shop.example'], ['Content-Type', 'application/json']], remoteAddr: '192.0.2.7', uniqueId: `v${b}` });
+    const tx = rules.newTransaction(head);
+    tx.runPhase(1);
+    tx.runPhase(2, addBodyVars(head, body, { truncated: false, processor: 'JSON' }));
+  };
+  parse(-1);
+  gc();
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  // The most held at any point of two rounds of the name tree (16,384 names: a new tree every 17th body).
+  let held = 0;
+  for (let b = 0; b < 34; b++) {
+    parse(b);
+    if (b % 2 === 1) {
+      gc();
+      gc();
+      held = Math.max(held, process.memoryUsage().heapUsed - before);
+    }
+  }
+  // Each leaf keeping an entry and what the engine learnt of it, up to the tree's 16,384: 82 MB at the most; 12 MB with the bound.
+  assert.ok(held < 24 * 1024 * 1024, `${(held / 1024 / 1024).toFixed(1)} MB held at the most, 1,000 new keys and values a body`);
+});
+
 test('a request line, a header and a cookie at the head limit (16 KiB) cost milliseconds, not a tenth of a second', () => {
   const rules = loadCrs({ blockingParanoiaLevel: 1, detectionParanoiaLevel: 1 });
   const long = (unit: string) => unit.repeat(Math.ceil(16_000 / unit.length)).slice(0, 16_000);

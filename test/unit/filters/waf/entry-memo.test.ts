@@ -1,0 +1,82 @@
+// A JSON leaf whose value repeats from one body to the next keeps its ARGS
+// entry, and the engine leaves what it learnt about the value on the entry
+// (types.ts VarEntry.memo). These tests hold that reuse to what a fresh
+// evaluation decides: a changed value is judged anew, and what one rule set
+// learnt is never read by another.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Transaction } from '../../../../src/filters/waf/engine.js';
+import { compileRules, loadCrs, type RuleSet } from '../../../../src/filters/waf/ruleset.js';
+import { addBodyVars, buildHeadVars } from '../../../../src/filters/waf/request-vars.js';
+import type { RequestVars } from '../../../../src/filters/waf/types.js';
+
+function jsonVars(body: string, id: number): RequestVars {
+  const head = buildHeadVars({
+    method: 'POST',
+    target: '/api/orders',
+    httpVersion: 'HTTP/1.1',
+    headers: [['Host', 'shop.example'], ['Content-Type', 'application/json'], ['Content-Length', String(Buffer.byteLength(body))]],
+    remoteAddr: '192.0.2.10',
+    uniqueId: `m${id}`,
+  });
+  return addBodyVars(head, Buffer.from(body, 'latin1'), { truncated: false, processor: 'JSON' });
+}
+
+function blocked(rs: RuleSet, vars: RequestVars, prefilter: boolean): boolean {
+  const tx = new Transaction(rs, vars, { prefilter });
+  tx.runPhase(1);
+  tx.runPhase(2, vars);
+  return tx.verdict().blocked;
+}
+
+test('a JSON value that changes at the same path is judged anew, and judged as a fresh evaluation judges it', () => {
+  const rs = loadCrs({ blockingParanoiaLevel: 1, detectionParanoiaLevel: 1 });
+  const values = [
+    'blue running shoes',
+    "' or 1=1 --",
+    'blue running shoes',
+    '<script>alert(1)</script>',
+    'blue running shoes',
+    'blue running shoes',
+    '; cat /etc/passwd',
+    'Please leave the parcel at the front door.',
+  ];
+  const got: boolean[] = [];
+  for (let round = 0; round < 3; round++) {
+    values.forEach((q, i) => {
+      const body = JSON.stringify({ order: { note: q, sku: 'SKU-1001', qty: 2 }, tags: ['gift', q] });
+      const fast = blocked(rs, jsonVars(body, i), true);
+      assert.equal(fast, blocked(rs, jsonVars(body, i), false), `${JSON.stringify(q)} (round ${round})`);
+      got.push(fast);
+    });
+  }
+  assert.deepEqual(got.slice(0, values.length), [false, true, false, true, false, false, true, false]);
+  assert.deepEqual(got.slice(values.length), [...got.slice(0, values.length), ...got.slice(0, values.length)]);
+});
+
+test('what one rule set learnt about a value is not read by another rule set', () => {
+  // Transformation ids are per rule set: both sets number their one
+  // transformation 0. If B read A's memo on the shared entry, it would take
+  // A's lower-cased value for its upper-cased one and miss the match.
+  const a = compileRules([{ file: 'a.conf', text: 'SecRule ARGS "@rx ^abc$" "id:1,phase:2,deny,status:403,t:lowercase"\n' }]);
+  const b = compileRules([{ file: 'b.conf', text: 'SecRule ARGS "@rx ^ABC$" "id:1,phase:2,deny,status:403,t:uppercase"\n' }]);
+  const body = '{"k":"aBc"}';
+  for (let round = 0; round < 4; round++) {
+    assert.equal(blocked(a, jsonVars(body, round), true), true, `A, round ${round}`);
+    assert.equal(blocked(b, jsonVars(body, round), true), true, `B, round ${round}`);
+  }
+});
+
+test('a repeated JSON body reuses its leaf entries, and a changed value gets a new one', () => {
+  const one = jsonVars('{"a":"x","b":{"c":"y"}}', 1);
+  const two = jsonVars('{"a":"x","b":{"c":"z"}}', 2);
+  const args = (v: RequestVars) => v.collections.get('ARGS_POST')!;
+  assert.equal(args(two)[0], args(one)[0], 'json.a: the same value, the same entry');
+  assert.notEqual(args(two)[1], args(one)[1], 'json.b.c: a new value, a new entry');
+  assert.deepEqual(args(two).map((e) => [e.name, e.value]), [['json.a', 'x'], ['json.b.c', 'z']]);
+  // Keys in another order, and a key written with an escape, name the same leaves.
+  const three = jsonVars('{"b":{"c":"z"},"\\u0061":"x"}', 3);
+  assert.deepEqual(args(three).map((e) => [e.name, e.value]), [['json.b.c', 'z'], ['json.a', 'x']]);
+  assert.equal(args(three)[0], args(two)[1]);
+  assert.equal(args(three)[1], args(one)[0]);
+});
