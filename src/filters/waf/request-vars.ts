@@ -449,7 +449,7 @@ export function addBodyVars(head: RequestVars, body: Buffer, opts: BodyOptions):
     if (processor === 'URLENCODED') {
       parseUrlEncoded(text, 'POST', sink);
     } else if (processor === 'JSON') {
-      const e = parseJson(text, opts.truncated, limits.maxJsonDepth, (leaf, v) => sink.addEntry('POST', leafEntry(leaf, v), leafNameEntry(leaf)));
+      const e = parseJson(text, opts.truncated, limits.maxJsonDepth, (leaf, v, plain) => sink.addEntry('POST', leafEntry(leaf, v, plain), leafNameEntry(leaf)));
       if (e !== undefined) error ??= `JSON parsing error: ${e}`;
     } else if (processor === 'MULTIPART') {
       const e = parseMultipart(text, firstHeader(head, 'content-type') ?? '', opts.truncated, limits, b, sink);
@@ -1013,13 +1013,13 @@ function sameChars(s: string, start: number, end: number, like: string): boolean
 /**
  * Leaf `jn`'s ARGS entry for `value`: the one kept from an earlier body when
  * the value is the same (the engine's memo on it then serves again), else a
- * new one, kept in turn.
+ * new one, kept in turn when `plain` (read without escapes, see readJsonString).
  */
-function leafEntry(jn: JName, value: string): VarEntry {
+function leafEntry(jn: JName, value: string, plain: boolean): VarEntry {
   const e = jn.entry;
   if (e !== undefined && e.value === value) return e;
   const made: VarEntry = { name: jn.name, value, memo: null };
-  if (jn.kept && value.length <= JSON_VALUE_KEPT_LENGTH && (e !== undefined || jsonEntries < JSON_ENTRIES_MAX)) {
+  if (plain && jn.kept && value.length <= JSON_VALUE_KEPT_LENGTH && (e !== undefined || jsonEntries < JSON_ENTRIES_MAX)) {
     if (e === undefined) jsonEntries++;
     jn.entry = made;
   }
@@ -1082,16 +1082,35 @@ function hex4(s: string, at: number): number {
   return v;
 }
 
-type JString = { value: string; next: number } | { value: string; eof: true } | { error: string };
+/** What readJsonString found besides the string: where the parse goes on (-1: the input ended inside the string), whether the string had no escape, or its error. */
+let jNext = 0;
+let jPlain = true;
+let jError = '';
 
 /**
- * Reads a JSON string whose opening quote is at start - 1. Escapes are
- * decoded to UTF-8 bytes; raw bytes (including invalid UTF-8) pass through
- * unchanged so the rules see what the client sent.
+ * Reads a JSON string whose opening quote is at start - 1; undefined on an
+ * error (jError). Escapes are decoded to UTF-8 bytes; raw bytes (including
+ * invalid UTF-8) pass through unchanged so the rules see what the client sent.
+ * `like`, when given, is the string an earlier body had at this place, plain
+ * (no quote, backslash or control char: only plain strings are kept, see
+ * leafEntry): when the same chars and the closing quote follow, it is
+ * returned itself, read once and not copied into a new string.
  */
-function readJsonString(t: Text, start: number, like?: string): JString {
+function readJsonString(t: Text, start: number, like: string | undefined): string | undefined {
   const s = t.s;
   const n = s.length;
+  jPlain = true;
+  if (like !== undefined) {
+    const L = like.length;
+    if (start + L < n && s.charCodeAt(start + L) === 0x22) {
+      let k = 0;
+      while (k < L && s.charCodeAt(start + k) === like.charCodeAt(k)) k++;
+      if (k === L) {
+        jNext = start + L + 1;
+        return like;
+      }
+    }
+  }
   // First find the end; most strings have no escape and are a plain slice.
   let j = start;
   let escapes = false;
@@ -1103,16 +1122,17 @@ function readJsonString(t: Text, start: number, like?: string): JString {
       j += 2;
       continue;
     }
-    if (c < 0x20) return { error: `control character 0x${c.toString(16).padStart(2, '0')} in string at offset ${j}` };
+    if (c < 0x20) {
+      jError = `control character 0x${c.toString(16).padStart(2, '0')} in string at offset ${j}`;
+      return undefined;
+    }
     j++;
   }
   const closed = j < n;
   const end = Math.min(j, n);
-  if (!escapes) {
-    // The string an earlier body had here, when the chars are the same: no new string to make (and hash).
-    const value = like !== undefined && sameChars(s, start, end, like) ? like : t.cut(start, end);
-    return closed ? { value, next: end + 1 } : { value, eof: true };
-  }
+  jNext = closed ? end + 1 : -1;
+  if (!escapes) return t.cut(start, end);
+  jPlain = false;
 
   // Every escape decodes to fewer bytes than its text.
   const out = Buffer.allocUnsafe(end - start);
@@ -1139,12 +1159,18 @@ function readJsonString(t: Text, start: number, like?: string): JString {
       case 0x74: out[o++] = 0x09; break;
       case 0x75: {
         if (k + 6 > end) {
-          if (closed) return { error: `invalid \\u escape at offset ${k}` };
+          if (closed) {
+            jError = `invalid \\u escape at offset ${k}`;
+            return undefined;
+          }
           k = end; // cut inside the escape
           continue;
         }
         let cp = hex4(s, k + 2);
-        if (cp < 0) return { error: `invalid \\u escape at offset ${k}` };
+        if (cp < 0) {
+          jError = `invalid \\u escape at offset ${k}`;
+          return undefined;
+        }
         adv = 6;
         if (cp >= 0xd800 && cp <= 0xdbff && k + 12 <= end && s.charCodeAt(k + 6) === 0x5c && s.charCodeAt(k + 7) === 0x75) {
           const lo = hex4(s, k + 8);
@@ -1158,12 +1184,12 @@ function readJsonString(t: Text, start: number, like?: string): JString {
         break;
       }
       default:
-        return { error: `invalid escape '\\${String.fromCharCode(e)}' at offset ${k}` };
+        jError = `invalid escape '\\${String.fromCharCode(e)}' at offset ${k}`;
+        return undefined;
     }
     k += adv;
   }
-  const value = out.toString('latin1', 0, o);
-  return closed ? { value, next: end + 1 } : { value, eof: true };
+  return out.toString('latin1', 0, o);
 }
 
 const JSON_NUMBER = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
@@ -1173,7 +1199,7 @@ const JSON_NUMBER = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
  * undefined when the body parsed (or, when truncated, parsed up to the cut).
  * emit returning false stops the parse (a cap was hit; the caller reports it).
  */
-function parseJson(t: Text, truncated: boolean, maxDepth: number, emit: (leaf: JName, value: string) => boolean): string | undefined {
+function parseJson(t: Text, truncated: boolean, maxDepth: number, emit: (leaf: JName, value: string, plain: boolean) => boolean): string | undefined {
   const s = t.s;
   const VALUE = 0, VALUE_OR_CLOSE = 1, KEY = 2, KEY_OR_CLOSE = 3, COLON = 4, AFTER = 5;
   const n = s.length;
@@ -1232,16 +1258,16 @@ function parseJson(t: Text, truncated: boolean, maxDepth: number, emit: (leaf: J
         }
         if (c === 0x22) {
           const jn = leaf();
-          const r = readJsonString(t, i + 1, jn.entry?.value);
-          if ('error' in r) return r.error;
-          if ('eof' in r) {
+          const v = readJsonString(t, i + 1, jn.entry?.value);
+          if (v === undefined) return jError;
+          if (jNext < 0) {
             if (!truncated) return 'premature end of input inside a string';
             // Cut inside a value: the part that arrived is still inspected.
-            emit(jn, r.value);
+            emit(jn, v, false);
             return undefined;
           }
-          i = r.next;
-          if (!emit(jn, r.value)) return undefined;
+          i = jNext;
+          if (!emit(jn, v, jPlain)) return undefined;
           state = AFTER;
           break;
         }
@@ -1257,13 +1283,13 @@ function parseJson(t: Text, truncated: boolean, maxDepth: number, emit: (leaf: J
           const text = like !== undefined && sameChars(s, i, j, like) ? like : t.cut(i, j);
           if (!JSON_NUMBER.test(text)) {
             if (truncated && j === n) {
-              emit(jn, text);
+              emit(jn, text, false);
               return undefined;
             }
             return `invalid number at offset ${i}`;
           }
           i = j;
-          if (!emit(jn, text)) return undefined;
+          if (!emit(jn, text, true)) return undefined;
           state = AFTER;
           break;
         }
@@ -1271,7 +1297,7 @@ function parseJson(t: Text, truncated: boolean, maxDepth: number, emit: (leaf: J
           const word = c === 0x74 ? 'true' : c === 0x66 ? 'false' : 'null';
           if (s.startsWith(word, i)) {
             i += word.length;
-            if (!emit(leaf(), word === 'null' ? '' : word)) return undefined;
+            if (!emit(leaf(), word === 'null' ? '' : word, true)) return undefined;
             state = AFTER;
             break;
           }
@@ -1293,16 +1319,17 @@ function parseJson(t: Text, truncated: boolean, maxDepth: number, emit: (leaf: J
         const top = stack[stack.length - 1]!;
         const o = top.node;
         const was = o.order?.[top.counter];
-        const r = readJsonString(t, i + 1, was?.key);
-        if ('error' in r) return r.error;
-        if ('eof' in r) return truncated ? undefined : 'premature end of input inside a key';
-        member = was !== undefined && r.value === was.key ? was : memberName(o, r.value);
-        if (o.kept && member !== was && member.kept) {
+        const k = readJsonString(t, i + 1, was?.key);
+        if (k === undefined) return jError;
+        if (jNext < 0) return truncated ? undefined : 'premature end of input inside a key';
+        member = was !== undefined && k === was.key ? was : memberName(o, k);
+        // Only a plain key is compared in place (see readJsonString).
+        if (o.kept && member !== was && member.kept && jPlain) {
           const order = (o.order ??= []);
           if (top.counter <= order.length) order[top.counter] = member;
         }
         top.counter++;
-        i = r.next;
+        i = jNext;
         state = COLON;
         break;
       }

@@ -67,6 +67,20 @@ test('what one rule set learnt about a value is not read by another rule set', (
   }
 });
 
+test('a value or key read with escapes is never taken for the same chars sent raw', () => {
+  // The kept value is compared with the raw chars of the next body: one that
+  // came from escapes (a newline, a quote) must not make raw text that is not
+  // JSON (a control char, a quote in the middle of a key) parse as it.
+  const errorOf = (v: RequestVars): string => `${v.scalars.get('REQBODY_ERROR')} ${v.scalars.get('REQBODY_ERROR_MSG') ?? ''}`;
+  for (let round = 0; round < 3; round++) {
+    const ok = jsonVars('{"k":"x\\ny","a\\"b":1}', round);
+    assert.equal(ok.scalars.get('REQBODY_ERROR'), '0');
+    assert.deepEqual(ok.collections.get('ARGS_POST')!.map((e) => [e.name, e.value]), [['json.k', 'x\ny'], ['json.a"b', '1']]);
+  }
+  assert.match(errorOf(jsonVars('{"k":"x\ny","a\\"b":1}', 9)), /^1 .*control character/);
+  assert.match(errorOf(jsonVars('{"k":"x\\ny","a"b":1}', 10)), /^1 /);
+});
+
 test('a repeated JSON body reuses its leaf entries, and a changed value gets a new one', () => {
   const one = jsonVars('{"a":"x","b":{"c":"y"}}', 1);
   const two = jsonVars('{"a":"x","b":{"c":"z"}}', 2);
