@@ -45,6 +45,22 @@ const NO_MATCH: CompiledOperator = { match: () => undefined };
  * argument it cannot use (bad byte range, unreadable data file, ...).
  */
 export function compileOperator(name: string, arg: string, ctx: OperatorContext): CompiledOperator {
+  return uniform(compileKind(name, arg, ctx));
+}
+
+/**
+ * The operator with every field the engine reads present, in one order: the
+ * engine's hot paths (testValue, apply, the prefilter checks) read them on
+ * every operator, and objects of a dozen shapes made those reads megamorphic
+ * (V8's slowest property access). The engine's own fields (memoId,
+ * factorSetId, plain.factorSetIds) start undefined and are set in place.
+ */
+function uniform(op: PrefilteredOperator): PrefilteredOperator {
+  const plain = op.plain === undefined ? undefined : { never: op.plain.never, factorSets: op.plain.factorSets, clauses: op.plain.clauses, factorSetIds: undefined };
+  return { match: op.match, test: op.test, factors: op.factors, factorSetId: undefined, clauses: op.clauses, plain, memoId: undefined };
+}
+
+function compileKind(name: string, arg: string, ctx: OperatorContext): PrefilteredOperator {
   const op = name.replace(/^@/, '').toLowerCase();
   switch (op) {
     case 'rx': {
