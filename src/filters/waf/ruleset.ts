@@ -239,12 +239,35 @@ class CompileContext {
     let m = this.keyRegexCache.get(pattern);
     if (m === undefined) {
       // Collection keys match case-insensitively, regex keys included (CRS writes TX:/MULTIPART_HEADERS_.../).
-      const rx = compileRx(`(?i)${pattern}`);
-      m = { test: (s: string) => rx.test(s) };
+      const prefix = literalPrefix(pattern);
+      if (prefix !== undefined) {
+        // `^json\.`, the form most exclusions take: a case-insensitive prefix test, not a regex run per key.
+        m = { test: (s: string) => startsWithAsciiCi(s, prefix) };
+      } else {
+        const rx = compileRx(`(?i)${pattern}`);
+        m = { test: (s: string) => rx.test(s) };
+      }
       this.keyRegexCache.set(pattern, m);
     }
     return m;
   }
+}
+
+/** The lower-cased literal of a pattern that is `^` and literal chars only (`.` escaped), else undefined. */
+export function literalPrefix(pattern: string): string | undefined {
+  const m = /^\^((?:[A-Za-z0-9_\-:]|\\[.\-_:])+)$/.exec(pattern);
+  return m === null ? undefined : lowerAscii(m[1]!.replace(/\\(.)/g, '$1'));
+}
+
+/** Whether `s` starts with `lowerPrefix` (lower-case ASCII), ASCII case-insensitively. */
+export function startsWithAsciiCi(s: string, lowerPrefix: string): boolean {
+  if (s.length < lowerPrefix.length) return false;
+  for (let i = 0; i < lowerPrefix.length; i++) {
+    let c = s.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+    if (c !== lowerPrefix.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 /** Raised while compiling one rule: the rule is reported and left out. */
