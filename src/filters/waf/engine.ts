@@ -1139,9 +1139,10 @@ export class Transaction {
           return hit ? this.test(rule, top, t.prefix, e.name, e.value, op) : false;
         }
         // Snapshot first: setvars of this rule may add TX entries while it runs.
-        const list: VarEntry[] = [];
+        // The entries themselves are never changed (runSetvars replaces them), so the snapshot holds them, not copies.
+        const list: Readonly<TxVar>[] = [];
         const add = (e: Readonly<TxVar>): void => {
-          if (!isExcluded(t, e.name, removals)) list.push({ name: e.name, value: e.value });
+          if (!isExcluded(t, e.name, removals)) list.push(e);
         };
         if (t.keyRx !== undefined) this.tx.forEachMatching(t.keyRx, add);
         else this.tx.forEach(add);
