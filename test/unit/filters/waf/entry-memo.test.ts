@@ -94,3 +94,22 @@ test('a repeated JSON body reuses its leaf entries, and a changed value gets a n
   assert.equal(args(three)[0], args(two)[1]);
   assert.equal(args(three)[1], args(one)[0]);
 });
+
+test('a long value is known by a sample of it, and two that share the sample are not taken for each other', () => {
+  // Strings over 256 chars (bodies) are found in the engine's cache by their
+  // length, ends and three chunks of the middle (engine.ts sampleKey), then
+  // compared whole. Two bodies alike in all of that, one with the attack
+  // where no sample looks, must each get their own verdict.
+  const rs = compileRules([{ file: 'long.conf', text: 'SecRule REQUEST_BODY "@rx evil" "id:1,phase:2,deny,status:403"\n' }]);
+  const benign = 'x'.repeat(1000);
+  const attack = `${benign.slice(0, 100)}evil${benign.slice(104)}`;
+  assert.equal(attack.length, benign.length);
+  const verdict = (body: string, i: number): boolean => {
+    const head = buildHeadVars({ method: 'POST', target: '/up', httpVersion: 'HTTP/1.1', headers: [['Host', 'shop.example'], ['Content-Type', 'text/plain']], remoteAddr: '192.0.2.10', uniqueId: `l${i}` });
+    return blocked(rs, addBodyVars(head, Buffer.from(body, 'latin1'), { truncated: false }), true);
+  };
+  for (let round = 0; round < 3; round++) {
+    assert.equal(verdict(benign, round), false, `benign, round ${round}`);
+    assert.equal(verdict(attack, round), true, `attack, round ${round}`);
+  }
+});
