@@ -384,12 +384,14 @@ class SlotCache {
     // whole: hashing it costs its length (3.5 µs for 2 KiB in a gateway),
     // and a body seen before is rarer than one that is not.
     const k = v.length > LONG_STRING ? sampleKey(v) : v;
+    // What the Slots under `k` must hold to be `v`'s (another string may share a long one's sample).
+    const long = k === v ? undefined : v;
     let sl = this.cur.get(k);
-    if (sl !== undefined && (sl.long === undefined || sl.long === v)) return sl;
+    if (sl !== undefined && sl.long === long) return sl;
     sl = this.old.get(k);
-    if (sl === undefined || (sl.long !== undefined && sl.long !== v)) {
+    if (sl === undefined || sl.long !== long) {
       sl = new Slots(this);
-      if (k !== v) sl.long = v;
+      sl.long = long;
     }
     if (this.cur.size >= SHARED_GENERATION || this.chars >= SHARED_GENERATION_CHARS) {
       this.old = this.cur;
@@ -449,12 +451,16 @@ function toInt(s: string | undefined): number {
 
 /** `name` equals the lower-cased `lkey`, ignoring ASCII case (no allocation: most names differ in length). */
 function keyEquals(name: string, lkey: string): boolean {
-  const n = name.length;
-  if (n !== lkey.length) return false;
-  for (let i = 0; i < n; i++) {
-    let c = name.charCodeAt(i);
-    if (c >= 0x41 && c <= 0x5a) c += 32;
-    if (c !== lkey.charCodeAt(i)) return false;
+  return name.length === lkey.length && startsWithAsciiCi(name, lkey);
+}
+
+/** Whether `s` starts with `lowerPrefix` (lower-case ASCII), ASCII case-insensitively (bytes >= 0x80 compare as they are). */
+export function startsWithAsciiCi(s: string, lowerPrefix: string): boolean {
+  if (s.length < lowerPrefix.length) return false;
+  for (let i = 0; i < lowerPrefix.length; i++) {
+    let c = s.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+    if (c !== lowerPrefix.charCodeAt(i)) return false;
   }
   return true;
 }

@@ -1101,14 +1101,10 @@ function readJsonString(t: Text, start: number, like: string | undefined): strin
   const n = s.length;
   jPlain = true;
   if (like !== undefined) {
-    const L = like.length;
-    if (start + L < n && s.charCodeAt(start + L) === 0x22) {
-      let k = 0;
-      while (k < L && s.charCodeAt(start + k) === like.charCodeAt(k)) k++;
-      if (k === L) {
-        jNext = start + L + 1;
-        return like;
-      }
+    const end = start + like.length;
+    if (end < n && s.charCodeAt(end) === 0x22 && sameChars(s, start, end, like)) {
+      jNext = end + 1;
+      return like;
     }
   }
   // First find the end; most strings have no escape and are a plain slice.

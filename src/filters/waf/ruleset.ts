@@ -30,6 +30,7 @@ import {
   T_TX,
   Transaction,
   lowerAscii,
+  startsWithAsciiCi,
   type CompiledRule,
   type CtlOp,
   type Disruptive,
@@ -257,17 +258,6 @@ class CompileContext {
 export function literalPrefix(pattern: string): string | undefined {
   const m = /^\^((?:[A-Za-z0-9_\-:]|\\[.\-_:])+)$/.exec(pattern);
   return m === null ? undefined : lowerAscii(m[1]!.replace(/\\(.)/g, '$1'));
-}
-
-/** Whether `s` starts with `lowerPrefix` (lower-case ASCII), ASCII case-insensitively. */
-export function startsWithAsciiCi(s: string, lowerPrefix: string): boolean {
-  if (s.length < lowerPrefix.length) return false;
-  for (let i = 0; i < lowerPrefix.length; i++) {
-    let c = s.charCodeAt(i);
-    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
-    if (c !== lowerPrefix.charCodeAt(i)) return false;
-  }
-  return true;
 }
 
 /** Raised while compiling one rule: the rule is reported and left out. */

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { compileRx } from '../../../../src/filters/waf/regex.js';
-import { literalPrefix, startsWithAsciiCi } from '../../../../src/filters/waf/ruleset.js';
+import { startsWithAsciiCi } from '../../../../src/filters/waf/engine.js';
+import { literalPrefix } from '../../../../src/filters/waf/ruleset.js';
 
 const NAMES = ['json.a', 'JSON.a', 'Json.', 'json', 'jsonx', 'xjson.a', '', 'json\xe9.a', '\xc9json.a', 'a_b-c', 'A_B-Cd', 'a_b', 'x:y1', 'X:Y', 'session_id', 'SESSION_ID2', 'sessionid'];
 
