@@ -181,6 +181,11 @@ export class Http2Adapter implements UpstreamAdapter {
   readonly protocol: string = 'http2';
   /** gRPC semantics for gRPC requests: deadlines (grpc-timeout) enforced and passed on, trailers. */
   protected readonly grpc: boolean = false;
+
+  /** gRPC requests get gRPC semantics on this adapter. */
+  get speaksGrpc(): boolean {
+    return this.grpc;
+  }
   readonly pool: Http2SessionPool;
 
   constructor(protected readonly opts: Http2AdapterOptions = {}) {
@@ -188,7 +193,7 @@ export class Http2Adapter implements UpstreamAdapter {
   }
 
   /** Request headers for the upstream stream, with :authority from the host policy. */
-  protected requestHeaders(ex: Exchange, inst: Instance, cluster: Cluster, grpc: boolean, grpcTimeoutMs: number | undefined): OutgoingHttpHeaders {
+  requestHeadersFor(ex: Exchange, inst: Instance, cluster: Cluster, grpc: boolean, grpcTimeoutMs: number | undefined): OutgoingHttpHeaders {
     const list = buildRequestHeaders(ex, inst, cluster);
     const h: OutgoingHttpHeaders = { ':method': ex.method, ':scheme': 'http', ':path': ex.path, ':authority': inst.id };
     for (let i = 0; i < list.length; i += 2) {
@@ -210,250 +215,7 @@ export class Http2Adapter implements UpstreamAdapter {
   }
 
   attempt(ex: Exchange, inst: Instance, cluster: Cluster, opts: AttemptOptions): Promise<AttemptReport> {
-    return new Promise<AttemptReport>((resolve) => {
-      if (opts.signal.aborted) {
-        resolve({ failure: 'aborted', reachedUpstream: false });
-        return;
-      }
-      const sink = opts.sink;
-      const grpc = this.grpc && isGrpcRequest(ex.req.headers);
-      // A gRPC call proper (not gRPC-Web, whose status travels in the body): its end must carry a valid grpc-status.
-      const grpcCall = grpc && !isGrpcWebRequest(ex.req.headers);
-      /** grpc-status and grpc-message of the response headers, for a response that ends without trailers. */
-      let headerStatus: Record<string, unknown> | undefined;
-      // gRPC deadline: from the client's grpc-timeout, counted from when the gateway got the call.
-      const grpcTimeout = grpc ? parseGrpcTimeout(ex.req.headers['grpc-timeout']) : undefined;
-      const deadlineLeft = grpcTimeout !== undefined ? ex.startMs + grpcTimeout - Date.now() : undefined;
-      if (deadlineLeft !== undefined && deadlineLeft <= 0) {
-        ex.flag = 'UT';
-        sink.head(200, deadlineExceeded(), true);
-        resolve({ failure: 'timeout', reachedUpstream: false });
-        return;
-      }
-
-      const started = performance.now();
-      const src = ex.body;
-      const withBody = requestHasBody(ex.req);
-      let entry: SessionEntry;
-      let stream: ClientHttp2Stream;
-      let headersSeen = false;
-      let bodyAttached = false;
-      let done = false;
-      let status: number | undefined;
-      let headersMs: number | undefined;
-      let trailers: IncomingHttpHeaders | undefined;
-      let streamError: (Error & { code?: string; cause?: { code?: string } }) | undefined;
-      let headersTimer: NodeJS.Timeout | undefined;
-      let deadlineTimer: NodeJS.Timeout | undefined;
-
-      const onAbort = (): void => {
-        cancelUpstream(NGHTTP2_CANCEL);
-        finish({ failure: 'aborted' });
-      };
-      const onSrcData = (chunk: Buffer): void => {
-        ex.bytesIn += chunk.length;
-        if (!stream.write(chunk)) {
-          src.pause();
-          stream.once('drain', onUpstreamDrain);
-        }
-      };
-      const onUpstreamDrain = (): void => {
-        src.resume();
-      };
-      const onSrcEnd = (): void => {
-        // An HTTP/2 request stream the client reset also ends: never pass a cut body on as a complete one.
-        if (bodyCut(src)) onSrcAborted();
-        else if (!stream.destroyed) stream.end();
-      };
-      // The client went away mid-body: the upstream stream is reset, not ended, and a response begun is broken off.
-      const onSrcAborted = (): void => {
-        if (done) return;
-        cancelUpstream(NGHTTP2_CANCEL);
-        sink.broken(new Error('request aborted'), NGHTTP2_CANCEL);
-        finish({ status, failure: 'aborted' });
-      };
-      const onDownstreamDrain = (): void => {
-        if (!done) stream.resume();
-      };
-      const attachBody = (): void => {
-        if (bodyAttached || done) return;
-        bodyAttached = true;
-        if (src.readableEnded) {
-          stream.end();
-          return;
-        }
-        if (bodyCut(src)) {
-          onSrcAborted();
-          return;
-        }
-        src.on('data', onSrcData);
-        src.once('end', onSrcEnd);
-        src.once('aborted', onSrcAborted);
-        src.once('error', onSrcAborted);
-        src.resume();
-      };
-      const detachBody = (): void => {
-        if (!bodyAttached) return;
-        src.off('data', onSrcData);
-        src.off('end', onSrcEnd);
-        src.off('aborted', onSrcAborted);
-        src.off('error', onSrcAborted);
-        stream?.off('drain', onUpstreamDrain);
-      };
-      // The upstream answered completely while the client still streams: stop sending.
-      const stopSending = (): void => {
-        if (!stream.writableEnded && !stream.closed) stream.close(NGHTTP2_NO_ERROR);
-      };
-      const cancelUpstream = (code: number): void => {
-        if (!stream || stream.destroyed) return;
-        if (code === NGHTTP2_CANCEL && !stream.writableEnded) resetOnly(stream);
-        else stream.close(code);
-      };
-      const finish = (o: { status?: number; failure?: FailureKind; error?: Error }): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(headersTimer);
-        clearTimeout(deadlineTimer);
-        opts.signal.removeEventListener('abort', onAbort);
-        detachBody();
-        // A failure before the session connected never reached the upstream; a
-        // refused stream was not processed. Otherwise the request went out.
-        const reached = headersSeen || bodyAttached || (entry?.connected === true && o.failure !== 'refused-stream' && o.failure !== 'connect-failure');
-        resolve({ ...o, reachedUpstream: reached, headersMs });
-      };
-      const classify = (): FailureKind => {
-        if (!entry.connected) return 'connect-failure';
-        const code = streamError?.code ?? '';
-        const cause = streamError?.cause?.code ?? '';
-        if (code === 'ERR_HTTP2_GOAWAY_SESSION' || stream.rstCode === NGHTTP2_REFUSED_STREAM) return 'refused-stream';
-        if (code === 'ERR_HTTP2_STREAM_CANCEL' && CONNECT_CODES.has(cause) && !headersSeen) return 'connect-failure';
-        if (code.startsWith('ERR_HTTP2_INVALID') || code === 'ERR_HTTP2_ERROR' || stream.rstCode === http2.constants.NGHTTP2_PROTOCOL_ERROR) return 'protocol';
-        return 'reset';
-      };
-
-      // ----- send the request -----
-      const headers = this.requestHeaders(ex, inst, cluster, grpc, deadlineLeft);
-      for (let tries = 0; ; tries++) {
-        entry = this.pool.get(inst, cluster.config.connectTimeoutMs, upstreamTlsFor(inst, cluster.config));
-        try {
-          stream = entry.session.request(headers, { endStream: !withBody });
-          break;
-        } catch (e) {
-          // The session went away between get() and request() (GOAWAY): once more on a new one.
-          this.pool.drop(inst, entry);
-          if (tries === 0 && (e as { code?: string }).code === 'ERR_HTTP2_GOAWAY_SESSION') continue;
-          finish({ failure: (e as { code?: string }).code === 'ERR_HTTP2_GOAWAY_SESSION' ? 'refused-stream' : 'protocol', error: e as Error });
-          return;
-        }
-      }
-      opts.signal.addEventListener('abort', onAbort);
-
-      headersTimer = setTimeout(() => {
-        if (headersSeen || done) return;
-        cancelUpstream(NGHTTP2_CANCEL);
-        finish({ failure: 'timeout', error: new AttemptTimeoutError(opts.timeoutMs) });
-      }, opts.timeoutMs);
-      if (deadlineLeft !== undefined) {
-        deadlineTimer = setTimeout(() => {
-          if (done) return;
-          cancelUpstream(NGHTTP2_CANCEL);
-          ex.flag = 'UT';
-          // The call ends with DEADLINE_EXCEEDED: a trailers-only answer, or trailers after what was sent.
-          if (!sink.committed) sink.head(200, deadlineExceeded(), true);
-          else sink.end({ 'grpc-status': String(GrpcStatus.DEADLINE_EXCEEDED), 'grpc-message': 'Deadline Exceeded' });
-          finish({ status, failure: 'timeout', error: new AttemptTimeoutError(deadlineLeft) });
-        }, deadlineLeft);
-      }
-
-      // The body is attached once the session is up, so a connect failure leaves it untouched for a retry.
-      if (withBody) {
-        if (entry.connected) attachBody();
-        else entry.session.once('connect', attachBody);
-      }
-
-      // ----- the response -----
-      stream.on('response', (h, flags) => {
-        if (done) return;
-        headersSeen = true;
-        status = Number(h[':status']);
-        headersMs = performance.now() - started;
-        let out = downstreamHeaders(h);
-        const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
-        if (grpcCall && endStream) {
-          // Trailers-only: these headers end the call.
-          const repaired = repairGrpcStatus(out, status);
-          if (repaired) {
-            out = repaired as typeof out;
-            ex.flag ||= 'UP';
-          }
-        } else if (grpcCall && h['grpc-status'] !== undefined) {
-          headerStatus = { 'grpc-status': h['grpc-status'] };
-          if (h['grpc-message'] !== undefined) headerStatus['grpc-message'] = h['grpc-message'];
-        }
-        const r = sink.head(status, out, endStream);
-        if (r === 'hold') {
-          cancelUpstream(NGHTTP2_CANCEL);
-          finish({ status });
-          return;
-        }
-        if (r !== undefined) {
-          cancelUpstream(NGHTTP2_CANCEL);
-          finish({ status, failure: (r as { code?: string }).code === 'MESHGATE_ABORTED' ? 'aborted' : 'protocol', error: r });
-          return;
-        }
-        if (endStream) {
-          stopSending();
-          finish({ status });
-        }
-      });
-      stream.on('data', (chunk: Buffer) => {
-        if (done) return;
-        const r = sink.data(chunk);
-        if (r === true) return;
-        if (r === false) {
-          stream.pause();
-          sink.onDrain(onDownstreamDrain);
-          return;
-        }
-        cancelUpstream(NGHTTP2_CANCEL);
-        finish({ status, failure: 'protocol', error: r });
-      });
-      stream.on('trailers', (t: IncomingHttpHeaders) => {
-        trailers = t;
-      });
-      stream.on('end', () => {
-        if (done) return;
-        if (!headersSeen) {
-          // END_STREAM without a response (not possible per spec): treat as a reset.
-          finish({ failure: 'protocol' });
-          return;
-        }
-        let t = trailers ? downstreamHeaders(trailers) : undefined;
-        if (grpcCall) {
-          // A gRPC call ends with a valid grpc-status; an upstream that ends it without one, or
-          // with one no client can parse, gets its ending repaired (grpc-status-mapping rules).
-          const repaired = repairGrpcStatus(t ?? headerStatus, status!);
-          if (repaired) {
-            t = repaired as typeof t;
-            ex.flag ||= 'UP';
-          } else if (t === undefined) t = headerStatus as typeof t;
-        }
-        const err = sink.end(t as ResponseHead | undefined);
-        stopSending();
-        finish(err ? { status, failure: 'protocol', error: err } : { status });
-      });
-      stream.on('error', (e: Error) => {
-        streamError = e as typeof streamError;
-      });
-      stream.on('close', () => {
-        if (done) return;
-        if (entry.session.destroyed && !entry.connected) this.pool.drop(inst, entry);
-        const failure = classify();
-        // Mid-stream failure: the client must see a broken stream, not a clean end.
-        sink.broken(streamError ?? new Error('upstream stream closed'), stream.rstCode || NGHTTP2_INTERNAL_ERROR);
-        finish({ status, failure, error: streamError ?? new Error(`upstream stream closed (code ${stream.rstCode})`) });
-      });
-    });
+    return new Promise<AttemptReport>((resolve) => new H2Attempt(this, ex, inst, cluster, opts, resolve).start());
   }
 
   prune(liveIds: ReadonlySet<string>): void {
@@ -462,5 +224,352 @@ export class Http2Adapter implements UpstreamAdapter {
 
   close(): Promise<void> {
     return this.pool.close();
+  }
+}
+
+/** The attempt an upstream stream belongs to; cleared when the attempt ends. */
+const ATTEMPT = Symbol('meshgate.h2.attempt');
+type Tracked = ClientHttp2Stream & { [ATTEMPT]?: H2Attempt };
+
+// The upstream stream's listeners: one function each for every stream, finding
+// the attempt through the stream. A closed node:http2 stream outlives young-
+// generation collections (its native handle keeps it), so listeners closing
+// over an attempt would keep the whole exchange alive into the old generation.
+function onResponse(this: Tracked, h: IncomingHttpHeaders, flags: number): void {
+  this[ATTEMPT]?.response(h, flags);
+}
+function onData(this: Tracked, chunk: Buffer): void {
+  this[ATTEMPT]?.data(chunk);
+}
+function onTrailers(this: Tracked, t: IncomingHttpHeaders): void {
+  const a = this[ATTEMPT];
+  if (a !== undefined) a.trailers = t;
+}
+function onEnd(this: Tracked): void {
+  this[ATTEMPT]?.end();
+}
+function onError(this: Tracked, e: Error): void {
+  const a = this[ATTEMPT];
+  if (a !== undefined) a.streamError = e as StreamError;
+}
+function onClose(this: Tracked): void {
+  this[ATTEMPT]?.close();
+}
+function onUpstreamDrain(this: Tracked): void {
+  this[ATTEMPT]?.src.resume();
+}
+function onHeadersTimeout(a: H2Attempt): void {
+  a.headersTimeout();
+}
+function onDeadline(a: H2Attempt): void {
+  a.deadline();
+}
+
+type StreamError = Error & { code?: string; cause?: { code?: string } };
+
+/**
+ * One attempt on an upstream HTTP/2 stream: its state and handlers in one
+ * object. It reports the response to the attempt's sink and resolves with
+ * what happened.
+ */
+class H2Attempt {
+  readonly src: Exchange['body'];
+  private readonly sink: AttemptOptions['sink'];
+  private readonly grpcCall: boolean;
+  private readonly grpc: boolean;
+  /** grpc-status and grpc-message of the response headers, for a response that ends without trailers. */
+  private headerStatus: Record<string, unknown> | undefined;
+  /** What is left of the client's gRPC deadline, counted from when the gateway got the call. */
+  private readonly deadlineLeft: number | undefined;
+  private readonly started = performance.now();
+  private readonly withBody: boolean;
+  private entry: SessionEntry | undefined;
+  private stream: Tracked | undefined;
+  private headersSeen = false;
+  private bodyAttached = false;
+  private done = false;
+  private status: number | undefined;
+  private headersMs: number | undefined;
+  trailers: IncomingHttpHeaders | undefined;
+  streamError: StreamError | undefined;
+  private headersTimer: NodeJS.Timeout | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private readonly onAbort = (): void => {
+    this.cancelUpstream(NGHTTP2_CANCEL);
+    this.finish({ failure: 'aborted' });
+  };
+  /** Request body handlers, made when the request has a body. */
+  private bodyHandlers: { data(chunk: Buffer): void; end(): void; aborted(): void; attach(): void } | undefined;
+  private downstreamDrain: (() => void) | undefined;
+
+  constructor(
+    private readonly adapter: Http2Adapter,
+    private readonly ex: Exchange,
+    private readonly inst: Instance,
+    private readonly cluster: Cluster,
+    private readonly opts: AttemptOptions,
+    private readonly resolve: (r: AttemptReport) => void,
+  ) {
+    this.sink = opts.sink;
+    this.src = ex.body;
+    this.grpc = adapter.speaksGrpc && isGrpcRequest(ex.req.headers);
+    // A gRPC call proper (not gRPC-Web, whose status travels in the body): its end must carry a valid grpc-status.
+    this.grpcCall = this.grpc && !isGrpcWebRequest(ex.req.headers);
+    const grpcTimeout = this.grpc ? parseGrpcTimeout(ex.req.headers['grpc-timeout']) : undefined;
+    this.deadlineLeft = grpcTimeout !== undefined ? ex.startMs + grpcTimeout - Date.now() : undefined;
+    this.withBody = requestHasBody(ex.req);
+  }
+
+  start(): void {
+    const { opts, sink, ex } = this;
+    if (opts.signal.aborted) {
+      this.resolve({ failure: 'aborted', reachedUpstream: false });
+      return;
+    }
+    const deadlineLeft = this.deadlineLeft;
+    if (deadlineLeft !== undefined && deadlineLeft <= 0) {
+      ex.flag = 'UT';
+      sink.head(200, deadlineExceeded(), true);
+      this.resolve({ failure: 'timeout', reachedUpstream: false });
+      return;
+    }
+
+    // ----- send the request -----
+    const headers = this.adapter.requestHeadersFor(ex, this.inst, this.cluster, this.grpc, deadlineLeft);
+    const pool = this.adapter.pool;
+    let entry: SessionEntry;
+    let stream: Tracked;
+    for (let tries = 0; ; tries++) {
+      entry = pool.get(this.inst, this.cluster.config.connectTimeoutMs, upstreamTlsFor(this.inst, this.cluster.config));
+      this.entry = entry;
+      try {
+        stream = entry.session.request(headers, { endStream: !this.withBody });
+        break;
+      } catch (e) {
+        // The session went away between get() and request() (GOAWAY): once more on a new one.
+        pool.drop(this.inst, entry);
+        if (tries === 0 && (e as { code?: string }).code === 'ERR_HTTP2_GOAWAY_SESSION') continue;
+        this.finish({ failure: (e as { code?: string }).code === 'ERR_HTTP2_GOAWAY_SESSION' ? 'refused-stream' : 'protocol', error: e as Error });
+        return;
+      }
+    }
+    this.stream = stream;
+    stream[ATTEMPT] = this;
+    opts.signal.addEventListener('abort', this.onAbort);
+    this.headersTimer = setTimeout(onHeadersTimeout, opts.timeoutMs, this);
+    if (deadlineLeft !== undefined) this.deadlineTimer = setTimeout(onDeadline, deadlineLeft, this);
+
+    // The body is attached once the session is up, so a connect failure leaves it untouched for a retry.
+    if (this.withBody) {
+      const body = this.bodyHandlersFor();
+      if (entry.connected) body.attach();
+      else entry.session.once('connect', body.attach);
+    }
+
+    // ----- the response -----
+    stream.on('response', onResponse);
+    stream.on('data', onData);
+    stream.on('trailers', onTrailers);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+    stream.on('close', onClose);
+  }
+
+  private bodyHandlersFor(): NonNullable<H2Attempt['bodyHandlers']> {
+    const src = this.src;
+    return (this.bodyHandlers ??= {
+      data: (chunk: Buffer): void => {
+        this.ex.bytesIn += chunk.length;
+        const stream = this.stream!;
+        if (!stream.write(chunk)) {
+          src.pause();
+          stream.once('drain', onUpstreamDrain);
+        }
+      },
+      end: (): void => {
+        // An HTTP/2 request stream the client reset also ends: never pass a cut body on as a complete one.
+        if (bodyCut(src)) this.srcAborted();
+        else if (!this.stream!.destroyed) this.stream!.end();
+      },
+      // The client went away mid-body: the upstream stream is reset, not ended, and a response begun is broken off.
+      aborted: (): void => this.srcAborted(),
+      attach: (): void => {
+        if (this.bodyAttached || this.done) return;
+        this.bodyAttached = true;
+        if (src.readableEnded) {
+          this.stream!.end();
+          return;
+        }
+        if (bodyCut(src)) {
+          this.srcAborted();
+          return;
+        }
+        const h = this.bodyHandlers!;
+        src.on('data', h.data);
+        src.once('end', h.end);
+        src.once('aborted', h.aborted);
+        src.once('error', h.aborted);
+        src.resume();
+      },
+    });
+  }
+
+  private srcAborted(): void {
+    if (this.done) return;
+    this.cancelUpstream(NGHTTP2_CANCEL);
+    this.sink.broken(new Error('request aborted'), NGHTTP2_CANCEL);
+    this.finish({ status: this.status, failure: 'aborted' });
+  }
+
+  private detachBody(): void {
+    const h = this.bodyHandlers;
+    if (!this.bodyAttached || h === undefined) return;
+    const src = this.src;
+    src.off('data', h.data);
+    src.off('end', h.end);
+    src.off('aborted', h.aborted);
+    src.off('error', h.aborted);
+    this.stream?.off('drain', onUpstreamDrain);
+  }
+
+  /** The upstream answered completely while the client still streams: stop sending. */
+  private stopSending(): void {
+    const stream = this.stream!;
+    if (!stream.writableEnded && !stream.closed) stream.close(NGHTTP2_NO_ERROR);
+  }
+
+  private cancelUpstream(code: number): void {
+    const stream = this.stream;
+    if (!stream || stream.destroyed) return;
+    if (code === NGHTTP2_CANCEL && !stream.writableEnded) resetOnly(stream);
+    else stream.close(code);
+  }
+
+  private finish(o: { status?: number; failure?: FailureKind; error?: Error }): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.headersTimer);
+    clearTimeout(this.deadlineTimer);
+    this.opts.signal.removeEventListener('abort', this.onAbort);
+    this.detachBody();
+    // The stream no longer leads here (see ATTEMPT).
+    if (this.stream !== undefined) this.stream[ATTEMPT] = undefined;
+    // A failure before the session connected never reached the upstream; a
+    // refused stream was not processed. Otherwise the request went out.
+    const reached = this.headersSeen || this.bodyAttached || (this.entry?.connected === true && o.failure !== 'refused-stream' && o.failure !== 'connect-failure');
+    this.resolve({ ...o, reachedUpstream: reached, headersMs: this.headersMs });
+  }
+
+  private classify(): FailureKind {
+    const stream = this.stream!;
+    if (!this.entry!.connected) return 'connect-failure';
+    const code = this.streamError?.code ?? '';
+    const cause = this.streamError?.cause?.code ?? '';
+    if (code === 'ERR_HTTP2_GOAWAY_SESSION' || stream.rstCode === NGHTTP2_REFUSED_STREAM) return 'refused-stream';
+    if (code === 'ERR_HTTP2_STREAM_CANCEL' && CONNECT_CODES.has(cause) && !this.headersSeen) return 'connect-failure';
+    if (code.startsWith('ERR_HTTP2_INVALID') || code === 'ERR_HTTP2_ERROR' || stream.rstCode === http2.constants.NGHTTP2_PROTOCOL_ERROR) return 'protocol';
+    return 'reset';
+  }
+
+  headersTimeout(): void {
+    if (this.headersSeen || this.done) return;
+    this.cancelUpstream(NGHTTP2_CANCEL);
+    this.finish({ failure: 'timeout', error: new AttemptTimeoutError(this.opts.timeoutMs) });
+  }
+
+  deadline(): void {
+    if (this.done) return;
+    this.cancelUpstream(NGHTTP2_CANCEL);
+    this.ex.flag = 'UT';
+    // The call ends with DEADLINE_EXCEEDED: a trailers-only answer, or trailers after what was sent.
+    if (!this.sink.committed) this.sink.head(200, deadlineExceeded(), true);
+    else this.sink.end({ 'grpc-status': String(GrpcStatus.DEADLINE_EXCEEDED), 'grpc-message': 'Deadline Exceeded' });
+    this.finish({ status: this.status, failure: 'timeout', error: new AttemptTimeoutError(this.deadlineLeft!) });
+  }
+
+  response(h: IncomingHttpHeaders, flags: number): void {
+    if (this.done) return;
+    this.headersSeen = true;
+    const status = Number(h[':status']);
+    this.status = status;
+    this.headersMs = performance.now() - this.started;
+    let out = downstreamHeaders(h);
+    const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
+    if (this.grpcCall && endStream) {
+      // Trailers-only: these headers end the call.
+      const repaired = repairGrpcStatus(out, status);
+      if (repaired) {
+        out = repaired as typeof out;
+        this.ex.flag ||= 'UP';
+      }
+    } else if (this.grpcCall && h['grpc-status'] !== undefined) {
+      const hs: Record<string, unknown> = { 'grpc-status': h['grpc-status'] };
+      if (h['grpc-message'] !== undefined) hs['grpc-message'] = h['grpc-message'];
+      this.headerStatus = hs;
+    }
+    const r = this.sink.head(status, out, endStream);
+    if (r === 'hold') {
+      this.cancelUpstream(NGHTTP2_CANCEL);
+      this.finish({ status });
+      return;
+    }
+    if (r !== undefined) {
+      this.cancelUpstream(NGHTTP2_CANCEL);
+      this.finish({ status, failure: (r as { code?: string }).code === 'MESHGATE_ABORTED' ? 'aborted' : 'protocol', error: r });
+      return;
+    }
+    if (endStream) {
+      this.stopSending();
+      this.finish({ status });
+    }
+  }
+
+  data(chunk: Buffer): void {
+    if (this.done) return;
+    const r = this.sink.data(chunk);
+    if (r === true) return;
+    if (r === false) {
+      this.stream!.pause();
+      this.sink.onDrain((this.downstreamDrain ??= (): void => {
+        if (!this.done) this.stream!.resume();
+      }));
+      return;
+    }
+    this.cancelUpstream(NGHTTP2_CANCEL);
+    this.finish({ status: this.status, failure: 'protocol', error: r });
+  }
+
+  end(): void {
+    if (this.done) return;
+    if (!this.headersSeen) {
+      // END_STREAM without a response (not possible per spec): treat as a reset.
+      this.finish({ failure: 'protocol' });
+      return;
+    }
+    const status = this.status!;
+    let t = this.trailers ? downstreamHeaders(this.trailers) : undefined;
+    if (this.grpcCall) {
+      // A gRPC call ends with a valid grpc-status; an upstream that ends it without one, or
+      // with one no client can parse, gets its ending repaired (grpc-status-mapping rules).
+      const repaired = repairGrpcStatus(t ?? this.headerStatus, status);
+      if (repaired) {
+        t = repaired as typeof t;
+        this.ex.flag ||= 'UP';
+      } else if (t === undefined) t = this.headerStatus as typeof t;
+    }
+    const err = this.sink.end(t as ResponseHead | undefined);
+    this.stopSending();
+    this.finish(err ? { status, failure: 'protocol', error: err } : { status });
+  }
+
+  close(): void {
+    if (this.done) return;
+    const entry = this.entry!;
+    const stream = this.stream!;
+    if (entry.session.destroyed && !entry.connected) this.adapter.pool.drop(this.inst, entry);
+    const failure = this.classify();
+    // Mid-stream failure: the client must see a broken stream, not a clean end.
+    this.sink.broken(this.streamError ?? new Error('upstream stream closed'), stream.rstCode || NGHTTP2_INTERNAL_ERROR);
+    this.finish({ status: this.status, failure, error: this.streamError ?? new Error(`upstream stream closed (code ${stream.rstCode})`) });
   }
 }
