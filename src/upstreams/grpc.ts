@@ -12,7 +12,7 @@ export const GRPC_PROTOCOLS = ['grpc', 'tri'] as const;
 
 export class GrpcAdapter extends Http2Adapter {
   override readonly protocol: string = 'grpc';
-  protected override readonly grpc: boolean = true;
+  override readonly grpc: boolean = true;
 
   constructor(opts: Http2AdapterOptions = {}) {
     super(opts);

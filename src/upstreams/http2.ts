@@ -180,12 +180,7 @@ export interface Http2AdapterOptions {
 export class Http2Adapter implements UpstreamAdapter {
   readonly protocol: string = 'http2';
   /** gRPC semantics for gRPC requests: deadlines (grpc-timeout) enforced and passed on, trailers. */
-  protected readonly grpc: boolean = false;
-
-  /** gRPC requests get gRPC semantics on this adapter. */
-  get speaksGrpc(): boolean {
-    return this.grpc;
-  }
+  readonly grpc: boolean = false;
   readonly pool: Http2SessionPool;
 
   constructor(protected readonly opts: Http2AdapterOptions = {}) {
@@ -193,7 +188,7 @@ export class Http2Adapter implements UpstreamAdapter {
   }
 
   /** Request headers for the upstream stream, with :authority from the host policy. */
-  requestHeadersFor(ex: Exchange, inst: Instance, cluster: Cluster, grpc: boolean, grpcTimeoutMs: number | undefined): OutgoingHttpHeaders {
+  requestHeaders(ex: Exchange, inst: Instance, cluster: Cluster, grpc: boolean, grpcTimeoutMs: number | undefined): OutgoingHttpHeaders {
     const list = buildRequestHeaders(ex, inst, cluster);
     const h: OutgoingHttpHeaders = { ':method': ex.method, ':scheme': 'http', ':path': ex.path, ':authority': inst.id };
     for (let i = 0; i < list.length; i += 2) {
@@ -317,7 +312,7 @@ class H2Attempt {
   ) {
     this.sink = opts.sink;
     this.src = ex.body;
-    this.grpc = adapter.speaksGrpc && isGrpcRequest(ex.req.headers);
+    this.grpc = adapter.grpc && isGrpcRequest(ex.req.headers);
     // A gRPC call proper (not gRPC-Web, whose status travels in the body): its end must carry a valid grpc-status.
     this.grpcCall = this.grpc && !isGrpcWebRequest(ex.req.headers);
     const grpcTimeout = this.grpc ? parseGrpcTimeout(ex.req.headers['grpc-timeout']) : undefined;
@@ -340,7 +335,7 @@ class H2Attempt {
     }
 
     // ----- send the request -----
-    const headers = this.adapter.requestHeadersFor(ex, this.inst, this.cluster, this.grpc, deadlineLeft);
+    const headers = this.adapter.requestHeaders(ex, this.inst, this.cluster, this.grpc, deadlineLeft);
     const pool = this.adapter.pool;
     let entry: SessionEntry;
     let stream: Tracked;
