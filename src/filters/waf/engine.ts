@@ -1232,8 +1232,7 @@ export class Transaction {
         // As the rule gate's (see noteRejected): every value of the list is known not to match.
         if (sig !== undefined) {
           for (let i = 0; i < list.length; i++) {
-            let sl = rows[i];
-            if (sl === undefined) sl = rows[i] = this.entrySlots(list[i]!);
+            const sl = this.rowSlots(rows, list, i);
             setBit((sl.nm ??= []), sig);
           }
         }
@@ -1245,8 +1244,7 @@ export class Transaction {
       if (filter && ((select && !selects(t, e.name)) || isExcluded(t, e.name, removals))) continue;
       let slots: Slots | undefined;
       if (rows !== undefined) {
-        slots = rows[i];
-        if (slots === undefined) slots = rows[i] = this.entrySlots(e);
+        slots = this.rowSlots(rows, list, i);
       }
       if (this.test(rule, top, t.prefix, e.name, e.value, op, slots)) matched = true;
     }
@@ -1259,9 +1257,7 @@ export class Transaction {
     if (k !== undefined) return k;
     k = [];
     for (let i = 0; i < list.length; i++) {
-      let sl = rows[i];
-      if (sl === undefined) sl = rows[i] = this.entrySlots(list[i]!);
-      const nm = sl.nm;
+      const nm = this.rowSlots(rows, list, i).nm;
       if (nm === undefined) {
         k = [];
         break;
@@ -1384,8 +1380,7 @@ export class Transaction {
       if (list === undefined) continue;
       const rows = this.rowsOf(list);
       for (let i = 0; i < list.length; i++) {
-        let sl = rows[i];
-        if (sl === undefined) sl = rows[i] = this.entrySlots(list[i]!);
+        const sl = this.rowSlots(rows, list, i);
         sl.nm = orBits(sl.nm ?? null, b);
       }
     }
@@ -1406,9 +1401,7 @@ export class Transaction {
     for (let i = 0; i < list.length; i++) {
       const e = list[i]!;
       if ((select && !selects(t, e.name)) || isExcluded(t, e.name, removals)) continue;
-      let sl = rows[i];
-      if (sl === undefined) sl = rows[i] = this.entrySlots(e);
-      const nm = sl.nm;
+      const nm = this.rowSlots(rows, list, i).nm;
       if (nm === undefined) return NO_BITS;
       if (k === null) k = nm.slice();
       else andBits(k, nm);
@@ -1716,8 +1709,7 @@ export class Transaction {
     for (let i = 0; i < list.length; i++) {
       const e = list[i]!;
       const v = e.value;
-      let vs = rows[i];
-      if (vs === undefined) vs = rows[i] = this.entrySlots(e);
+      const vs = this.rowSlots(rows, list, i);
       this.addHits(u, v, vs);
       const p = this.presence(v, vs);
       if (p === null) pres = null;
@@ -1831,6 +1823,11 @@ export class Transaction {
   /** Whether a transformation (or pipeline) with trigger `trig` may change `v` other than in ASCII case. */
   private changes(trig: TransformTrigger, v: string, sl: Slots): boolean {
     return trig === 'all' || triggers(trig, this.presence(v, sl), trig.spacePair && this.spacePair(v, sl));
+  }
+
+  /** The Slots of `list[i]`, kept in the list's `rows` once looked up (see rowsOf). */
+  private rowSlots(rows: Slots[], list: readonly VarEntry[], i: number): Slots {
+    return (rows[i] ??= this.entrySlots(list[i]!));
   }
 
   /**
