@@ -678,7 +678,9 @@ export interface H2GuardLimits {
 const GUARD = Symbol('meshgate.h2.guard');
 const RESET_HERE = Symbol('meshgate.h2.resetHere');
 const COUNTED = Symbol('meshgate.h2.counted');
-type GuardedStream = http2.ServerHttp2Stream & { [GUARD]?: SessionGuard; [RESET_HERE]?: boolean; [COUNTED]?: boolean };
+/** Set on streams counted as open by their guard. */
+const OPEN = Symbol('meshgate.h2.open');
+type GuardedStream = http2.ServerHttp2Stream & { [GUARD]?: SessionGuard; [RESET_HERE]?: boolean; [COUNTED]?: boolean; [OPEN]?: boolean };
 
 /** Reset a stream from the gateway's side (not counted as a client reset). */
 export function resetStream(stream: http2.ServerHttp2Stream, code: number): void {
@@ -703,6 +705,7 @@ function onStreamClose(this: GuardedStream): void {
   const g = this[GUARD];
   if (!g) return;
   g.forget(this);
+  if (this[OPEN]) g.streamClosed();
   if (this[COUNTED] || this[RESET_HERE]) return;
   // Closed with no response started: the client reset it. This is how a HEAD
   // stream shows it, whose writable side node:http2 ends at once (no 'aborted').
@@ -711,9 +714,20 @@ function onStreamClose(this: GuardedStream): void {
   else if (!this.aborted) g.budget.completed();
 }
 
+function onIdle(guard: SessionGuard): void {
+  // A stream opened meanwhile: the timer starts again when the last one closes.
+  if (guard.open === 0) guard.session?.close();
+}
+
 /**
  * What the listener knows about one HTTP/2 connection: the reset budget, the
- * streams its frame tap found malformed, and the raw socket.
+ * streams its frame tap found malformed, the idle timer and the raw socket.
+ *
+ * The idle timer is the guard's, not node:http2's `session.setTimeout()`:
+ * node:http2 marks a session destroyed before it clears that timer, and a
+ * destroyed session ignores `setTimeout(0)`, so every session that ends
+ * before its timer (a client that vanishes) stays in memory with its timer
+ * for the whole idle period. This one is cleared by `release()`.
  */
 export class SessionGuard {
   session: http2.ServerHttp2Session | undefined;
@@ -723,6 +737,9 @@ export class SessionGuard {
   private pending: Set<number> | undefined;
   /** Open streams by id, kept when a tap may report trailers on them. */
   private readonly live: Map<number, http2.ServerHttp2Stream> | undefined;
+  /** Streams announced and not yet closed. */
+  open = 0;
+  private idle: NodeJS.Timeout | undefined;
 
   constructor(
     limits: H2GuardLimits,
@@ -737,6 +754,22 @@ export class SessionGuard {
 
   attach(session: http2.ServerHttp2Session): void {
     this.session = session;
+  }
+
+  /** Close the session gracefully (GOAWAY) once it has had no open stream for `ms`. */
+  idleAfter(ms: number): void {
+    this.idle = setTimeout(onIdle, ms, this);
+    this.idle.unref();
+  }
+
+  streamClosed(): void {
+    if (--this.open === 0) this.idle?.refresh();
+  }
+
+  /** The session or its connection closed: nothing of the guard's may keep it. */
+  release(): void {
+    clearTimeout(this.idle);
+    this.idle = undefined;
   }
 
   /** The tap found a malformed header block on a stream. */
@@ -766,6 +799,8 @@ export class SessionGuard {
       return;
     }
     stream.on('aborted', onStreamAborted);
+    s[OPEN] = true;
+    this.open++;
     if (this.tripped) {
       resetStream(stream, NGHTTP2_REFUSED_STREAM);
       return;

@@ -185,16 +185,20 @@ function protocolServers(config: ListenerConfig, pipeline: RequestSink, scheme: 
     for (const e of q) dispatchH2(pipeline, e.stream, e.headers, e.rawHeaders, e.socket, scheme, trust);
   };
   h2.on('session', (session: http2.ServerHttp2Session) => {
-    sessions.add(session);
-    session.once('close', () => sessions.delete(session));
-    session.on('error', () => undefined);
-    // Idle sessions are closed gracefully (GOAWAY; streams in flight finish).
-    session.setTimeout(config.keepAliveTimeoutMs, () => session.close());
     const guard = handing;
     handing = undefined;
+    sessions.add(session);
+    session.once('close', () => {
+      sessions.delete(session);
+      guard?.release();
+    });
+    session.on('error', () => undefined);
     // Every connection comes through acceptH2, which names its guard.
     if (!guard) return void session.destroy();
     guard.attach(session);
+    // Idle sessions are closed gracefully (GOAWAY) after keepAliveTimeoutMs without an open stream.
+    guard.idleAfter(config.keepAliveTimeoutMs);
+    guard.socket.once('close', () => guard.release());
     const socket = guard.socket;
     // Requests are served on the stream API (h2-exchange.ts), not node:http2's compat layer.
     // Streams reset in the read that opened them come here already closed, without a session.

@@ -9,19 +9,8 @@ import type { ConfigInput } from '../../../src/config/schema.js';
 import type { Gateway } from '../../../src/gateway.js';
 import { startGateway, waitFor } from '../../helpers/gateway.js';
 import { FRAME, headersFrame, RawH2, requestFields } from './h2-wire.js';
-import { startRecordingUpstream, type RecordingUpstream } from './h2-upstream.js';
+import { gatewayFor, startRecordingUpstream, type RecordingUpstream } from './h2-upstream.js';
 
-type ListenerInput = NonNullable<ConfigInput['listeners']>[number];
-
-async function gatewayFor(up: RecordingUpstream, listener: Partial<ListenerInput> = {}): Promise<{ gw: Gateway; url: string; port: number }> {
-  const gw = await startGateway({
-    listeners: [{ name: 'public', address: '127.0.0.1:0', protocol: 'http', ...listener }],
-    registries: [{ name: 'up', type: 'static', endpoints: [up.address] }],
-    routes: [{ name: 'all', backends: [{ service: 'up.static' }] }],
-  });
-  const url = gw.listenerUrl('public');
-  return { gw, url, port: Number(new URL(url).port) };
-}
 
 function h2request(session: http2.ClientHttp2Session, path: string, headers: http2.OutgoingHttpHeaders = {}): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -10,18 +10,8 @@ import type { ConfigInput } from '../../../src/config/schema.js';
 import type { Gateway } from '../../../src/gateway.js';
 import { startGateway, waitFor } from '../../helpers/gateway.js';
 import { CODE, FRAME, headersFrame, RawH2, requestFields, rstFrame } from './h2-wire.js';
-import { startRecordingUpstream, type RecordingUpstream } from './h2-upstream.js';
+import { gatewayFor, h2status, startRecordingUpstream, type RecordingUpstream } from './h2-upstream.js';
 
-type ListenerInput = NonNullable<ConfigInput['listeners']>[number];
-
-async function gatewayFor(up: RecordingUpstream, listener: Partial<ListenerInput> = {}): Promise<{ gw: Gateway; port: number }> {
-  const gw = await startGateway({
-    listeners: [{ name: 'public', address: '127.0.0.1:0', protocol: 'http', ...listener }],
-    registries: [{ name: 'up', type: 'static', endpoints: [up.address] }],
-    routes: [{ name: 'all', backends: [{ service: 'up.static' }] }],
-  });
-  return { gw, port: Number(new URL(gw.listenerUrl('public')).port) };
-}
 
 /** Connect and wait for the server's SETTINGS, so that timings start on an open session. */
 async function open(port: number): Promise<RawH2> {
@@ -30,22 +20,6 @@ async function open(port: number): Promise<RawH2> {
   return c;
 }
 
-function h2status(url: string, path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const session = http2.connect(url);
-    session.on('error', reject);
-    const req = session.request({ ':path': path });
-    let status = 0;
-    req.on('response', (h) => (status = Number(h[':status'])));
-    req.resume();
-    req.on('end', () => {
-      session.close();
-      resolve(status);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** N pairs of HEADERS (a GET with END_STREAM) and RST_STREAM(CANCEL), in one write. */
 function burst(n: number): Buffer {

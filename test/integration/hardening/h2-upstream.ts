@@ -1,8 +1,15 @@
 // An HTTP/1.1 upstream for the HTTP/2 hardening tests that records, for every
 // request it saw, how many body bytes arrived and whether the body completed
-// or was cut off (the gateway gave up on it).
+// or was cut off (the gateway gave up on it); a gateway that routes every
+// request to it; and the status of one HTTP/2 request.
 import http from 'node:http';
+import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import type { ConfigInput } from '../../../src/config/schema.js';
+import type { Gateway } from '../../../src/gateway.js';
+import { startGateway } from '../../helpers/gateway.js';
+
+type ListenerInput = NonNullable<ConfigInput['listeners']>[number];
 
 export interface SeenRequest {
   method: string;
@@ -73,4 +80,33 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
       server.closeAllConnections();
     });
   return up;
+}
+
+/** A gateway with one `http` listener named public (settings from `listener`) that routes everything to `up`. */
+export async function gatewayFor(up: RecordingUpstream, listener: Partial<ListenerInput> = {}): Promise<{ gw: Gateway; url: string; port: number }> {
+  const gw = await startGateway({
+    listeners: [{ name: 'public', address: '127.0.0.1:0', protocol: 'http', ...listener }],
+    registries: [{ name: 'up', type: 'static', endpoints: [up.address] }],
+    routes: [{ name: 'all', backends: [{ service: 'up.static' }] }],
+  });
+  const url = gw.listenerUrl('public');
+  return { gw, url, port: Number(new URL(url).port) };
+}
+
+/** The status of one GET over a new node:http2 session, closed afterwards. */
+export function h2status(url: string, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(url);
+    session.on('error', reject);
+    const req = session.request({ ':path': path });
+    let status = 0;
+    req.on('response', (h) => (status = Number(h[':status'])));
+    req.resume();
+    req.on('end', () => {
+      session.close();
+      resolve(status);
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
