@@ -195,6 +195,24 @@ export class Text {
     this.bytes = bytes;
   }
 
+  /** Where the last nextSpecial() search started, and what it found (-1: nothing after it). */
+  private specialFrom = -1;
+  private special = -1;
+
+  /**
+   * The index of the first backslash or control char (below 0x20) at or
+   * after `from`, or -1. Searches only when `from` is past the last answer,
+   * so a parser asking with growing offsets reads the text once.
+   */
+  nextSpecial(from: number): number {
+    if (this.specialFrom !== -1 && this.specialFrom <= from && (this.special === -1 || this.special >= from)) return this.special;
+    SPECIAL.lastIndex = from;
+    const m = SPECIAL.exec(this.s);
+    this.specialFrom = from;
+    this.special = m === null ? -1 : m.index;
+    return this.special;
+  }
+
   /** `s.slice(a, b)`, keeping nothing of `s` but the piece (a few hundred chars at most). */
   cut(a: number, b: number): string {
     const n = b - a;
@@ -208,6 +226,7 @@ export class Text {
 }
 
 const BEYOND_LATIN1 = /[^\x00-\xff]/;
+const SPECIAL = /[\\\x00-\x1f]/g;
 
 // ---------------------------------------------------------------------------
 // Decoding helpers
@@ -1110,6 +1129,23 @@ function readJsonString(t: Text, start: number, like: string | undefined): strin
   // First find the end; most strings have no escape and are a plain slice.
   let j = start;
   let escapes = false;
+  // The first chars one by one; past them (a long string) the closing quote
+  // is found natively and the chars up to it are known plain when the next
+  // backslash or control char of the text lies beyond it (see Text.nextSpecial).
+  const head = Math.min(n, start + JSON_SCAN_CHARS);
+  while (j < head) {
+    const c = s.charCodeAt(j);
+    if (c === 0x22 || c === 0x5c || c < 0x20) break;
+    j++;
+  }
+  if (j === head && j < n) {
+    const q = s.indexOf('"', j);
+    const special = t.nextSpecial(j);
+    if (special === -1 || (q !== -1 && special > q)) {
+      jNext = q === -1 ? -1 : q + 1;
+      return t.cut(start, q === -1 ? n : q);
+    }
+  }
   while (j < n) {
     const c = s.charCodeAt(j);
     if (c === 0x22) break;
@@ -1187,6 +1223,9 @@ function readJsonString(t: Text, start: number, like: string | undefined): strin
   }
   return out.toString('latin1', 0, o);
 }
+
+/** Chars of a JSON string read one by one before the rest is searched natively (readJsonString). */
+const JSON_SCAN_CHARS = 32;
 
 const JSON_NUMBER = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
 

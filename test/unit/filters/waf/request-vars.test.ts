@@ -357,6 +357,38 @@ describe('JSON body', () => {
     assert.equal(sc(v, 'REQBODY_ERROR'), '0');
   });
 
+  it('reads long strings (searched natively past their first chars) as JSON.parse does, escapes and errors wherever they fall', () => {
+    // Random documents of strings from 0 to 300 chars with escapes, quotes and
+    // non-ASCII chars at random places; JSON.parse is the oracle for the value
+    // (ours is UTF-8 bytes as latin1 chars).
+    let seed = 7;
+    const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+    const pieces = ['a', 'b', ' ', '<', '/', '\\"', '\\\\', '\\n', '\\u0041', '\\u00e9', '\\ud83d\\ude00', 'é', '中'];
+    for (let doc = 0; doc < 300; doc++) {
+      const values: string[] = [];
+      for (let k = 0; k < 4; k++) {
+        const len = [0, 5, 31, 32, 33, 40, 120, 300][rnd(8)]!;
+        let v = '';
+        // Mostly plain chars, so a special one lands anywhere in a long string.
+        while (v.length < len) v += rnd(12) === 0 ? pieces[rnd(pieces.length)] : 'x';
+        values.push(v);
+      }
+      const body = `{${values.map((v, k) => `"k${k}":"${v}"`).join(',')}}`;
+      const got = pairs(post('application/json', Buffer.from(body, 'utf8')), 'ARGS_POST').map(([n, v]) => [n, Buffer.from(v, 'latin1').toString('utf8')]);
+      const want = Object.entries(JSON.parse(body) as Record<string, string>).map(([n, v]) => [`json.${n}`, v]);
+      assert.deepEqual(got, want, body);
+    }
+    // A control char, or an invalid escape, past the first 32 chars is still an error; a backslash after the closing quote is not.
+    const long = 'y'.repeat(40);
+    assert.equal(sc(post('application/json', `{"a":"${long}\x01"}`), 'REQBODY_ERROR'), '1');
+    assert.equal(sc(post('application/json', `{"a":"${long}\\q"}`), 'REQBODY_ERROR'), '1');
+    const v = post('application/json', `{"a":"${long}","b":"\\n${long}"}`);
+    assert.equal(sc(v, 'REQBODY_ERROR'), '0');
+    assert.deepEqual(pairs(v, 'ARGS_POST'), [['json.a', long], ['json.b', `\n${long}`]]);
+    // Cut inside a long string: the part that arrived, no error.
+    assert.deepEqual(pairs(post('application/json', `{"a":"${long}<scr`, { truncated: true }), 'ARGS_POST'), [['json.a', `${long}<scr`]]);
+  });
+
   it('reports malformed JSON in REQBODY_ERROR and keeps the leaves read before the error', () => {
     const v = post('application/json', '{"a":"1","b":2,}');
     assert.equal(sc(v, 'REQBODY_ERROR'), '1');
