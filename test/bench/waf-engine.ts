@@ -3,7 +3,11 @@
 // can be profiled (`node --cpu-prof --import tsx test/bench/waf-engine.ts`).
 //
 //   npx tsx test/bench/waf-engine.ts [--n 2000] [--repeat 5] [--paranoia 1] [--vary] [--fresh] [--only get|post]
+//                                     [--remove 920000-920999,942100]
 //
+// --remove leaves rules out by id or id range (the `removeIds` of the CRS
+// load): what a family costs is the difference, run by run (one process per
+// variant, pinned: `taskset -c 1`).
 // --vary changes every value of every request (a counter in the query values
 // and in each JSON string), so no per-value memo can make repeats cheap.
 // --fresh makes every string of a request a new string, read from a buffer
@@ -13,7 +17,7 @@
 // loop: about 1.7 µs per GET (its 9 strings; 11 for a POST).
 import { loadCrs } from '../../src/filters/waf/ruleset.js';
 import { addBodyVars, buildHeadVars } from '../../src/filters/waf/request-vars.js';
-import { argv, opt } from './lib/args.js';
+import { argv, opt, optString } from './lib/args.js';
 
 const N = opt('n', 2000);
 const paranoia = opt('paranoia', 1);
@@ -42,7 +46,8 @@ function order(k: number): string {
   return s;
 }
 
-const rs = loadCrs({ blockingParanoiaLevel: paranoia, detectionParanoiaLevel: paranoia, tx: { allowed_methods: 'GET HEAD POST OPTIONS PUT PATCH DELETE' }, removeTargets: [{ id: 943120, target: 'ARGS_NAMES:/^json\\./' }] });
+const removeIds = (optString('remove') ?? '').split(',').filter((x) => x !== '').map((x) => (x.includes('-') ? x : Number(x)));
+const rs = loadCrs({ blockingParanoiaLevel: paranoia, detectionParanoiaLevel: paranoia, tx: { allowed_methods: 'GET HEAD POST OPTIONS PUT PATCH DELETE' }, removeTargets: [{ id: 943120, target: 'ARGS_NAMES:/^json\\./' }], removeIds });
 
 /** A string equal to `s` but not the same object (with --fresh): read from a buffer, as a parser makes it. */
 const renew = (s: string): string => (fresh ? Buffer.from(s, 'latin1').toString('latin1') : s);
