@@ -56,6 +56,11 @@ export const ListenerSchema = strict({
   headersTimeoutMs: positiveInt.default(60_000),
   /** Longest pause between HTTP/1.1 request body bytes while the gateway reads them (408, or the connection closes). */
   bodyTimeoutMs: positiveInt.default(60_000),
+  /**
+   * A connection whose client has not taken any of the bytes waiting for it
+   * for this long is closed (a client that stopped reading; nginx's send_timeout).
+   */
+  sendTimeoutMs: positiveInt.default(60_000),
   /** Open connections (HTTP/1.1 and HTTP/2 together, per worker process) this listener keeps; a connection over the cap is closed as soon as it is accepted. */
   maxConnections: positiveInt.default(10_000),
   /** HTTP/2 limits (h2c and h2 over TLS), per connection. */
@@ -419,7 +424,7 @@ export const StoreSchema = z.discriminatedUnion('type', [
 export const DEFAULT_REDACTED_QUERY = ['key', 'apikey', 'api_key', 'token', 'access_token', 'id_token', 'password', 'secret', 'signature', 'sig', 'code'] as const;
 
 export const ConfigSchema = strict({
-  listeners: z.array(ListenerSchema).min(1).default([{ name: 'public', address: '127.0.0.1:8080', protocol: 'http', trustForwarded: false, trustedProxies: [], keepAliveTimeoutMs: 65_000, maxHeaderBytes: 16_384, headersTimeoutMs: 60_000, bodyTimeoutMs: 60_000, maxConnections: 10_000, http2: { maxConcurrentStreams: 100, maxResetStreams: 100, resetWindowMs: 10_000, maxSessionMemoryMb: 64, rejectMalformedFields: true } }]),
+  listeners: z.array(ListenerSchema).min(1).default([{ name: 'public', address: '127.0.0.1:8080', protocol: 'http', trustForwarded: false, trustedProxies: [], keepAliveTimeoutMs: 65_000, maxHeaderBytes: 16_384, headersTimeoutMs: 60_000, bodyTimeoutMs: 60_000, sendTimeoutMs: 60_000, maxConnections: 10_000, http2: { maxConcurrentStreams: 100, maxResetStreams: 100, resetWindowMs: 10_000, maxSessionMemoryMb: 64, rejectMalformedFields: true } }]),
   admin: AdminSchema.default({ address: '127.0.0.1:8001' }),
   registries: z.array(RegistrySchema).default([]),
   services: z.record(z.string(), ServiceSchema).default({}),

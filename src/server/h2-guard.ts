@@ -735,8 +735,8 @@ export class SessionGuard {
   tripped = false;
   /** Streams with a malformed header block that node:http2 has not announced yet. */
   private pending: Set<number> | undefined;
-  /** Open streams by id, kept when a tap may report trailers on them. */
-  private readonly live: Map<number, http2.ServerHttp2Stream> | undefined;
+  /** Open streams by id: trailers a tap reports are matched to them, and the send timeout reads their answers (send-watch.ts). */
+  private readonly live = new Map<number, http2.ServerHttp2Stream>();
   /** Streams announced and not yet closed. */
   open = 0;
   private idle: NodeJS.Timeout | undefined;
@@ -749,7 +749,6 @@ export class SessionGuard {
     readonly tapped: boolean,
   ) {
     this.budget = new ResetBudget(limits.maxResetStreams, limits.resetWindowMs);
-    this.live = tapped ? new Map() : undefined;
   }
 
   attach(session: http2.ServerHttp2Session): void {
@@ -774,7 +773,7 @@ export class SessionGuard {
 
   /** The tap found a malformed header block on a stream. */
   readonly onMalformed = (id: number): void => {
-    const open = this.live?.get(id);
+    const open = this.live.get(id);
     if (open) {
       // trailers: the request is under way; resetting it errors its body upstream
       resetStream(open, NGHTTP2_PROTOCOL_ERROR);
@@ -806,7 +805,7 @@ export class SessionGuard {
       return;
     }
     const id = stream.id!;
-    this.live?.set(id, stream);
+    this.live.set(id, stream);
     const pending = this.pending;
     if (pending?.size) {
       if (pending.delete(id)) resetStream(stream, NGHTTP2_PROTOCOL_ERROR);
@@ -816,7 +815,12 @@ export class SessionGuard {
   }
 
   forget(stream: http2.ServerHttp2Stream): void {
-    if (this.live && stream.id !== undefined) this.live.delete(stream.id);
+    if (stream.id !== undefined) this.live.delete(stream.id);
+  }
+
+  /** The session's open streams. */
+  streams(): IterableIterator<http2.ServerHttp2Stream> {
+    return this.live.values();
   }
 
   clientReset(): void {

@@ -21,6 +21,7 @@ import { H2Request, H2Response, takesTrailers } from './h2-exchange.js';
 import { FrameTap, SessionGuard } from './h2-guard.js';
 import { H1Server } from './h1server.js';
 import { clientTrust, type ClientTrust, type Pipeline } from './pipeline.js';
+import { SendWatch, StreamSendWatch, sweepEveryMs } from './send-watch.js';
 
 export interface RunningListener {
   /** The current settings' name (a reload may rename a listener that keeps its address). */
@@ -128,6 +129,8 @@ interface ProtocolServers {
   h1: H1Server;
   h2: http2.Http2Server;
   sessions: Set<http2.ServerHttp2Session>;
+  /** The guards of the open HTTP/2 sessions (their streams, for the send timeout). */
+  guards: Set<SessionGuard>;
   /** Give the HTTP/2 server a connection: h2c with the bytes the sniffer read, or TLS that chose h2. */
   acceptH2(socket: net.Socket, buffered?: Buffer): void;
 }
@@ -174,6 +177,7 @@ function protocolServers(config: ListenerConfig, pipeline: RequestSink, scheme: 
     },
   });
   const sessions = new Set<http2.ServerHttp2Session>();
+  const guards = new Set<SessionGuard>();
   // The guard of the connection being handed over: node:http2 announces its session synchronously.
   let handing: SessionGuard | undefined;
   // One event-loop turn later: the rest of the read (a RST_STREAM right behind the HEADERS) is processed first.
@@ -188,17 +192,23 @@ function protocolServers(config: ListenerConfig, pipeline: RequestSink, scheme: 
     const guard = handing;
     handing = undefined;
     sessions.add(session);
-    session.once('close', () => {
-      sessions.delete(session);
-      guard?.release();
-    });
     session.on('error', () => undefined);
     // Every connection comes through acceptH2, which names its guard.
-    if (!guard) return void session.destroy();
+    if (!guard) {
+      session.once('close', () => sessions.delete(session));
+      return void session.destroy();
+    }
+    guards.add(guard);
+    const release = (): void => {
+      sessions.delete(session);
+      guards.delete(guard);
+      guard.release();
+    };
+    session.once('close', release);
     guard.attach(session);
     // Idle sessions are closed gracefully (GOAWAY) after keepAliveTimeoutMs without an open stream.
     guard.idleAfter(config.keepAliveTimeoutMs);
-    guard.socket.once('close', () => guard.release());
+    guard.socket.once('close', release);
     const socket = guard.socket;
     // Requests are served on the stream API (h2-exchange.ts), not node:http2's compat layer.
     // Streams reset in the read that opened them come here already closed, without a session.
@@ -223,7 +233,7 @@ function protocolServers(config: ListenerConfig, pipeline: RequestSink, scheme: 
     }
     handing = undefined;
   };
-  return { h1, h2, sessions, acceptH2 };
+  return { h1, h2, sessions, guards, acceptH2 };
 }
 
 /** Hand a fresh plain-TCP connection to h2 or h1 by its first bytes. */
@@ -363,6 +373,23 @@ export async function startListener(config: ListenerConfig, pipeline: Pipeline, 
   const fronts = new Set<Front>([front]);
   let held: net.Socket[] | undefined = opts.hold ? [] : undefined;
 
+  // Connections whose client stopped reading: closed after sendTimeoutMs (send-watch.ts).
+  const sends = new SendWatch();
+  const streamSends = new StreamSendWatch();
+  let sweepTimer: NodeJS.Timeout | undefined;
+  const sweep = (): void => {
+    const now = performance.now();
+    const limit = settings.sendTimeoutMs;
+    for (const f of fronts) {
+      sends.sweep(f.sockets, limit, now);
+      for (const g of f.servers.guards) streamSends.sweep(g, limit, now);
+    }
+    sweepTimer = setTimeout(sweep, sweepEveryMs(settings.sendTimeoutMs));
+    sweepTimer.unref();
+  };
+  sweepTimer = setTimeout(sweep, sweepEveryMs(settings.sendTimeoutMs));
+  sweepTimer.unref();
+
   const retireIdleFronts = (): void => {
     for (const f of fronts) if (f !== front && f.sockets.size === 0) fronts.delete(f);
   };
@@ -387,6 +414,7 @@ export async function startListener(config: ListenerConfig, pipeline: Pipeline, 
     await listen(server, config.address);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
+    clearTimeout(sweepTimer);
     const why = err.code && BIND_ERRORS[err.code] ? `${BIND_ERRORS[err.code]} (${err.code})` : err.message;
     throw new Error(`${where}: cannot listen on ${config.address} (listener "${config.name}"): ${why}`);
   }
@@ -427,6 +455,7 @@ export async function startListener(config: ListenerConfig, pipeline: Pipeline, 
         // Stop accepting; the callback fires once every connection is gone.
         server.close(() => {
           clearTimeout(timer);
+          clearTimeout(sweepTimer);
           resolve();
         });
         for (const f of fronts) {
@@ -442,6 +471,7 @@ export async function startListener(config: ListenerConfig, pipeline: Pipeline, 
             // Connections still being sniffed or in a TLS handshake, and upgraded ones.
             for (const s of f.sockets) s.destroy();
           }
+          clearTimeout(sweepTimer);
           resolve();
         }, graceMs);
         timer.unref();
