@@ -64,106 +64,109 @@ function ended(c: RawH2, id: number): boolean {
   return c.frames.some((f) => f.streamId === id && (f.type === FRAME.DATA || f.type === FRAME.HEADERS) && (f.flags & 0x1) !== 0);
 }
 
-describe(`slow read (sendTimeoutMs ${SEND_TIMEOUT_MS})`, () => {
-  let gw: Gateway;
-  let port: number;
-  before(async () => {
-    gw = await startGateway({
-      listeners: [{ name: 'public', address: '127.0.0.1:0', protocol: 'http', sendTimeoutMs: SEND_TIMEOUT_MS }],
-      routes: [{ name: 'all', directResponse: { status: 200, body: BIG } }],
+// HTTP/2 is written through the listener's frame tap by default, straight to the socket without it: both are run.
+for (const tap of [true, false]) {
+  describe(`slow read (sendTimeoutMs ${SEND_TIMEOUT_MS}, http2.rejectMalformedFields ${tap})`, () => {
+    let gw: Gateway;
+    let port: number;
+    before(async () => {
+      gw = await startGateway({
+        listeners: [{ name: 'public', address: '127.0.0.1:0', protocol: 'http', sendTimeoutMs: SEND_TIMEOUT_MS, http2: { rejectMalformedFields: tap } }],
+        routes: [{ name: 'all', directResponse: { status: 200, body: BIG } }],
+      });
+      port = Number(new URL(gw.listenerUrl('public')).port);
     });
-    port = Number(new URL(gw.listenerUrl('public')).port);
-  });
-  after(async () => {
-    await gw?.stop();
-  });
+    after(async () => {
+      await gw?.stop();
+    });
 
-  it('HTTP/1.1: pipelined requests for a 256 KiB answer, never read: the connection is closed', async (t) => {
-    const { s, closedAt } = await connect(port);
-    // More answers than the kernel buffers on both sides hold (several MB on loopback).
-    for (let i = 0; i < 64; i++) s.write('GET /big HTTP/1.1\r\nHost: a\r\n\r\n');
-    const t0 = performance.now();
-    await until(() => closedAt() >= 0, 15_000);
-    t.diagnostic(`closed ${closedAt() < 0 ? 'never' : `${(closedAt() - t0).toFixed(0)} ms`} after the requests`);
-    assert.ok(closedAt() >= 0, 'the connection is still open 15 s after its client stopped reading');
-    s.destroy();
-  });
-
-  it('HTTP/2: a large window granted, then never read: the connection is closed', async (t) => {
-    const { s, closedAt } = await connect(port);
-    // SETTINGS_INITIAL_WINDOW_SIZE 2^31-1 and a connection window as large: flow control never holds the answers back.
-    const settings = Buffer.from([0, 4, 0x7f, 0xff, 0xff, 0xff]);
-    const update = Buffer.alloc(4);
-    update.writeUInt32BE(0x7fffffff - 65_535);
-    const requests: Buffer[] = [];
-    for (let id = 1; id < 2 * 64; id += 2) requests.push(frame(FRAME.HEADERS, 0x5 /* END_STREAM | END_HEADERS */, id, GET_BIG));
-    s.write(Buffer.concat([PREFACE, frame(FRAME.SETTINGS, 0, 0, settings), frame(FRAME.WINDOW_UPDATE, 0, 0, update), ...requests]));
-    const t0 = performance.now();
-    await until(() => closedAt() >= 0, 15_000);
-    t.diagnostic(`closed ${closedAt() < 0 ? 'never' : `${(closedAt() - t0).toFixed(0)} ms`} after the requests`);
-    assert.ok(closedAt() >= 0, 'the connection is still open 15 s after its client stopped reading');
-    s.destroy();
-    assert.equal(await h2status(gw.listenerUrl('public'), '/after'), 200);
-  });
-
-  it('HTTP/2: a stream whose window the client never opens past 64 KiB is reset with CANCEL; the connection stays', async (t) => {
-    const c = await RawH2.connect(port);
-    try {
-      c.write(frame(FRAME.HEADERS, 0x5, 1, GET_BIG));
-      await c.until(() => dataOn(c, 1) >= 65_535, 5_000, 'the first window of the answer');
-      const full = performance.now();
-      const rst = await c.until(() => c.rstCode(1) !== undefined && c.frames.find((f) => f.type === FRAME.RST_STREAM && f.streamId === 1), 5_000, 'RST_STREAM');
-      const waited = rst.at - full;
-      t.diagnostic(`RST_STREAM ${c.rstCode(1)} ${waited.toFixed(0)} ms after the window ran out`);
-      assert.equal(c.rstCode(1), CODE.CANCEL);
-      assert.ok(waited >= SEND_TIMEOUT_MS - 100 && waited < SEND_TIMEOUT_MS + 1_500, `reset ${waited.toFixed(0)} ms after the window ran out`);
-      assert.equal(c.closed, false);
-      assert.equal(c.goaway(), undefined);
-    } finally {
-      c.close();
-    }
-  });
-
-  it('HTTP/2: a client that opens the window slowly but steadily (16 KiB every 200 ms, the answer takes longer than the send timeout) gets the whole answer', async (t) => {
-    const c = await RawH2.connect(port);
-    try {
-      c.write(frame(FRAME.HEADERS, 0x5, 1, GET_BIG));
+    it('HTTP/1.1: pipelined requests for a 256 KiB answer, never read: the connection is closed', async (t) => {
+      const { s, closedAt } = await connect(port);
+      // More answers than the kernel buffers on both sides hold (several MB on loopback).
+      for (let i = 0; i < 64; i++) s.write('GET /big HTTP/1.1\r\nHost: a\r\n\r\n');
       const t0 = performance.now();
-      const inc = Buffer.alloc(4);
-      inc.writeUInt32BE(16 * 1024);
-      while (!c.closed && c.rstCode(1) === undefined && !ended(c, 1) && performance.now() - t0 < 20_000) {
-        await new Promise((r) => setTimeout(r, 200));
-        c.write(frame(FRAME.WINDOW_UPDATE, 0, 0, inc), frame(FRAME.WINDOW_UPDATE, 0, 1, inc));
-      }
-      t.diagnostic(`${dataOn(c, 1)} bytes in ${(performance.now() - t0).toFixed(0)} ms`);
-      assert.equal(c.rstCode(1), undefined);
-      assert.ok(ended(c, 1), 'the answer ended');
-      assert.equal(dataOn(c, 1), BIG.length);
-      assert.ok(performance.now() - t0 > SEND_TIMEOUT_MS, 'the answer took longer than the send timeout');
-    } finally {
-      c.close();
-    }
-  });
+      await until(() => closedAt() >= 0, 15_000);
+      t.diagnostic(`closed ${closedAt() < 0 ? 'never' : `${(closedAt() - t0).toFixed(0)} ms`} after the requests`);
+      assert.ok(closedAt() >= 0, 'the connection is still open 15 s after its client stopped reading');
+      s.destroy();
+    });
 
-  it('a client that reads slowly but steadily (64 KiB every 25 ms) gets every byte of 64 answers', async (t) => {
-    const { s, closedAt } = await connect(port);
-    for (let i = 0; i < 64; i++) s.write('GET /big HTTP/1.1\r\nHost: a\r\n\r\n');
-    let got = 0;
-    let gotAtClose = -1;
-    const t0 = performance.now();
-    // 64 answers of 256 KiB at about 2.6 MB/s: three times the send timeout. The kernel wakes a
-    // writer once a third of its send buffer (up to 4 MB here) is free, so progress comes in steps.
-    while (got < 64 * BIG.length && performance.now() - t0 < 30_000) {
-      await new Promise((r) => setTimeout(r, 25));
-      let chunk: Buffer | null;
-      let took = 0;
-      while (took < 64 * 1024 && (chunk = s.read(Math.min(64 * 1024 - took, s.readableLength || 1)) as Buffer | null) !== null) took += chunk.length;
-      got += took;
-      if (closedAt() >= 0 && gotAtClose < 0) gotAtClose = got;
-    }
-    t.diagnostic(`read ${(got / 1024).toFixed(0)} KiB in ${(performance.now() - t0).toFixed(0)} ms; gateway side closed: ${closedAt() >= 0 ? `${(closedAt() - t0).toFixed(0)} ms, ${gotAtClose} bytes read by then` : 'no'}`);
-    assert.equal(closedAt(), -1, 'a reading client was cut off');
-    assert.ok(got >= 64 * BIG.length, `read ${got} bytes`);
-    s.destroy();
+    it('HTTP/2: a large window granted, then never read: the connection is closed', async (t) => {
+      const { s, closedAt } = await connect(port);
+      // SETTINGS_INITIAL_WINDOW_SIZE 2^31-1 and a connection window as large: flow control never holds the answers back.
+      const settings = Buffer.from([0, 4, 0x7f, 0xff, 0xff, 0xff]);
+      const update = Buffer.alloc(4);
+      update.writeUInt32BE(0x7fffffff - 65_535);
+      const requests: Buffer[] = [];
+      for (let id = 1; id < 2 * 64; id += 2) requests.push(frame(FRAME.HEADERS, 0x5 /* END_STREAM | END_HEADERS */, id, GET_BIG));
+      s.write(Buffer.concat([PREFACE, frame(FRAME.SETTINGS, 0, 0, settings), frame(FRAME.WINDOW_UPDATE, 0, 0, update), ...requests]));
+      const t0 = performance.now();
+      await until(() => closedAt() >= 0, 15_000);
+      t.diagnostic(`closed ${closedAt() < 0 ? 'never' : `${(closedAt() - t0).toFixed(0)} ms`} after the requests`);
+      assert.ok(closedAt() >= 0, 'the connection is still open 15 s after its client stopped reading');
+      s.destroy();
+      assert.equal(await h2status(gw.listenerUrl('public'), '/after'), 200);
+    });
+
+    it('HTTP/2: a stream whose window the client never opens past 64 KiB is reset with CANCEL; the connection stays', async (t) => {
+      const c = await RawH2.connect(port);
+      try {
+        c.write(frame(FRAME.HEADERS, 0x5, 1, GET_BIG));
+        await c.until(() => dataOn(c, 1) >= 65_535, 5_000, 'the first window of the answer');
+        const full = performance.now();
+        const rst = await c.until(() => c.rstCode(1) !== undefined && c.frames.find((f) => f.type === FRAME.RST_STREAM && f.streamId === 1), 5_000, 'RST_STREAM');
+        const waited = rst.at - full;
+        t.diagnostic(`RST_STREAM ${c.rstCode(1)} ${waited.toFixed(0)} ms after the window ran out`);
+        assert.equal(c.rstCode(1), CODE.CANCEL);
+        assert.ok(waited >= SEND_TIMEOUT_MS - 100 && waited < SEND_TIMEOUT_MS + 1_500, `reset ${waited.toFixed(0)} ms after the window ran out`);
+        assert.equal(c.closed, false);
+        assert.equal(c.goaway(), undefined);
+      } finally {
+        c.close();
+      }
+    });
+
+    it('HTTP/2: a client that opens the window slowly but steadily (16 KiB every 200 ms, the answer takes longer than the send timeout) gets the whole answer', async (t) => {
+      const c = await RawH2.connect(port);
+      try {
+        c.write(frame(FRAME.HEADERS, 0x5, 1, GET_BIG));
+        const t0 = performance.now();
+        const inc = Buffer.alloc(4);
+        inc.writeUInt32BE(16 * 1024);
+        while (!c.closed && c.rstCode(1) === undefined && !ended(c, 1) && performance.now() - t0 < 20_000) {
+          await new Promise((r) => setTimeout(r, 200));
+          c.write(frame(FRAME.WINDOW_UPDATE, 0, 0, inc), frame(FRAME.WINDOW_UPDATE, 0, 1, inc));
+        }
+        t.diagnostic(`${dataOn(c, 1)} bytes in ${(performance.now() - t0).toFixed(0)} ms`);
+        assert.equal(c.rstCode(1), undefined);
+        assert.ok(ended(c, 1), 'the answer ended');
+        assert.equal(dataOn(c, 1), BIG.length);
+        assert.ok(performance.now() - t0 > SEND_TIMEOUT_MS, 'the answer took longer than the send timeout');
+      } finally {
+        c.close();
+      }
+    });
+
+    it('a client that reads slowly but steadily (64 KiB every 25 ms) gets every byte of 64 answers', async (t) => {
+      const { s, closedAt } = await connect(port);
+      for (let i = 0; i < 64; i++) s.write('GET /big HTTP/1.1\r\nHost: a\r\n\r\n');
+      let got = 0;
+      let gotAtClose = -1;
+      const t0 = performance.now();
+      // 64 answers of 256 KiB at about 2.6 MB/s: three times the send timeout. The kernel wakes a
+      // writer once a third of its send buffer (up to 4 MB here) is free, so progress comes in steps.
+      while (got < 64 * BIG.length && performance.now() - t0 < 30_000) {
+        await new Promise((r) => setTimeout(r, 25));
+        let chunk: Buffer | null;
+        let took = 0;
+        while (took < 64 * 1024 && (chunk = s.read(Math.min(64 * 1024 - took, s.readableLength || 1)) as Buffer | null) !== null) took += chunk.length;
+        got += took;
+        if (closedAt() >= 0 && gotAtClose < 0) gotAtClose = got;
+      }
+      t.diagnostic(`read ${(got / 1024).toFixed(0)} KiB in ${(performance.now() - t0).toFixed(0)} ms; gateway side closed: ${closedAt() >= 0 ? `${(closedAt() - t0).toFixed(0)} ms, ${gotAtClose} bytes read by then` : 'no'}`);
+      assert.equal(closedAt(), -1, 'a reading client was cut off');
+      assert.ok(got >= 64 * BIG.length, `read ${got} bytes`);
+      s.destroy();
+    });
   });
-});
+}
