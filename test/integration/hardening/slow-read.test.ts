@@ -8,9 +8,11 @@
 // that reads slowly but steadily keeps its connection to the end.
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import type { Gateway } from '../../../src/gateway.js';
 import { startGateway } from '../../helpers/gateway.js';
+import { makeTestCerts, type TestCerts } from '../../helpers/tls-certs.js';
 import { CODE, FRAME, frame, RawH2 } from './h2-wire.js';
 import { h2status } from './h2-upstream.js';
 
@@ -170,3 +172,42 @@ for (const tap of [true, false]) {
     });
   });
 }
+
+describe(`slow read over TLS (sendTimeoutMs ${SEND_TIMEOUT_MS})`, () => {
+  let certs: TestCerts;
+  let gw: Gateway;
+  let port: number;
+  before(async () => {
+    certs = makeTestCerts();
+    gw = await startGateway({
+      listeners: [{ name: 'secure', address: '127.0.0.1:0', protocol: 'https', sendTimeoutMs: SEND_TIMEOUT_MS, tls: { certificates: [{ hosts: ['localhost'], cert: certs.server.cert, key: certs.server.key }] } }],
+      routes: [{ name: 'all', directResponse: { status: 200, body: BIG } }],
+    });
+    port = Number(new URL(gw.listenerUrl('secure')).port);
+  });
+  after(async () => {
+    await gw?.stop();
+    certs?.cleanup();
+  });
+
+  it('HTTP/1.1 over TLS: pipelined requests, never read: the connection is closed', async (t) => {
+    const s = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca.certPem, ALPNProtocols: ['http/1.1'] });
+    await new Promise((resolve, reject) => {
+      s.once('secureConnect', resolve);
+      s.once('error', reject);
+    });
+    s.pause();
+    s.on('error', () => undefined);
+    const clientPort = s.localPort!;
+    const end = gatewayEnd(port, clientPort);
+    assert.ok(end, 'the gateway accepted the connection');
+    let closedAt = -1;
+    end.once('close', () => (closedAt = performance.now()));
+    for (let i = 0; i < 64; i++) s.write('GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    const t0 = performance.now();
+    await until(() => closedAt >= 0, 15_000);
+    t.diagnostic(`closed ${closedAt < 0 ? 'never' : `${(closedAt - t0).toFixed(0)} ms`} after the requests`);
+    assert.ok(closedAt >= 0, 'the connection is still open 15 s after its client stopped reading');
+    s.destroy();
+  });
+});
