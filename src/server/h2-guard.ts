@@ -678,9 +678,7 @@ export interface H2GuardLimits {
 const GUARD = Symbol('meshgate.h2.guard');
 const RESET_HERE = Symbol('meshgate.h2.resetHere');
 const COUNTED = Symbol('meshgate.h2.counted');
-/** Set on streams counted as open by their guard. */
-const OPEN = Symbol('meshgate.h2.open');
-type GuardedStream = http2.ServerHttp2Stream & { [GUARD]?: SessionGuard; [RESET_HERE]?: boolean; [COUNTED]?: boolean; [OPEN]?: boolean };
+type GuardedStream = http2.ServerHttp2Stream & { [GUARD]?: SessionGuard; [RESET_HERE]?: boolean; [COUNTED]?: boolean };
 
 /** Reset a stream from the gateway's side (not counted as a client reset). */
 export function resetStream(stream: http2.ServerHttp2Stream, code: number): void {
@@ -705,7 +703,6 @@ function onStreamClose(this: GuardedStream): void {
   const g = this[GUARD];
   if (!g) return;
   g.forget(this);
-  if (this[OPEN]) g.streamClosed();
   if (this[COUNTED] || this[RESET_HERE]) return;
   // Closed with no response started: the client reset it. This is how a HEAD
   // stream shows it, whose writable side node:http2 ends at once (no 'aborted').
@@ -716,7 +713,7 @@ function onStreamClose(this: GuardedStream): void {
 
 function onIdle(guard: SessionGuard): void {
   // A stream opened meanwhile: the timer starts again when the last one closes.
-  if (guard.open === 0) guard.session?.close();
+  if (guard.openStreams === 0) guard.session?.close();
 }
 
 /**
@@ -735,10 +732,8 @@ export class SessionGuard {
   tripped = false;
   /** Streams with a malformed header block that node:http2 has not announced yet. */
   private pending: Set<number> | undefined;
-  /** Open streams by id: trailers a tap reports are matched to them, and the send timeout reads their answers (send-watch.ts). */
+  /** Open streams by id: trailers a tap reports are matched to them, the idle timer waits for none, and the send timeout reads their answers (send-watch.ts). */
   private readonly live = new Map<number, http2.ServerHttp2Stream>();
-  /** Streams announced and not yet closed. */
-  open = 0;
   private idle: NodeJS.Timeout | undefined;
 
   constructor(
@@ -759,10 +754,6 @@ export class SessionGuard {
   idleAfter(ms: number): void {
     this.idle = setTimeout(onIdle, ms, this);
     this.idle.unref();
-  }
-
-  streamClosed(): void {
-    if (--this.open === 0) this.idle?.refresh();
   }
 
   /** The session or its connection closed: nothing of the guard's may keep it. */
@@ -798,8 +789,6 @@ export class SessionGuard {
       return;
     }
     stream.on('aborted', onStreamAborted);
-    s[OPEN] = true;
-    this.open++;
     if (this.tripped) {
       resetStream(stream, NGHTTP2_REFUSED_STREAM);
       return;
@@ -815,7 +804,12 @@ export class SessionGuard {
   }
 
   forget(stream: http2.ServerHttp2Stream): void {
-    if (stream.id !== undefined) this.live.delete(stream.id);
+    // The last open stream closed: the session's idle time starts.
+    if (stream.id !== undefined && this.live.delete(stream.id) && this.live.size === 0) this.idle?.refresh();
+  }
+
+  get openStreams(): number {
+    return this.live.size;
   }
 
   /** The session's open streams. */

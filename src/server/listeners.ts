@@ -128,8 +128,7 @@ interface QueuedStream {
 interface ProtocolServers {
   h1: H1Server;
   h2: http2.Http2Server;
-  sessions: Set<http2.ServerHttp2Session>;
-  /** The guards of the open HTTP/2 sessions (their streams, for the send timeout). */
+  /** The guards of the open HTTP/2 sessions: the sessions, and their streams for the send timeout. */
   guards: Set<SessionGuard>;
   /** Give the HTTP/2 server a connection: h2c with the bytes the sniffer read, or TLS that chose h2. */
   acceptH2(socket: net.Socket, buffered?: Buffer): void;
@@ -176,7 +175,6 @@ function protocolServers(config: ListenerConfig, pipeline: RequestSink, scheme: 
       initialWindowSize: 1 << 20,
     },
   });
-  const sessions = new Set<http2.ServerHttp2Session>();
   const guards = new Set<SessionGuard>();
   // The guard of the connection being handed over: node:http2 announces its session synchronously.
   let handing: SessionGuard | undefined;
@@ -191,16 +189,11 @@ function protocolServers(config: ListenerConfig, pipeline: RequestSink, scheme: 
   h2.on('session', (session: http2.ServerHttp2Session) => {
     const guard = handing;
     handing = undefined;
-    sessions.add(session);
     session.on('error', () => undefined);
     // Every connection comes through acceptH2, which names its guard.
-    if (!guard) {
-      session.once('close', () => sessions.delete(session));
-      return void session.destroy();
-    }
+    if (!guard) return void session.destroy();
     guards.add(guard);
     const release = (): void => {
-      sessions.delete(session);
       guards.delete(guard);
       guard.release();
     };
@@ -233,7 +226,7 @@ function protocolServers(config: ListenerConfig, pipeline: RequestSink, scheme: 
     }
     handing = undefined;
   };
-  return { h1, h2, sessions, guards, acceptH2 };
+  return { h1, h2, guards, acceptH2 };
 }
 
 /** Hand a fresh plain-TCP connection to h2 or h1 by its first bytes. */
@@ -377,6 +370,10 @@ export async function startListener(config: ListenerConfig, pipeline: Pipeline, 
   const sends = new SendWatch();
   const streamSends = new StreamSendWatch();
   let sweepTimer: NodeJS.Timeout | undefined;
+  const armSweep = (): void => {
+    sweepTimer = setTimeout(sweep, sweepEveryMs(settings.sendTimeoutMs));
+    sweepTimer.unref();
+  };
   const sweep = (): void => {
     const now = performance.now();
     const limit = settings.sendTimeoutMs;
@@ -384,11 +381,9 @@ export async function startListener(config: ListenerConfig, pipeline: Pipeline, 
       sends.sweep(f.sockets, limit, now);
       for (const g of f.servers.guards) streamSends.sweep(g, limit, now);
     }
-    sweepTimer = setTimeout(sweep, sweepEveryMs(settings.sendTimeoutMs));
-    sweepTimer.unref();
+    armSweep();
   };
-  sweepTimer = setTimeout(sweep, sweepEveryMs(settings.sendTimeoutMs));
-  sweepTimer.unref();
+  armSweep();
 
   const retireIdleFronts = (): void => {
     for (const f of fronts) if (f !== front && f.sockets.size === 0) fronts.delete(f);
@@ -462,12 +457,12 @@ export async function startListener(config: ListenerConfig, pipeline: Pipeline, 
           // HTTP/1.1: close idle keep-alive connections now, busy ones after their response.
           f.servers.h1.close();
           // HTTP/2: GOAWAY; the session closes after its streams in flight finish.
-          for (const s of f.servers.sessions) s.close();
+          for (const g of f.servers.guards) g.session?.close();
         }
         timer = setTimeout(() => {
           for (const f of fronts) {
             f.servers.h1.closeAllConnections();
-            for (const s of f.servers.sessions) s.destroy();
+            for (const g of f.servers.guards) g.session?.destroy();
             // Connections still being sniffed or in a TLS handshake, and upgraded ones.
             for (const s of f.sockets) s.destroy();
           }

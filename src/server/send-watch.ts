@@ -32,14 +32,12 @@ interface Stall {
 type WithHandle = { _handle?: { writeQueueSize?: number } | null };
 
 /** The bytes libuv holds for a socket's kernel buffer (0 for a socket without a handle). */
-export function kernelBacklog(socket: net.Socket): number {
+function kernelBacklog(socket: net.Socket): number {
   return (socket as unknown as WithHandle)._handle?.writeQueueSize ?? 0;
 }
 
 export class SendWatch {
   private readonly stalls = new WeakMap<net.Socket, Stall>();
-  /** Connections this watch closed. */
-  closed = 0;
 
   /** Looks at each socket once: a socket whose write queue has not moved for `timeoutMs` is destroyed. */
   sweep(sockets: Iterable<net.Socket>, timeoutMs: number, now: number): void {
@@ -53,7 +51,6 @@ export class SendWatch {
       if (st === undefined || st.queued !== queued) this.stalls.set(s, { queued, since: now });
       else if (now - st.since >= timeoutMs) {
         this.stalls.delete(s);
-        this.closed++;
         s.destroy();
       }
     }
@@ -83,8 +80,6 @@ interface StreamStall extends Stall {
  */
 export class StreamSendWatch {
   private readonly stalls = new WeakMap<http2.ServerHttp2Stream, StreamStall>();
-  /** Streams this watch reset. */
-  reset = 0;
 
   sweep(owner: StreamOwner, timeoutMs: number, now: number): void {
     let written = -1;
@@ -100,7 +95,6 @@ export class StreamSendWatch {
       if (p === undefined || queued < p.queued || written !== p.written) this.stalls.set(st, { queued, written, since: now });
       else if (now - p.since >= timeoutMs) {
         this.stalls.delete(st);
-        this.reset++;
         resetStream(st, NGHTTP2_CANCEL);
       }
     }
