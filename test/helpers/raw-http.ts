@@ -386,6 +386,11 @@ export function serverSocketsOn(port: number): number {
   return activeSockets().filter((s) => s.localPort === port).length;
 }
 
+/** The server side of one connection to a listener on `port`: the open net.Socket of this process from the client's `clientPort`. */
+export function serverSocketOf(port: number, clientPort: number): net.Socket | undefined {
+  return activeSockets().find((s) => s.localPort === port && s.remotePort === clientPort);
+}
+
 /** Open net.Sockets of this process connected to `port` (the client side, e.g. a gateway's upstream pool). */
 export function clientSocketsTo(port: number): number {
   return activeSockets().filter((s) => s.remotePort === port).length;

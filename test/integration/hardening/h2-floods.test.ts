@@ -13,10 +13,9 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Gateway } from '../../../src/gateway.js';
 import { startGateway } from '../../helpers/gateway.js';
-import { FLAG, FRAME, frame } from './h2-wire.js';
+import { FLAG, FRAME, frame, PREFACE } from './h2-wire.js';
 import { h2status } from './h2-upstream.js';
 
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 /** HPACK: :method GET, :scheme https, :path / (static table), :authority "a" (literal, indexed name). */
 const GET_BLOCK = Buffer.from([0x82, 0x87, 0x84, 0x41, 0x01, 0x61]);
 const POST_BLOCK = Buffer.from([0x83, 0x87, 0x84, 0x41, 0x01, 0x61]);

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { ConfigInput } from '../../../src/config/schema.js';
 import type { Gateway } from '../../../src/gateway.js';
 import { startGateway, waitFor } from '../../helpers/gateway.js';
-import { FRAME, headersFrame, RawH2, requestFields } from './h2-wire.js';
+import { FRAME, headersFrame, PREFACE, RawH2, requestFields } from './h2-wire.js';
 import { gatewayFor, startRecordingUpstream, type RecordingUpstream } from './h2-upstream.js';
 
 
@@ -52,7 +52,6 @@ function closedAtOnce(port: number, payload: string | Buffer): Promise<{ closedM
   });
 }
 
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
 describe('listeners[].http2.maxConcurrentStreams', () => {
   let up: RecordingUpstream;

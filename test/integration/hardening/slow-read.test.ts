@@ -12,47 +12,46 @@ import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import type { Gateway } from '../../../src/gateway.js';
 import { startGateway } from '../../helpers/gateway.js';
+import { serverSocketOf } from '../../helpers/raw-http.js';
+import { waitUntil } from '../../helpers/wait.js';
 import { makeTestCerts, type TestCerts } from '../../helpers/tls-certs.js';
-import { CODE, FRAME, frame, RawH2 } from './h2-wire.js';
+import { CODE, FRAME, frame, PREFACE, RawH2 } from './h2-wire.js';
 import { h2status } from './h2-upstream.js';
 
 const SEND_TIMEOUT_MS = 2_000;
 const BIG = 'x'.repeat(256 * 1024);
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 /** HPACK: :method GET, :scheme http, :path /big (literal, indexed name), :authority "a". */
 const GET_BIG = Buffer.from([0x82, 0x86, 0x44, 0x04, ...Buffer.from('/big'), 0x41, 0x01, 0x61]);
 
-/** The gateway's end of a connection, found among this process's open sockets (this process hosts the gateway). */
-function gatewayEnd(port: number, clientPort: number): net.Socket | undefined {
-  const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
-  return handles.find((h): h is net.Socket => h instanceof net.Socket && h.localPort === port && h.remotePort === clientPort && !h.destroyed);
+/**
+ * Pauses a connected client socket and returns when the gateway's end of it
+ * closed (-1: not yet). A paused socket does not see its connection close (it
+ * reads nothing, the reset included), so the gateway's end is watched; this
+ * process hosts the gateway.
+ */
+async function pauseAndWatch(port: number, s: net.Socket): Promise<() => number> {
+  s.pause();
+  s.on('error', () => undefined);
+  const clientPort = s.localPort!;
+  await waitUntil('the gateway to accept the connection', () => serverSocketOf(port, clientPort) !== undefined, 2_000);
+  let closedAt = -1;
+  serverSocketOf(port, clientPort)!.once('close', () => (closedAt = performance.now()));
+  return () => closedAt;
 }
 
-/**
- * A client connection, paused. A paused socket does not see its connection
- * close (it reads nothing, the reset included), so `closedAt` is when the
- * gateway's end of it went.
- */
 async function connect(port: number): Promise<{ s: net.Socket; closedAt: () => number }> {
   const s = net.connect(port, '127.0.0.1');
   await new Promise((resolve, reject) => {
     s.once('connect', resolve);
     s.once('error', reject);
   });
-  s.pause();
-  s.on('error', () => undefined);
-  const clientPort = s.localPort!;
-  await until(() => gatewayEnd(port, clientPort) !== undefined, 2_000);
-  const end = gatewayEnd(port, clientPort);
-  assert.ok(end, 'the gateway accepted the connection');
-  let closedAt = -1;
-  end.once('close', () => (closedAt = performance.now()));
-  return { s, closedAt: () => closedAt };
+  return { s, closedAt: await pauseAndWatch(port, s) };
 }
 
-async function until(pred: () => boolean, ms: number): Promise<void> {
-  const end = performance.now() + ms;
-  while (!pred() && performance.now() < end) await new Promise((r) => setTimeout(r, 25));
+/** Waits for the gateway's end to close: the connection must be gone 15 s after its client stopped reading. */
+async function closedWithin15s(t: { diagnostic(m: string): void }, closedAt: () => number, t0: number): Promise<void> {
+  await waitUntil('the gateway to close a connection whose client stopped reading', () => closedAt() >= 0, 15_000);
+  t.diagnostic(`closed ${(closedAt() - t0).toFixed(0)} ms after the requests`);
 }
 
 /** DATA bytes received on a stream. */
@@ -86,10 +85,7 @@ for (const tap of [true, false]) {
       const { s, closedAt } = await connect(port);
       // More answers than the kernel buffers on both sides hold (several MB on loopback).
       for (let i = 0; i < 64; i++) s.write('GET /big HTTP/1.1\r\nHost: a\r\n\r\n');
-      const t0 = performance.now();
-      await until(() => closedAt() >= 0, 15_000);
-      t.diagnostic(`closed ${closedAt() < 0 ? 'never' : `${(closedAt() - t0).toFixed(0)} ms`} after the requests`);
-      assert.ok(closedAt() >= 0, 'the connection is still open 15 s after its client stopped reading');
+      await closedWithin15s(t, closedAt, performance.now());
       s.destroy();
     });
 
@@ -102,10 +98,7 @@ for (const tap of [true, false]) {
       const requests: Buffer[] = [];
       for (let id = 1; id < 2 * 64; id += 2) requests.push(frame(FRAME.HEADERS, 0x5 /* END_STREAM | END_HEADERS */, id, GET_BIG));
       s.write(Buffer.concat([PREFACE, frame(FRAME.SETTINGS, 0, 0, settings), frame(FRAME.WINDOW_UPDATE, 0, 0, update), ...requests]));
-      const t0 = performance.now();
-      await until(() => closedAt() >= 0, 15_000);
-      t.diagnostic(`closed ${closedAt() < 0 ? 'never' : `${(closedAt() - t0).toFixed(0)} ms`} after the requests`);
-      assert.ok(closedAt() >= 0, 'the connection is still open 15 s after its client stopped reading');
+      await closedWithin15s(t, closedAt, performance.now());
       s.destroy();
       assert.equal(await h2status(gw.listenerUrl('public'), '/after'), 200);
     });
@@ -196,18 +189,9 @@ describe(`slow read over TLS (sendTimeoutMs ${SEND_TIMEOUT_MS})`, () => {
       s.once('secureConnect', resolve);
       s.once('error', reject);
     });
-    s.pause();
-    s.on('error', () => undefined);
-    const clientPort = s.localPort!;
-    const end = gatewayEnd(port, clientPort);
-    assert.ok(end, 'the gateway accepted the connection');
-    let closedAt = -1;
-    end.once('close', () => (closedAt = performance.now()));
+    const closedAt = await pauseAndWatch(port, s);
     for (let i = 0; i < 64; i++) s.write('GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n');
-    const t0 = performance.now();
-    await until(() => closedAt >= 0, 15_000);
-    t.diagnostic(`closed ${closedAt < 0 ? 'never' : `${(closedAt - t0).toFixed(0)} ms`} after the requests`);
-    assert.ok(closedAt >= 0, 'the connection is still open 15 s after its client stopped reading');
+    await closedWithin15s(t, closedAt, performance.now());
     s.destroy();
   });
 });
