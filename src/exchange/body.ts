@@ -84,6 +84,16 @@ export function readBodyPrefix(src: Readable, limit: number, cancel: Cancellatio
   });
 }
 
+/**
+ * The request's whole body when it is already in memory, so a filter can read
+ * it synchronously and leave the stream untouched: it came in the same read as
+ * the head (H1Request.wholeBody) and no filter before this one replaced the
+ * body's source. Undefined otherwise (read it with readBodyPrefix).
+ */
+export function wholeBody(ex: { readonly req: object; readonly bodySource: Readable | undefined }): Buffer | undefined {
+  return ex.bodySource === undefined ? (ex.req as { wholeBody?: Buffer }).wholeBody : undefined;
+}
+
 /** The inspected bytes, then the rest of the request. */
 export class ReplayBody extends Readable {
   aborted = false;

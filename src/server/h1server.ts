@@ -95,6 +95,14 @@ export class H1Request extends Readable {
   /** The request has no body; its end is pushed on the first read. */
   bodyless = false;
 
+  /**
+   * The whole body, when it came in the same read as the head (a
+   * content-length body): also pushed into this stream, which is unchanged for
+   * its readers. A filter that must see the body first (the WAF) reads it here,
+   * synchronously, instead of reading the stream and replaying it.
+   */
+  wholeBody: Buffer | undefined;
+
   override _read(): void {
     if (this.bodyless) this.push(null);
     else this.conn?.resumeBody();
@@ -561,8 +569,16 @@ class H1Connection implements ResponseOwner {
       req.complete = true;
       req.bodyless = true;
     }
+    let after = rest;
+    if (rest !== undefined && this.state === State.Body && this.chunks === undefined && rest.length >= this.bodyLeft) {
+      // The whole body is here: the request is handed over complete (see H1Request.wholeBody).
+      const n = this.bodyLeft;
+      req.wholeBody = rest.length === n ? rest : rest.subarray(0, n);
+      after = rest.length === n ? undefined : rest.subarray(n);
+      this.feedBody(req.wholeBody);
+    }
     this.server.opts.onRequest(req, this.res);
-    if (rest !== undefined && !this.socket.destroyed) this.feed(rest);
+    if (after !== undefined && !this.socket.destroyed) this.feed(after);
   }
 
   private feedBody(d: Buffer): void {

@@ -17,7 +17,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { positiveInt, strict } from '../../config/schema.js';
-import { readBodyPrefix, ReplayBody } from '../../exchange/body.js';
+import { readBodyPrefix, ReplayBody, wholeBody } from '../../exchange/body.js';
 import { requestHasBody, type Exchange } from '../../exchange/exchange.js';
 import { defineFilter, type FilterResult } from '../types.js';
 import { authenticated, authorizationParam, commonAuthSettings, unauthorized, type AuthFilter } from './common.js';
@@ -97,21 +97,27 @@ export function createHmacAuth(cfg: HmacAuthConfig, consumers: Consumers, now: (
     return Array.isArray(v) ? v.join(', ') : v;
   };
 
-  const checkDigest = (ex: Exchange, digest: string): Promise<FilterResult> => {
+  const checkDigest = (ex: Exchange, digest: string): FilterResult | Promise<FilterResult> => {
     const m = /^SHA-256=([A-Za-z0-9+/]+={0,2})$/i.exec(digest.trim());
-    if (!m) return Promise.resolve(fail('Digest must be SHA-256=<base64>'));
+    if (!m) return fail('Digest must be SHA-256=<base64>');
     const expected = Buffer.from(m[1]!, 'base64');
-    if (!requestHasBody(ex.req)) return Promise.resolve(digestResult(createHash('sha256').digest(), expected));
+    if (!requestHasBody(ex.req)) return digestResult(createHash('sha256').digest(), expected);
+    const whole = wholeBody(ex);
+    if (whole !== undefined) {
+      if (whole.length > cfg.bodyLimit) return tooLarge();
+      return digestResult(createHash('sha256').update(whole).digest(), expected);
+    }
     const src = ex.body;
     return readBodyPrefix(src, cfg.bodyLimit, ex.cancel).then((prefix): FilterResult => {
       if (prefix.aborted) return { status: 499, flag: 'DC', message: 'client closed the request during the digest check' };
       ex.bodySource = new ReplayBody(prefix, src);
-      if (prefix.size > cfg.bodyLimit) return { status: 413, flag: 'UA', message: `request body larger than hmac_auth verifies (${cfg.bodyLimit} bytes)` };
+      if (prefix.size > cfg.bodyLimit) return tooLarge();
       const h = createHash('sha256');
       for (const c of prefix.chunks) h.update(c);
       return digestResult(h.digest(), expected);
     });
   };
+  const tooLarge = (): FilterResult => ({ status: 413, flag: 'UA', message: `request body larger than hmac_auth verifies (${cfg.bodyLimit} bytes)` });
   const digestResult = (got: Buffer, expected: Buffer): FilterResult => (expected.length === got.length && timingSafeEqual(got, expected) ? undefined : fail('body does not match Digest'));
 
   return {
@@ -146,7 +152,9 @@ export function createHmacAuth(cfg: HmacAuthConfig, consumers: Consumers, now: (
         return undefined;
       };
       if (!cfg.validateRequestBody) return finish();
-      return checkDigest(ex, ex.header('digest')!).then((r) => r ?? finish());
+      const d = checkDigest(ex, ex.header('digest')!);
+      if (d instanceof Promise) return d.then((r) => r ?? finish());
+      return d ?? finish();
     },
     describe: () => ({ allowedAlgorithms: cfg.allowedAlgorithms, clockSkewSec: cfg.clockSkewSec, required: [...required], validateRequestBody: cfg.validateRequestBody, keyIds: consumers.hmac.size }),
   };

@@ -6,11 +6,12 @@
 // cost is at most `bodyLimit` bytes (plus one read) per request being inspected.
 import { z } from 'zod';
 import { positiveInt, strict } from '../../config/schema.js';
-import { readBodyPrefix, ReplayBody } from '../../exchange/body.js';
+import { readBodyPrefix, ReplayBody, wholeBody } from '../../exchange/body.js';
 import { requestHasBody, type Exchange } from '../../exchange/exchange.js';
 import { defineFilter, type FilterCompileContext, type FilterInstance, type FilterResult, type Rejection } from '../types.js';
-import type { Verdict, WafMatch } from './engine.js';
+import type { Transaction, Verdict, WafMatch } from './engine.js';
 import { addBodyVars, buildHeadVars } from './request-vars.js';
+import type { RequestVars } from './types.js';
 import { DEFAULT_CRS_DIR, loadCrs, type CrsOptions, type RemoveTarget, type RuleSet } from './ruleset.js';
 
 const level = z.number().int().min(1).max(4);
@@ -189,29 +190,39 @@ class WafFilter implements FilterInstance {
       if (!tx.verdict().blocked) tx.runPhase(2, head);
       return this.judge(ex, tx.verdict());
     }
+    // A body that came whole with the head is read where it lies: the request
+    // stream keeps every byte for the upstream, nothing is replayed, and the
+    // verdict is given at once.
+    const whole = wholeBody(ex);
+    if (whole !== undefined) return this.inspectBody(ex, head, tx, whole);
     // Read from what upstreams would read (ex.body), so another reader placed earlier is kept in the chain.
     const src = ex.body;
     return readBodyPrefix(src, this.cfg.bodyLimit, ex.cancel).then((prefix): FilterResult => {
       if (prefix.aborted) return { status: 499, flag: 'DC', message: 'client closed the request during inspection' };
-      const over = prefix.size > this.cfg.bodyLimit;
       // The upstream gets every byte read here, then the rest of the request.
       ex.bodySource = new ReplayBody(prefix, src);
-      if (over && this.cfg.bodyOverLimit === 'reject') {
-        this.stats.bodyRejected++;
-        return { status: 413, flag: 'WAF', message: `request body larger than the WAF inspects (${this.cfg.bodyLimit} bytes)` };
-      }
-      let body = prefix.chunks.length === 1 ? prefix.chunks[0]! : Buffer.concat(prefix.chunks, prefix.size);
-      if (over) body = body.subarray(0, this.cfg.bodyLimit);
-      const processor = tx.requestBodyProcessor as 'URLENCODED' | 'JSON' | 'MULTIPART' | 'XML' | undefined;
-      const vars = addBodyVars(head, body, { truncated: over, processor });
-      tx.runPhase(2, vars);
-      const verdict = tx.verdict();
-      // A body that did not parse went uninspected in part: ModSecurity's recommended rule 200002 refuses it.
-      if (!verdict.blocked && !over && vars.scalars.get('REQBODY_ERROR') === '1') {
-        return this.judge(ex, verdict, { status: 400, reason: `request body did not parse: ${vars.scalars.get('REQBODY_ERROR_MSG') ?? ''}` });
-      }
-      return this.judge(ex, verdict);
+      return this.inspectBody(ex, head, tx, prefix.chunks.length === 1 ? prefix.chunks[0]! : Buffer.concat(prefix.chunks, prefix.size));
     });
+  }
+
+  /** Phase 2 over the body read (all of it, or more than bodyLimit bytes when it is larger). */
+  private inspectBody(ex: Exchange, head: RequestVars, tx: Transaction, read: Buffer): FilterResult {
+    const limit = this.cfg.bodyLimit;
+    const over = read.length > limit;
+    if (over && this.cfg.bodyOverLimit === 'reject') {
+      this.stats.bodyRejected++;
+      return { status: 413, flag: 'WAF', message: `request body larger than the WAF inspects (${limit} bytes)` };
+    }
+    const body = over ? read.subarray(0, limit) : read;
+    const processor = tx.requestBodyProcessor as 'URLENCODED' | 'JSON' | 'MULTIPART' | 'XML' | undefined;
+    const vars = addBodyVars(head, body, { truncated: over, processor });
+    tx.runPhase(2, vars);
+    const verdict = tx.verdict();
+    // A body that did not parse went uninspected in part: ModSecurity's recommended rule 200002 refuses it.
+    if (!verdict.blocked && !over && vars.scalars.get('REQBODY_ERROR') === '1') {
+      return this.judge(ex, verdict, { status: 400, reason: `request body did not parse: ${vars.scalars.get('REQBODY_ERROR_MSG') ?? ''}` });
+    }
+    return this.judge(ex, verdict);
   }
 
   private judge(ex: Exchange, v: Verdict, bodyError?: { status: number; reason: string }): FilterResult {

@@ -14,6 +14,7 @@ import { request } from 'undici';
 import type { Gateway } from '../../../src/gateway.js';
 import { hashPassword } from '../../../src/filters/auth/password.js';
 import { startGateway } from '../../helpers/gateway.js';
+import { sendRaw } from '../../helpers/raw-http.js';
 import { freePort, startUpstream, type TestUpstream } from '../../helpers/upstream.js';
 
 interface Answer {
@@ -308,21 +309,21 @@ describe('consumers and authentication', () => {
     });
   });
 
-  describe('hmac_auth', () => {
-    const signed = (method: string, path: string, body: string, opts: { date?: string; secret?: string; headers?: string; digest?: string } = {}) => {
-      const date = opts.date ?? new Date().toUTCString();
-      const digest = opts.digest ?? `SHA-256=${createHash('sha256').update(body).digest('base64')}`;
-      const list = opts.headers ?? '@request-target date digest';
-      const values: Record<string, string> = { date, digest };
-      let s = 'batch-key\n';
-      for (const h of list.split(' ')) s += h === '@request-target' ? `${method} ${path}\n` : `${h}: ${values[h]}\n`;
-      const sig = createHmac('sha256', opts.secret ?? 'batch-secret-0123456789').update(s).digest('base64');
-      return { date, digest, authorization: `Signature keyId="batch-key",algorithm="hmac-sha256",headers="${list}",signature="${sig}"`, 'content-type': 'application/json' };
-    };
+  const signedFor = (method: string, path: string, body: string, opts: { date?: string; secret?: string; headers?: string; digest?: string } = {}) => {
+    const date = opts.date ?? new Date().toUTCString();
+    const digest = opts.digest ?? `SHA-256=${createHash('sha256').update(body).digest('base64')}`;
+    const list = opts.headers ?? '@request-target date digest';
+    const values: Record<string, string> = { date, digest };
+    let s = 'batch-key\n';
+    for (const h of list.split(' ')) s += h === '@request-target' ? `${method} ${path}\n` : `${h}: ${values[h]}\n`;
+    const sig = createHmac('sha256', opts.secret ?? 'batch-secret-0123456789').update(s).digest('base64');
+    return { date, digest, authorization: `Signature keyId="batch-key",algorithm="hmac-sha256",headers="${list}",signature="${sig}"`, 'content-type': 'application/json' };
+  };
 
+  describe('hmac_auth', () => {
     it('a signed request with a matching body digest passes; the upstream gets the body unchanged', async () => {
       const body = JSON.stringify({ order: 7, items: 'x'.repeat(5000) });
-      const a = await send(base, '/hmac/orders?x=1', signed('POST', '/hmac/orders?x=1', body), 'POST', body);
+      const a = await send(base, '/hmac/orders?x=1', signedFor('POST', '/hmac/orders?x=1', body), 'POST', body);
       assert.equal(a.status, 200, a.body);
       const echo = JSON.parse(a.body) as { headers: IncomingHttpHeaders; bodyBytes: number };
       assert.equal(echo.headers['x-mse-consumer'], 'batch');
@@ -333,16 +334,35 @@ describe('consumers and authentication', () => {
     it('a changed body, path, secret or stale Date is refused with 401', async () => {
       const body = '{"order":7}';
       const cases: Array<[string, Answer]> = [
-        ['body', await send(base, '/hmac/o', signed('POST', '/hmac/o', body), 'POST', '{"order":8}')],
-        ['path', await send(base, '/hmac/other', signed('POST', '/hmac/o', body), 'POST', body)],
-        ['secret', await send(base, '/hmac/o', signed('POST', '/hmac/o', body, { secret: 'guessed-secret-000000' }), 'POST', body)],
-        ['stale date', await send(base, '/hmac/o', signed('POST', '/hmac/o', body, { date: new Date(Date.now() - 10 * 60_000).toUTCString() }), 'POST', body)],
-        ['date not signed', await send(base, '/hmac/o', signed('POST', '/hmac/o', body, { headers: '@request-target digest' }), 'POST', body)],
-        ['digest not signed', await send(base, '/hmac/o', signed('POST', '/hmac/o', body, { headers: '@request-target date' }), 'POST', body)],
+        ['body', await send(base, '/hmac/o', signedFor('POST', '/hmac/o', body), 'POST', '{"order":8}')],
+        ['path', await send(base, '/hmac/other', signedFor('POST', '/hmac/o', body), 'POST', body)],
+        ['secret', await send(base, '/hmac/o', signedFor('POST', '/hmac/o', body, { secret: 'guessed-secret-000000' }), 'POST', body)],
+        ['stale date', await send(base, '/hmac/o', signedFor('POST', '/hmac/o', body, { date: new Date(Date.now() - 10 * 60_000).toUTCString() }), 'POST', body)],
+        ['date not signed', await send(base, '/hmac/o', signedFor('POST', '/hmac/o', body, { headers: '@request-target digest' }), 'POST', body)],
+        ['digest not signed', await send(base, '/hmac/o', signedFor('POST', '/hmac/o', body, { headers: '@request-target date' }), 'POST', body)],
       ];
       for (const [name, a] of cases) {
         assert.equal(a.status, 401, `${name}: ${a.body}`);
         assert.match(String(a.headers['www-authenticate']), /^Signature realm="meshgate"/, name);
+      }
+    });
+  });
+
+  describe('hmac_auth over raw connections', () => {
+    it('checks the body digest the same whether the body comes with the head or after it', async () => {
+      const { port } = new URL(base);
+      const body = JSON.stringify({ order: 9, note: 'x'.repeat(300) });
+      for (const sent of [body, body.replace('9', '8')]) {
+        for (const split of [false, true]) {
+          const headers = { ...signedFor('POST', '/hmac/raw', body), host: 'x', 'content-length': String(Buffer.byteLength(sent)) };
+          const head = Buffer.from(`POST /hmac/raw HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+          const r = await sendRaw(Number(port), split ? [head, Buffer.from(sent)] : Buffer.concat([head, Buffer.from(sent)]), { gapMs: 30 });
+          const what = `${sent === body ? 'signed body' : 'changed body'}, ${split ? 'after the head' : 'one write'}`;
+          if (sent === body) {
+            assert.equal(r.finals[0]?.status, 200, what);
+            assert.equal((JSON.parse(r.finals[0]!.body) as { bodyBytes: number }).bodyBytes, Buffer.byteLength(body), what);
+          } else assert.equal(r.finals[0]?.status, 401, what);
+        }
       }
     });
   });

@@ -11,6 +11,7 @@ import pino from 'pino';
 import { request } from 'undici';
 import { Gateway } from '../../../src/gateway.js';
 import { testConfig } from '../../helpers/gateway.js';
+import { sendRaw } from '../../helpers/raw-http.js';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.js';
 
 interface Seen {
@@ -139,6 +140,46 @@ describe('waf filter', () => {
     }
     assert.equal((await post('/form', 'name=Jane', 'application/x-www-form-urlencoded')).status, 200);
     assert.equal(seen.length, before + 1, 'only the complete request reached the upstream');
+  });
+
+  it('a body sent with its head and one sent after it get the same answers; requests pipelined behind a whole body are answered in order', async () => {
+    const { port } = new URL(base);
+    const UA = 'user-agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0\r\naccept: */*\r\n';
+    const head = (path: string, type: string, body: Buffer) => `POST ${path} HTTP/1.1\r\nhost: x\r\n${UA}content-type: ${type}\r\ncontent-length: ${body.length}\r\n\r\n`;
+    const order = Buffer.from(JSON.stringify({ sku: 'SKU-1', note: 'Leave it at the door, thanks', qty: 2, tags: ['a', 'b'] }));
+    const attack = Buffer.from(JSON.stringify({ note: { text: "x' UNION SELECT password FROM users--" } }));
+    const form = Buffer.from(`cmd=${encodeURIComponent(';cat /etc/passwd')}`);
+    const partial = Buffer.from(JSON.stringify({ file: 'b'.repeat(3000) }));
+    const cases: [string, string, Buffer, number][] = [
+      ['/api/orders', 'application/json', order, 200],
+      ['/api/orders', 'application/json', attack, 403],
+      ['/form', 'application/x-www-form-urlencoded', form, 403],
+      ['/upload', 'application/json', partial, 200],
+      ['/api/orders', 'application/json', Buffer.from('{"a":'), 400],
+    ];
+    for (const [path, type, body, status] of cases) {
+      for (const split of [false, true]) {
+        const before = seen.length;
+        const h = Buffer.from(head(path, type, body));
+        const r = await sendRaw(Number(port), split ? [h, body] : Buffer.concat([h, body]), { gapMs: 30 });
+        const what = `${path} ${body.length} bytes, ${split ? 'body after the head' : 'one write'}`;
+        assert.equal(r.finals[0]?.status, status, what);
+        if (status === 200) {
+          assert.equal(seen.length, before + 1, what);
+          assert.equal(seen.at(-1)!.body, body.toString('utf8'), `${what}: the upstream got the body byte for byte`);
+        } else assert.equal(seen.length, before, `${what}: the upstream never saw it`);
+      }
+    }
+    // Three requests in one write: the first body is whole, the next request follows it in the same read.
+    const before = seen.length;
+    const second = Buffer.from(JSON.stringify({ sku: 'SKU-2', qty: 1 }));
+    const r = await sendRaw(
+      Number(port),
+      Buffer.concat([Buffer.from(head('/api/orders', 'application/json', order)), order, Buffer.from(head('/api/orders', 'application/json', attack)), attack, Buffer.from(head('/api/orders', 'application/json', second)), second]),
+      { responses: 3 },
+    );
+    assert.deepEqual(r.finals.map((f) => f.status), [200, 403, 200], r.raw.toString('latin1').slice(0, 400));
+    assert.deepEqual(seen.slice(before).map((x) => x.body), [order.toString(), second.toString()]);
   });
 
   it('refuses a body over bodyLimit with 413 by default', async () => {
