@@ -435,6 +435,10 @@ export function lowerAscii(s: string): string {
 }
 
 function lowerFrom(s: string, from: number): string {
+  // ASCII: the native lower-casing is the same (it would also change bytes >= 0x80, Latin-1 letters).
+  let i = from;
+  while (i < s.length && s.charCodeAt(i) < 0x80) i++;
+  if (i === s.length) return s.toLowerCase();
   let out = s.slice(0, from);
   for (let i = from; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -788,7 +792,8 @@ function prologueOf(rules: EngineRules): Prologue | null {
 export class Transaction {
   private vars: RequestVars;
   private readonly tx: TxVars;
-  private keyIndex = new Map<string, Map<string, VarEntry[]>>();
+  /** Per collection list: its entries by lower-cased key (lists the body left unchanged keep theirs into phase 2). */
+  private readonly keyIndex = new Map<readonly VarEntry[], Map<string, VarEntry[]>>();
   /** Transformation results per input string: slot = transformation id. */
   private readonly tcache = new Map<string, Slots>();
   /** The same for short strings, kept across requests (see SlotCache); undefined without prefilters. */
@@ -938,7 +943,6 @@ export class Transaction {
   runPhase(phase: number, vars?: RequestVars): Interruption | undefined {
     if (vars && vars !== this.vars) {
       this.vars = vars;
-      this.keyIndex = new Map();
       this.gateHits = [];
       this.knownByTarget = [];
       this.knownByGroup = [];
@@ -1469,16 +1473,18 @@ export class Transaction {
 
   /** Entries of a collection whose key equals `key` (lower-cased), through a per-request index. */
   private keyed(name: string, key: string): readonly VarEntry[] {
-    let idx = this.keyIndex.get(name);
+    const list = this.vars.collections.get(name);
+    if (list === undefined) return EMPTY;
+    let idx = this.keyIndex.get(list);
     if (idx === undefined) {
       idx = new Map();
-      for (const e of this.vars.collections.get(name) ?? EMPTY) {
+      for (const e of list) {
         const k = lowerAscii(e.name);
         const l = idx.get(k);
         if (l) l.push(e);
         else idx.set(k, [e]);
       }
-      this.keyIndex.set(name, idx);
+      this.keyIndex.set(list, idx);
     }
     return idx.get(key) ?? EMPTY;
   }
