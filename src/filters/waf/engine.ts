@@ -2072,7 +2072,10 @@ function setBit(b: Bits, id: number): void {
 
 /** `into` & `from`, in `into` (words past `from`'s end become 0). */
 function andBits(into: Bits, from: Bits): void {
-  for (let w = 0; w < into.length; w++) into[w] = w < from.length ? into[w]! & from[w]! : 0;
+  // Words past `from`'s end are 0: `into` is cut there (hasBit reads past the end as 0).
+  const n = from.length < into.length ? from.length : into.length;
+  for (let w = 0; w < n; w++) into[w] = into[w]! & from[w]!;
+  if (n < into.length) into.length = n;
 }
 
 /** `into` | `from`, in `into` (a copy of `from` when `into` is null; grown to `from`'s length). */
