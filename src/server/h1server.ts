@@ -34,6 +34,19 @@ const EMPTY = Buffer.alloc(0);
 /** Bytes of pipelined requests buffered while a response is pending, before reading pauses. */
 const PIPELINE_BUFFER = 256 * 1024;
 const SWEEP_MS = 1000;
+/**
+ * After an answer given before the request body was read, at most this much
+ * of the rest is read and dropped to keep the connection; a larger rest (or a
+ * chunked one, of unknown size) closes the connection after the answer, so a
+ * refused upload cannot keep the gateway reading.
+ */
+const DISCARD_LIMIT = 1024 * 1024;
+/**
+ * A connection closed while its client may still be sending: how long what
+ * still comes is read and dropped after the answer, so that the client reads
+ * the answer rather than a reset (nginx's lingering close).
+ */
+const LINGER_MS = 2000;
 
 /** Request headers whose duplicates are dropped (the first wins), as node:http does. */
 const SINGLE = new Set([
@@ -133,6 +146,8 @@ interface ResponseOwner {
   readonly keepAliveHint: string;
   /** The request body is not read to its end yet (the response then closes the connection if the client may not send it). */
   bodyPending(): boolean;
+  /** What is left of a pending body is small enough to read and drop to keep the connection (DISCARD_LIMIT). */
+  bodyDiscardable(): boolean;
   responseFinished(res: H1Response): void;
 }
 
@@ -251,6 +266,7 @@ export class H1Response extends EventEmitter {
     }
     // A client told to expect 100-continue that never got it may or may not send its body.
     if (owner.keepAlive && this.req.headers.expect !== undefined && !this.continueSent && owner.bodyPending()) owner.keepAlive = false;
+    if (owner.keepAlive && owner.bodyPending() && !owner.bodyDiscardable()) owner.keepAlive = false;
     if (owner.keepAlive) {
       head += this.req.httpVersionMinor === 0 ? `connection: keep-alive\r\nkeep-alive: ${owner.keepAliveHint}\r\n\r\n` : `keep-alive: ${owner.keepAliveHint}\r\n\r\n`;
     } else head += 'connection: close\r\n\r\n';
@@ -382,15 +398,29 @@ export function detachedResponse(req: H1Request, socket: Socket): H1Response {
     keepAlive: false,
     keepAliveHint: '',
     bodyPending: () => false,
+    bodyDiscardable: () => true,
     responseFinished: () => closeAfterWrites(socket),
   };
   return new H1Response(owner, req);
 }
 
-/** End the socket and close it once everything written is in the kernel (a client that never closes its side holds nothing). */
-function closeAfterWrites(socket: Socket, last?: string): void {
-  if (last === undefined) socket.end(() => socket.destroy());
-  else socket.end(last, 'latin1', () => socket.destroy());
+/**
+ * End the socket and close it once everything written is in the kernel (a
+ * client that never closes its side holds nothing). With `linger` (the client
+ * may still be sending), what still comes is read and dropped for up to
+ * LINGER_MS first, or until the client closes its side (H1Connection.onEnd).
+ */
+function closeAfterWrites(socket: Socket, last?: string, linger = false): void {
+  const done = linger ? () => lingerThenClose(socket) : () => socket.destroy();
+  if (last === undefined) socket.end(done);
+  else socket.end(last, 'latin1', done);
+}
+
+function lingerThenClose(socket: Socket): void {
+  if (socket.destroyed) return;
+  const t = setTimeout(() => socket.destroy(), LINGER_MS);
+  socket.once('close', () => clearTimeout(t));
+  socket.resume();
 }
 
 function finishResponse(res: H1Response): void {
@@ -485,6 +515,10 @@ class H1Connection implements ResponseOwner {
 
   bodyPending(): boolean {
     return this.state === State.Body;
+  }
+
+  bodyDiscardable(): boolean {
+    return this.chunks === undefined && this.bodyLeft <= DISCARD_LIMIT;
   }
 
   feed(d: Buffer): void {
@@ -657,10 +691,13 @@ class H1Connection implements ResponseOwner {
   responseFinished(res: H1Response): void {
     if (res !== this.res) return;
     if (!this.keepAlive || this.server.closing) {
+      // The client may still be sending its body: it is read and dropped while the answer drains (see closeAfterWrites).
+      const sending = this.state === State.Body;
       this.state = State.Closed;
       this.req = undefined;
       this.res = undefined;
-      closeAfterWrites(this.socket);
+      if (sending) this.resume();
+      closeAfterWrites(this.socket, undefined, sending);
       return;
     }
     if (this.state === State.Body) {

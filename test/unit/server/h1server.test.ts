@@ -380,6 +380,39 @@ describe('HTTP/1.1 server', () => {
     assert.equal(JSON.parse(rs[1]!.body).url, '/next');
   });
 
+  it('an answer sent before a large body: connection: close, the client reads the answer even late, the rest is not read to its end', async () => {
+    for (const framing of ['length', 'chunked'] as const) {
+      const s = await start((req, res) => res.end('early'));
+      const sock = connect(s.port, '127.0.0.1');
+      sock.on('error', () => undefined);
+      let text = '';
+      sock.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      // A client busy sending reads its answer late: a connection reset before then would lose the answer.
+      sock.pause();
+      setTimeout(() => sock.resume(), 300);
+      const closed = new Promise<number>((r) => sock.once('close', () => r(Date.now())));
+      const head = framing === 'length' ? 'Content-Length: 10737418240' : 'Transfer-Encoding: chunked';
+      sock.write(`POST /upload HTTP/1.1\r\nHost: a\r\n${head}\r\n\r\n`);
+      // The client goes on sending as fast as the server reads: 10 GiB would take far longer than the wait below.
+      const chunk = framing === 'length' ? Buffer.alloc(256 * 1024, 0x61) : Buffer.from(`40000\r\n${'a'.repeat(0x40000)}\r\n`);
+      let sent = 0;
+      const pump = (): void => {
+        while (!sock.destroyed && sock.write(chunk)) sent += chunk.length;
+        if (!sock.destroyed) sock.once('drain', pump);
+      };
+      pump();
+      const started = Date.now();
+      const at = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), 8000))]);
+      sock.destroy();
+      assert.ok(at > 0, `${framing}: the connection is closed (the rest of the body is not read to its end)`);
+      assert.ok(at - started < 5000, `${framing}: closed ${at - started} ms after the answer`);
+      const rs = responses(text);
+      assert.equal(rs[0]?.body, 'early', framing);
+      assert.equal(rs[0]?.headers.connection, 'close', framing);
+      assert.ok(sent > 1024 * 1024, `${framing}: the client was still sending (${sent} bytes)`);
+    }
+  });
+
   it('an upload the handler does not read stays in the kernel, not in memory', async () => {
     let req: H1Request | undefined;
     const s = await start((r) => (req = r));
