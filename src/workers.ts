@@ -164,6 +164,9 @@ export async function runPrimary(opts: { config: Config; configText?: string; co
       const w = cluster.fork({ MESHGATE_ROLE: 'worker' });
       let failure: string | undefined;
       live.set(w.id, w);
+      // A worker that dies while a message is on its way (a reload, endpoint changes) fails that write
+      // with EPIPE, emitted here: without a listener it would end the primary. Its 'exit' below restarts it.
+      w.on('error', (e: Error) => log.warn({ workerPid: w.process.pid, reason: e.message }, 'worker channel failed'));
       // CC and flow_control limits in the memory store are counted here, once for all workers.
       servePrimaryChannel(w);
       w.on('message', (m: ToPrimary) => {
