@@ -1,5 +1,7 @@
 // Start a Gateway in-process for tests, with logs silenced.
+import { spawn, type ChildProcess } from 'node:child_process';
 import pino from 'pino';
+import { request } from 'undici';
 import { Gateway } from '../../src/gateway.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import type { AccessLogSink } from '../../src/observability/logger.js';
@@ -38,4 +40,48 @@ export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 10_000, s
     if (Date.now() > end) throw new Error(`waitFor timed out${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, stepMs));
   }
+}
+
+export interface SpawnedGateway {
+  child: ChildProcess;
+  /** What the process wrote to stderr so far. */
+  stderr(): string;
+  /** SIGTERM, then SIGKILL if it has not exited 10 s later; resolves once it exited. */
+  stop(): Promise<void>;
+}
+
+/**
+ * `meshgate start --config FILE --workers N` as its own process (src/cli.ts
+ * through tsx), its stderr kept; resolves once the admin's /readyz answers
+ * 200, and fails with the stderr if the process exits first.
+ */
+export async function spawnGateway(configFile: string, adminPort: number, workers = 2): Promise<SpawnedGateway> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start', '--config', configFile, '--workers', String(workers)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(t);
+  };
+  try {
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`gateway exited: ${stderr}`);
+        const r = await request(`http://127.0.0.1:${adminPort}/readyz`).catch(() => undefined);
+        if (!r) return false;
+        await r.body.text();
+        return r.statusCode === 200;
+      },
+      60_000,
+      200,
+    );
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { child, stderr: () => stderr, stop };
 }

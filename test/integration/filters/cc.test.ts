@@ -3,14 +3,13 @@
 // spoofed X-Forwarded-For not minting identities, and a memory-store limit
 // holding for the whole gateway with `--workers 2`.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import type { Gateway } from '../../../src/gateway.js';
-import { startGateway, waitFor } from '../../helpers/gateway.js';
+import { spawnGateway, startGateway, waitFor, type SpawnedGateway } from '../../helpers/gateway.js';
 import { freePort, startUpstream, type TestUpstream } from '../../helpers/upstream.js';
 
 interface Answer {
@@ -106,9 +105,8 @@ describe('cc filter in a gateway', () => {
 describe('cc and flow_control with --workers 2 and the memory store: one limit for the whole gateway', () => {
   let upstream: TestUpstream;
   let dir: string;
-  let child: ChildProcess | undefined;
+  let gw: SpawnedGateway | undefined;
   let port: number;
-  let stderr = '';
 
   before(async () => {
     upstream = await startUpstream('u');
@@ -136,29 +134,11 @@ routes:
       - { type: cc, rules: [{ key: ip, qpm: 10 }] }
 `,
     );
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start', '--config', cfg, '--workers', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr?.on('data', (b) => (stderr += b.toString()));
-    await waitFor(
-      async () => {
-        if (child?.exitCode !== null) throw new Error(`gateway exited: ${stderr}`);
-        const r = await request(`http://127.0.0.1:${adminPort}/readyz`).catch(() => undefined);
-        if (!r) return false;
-        await r.body.text();
-        return r.statusCode === 200;
-      },
-      60_000,
-      200,
-    );
+    gw = await spawnGateway(cfg, adminPort);
   });
 
   after(async () => {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child!.once('exit', r));
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child?.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(t);
-    }
+    await gw?.stop();
     await upstream?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
   });

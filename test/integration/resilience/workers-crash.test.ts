@@ -2,14 +2,13 @@
 // it a reload. The write to the dead worker fails (EPIPE); the primary must
 // live on, restart the worker and keep serving.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
-import { waitFor } from '../../helpers/gateway.js';
+import { spawnGateway, waitFor, type SpawnedGateway } from '../../helpers/gateway.js';
 import { freePort, startUpstream, type TestUpstream } from '../../helpers/upstream.js';
 
 /** The primary's worker processes (Linux: its children). */
@@ -24,10 +23,9 @@ function workersOf(pid: number): number[] {
 describe('a worker killed during reloads', () => {
   let upstream: TestUpstream;
   let dir: string;
-  let child: ChildProcess | undefined;
+  let gw: SpawnedGateway | undefined;
   let port: number;
   let adminPort: number;
-  let stderr = '';
 
   const ready = async (): Promise<boolean> => {
     const r = await request(`http://127.0.0.1:${adminPort}/readyz`).catch(() => undefined);
@@ -52,28 +50,19 @@ registries: [{ name: up, type: static, endpoints: ["${upstream.address}"] }]
 routes: [{ name: api, match: { path: { prefix: / } }, backends: [{ service: up.static }] }]
 `,
     );
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start', '--config', cfg, '--workers', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr?.on('data', (b) => (stderr += b.toString()));
-    await waitFor(async () => {
-      if (child?.exitCode !== null) throw new Error(`gateway exited: ${stderr}`);
-      return (await ready()) && workersOf(child.pid!).length === 2;
-    }, 60_000, 200);
+    gw = await spawnGateway(cfg, adminPort);
+    await waitFor(() => workersOf(gw!.child.pid!).length === 2, 60_000, 200);
   });
 
   after(async () => {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child!.once('exit', r));
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child?.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(t);
-    }
+    await gw?.stop();
     await upstream?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it('the primary lives through 15 worker deaths in the middle of reloads, restarts the workers and serves', async () => {
-    const primary = child!.pid!;
+    const { child } = gw!;
+    const primary = child.pid!;
     let kills = 0;
     const deadline = Date.now() + 90_000;
     while (kills < 15 && Date.now() < deadline) {
@@ -88,7 +77,7 @@ routes: [{ name: api, match: { path: { prefix: / } }, backends: [{ service: up.s
       kills++;
       for (let i = 0; i < 3; i++) process.kill(primary, 'SIGHUP');
       await new Promise((r) => setTimeout(r, 150));
-      assert.equal(child!.exitCode, null, `the primary exited after ${kills} worker deaths: ${stderr.slice(-600)}`);
+      assert.equal(child.exitCode, null, `the primary exited after ${kills} worker deaths: ${gw!.stderr().slice(-600)}`);
     }
     assert.ok(kills >= 15, `${kills} workers killed`);
     await waitFor(async () => (await ready()) && workersOf(primary).length === 2, 30_000, 200);
@@ -97,7 +86,7 @@ routes: [{ name: api, match: { path: { prefix: / } }, backends: [{ service: up.s
       await r.body.text();
       assert.equal(r.statusCode, 200);
     }
-    assert.equal(child!.exitCode, null);
-    assert.doesNotMatch(stderr, /EPIPE/);
+    assert.equal(child.exitCode, null);
+    assert.doesNotMatch(gw!.stderr(), /EPIPE/);
   });
 });

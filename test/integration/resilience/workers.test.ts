@@ -1,13 +1,12 @@
 // `meshgate start --workers 2` with flow_control counters shared through a
 // real Redis: the limit holds once for both worker processes together.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
-import { waitFor } from '../../helpers/gateway.js';
+import { spawnGateway, type SpawnedGateway } from '../../helpers/gateway.js';
 import { startRedis, type RedisServer } from '../../helpers/redis.js';
 import { freePort, startUpstream, type TestUpstream } from '../../helpers/upstream.js';
 
@@ -15,9 +14,8 @@ describe('two worker processes sharing flow counters through Redis', () => {
   let redis: RedisServer;
   let upstream: TestUpstream;
   let dir: string;
-  let child: ChildProcess | undefined;
+  let gw: SpawnedGateway | undefined;
   let port: number;
-  let stderr = '';
 
   before(async () => {
     redis = await startRedis();
@@ -42,29 +40,11 @@ routes:
       - { type: flow_control, shared: true, rules: [{ count: 10, intervalSec: 10 }] }
 `,
     );
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start', '--config', cfg, '--workers', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr?.on('data', (b) => (stderr += b.toString()));
-    await waitFor(
-      async () => {
-        if (child?.exitCode !== null) throw new Error(`gateway exited: ${stderr}`);
-        const r = await request(`http://127.0.0.1:${adminPort}/readyz`).catch(() => undefined);
-        if (!r) return false;
-        await r.body.text();
-        return r.statusCode === 200;
-      },
-      60_000,
-      200,
-    );
+    gw = await spawnGateway(cfg, adminPort);
   });
 
   after(async () => {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child!.once('exit', r));
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child?.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(t);
-    }
+    await gw?.stop();
     await upstream?.close();
     await redis?.destroy();
     if (dir) await rm(dir, { recursive: true, force: true });
