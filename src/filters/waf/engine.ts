@@ -354,9 +354,23 @@ class Slots {
    * string. A rule whose every value has its bit is skipped whole.
    */
   nm: Bits | undefined = undefined;
+  /** How many times `nm` has gained bits (see SlotCache.knownFor): it only grows. */
+  nmv = 0;
   /** The string itself, when a SlotCache keeps it under a sample (see sampleKey). */
   long: string | undefined = undefined;
 }
+
+/** A value list's known set, remembered by its Slots (see SlotCache.knownFor). */
+interface KnownList {
+  rows: readonly Slots[];
+  nmv: number;
+  bits: Bits;
+}
+
+/** Lists whose known sets a SlotCache remembers. */
+const KNOWN_LISTS = 8;
+/** Shorter lists are ANDed every time: comparing them costs about as much. */
+const KNOWN_LIST_MIN = 8;
 
 /** Strings up to this length keep their Slots across requests. */
 const SHARED_MAX_LENGTH = 4096;
@@ -377,7 +391,36 @@ class SlotCache {
   private cur = new Map<string, Slots>();
   private old = new Map<string, Slots>();
   private chars = 0;
+  /** Known sets of recent value lists (see knownFor), oldest first overwritten. */
+  private readonly known: (KnownList | undefined)[] = new Array<KnownList | undefined>(KNOWN_LISTS);
+  private knownNext = 0;
   constructor(readonly index: FactorIndex) {}
+
+  /**
+   * The known set (the AND of Slots.nm) of a list with exactly these Slots
+   * in this order, remembered from an earlier list (this request's or an
+   * earlier one's), if none of them has learnt a bit since: `nmv`, the sum
+   * of their Slots.nmv, is then the same (each only grows). A JSON body's
+   * entries and their Slots are kept from one body to the next (see
+   * request-vars.ts JName), so a body like the one before does not AND its
+   * values' sets again, nor does ARGS_POST after ARGS.
+   */
+  knownFor(rows: readonly Slots[], nmv: number): Bits | undefined {
+    const n = rows.length;
+    for (let j = 0; j < KNOWN_LISTS; j++) {
+      const e = this.known[j];
+      if (e === undefined || e.nmv !== nmv || e.rows.length !== n || e.rows[0] !== rows[0]) continue;
+      let i = 1;
+      while (i < n && e.rows[i] === rows[i]) i++;
+      if (i === n) return e.bits;
+    }
+    return undefined;
+  }
+
+  keepKnown(rows: readonly Slots[], nmv: number, bits: Bits): void {
+    this.known[this.knownNext] = { rows, nmv, bits };
+    this.knownNext = (this.knownNext + 1) % KNOWN_LISTS;
+  }
 
   get(v: string): Slots {
     // A long string (a body) is found by a sample of it and then compared
@@ -504,21 +547,39 @@ export interface KnownTarget {
   t: Target;
 }
 
-/** Known-target ids of targets with neither key regex nor exclusions, by `kind:name:key` (they share one cache entry); others get their own. */
+/**
+ * Known-target ids by what a target selects (see knownTargetKey): targets
+ * that select the same values share one per-request cache entry, so CRS's
+ * many `REQUEST_HEADERS|!REQUEST_HEADERS:Cookie` targets take their known set
+ * once per phase, not once per rule.
+ */
 const knownTargetIds = new Map<string, number>();
 let nextKnownTarget = 0;
+/** Key matchers by identity (a rule set compiles each pattern once, see ruleset.ts keyRegex). */
+const matcherIds = new WeakMap<KeyMatcher, number>();
+let nextMatcher = 0;
+
+function matcherId(m: KeyMatcher): number {
+  let id = matcherIds.get(m);
+  if (id === undefined) matcherIds.set(m, (id = nextMatcher++));
+  return id;
+}
+
+/** What decides which values target `t` reads (selects, isExcluded), as a string: equal strings, equal values. */
+function knownTargetKey(t: Target): string {
+  const sel = (x: KeySelector): string => (x.keyRx !== undefined ? `/${matcherId(x.keyRx)}` : x.key !== undefined ? `=${x.key}` : '');
+  let k = `${t.kind}:${t.name}:${sel(t)}`;
+  if (t.excludes !== undefined) for (const x of t.excludes) k += `!${sel(x)}`;
+  return k;
+}
 
 function knownTargets(r: CompiledRule): readonly KnownTarget[] | null {
   const out: KnownTarget[] = [];
   for (const t of r.targets) {
     if (t.count || (t.kind !== T_SCALAR && t.kind !== T_COLLECTION)) return null;
-    let id: number;
-    if (t.keyRx === undefined && t.excludes === undefined) {
-      const key = `${t.kind}:${t.name}:${t.key ?? ''}`;
-      const known = knownTargetIds.get(key);
-      if (known === undefined) knownTargetIds.set(key, (id = nextKnownTarget++));
-      else id = known;
-    } else id = nextKnownTarget++;
+    const key = knownTargetKey(t);
+    let id = knownTargetIds.get(key);
+    if (id === undefined) knownTargetIds.set(key, (id = nextKnownTarget++));
     out.push({ id, t });
   }
   return out;
@@ -1237,7 +1298,7 @@ export class Transaction {
         if (sig !== undefined) {
           for (let i = 0; i < list.length; i++) {
             const sl = this.rowSlots(rows, list, i);
-            setBit((sl.nm ??= []), sig);
+            learnNoMatch(sl, sig);
           }
         }
         return false;
@@ -1259,6 +1320,27 @@ export class Transaction {
   private listKnown(list: readonly VarEntry[], rows: Slots[]): Bits {
     let k = this.knownCache.get(list);
     if (k !== undefined) return k;
+    const shared = this.shared;
+    // A long list whose values' Slots are all the shared cache's may have been ANDed before (see SlotCache.knownFor).
+    let nmv = -1;
+    if (shared !== undefined && list.length >= KNOWN_LIST_MIN) {
+      nmv = 0;
+      for (let i = 0; i < list.length; i++) {
+        const sl = this.rowSlots(rows, list, i);
+        if (sl.owner !== shared) {
+          nmv = -1;
+          break;
+        }
+        nmv += sl.nmv;
+      }
+      if (nmv >= 0) {
+        k = shared.knownFor(rows, nmv);
+        if (k !== undefined) {
+          this.knownCache.set(list, k);
+          return k;
+        }
+      }
+    }
     k = [];
     for (let i = 0; i < list.length; i++) {
       const nm = this.rowSlots(rows, list, i).nm;
@@ -1271,6 +1353,7 @@ export class Transaction {
       else andBits(k, nm);
     }
     this.knownCache.set(list, k);
+    if (nmv >= 0) shared!.keepKnown(rows, nmv, k);
     return k;
   }
 
@@ -1378,14 +1461,13 @@ export class Transaction {
       const list = this.valuesOf(t.kind, t.name, t.key);
       if (typeof list === 'string') {
         const sl = this.slotsOf(list);
-        sl.nm = orBits(sl.nm ?? null, b);
+        learnNoMatchAll(sl, b);
         continue;
       }
       if (list === undefined) continue;
       const rows = this.rowsOf(list);
       for (let i = 0; i < list.length; i++) {
-        const sl = this.rowSlots(rows, list, i);
-        sl.nm = orBits(sl.nm ?? null, b);
+        learnNoMatchAll(this.rowSlots(rows, list, i), b);
       }
     }
     this.rejectedTargets = [];
@@ -1508,7 +1590,7 @@ export class Transaction {
     const nm = slots.nm;
     if (nm !== undefined && hasBit(nm, sig)) return false;
     if (this.testValue(rule, top, prefix, name, raw, op, slots)) return true;
-    setBit((slots.nm ??= []), sig);
+    learnNoMatch(slots, sig);
     return false;
   }
 
@@ -2068,6 +2150,18 @@ function setBit(b: Bits, id: number): void {
   const w = (id / 30) | 0;
   while (b.length <= w) b.push(0);
   b[w]! |= 1 << id % 30;
+}
+
+/** Records that the string of `sl` does not match signature `sig` (see Slots.nm). */
+function learnNoMatch(sl: Slots, sig: number): void {
+  setBit((sl.nm ??= []), sig);
+  sl.nmv++;
+}
+
+/** Records that the string of `sl` matches none of the signatures in `b`. */
+function learnNoMatchAll(sl: Slots, b: Bits): void {
+  sl.nm = orBits(sl.nm ?? null, b);
+  sl.nmv++;
 }
 
 /** `into` & `from`, in `into` (words past `from`'s end become 0). */

@@ -113,3 +113,52 @@ test('a long value is known by a sample of it, and two that share the sample are
     assert.equal(verdict(attack, round), true, `attack, round ${round}`);
   }
 });
+
+test('a long list of repeated values keeps its known set only while every value stays the same', () => {
+  // Lists of 8 or more values remember the AND of what their values are
+  // known not to match, by the values' identities (engine.ts
+  // SlotCache.knownFor). A body like the last one but for one leaf, in turn
+  // at each place, must be judged as a fresh evaluation judges it.
+  const rs = loadCrs({ blockingParanoiaLevel: 1, detectionParanoiaLevel: 1 });
+  const attacks = ["' or 1=1 --", '<script>alert(1)</script>', '; cat /etc/passwd'];
+  const leaves = Array.from({ length: 12 }, (_, i) => `item ${i} in blue`);
+  const bodyWith = (at: number, v: string): string => JSON.stringify({ items: leaves.map((x, i) => (i === at ? v : x)), note: 'leave it at the door' });
+  let n = 0;
+  for (let at = 0; at < leaves.length; at++) {
+    const attack = attacks[at % attacks.length]!;
+    for (const [body, want] of [[bodyWith(-1, ''), false], [bodyWith(-1, ''), false], [bodyWith(at, attack), true], [bodyWith(-1, ''), false]] as const) {
+      const fast = blocked(rs, jsonVars(body, n++), true);
+      assert.equal(fast, blocked(rs, jsonVars(body, n++), false), `leaf ${at}: ${body.slice(0, 60)}`);
+      assert.equal(fast, want, `leaf ${at}, attack ${JSON.stringify(attack)}`);
+    }
+  }
+});
+
+test('rules that leave out different keys of one collection each read their own values', () => {
+  // Targets that select the same values share what is known about them (engine.ts
+  // knownTargetKey); two that leave out different headers must not.
+  const rs = compileRules([
+    {
+      file: 'ex.conf',
+      text: [
+        'SecRule REQUEST_HEADERS|!REQUEST_HEADERS:Cookie "@contains evil" "id:1,phase:1,deny,status:403"',
+        'SecRule REQUEST_HEADERS|!REQUEST_HEADERS:Referer "@contains evil" "id:2,phase:1,deny,status:403"',
+        'SecRule REQUEST_HEADERS|!REQUEST_HEADERS:Cookie "@contains worse" "id:3,phase:1,deny,status:403"',
+        '',
+      ].join('\n'),
+    },
+  ]);
+  const matched = (headers: [string, string][], i: number): number[] => {
+    const vars = buildHeadVars({ method: 'GET', target: '/', httpVersion: 'HTTP/1.1', headers: [['Host', 'shop.example'], ...headers], remoteAddr: '192.0.2.10', uniqueId: `x${i}` });
+    const tx = new Transaction(rs, vars, { prefilter: true });
+    tx.runPhase(1);
+    return tx.verdict().matches.map((m) => m.id);
+  };
+  for (let round = 0; round < 3; round++) {
+    assert.deepEqual(matched([['Referer', 'fine'], ['Cookie', 'fine']], round), [], `round ${round}`);
+    assert.deepEqual(matched([['Referer', 'fine'], ['Cookie', 'evil']], round), [2], `cookie, round ${round}`);
+    assert.deepEqual(matched([['Referer', 'evil'], ['Cookie', 'fine']], round), [1], `referer, round ${round}`);
+    assert.deepEqual(matched([['Referer', 'fine'], ['Cookie', 'worse']], round), [], `worse in the cookie, round ${round}`);
+    assert.deepEqual(matched([['Referer', 'worse'], ['Cookie', 'fine']], round), [3], `worse in the referer, round ${round}`);
+  }
+});
