@@ -362,15 +362,22 @@ class Slots {
 
 /** A value list's known set, remembered by its Slots (see SlotCache.knownFor). */
 interface KnownList {
-  rows: readonly Slots[];
+  key: readonly object[];
+  tag: number;
   nmv: number;
-  bits: Bits;
+  bits: Bits | null;
 }
 
 /** Lists whose known sets a SlotCache remembers. */
 const KNOWN_LISTS = 8;
 /** Shorter lists are ANDed every time: comparing them costs about as much. */
 const KNOWN_LIST_MIN = 8;
+/**
+ * Longer lists are ANDed every time: what the remembered lists keep alive
+ * (their values' Slots, with the transformed copies) stays within
+ * KNOWN_LISTS x this many values, of which most the SlotCache keeps anyway.
+ */
+const KNOWN_LIST_MAX = 256;
 
 /** Strings up to this length keep their Slots across requests. */
 const SHARED_MAX_LENGTH = 4096;
@@ -397,28 +404,30 @@ class SlotCache {
   constructor(readonly index: FactorIndex) {}
 
   /**
-   * The known set (the AND of Slots.nm) of a list with exactly these Slots
-   * in this order, remembered from an earlier list (this request's or an
-   * earlier one's), if none of them has learnt a bit since: `nmv`, the sum
-   * of their Slots.nmv, is then the same (each only grows). A JSON body's
-   * entries and their Slots are kept from one body to the next (see
-   * request-vars.ts JName), so a body like the one before does not AND its
-   * values' sets again, nor does ARGS_POST after ARGS.
+   * The known set (the AND of Slots.nm) of a list remembered from an
+   * earlier one (this request's or an earlier one's) with the same `key` and
+   * `tag`, if none of its values has learnt a bit since: `nmv`, the sum of
+   * their Slots.nmv, is then the same (each only grows). The key is the
+   * list's Slots in order for a whole list (tag -1), and its entries for a
+   * selection of it (tag: the known-target id; entries carry the names that
+   * select). A JSON body's entries and their Slots are kept from one body to
+   * the next (see request-vars.ts JName), so a body like the one before does
+   * not AND its values' sets again, nor does ARGS_POST after ARGS.
    */
-  knownFor(rows: readonly Slots[], nmv: number): Bits | undefined {
-    const n = rows.length;
+  knownFor(key: readonly object[], tag: number, nmv: number): Bits | null | undefined {
+    const n = key.length;
     for (let j = 0; j < KNOWN_LISTS; j++) {
       const e = this.known[j];
-      if (e === undefined || e.nmv !== nmv || e.rows.length !== n || e.rows[0] !== rows[0]) continue;
+      if (e === undefined || e.nmv !== nmv || e.tag !== tag || e.key.length !== n || e.key[0] !== key[0]) continue;
       let i = 1;
-      while (i < n && e.rows[i] === rows[i]) i++;
+      while (i < n && e.key[i] === key[i]) i++;
       if (i === n) return e.bits;
     }
     return undefined;
   }
 
-  keepKnown(rows: readonly Slots[], nmv: number, bits: Bits): void {
-    this.known[this.knownNext] = { rows, nmv, bits };
+  keepKnown(key: readonly object[], tag: number, nmv: number, bits: Bits | null): void {
+    this.known[this.knownNext] = { key, tag, nmv, bits };
     this.knownNext = (this.knownNext + 1) % KNOWN_LISTS;
   }
 
@@ -1320,25 +1329,13 @@ export class Transaction {
   private listKnown(list: readonly VarEntry[], rows: Slots[]): Bits {
     let k = this.knownCache.get(list);
     if (k !== undefined) return k;
-    const shared = this.shared;
     // A long list whose values' Slots are all the shared cache's may have been ANDed before (see SlotCache.knownFor).
-    let nmv = -1;
-    if (shared !== undefined && list.length >= KNOWN_LIST_MIN) {
-      nmv = 0;
-      for (let i = 0; i < list.length; i++) {
-        const sl = this.rowSlots(rows, list, i);
-        if (sl.owner !== shared) {
-          nmv = -1;
-          break;
-        }
-        nmv += sl.nmv;
-      }
-      if (nmv >= 0) {
-        k = shared.knownFor(rows, nmv);
-        if (k !== undefined) {
-          this.knownCache.set(list, k);
-          return k;
-        }
+    const nmv = this.sharedNmv(list, rows);
+    if (nmv >= 0) {
+      const known = this.shared!.knownFor(rows, -1, nmv);
+      if (known != null) {
+        this.knownCache.set(list, known);
+        return known;
       }
     }
     k = [];
@@ -1353,8 +1350,21 @@ export class Transaction {
       else andBits(k, nm);
     }
     this.knownCache.set(list, k);
-    if (nmv >= 0) shared!.keepKnown(rows, nmv, k);
+    if (nmv >= 0) this.shared!.keepKnown(rows, -1, nmv, k);
     return k;
+  }
+
+  /** The sum of the Slots.nmv of `list`'s values when it is long enough to remember (see SlotCache.knownFor) and all of them are the shared cache's; else -1. */
+  private sharedNmv(list: readonly VarEntry[], rows: Slots[]): number {
+    const shared = this.shared;
+    if (shared === undefined || list.length < KNOWN_LIST_MIN || list.length > KNOWN_LIST_MAX) return -1;
+    let nmv = 0;
+    for (let i = 0; i < list.length; i++) {
+      const sl = this.rowSlots(rows, list, i);
+      if (sl.owner !== shared) return -1;
+      nmv += sl.nmv;
+    }
+    return nmv;
   }
 
   /**
@@ -1407,7 +1417,7 @@ export class Transaction {
   /** Known-target `id`'s known set (see knownByTarget), taken once per phase. */
   private knownOf(id: number, t: Target): Bits | null {
     let b = this.knownByTarget[id];
-    if (b === undefined) b = this.knownByTarget[id] = this.targetKnown(t, undefined);
+    if (b === undefined) b = this.knownByTarget[id] = this.targetKnown(t, undefined, id);
     return b;
   }
 
@@ -1474,7 +1484,7 @@ export class Transaction {
   }
 
   /** The signatures every value of target `t` is known not to match (null: no values), its values selected as evalTarget does. */
-  private targetKnown(t: Target, removals: readonly RuntimeRemoval[] | undefined): Bits | null {
+  private targetKnown(t: Target, removals: readonly RuntimeRemoval[] | undefined, id = -1): Bits | null {
     const list = this.valuesOf(t.kind, t.name, t.key);
     if (typeof list === 'string') return this.slotsOf(list).nm ?? NO_BITS;
     if (list === undefined || list.length === 0) return null;
@@ -1483,6 +1493,18 @@ export class Transaction {
     const keyed = t.kind !== T_SCALAR && t.key !== undefined;
     const select = !keyed && (t.key !== undefined || t.keyRx !== undefined);
     if (!select && t.excludes === undefined && removals === undefined) return this.listKnown(list, rows);
+    // A selection without run-time removals: remembered by its entries, whose names select (see SlotCache.knownFor).
+    const nmv = removals === undefined && id >= 0 ? this.sharedNmv(list, rows) : -1;
+    if (nmv >= 0) {
+      const known = this.shared!.knownFor(list, id, nmv);
+      if (known !== undefined) return known;
+    }
+    const k = this.selectionKnown(t, list, rows, removals, select);
+    if (nmv >= 0) this.shared!.keepKnown(list.slice(), id, nmv, k);
+    return k;
+  }
+
+  private selectionKnown(t: Target, list: readonly VarEntry[], rows: Slots[], removals: readonly RuntimeRemoval[] | undefined, select: boolean): Bits | null {
     let k: Bits | null = null;
     for (let i = 0; i < list.length; i++) {
       const e = list[i]!;
