@@ -19,9 +19,22 @@
 // connection-specific fields (RFC 9113 8.2.2) are left out instead of failing
 // the response (in trailers node:http2 would throw from its 'wantTrailers'
 // event, out of any caller's reach).
+//
+// A response that is complete while the client is still sending its body (an
+// answer before the body: a WAF refusal, a 413, an upstream that answered
+// early) is followed by RST_STREAM with NO_ERROR (RFC 9113 8.1), so the client
+// stops sending instead of waiting on a flow-control window that nobody reads
+// any more. node:http2 does this itself only when nothing of the body was
+// read; after a read (the WAF's, a size check's) it did not. node:http2 sends
+// the response's pending DATA first (its SubmitRstStream flushes them), but a
+// reset submitted with the trailers went out before them: a response with
+// trailers (gRPC, te: trailers) is not followed by one, and its client's
+// upload waits on the window as before. A response given whole by end() with
+// no trailers added (every answer the gateway makes) does not wait for
+// trailers even when the client takes them.
 import { EventEmitter } from 'node:events';
 import type { OutgoingHttpHeaders } from 'node:http';
-import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { DownstreamRequest, DownstreamResponse } from '../exchange/exchange.js';
@@ -59,6 +72,14 @@ function onWantTrailers(this: Owned): void {
     // Trailers node:http2 refuses (addTrailers checked them): the client sees a reset, and the process lives.
     this.destroy(e as Error);
   }
+  // No stopUpload here: a reset submitted with the trailers went out before them (see the head of this file).
+}
+
+/** The response is complete: a client still sending the request body is told to stop (see the head of this file). */
+function stopUpload(s: ServerHttp2Stream): void {
+  if (s.endAfterHeaders || s.closed || s.destroyed) return;
+  if (s.state.remoteClose === 1) return;
+  s.close(constants.NGHTTP2_NO_ERROR);
 }
 
 function onStreamClose(this: Owned): void {
@@ -179,6 +200,8 @@ export class H2Response extends EventEmitter implements DownstreamResponse {
   private stored: OutgoingHttpHeaders | undefined;
   /** writeHead was called; the head is not on the stream yet. */
   private pending = false;
+  /** The head went out saying trailers follow: the response is complete once they are sent. */
+  private waits = false;
 
   constructor(
     readonly stream: ServerHttp2Stream,
@@ -228,7 +251,7 @@ export class H2Response extends EventEmitter implements DownstreamResponse {
   }
 
   /** Puts the head on the stream; false when node:http2 refused it (the stream is reset). */
-  private sendHead(endStream: boolean): boolean {
+  private sendHead(endStream: boolean, noTrailers = false): boolean {
     this.pending = false;
     const status = this.statusCode;
     // node:http2 ends these streams with their head whatever it is told: no trailers to wait for.
@@ -236,7 +259,7 @@ export class H2Response extends EventEmitter implements DownstreamResponse {
     // The kept head is the one sent (node:http2 copies it itself).
     const out: OutgoingHttpHeaders = this.stored ?? {};
     out[':status'] = status;
-    const wait = !endStream && (this.takesTrailers || out['content-length'] === undefined);
+    const wait = !endStream && !noTrailers && (this.takesTrailers || out['content-length'] === undefined);
     try {
       this.stream.respond(out, { endStream, waitForTrailers: wait });
     } catch (e) {
@@ -244,7 +267,10 @@ export class H2Response extends EventEmitter implements DownstreamResponse {
       this.stream.destroy(e as Error);
       return false;
     }
-    if (wait) this.stream.on('wantTrailers', onWantTrailers);
+    if (wait) {
+      this.waits = true;
+      this.stream.on('wantTrailers', onWantTrailers);
+    }
     return true;
   }
 
@@ -280,11 +306,17 @@ export class H2Response extends EventEmitter implements DownstreamResponse {
     const empty = chunk === undefined || chunk.length === 0;
     if (!s.headersSent) {
       // No body: the head ends the stream (one HEADERS frame; a gRPC trailers-only answer).
-      if (!this.sendHead(empty) || empty) return this;
+      // With a body, the whole response is here: no trailers can come after it unless added already.
+      if (!this.sendHead(empty, this.trailers === undefined)) return this;
+      if (empty) {
+        stopUpload(s);
+        return this;
+      }
     }
     if (s.writableEnded) return this;
     if (empty) s.end();
     else s.end(chunk);
+    if (!this.waits) stopUpload(s);
     return this;
   }
 
