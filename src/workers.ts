@@ -221,16 +221,6 @@ export async function runPrimary(opts: { config: Config; configText?: string; co
       });
     });
 
-  try {
-    await Promise.all(Array.from({ length: opts.workers }, () => fork()));
-  } catch (e) {
-    stopping = true;
-    for (const w of live.values()) w.kill('SIGKILL');
-    await gw.stop(0).catch(() => undefined);
-    throw e;
-  }
-  started = true;
-
   /** Each worker's answer to a 'view' message (see ToWorker). */
   const workerViews = (path: string, ask?: { names?: string[]; problems?: boolean }): Promise<unknown[]> =>
     new Promise((resolve) => {
@@ -260,9 +250,13 @@ export async function runPrimary(opts: { config: Config; configText?: string; co
       broadcast({ t: 'view', id, path, names: ask?.names, problems: ask?.problems });
     });
 
+  // The admin listens before the workers are forked: it answers as soon as the
+  // listeners do (its /readyz says 503 until every worker has started), and a
+  // taken admin port fails the start before any worker runs.
   const admin = await startAdmin(gw, opts.config.admin.address, {
     scope: () => ({ scope: 'cluster', workers: live.size, note: 'control-plane view; add ?live=1 for each worker\'s live instance state' }),
-    serving: () => ({ ok: serving.size > 0, workers: { serving: serving.size, of: opts.workers } }),
+    // Ready once the start is over (every worker listened once; until then it can still fail) and a worker serves.
+    serving: () => ({ ok: started && serving.size > 0, workers: { serving: serving.size, of: opts.workers } }),
     metrics: async () => {
       const workersText = await aggregator.clusterMetrics();
       const own = await metrics.registry.metrics();
@@ -271,6 +265,17 @@ export async function runPrimary(opts: { config: Config; configText?: string; co
     statsTotals: async () => sumTotals((await workerViews(STATS_TOTALS)).map((v) => (v as { totals: Totals }).totals)),
     workerViews,
   });
+  try {
+    await Promise.all(Array.from({ length: opts.workers }, () => fork()));
+  } catch (e) {
+    stopping = true;
+    for (const w of live.values()) w.kill('SIGKILL');
+    await admin.close().catch(() => undefined);
+    await gw.stop(0).catch(() => undefined);
+    throw e;
+  }
+  started = true;
+
   log.info({ workers: opts.workers, admin: admin.url }, 'meshgate primary ready');
 
   return {

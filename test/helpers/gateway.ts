@@ -1,10 +1,13 @@
 // Start a Gateway in-process for tests, with logs silenced.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import pino from 'pino';
 import { request } from 'undici';
 import { Gateway } from '../../src/gateway.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import type { AccessLogSink } from '../../src/observability/logger.js';
+import { freePort } from './upstream.js';
 
 export const quietLog = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -42,6 +45,25 @@ export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 10_000, s
   }
 }
 
+/**
+ * A config file for spawnGateway in `dir`: a `public` listener and the admin
+ * on free ports, warn-level logs without access log, then `rest` (YAML:
+ * registries, routes, ...).
+ */
+export async function spawnConfig(dir: string, rest: string): Promise<{ file: string; port: number; adminPort: number }> {
+  const port = await freePort();
+  const adminPort = await freePort();
+  const file = join(dir, 'meshgate.yaml');
+  await writeFile(
+    file,
+    `listeners: [{ name: public, address: "127.0.0.1:${port}" }]
+admin: { address: "127.0.0.1:${adminPort}" }
+log: { level: warn, access: false }
+${rest}`,
+  );
+  return { file, port, adminPort };
+}
+
 export interface SpawnedGateway {
   child: ChildProcess;
   /** What the process wrote to stderr so far. */
@@ -53,9 +75,10 @@ export interface SpawnedGateway {
 /**
  * `meshgate start --config FILE --workers N` as its own process (src/cli.ts
  * through tsx), its stderr kept; resolves once the admin's /readyz answers
- * 200, and fails with the stderr if the process exits first.
+ * 200 (at once with `waitReady: false`), and fails with the stderr if the
+ * process exits first.
  */
-export async function spawnGateway(configFile: string, adminPort: number, workers = 2): Promise<SpawnedGateway> {
+export async function spawnGateway(configFile: string, adminPort: number, workers = 2, opts: { waitReady?: boolean } = {}): Promise<SpawnedGateway> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start', '--config', configFile, '--workers', String(workers)], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
@@ -67,6 +90,7 @@ export async function spawnGateway(configFile: string, adminPort: number, worker
     await exited;
     clearTimeout(t);
   };
+  if (opts.waitReady === false) return { child, stderr: () => stderr, stop };
   try {
     await waitFor(
       async () => {

@@ -3,13 +3,13 @@
 // spoofed X-Forwarded-For not minting identities, and a memory-store limit
 // holding for the whole gateway with `--workers 2`.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import type { Gateway } from '../../../src/gateway.js';
-import { spawnGateway, startGateway, waitFor, type SpawnedGateway } from '../../helpers/gateway.js';
+import { spawnConfig, spawnGateway, startGateway, waitFor, type SpawnedGateway } from '../../helpers/gateway.js';
 import { freePort, startUpstream, type TestUpstream } from '../../helpers/upstream.js';
 
 interface Answer {
@@ -111,16 +111,9 @@ describe('cc and flow_control with --workers 2 and the memory store: one limit f
   before(async () => {
     upstream = await startUpstream('u');
     dir = await mkdtemp(join(tmpdir(), 'meshgate-cc-workers-'));
-    port = await freePort();
-    const adminPort = await freePort();
-    const cfg = join(dir, 'meshgate.yaml');
-    await writeFile(
-      cfg,
-      `
-listeners: [{ name: public, address: "127.0.0.1:${port}" }]
-admin: { address: "127.0.0.1:${adminPort}" }
-log: { level: warn, access: false }
-registries: [{ name: up, type: static, endpoints: ["${upstream.address}"] }]
+    const { file, port: p, adminPort } = await spawnConfig(
+      dir,
+      `registries: [{ name: up, type: static, endpoints: ["${upstream.address}"] }]
 routes:
   - name: flow
     match: { path: { prefix: /flow } }
@@ -134,7 +127,8 @@ routes:
       - { type: cc, rules: [{ key: ip, qpm: 10 }] }
 `,
     );
-    gw = await spawnGateway(cfg, adminPort);
+    port = p;
+    gw = await spawnGateway(file, adminPort);
   });
 
   after(async () => {

@@ -3,13 +3,13 @@
 // live on, restart the worker and keep serving.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
-import { spawnGateway, waitFor, type SpawnedGateway } from '../../helpers/gateway.js';
-import { freePort, startUpstream, type TestUpstream } from '../../helpers/upstream.js';
+import { spawnConfig, spawnGateway, waitFor, type SpawnedGateway } from '../../helpers/gateway.js';
+import { startUpstream, type TestUpstream } from '../../helpers/upstream.js';
 
 /** The primary's worker processes (Linux: its children). */
 function workersOf(pid: number): number[] {
@@ -37,20 +37,14 @@ describe('a worker killed during reloads', () => {
   before(async () => {
     upstream = await startUpstream('u');
     dir = await mkdtemp(join(tmpdir(), 'meshgate-workers-crash-'));
-    port = await freePort();
-    adminPort = await freePort();
-    const cfg = join(dir, 'meshgate.yaml');
-    await writeFile(
-      cfg,
-      `
-listeners: [{ name: public, address: "127.0.0.1:${port}" }]
-admin: { address: "127.0.0.1:${adminPort}" }
-log: { level: warn, access: false }
-registries: [{ name: up, type: static, endpoints: ["${upstream.address}"] }]
+    let file: string;
+    ({ file, port, adminPort } = await spawnConfig(
+      dir,
+      `registries: [{ name: up, type: static, endpoints: ["${upstream.address}"] }]
 routes: [{ name: api, match: { path: { prefix: / } }, backends: [{ service: up.static }] }]
 `,
-    );
-    gw = await spawnGateway(cfg, adminPort);
+    ));
+    gw = await spawnGateway(file, adminPort);
     await waitFor(() => workersOf(gw!.child.pid!).length === 2, 60_000, 200);
   });
 

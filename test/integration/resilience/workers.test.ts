@@ -1,14 +1,14 @@
 // `meshgate start --workers 2` with flow_control counters shared through a
 // real Redis: the limit holds once for both worker processes together.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
-import { spawnGateway, type SpawnedGateway } from '../../helpers/gateway.js';
+import { spawnConfig, spawnGateway, type SpawnedGateway } from '../../helpers/gateway.js';
 import { startRedis, type RedisServer } from '../../helpers/redis.js';
-import { freePort, startUpstream, type TestUpstream } from '../../helpers/upstream.js';
+import { startUpstream, type TestUpstream } from '../../helpers/upstream.js';
 
 describe('two worker processes sharing flow counters through Redis', () => {
   let redis: RedisServer;
@@ -21,16 +21,9 @@ describe('two worker processes sharing flow counters through Redis', () => {
     redis = await startRedis();
     upstream = await startUpstream('u');
     dir = await mkdtemp(join(tmpdir(), 'meshgate-workers-'));
-    port = await freePort();
-    const adminPort = await freePort();
-    const cfg = join(dir, 'meshgate.yaml');
-    await writeFile(
-      cfg,
-      `
-listeners: [{ name: public, address: "127.0.0.1:${port}" }]
-admin: { address: "127.0.0.1:${adminPort}" }
-log: { level: warn, access: false }
-store: { type: redis, redis: { url: "${redis.url}", prefix: "workers-test:" } }
+    const { file, port: p, adminPort } = await spawnConfig(
+      dir,
+      `store: { type: redis, redis: { url: "${redis.url}", prefix: "workers-test:" } }
 registries: [{ name: up, type: static, endpoints: ["${upstream.address}"] }]
 routes:
   - name: limited
@@ -40,7 +33,8 @@ routes:
       - { type: flow_control, shared: true, rules: [{ count: 10, intervalSec: 10 }] }
 `,
     );
-    gw = await spawnGateway(cfg, adminPort);
+    port = p;
+    gw = await spawnGateway(file, adminPort);
   });
 
   after(async () => {
