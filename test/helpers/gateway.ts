@@ -53,7 +53,8 @@ export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 10_000, s
 export async function spawnConfig(dir: string, rest: string): Promise<{ file: string; port: number; adminPort: number }> {
   const port = await freePort();
   const adminPort = await freePort();
-  const file = join(dir, 'meshgate.yaml');
+  // Named by the port: several gateways can share one folder.
+  const file = join(dir, `gateway-${port}.yaml`);
   await writeFile(
     file,
     `listeners: [{ name: public, address: "127.0.0.1:${port}" }]
@@ -62,6 +63,14 @@ log: { level: warn, access: false }
 ${rest}`,
   );
   return { file, port, adminPort };
+}
+
+/** Whether the admin on `adminPort` answers /readyz with 200 (false when nothing answers). */
+export async function adminReady(adminPort: number): Promise<boolean> {
+  const r = await request(`http://127.0.0.1:${adminPort}/readyz`).catch(() => undefined);
+  if (!r) return false;
+  await r.body.text();
+  return r.statusCode === 200;
 }
 
 export interface SpawnedGateway {
@@ -95,10 +104,7 @@ export async function spawnGateway(configFile: string, adminPort: number, worker
     await waitFor(
       async () => {
         if (child.exitCode !== null) throw new Error(`gateway exited: ${stderr}`);
-        const r = await request(`http://127.0.0.1:${adminPort}/readyz`).catch(() => undefined);
-        if (!r) return false;
-        await r.body.text();
-        return r.statusCode === 200;
+        return adminReady(adminPort);
       },
       60_000,
       200,

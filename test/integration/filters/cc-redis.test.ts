@@ -4,8 +4,7 @@
 // sharing resumes when Redis returns; a wrong password stops the gateway at
 // start with the reason instead of slowing every request.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,16 +12,15 @@ import { Redis } from 'ioredis';
 import { request } from 'undici';
 import { LocalLimiter, StoreLimiter, type RateOp, type RateSpec } from '../../../src/filters/cc/limiter.js';
 import { RedisStore } from '../../../src/store/redis.js';
-import { startGateway, waitFor } from '../../helpers/gateway.js';
+import { spawnConfig, spawnGateway, startGateway, waitFor, type SpawnedGateway } from '../../helpers/gateway.js';
 import { startRedis, type RedisServer } from '../../helpers/redis.js';
-import { freePort, startUpstream, type TestUpstream } from '../../helpers/upstream.js';
+import { startUpstream, type TestUpstream } from '../../helpers/upstream.js';
 import { seeded } from '../../helpers/random.js';
 
 interface Proc {
-  child: ChildProcess;
+  gw: SpawnedGateway;
   port: number;
   admin: number;
-  stderr: string;
 }
 
 async function get(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; flag: unknown; ms: number }> {
@@ -39,16 +37,9 @@ describe('cc shared through Redis by two gateway processes', () => {
   const procs: Proc[] = [];
 
   const startProc = async (): Promise<Proc> => {
-    const port = await freePort();
-    const admin = await freePort();
-    const cfg = join(dir, `gw-${port}.yaml`);
-    await writeFile(
-      cfg,
-      `
-listeners: [{ name: public, address: "127.0.0.1:${port}" }]
-admin: { address: "127.0.0.1:${admin}" }
-log: { level: error, access: false }
-store: { type: redis, redis: { url: "${redis.url}", prefix: "cc-test:" } }
+    const { file, port, adminPort } = await spawnConfig(
+      dir,
+      `store: { type: redis, redis: { url: "${redis.url}", prefix: "cc-test:" } }
 registries: [{ name: up, type: static, endpoints: ["${upstream.address}"] }]
 routes:
   - name: open
@@ -65,20 +56,9 @@ routes:
       - { type: cc, rules: [{ key: { header: x-client }, qpm: 1000, shared: true, onStoreError: deny }] }
 `,
     );
-    const p: Proc = { child: spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start', '--config', cfg, '--workers', '1'], { stdio: ['ignore', 'ignore', 'pipe'] }), port, admin, stderr: '' };
-    p.child.stderr?.on('data', (b) => (p.stderr += b.toString()));
+    const gw = await spawnGateway(file, adminPort, 1);
+    const p: Proc = { gw, port, admin: adminPort };
     procs.push(p);
-    await waitFor(
-      async () => {
-        if (p.child.exitCode !== null) throw new Error(`gateway exited: ${p.stderr}`);
-        const r = await request(`http://127.0.0.1:${admin}/readyz`).catch(() => undefined);
-        if (!r) return false;
-        await r.body.text();
-        return r.statusCode === 200;
-      },
-      60_000,
-      200,
-    );
     return p;
   };
 
@@ -90,14 +70,7 @@ routes:
   });
 
   after(async () => {
-    for (const p of procs) {
-      if (p.child.exitCode !== null) continue;
-      const exited = new Promise((r) => p.child.once('exit', r));
-      p.child.kill('SIGTERM');
-      const t = setTimeout(() => p.child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(t);
-    }
+    for (const p of procs) await p.gw.stop();
     await upstream?.close();
     await redis?.destroy();
     if (dir) await rm(dir, { recursive: true, force: true });

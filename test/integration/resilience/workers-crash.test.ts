@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
-import { spawnConfig, spawnGateway, waitFor, type SpawnedGateway } from '../../helpers/gateway.js';
+import { adminReady, spawnConfig, spawnGateway, waitFor, type SpawnedGateway } from '../../helpers/gateway.js';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.js';
 
 /** The primary's worker processes (Linux: its children). */
@@ -26,13 +26,6 @@ describe('a worker killed during reloads', () => {
   let gw: SpawnedGateway | undefined;
   let port: number;
   let adminPort: number;
-
-  const ready = async (): Promise<boolean> => {
-    const r = await request(`http://127.0.0.1:${adminPort}/readyz`).catch(() => undefined);
-    if (!r) return false;
-    await r.body.text();
-    return r.statusCode === 200;
-  };
 
   before(async () => {
     upstream = await startUpstream('u');
@@ -74,7 +67,7 @@ routes: [{ name: api, match: { path: { prefix: / } }, backends: [{ service: up.s
       assert.equal(child.exitCode, null, `the primary exited after ${kills} worker deaths: ${gw!.stderr().slice(-600)}`);
     }
     assert.ok(kills >= 15, `${kills} workers killed`);
-    await waitFor(async () => (await ready()) && workersOf(primary).length === 2, 30_000, 200);
+    await waitFor(async () => (await adminReady(adminPort)) && workersOf(primary).length === 2, 30_000, 200);
     for (let i = 0; i < 10; i++) {
       const r = await request(`http://127.0.0.1:${port}/x`);
       await r.body.text();
