@@ -3,16 +3,15 @@
 // the workers' summed metrics, instance state from each worker's live view,
 // and an apply reaches every worker through the primary's reload.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { request } from 'undici';
 import { ensureConsoleBuilt, launchBrowser } from '../../helpers/browser.js';
-import { waitFor } from '../../helpers/gateway.js';
-import { freePort, startUpstream, type TestUpstream } from '../../helpers/upstream.js';
+import { spawnConfig, spawnGateway, waitFor, type SpawnedGateway } from '../../helpers/gateway.js';
+import { startUpstream, type TestUpstream } from '../../helpers/upstream.js';
 
 async function api(url: string, body?: unknown): Promise<{ status: number; body: any }> {
   const r = await request(url, body === undefined ? { reset: true } : { method: 'POST', reset: true, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -22,13 +21,12 @@ async function api(url: string, body?: unknown): Promise<{ status: number; body:
 describe('console with --workers 2', () => {
   let good: TestUpstream;
   let bad: TestUpstream;
-  let child: ChildProcess;
+  let gw: SpawnedGateway | undefined;
   let browser: Browser;
   let dir: string;
   let file: string;
   let admin: string;
   let pub: string;
-  let stderr = '';
 
   before(async () => {
     await ensureConsoleBuilt();
@@ -37,17 +35,10 @@ describe('console with --workers 2', () => {
       res.writeHead(500);
       res.end('broken');
     });
-    const [port, adminPort] = [await freePort(), await freePort()];
-    admin = `http://127.0.0.1:${adminPort}`;
-    pub = `http://127.0.0.1:${port}`;
     dir = mkdtempSync(join(tmpdir(), 'meshgate-console-workers-'));
-    file = join(dir, 'meshgate.yaml');
-    writeFileSync(
-      file,
-      `listeners: [{ name: public, address: "127.0.0.1:${port}", protocol: http }]
-admin: { address: "127.0.0.1:${adminPort}" }
-log: { level: warn, access: false }
-registries: [{ name: shop, type: static, endpoints: ["${good.address}", "${bad.address}"] }]
+    const made = await spawnConfig(
+      dir,
+      `registries: [{ name: shop, type: static, endpoints: ["${good.address}", "${bad.address}"] }]
 services:
   shop.static:
     outlierDetection: { consecutive5xx: 2, intervalMs: 200, baseEjectionMs: 60000, maxEjectionPercent: 50 }
@@ -55,21 +46,16 @@ routes:
   - { name: shop, match: { path: { prefix: /shop } }, backends: [{ service: shop.static }] }
 `,
     );
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start', '--config', file, '--workers', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-    await waitFor(async () => {
-      if (child.exitCode !== null) throw new Error(`gateway exited: ${stderr}`);
-      return (await api(`${admin}/readyz`).catch(() => undefined))?.status === 200;
-    }, 60_000, 100);
+    file = made.file;
+    admin = `http://127.0.0.1:${made.adminPort}`;
+    pub = `http://127.0.0.1:${made.port}`;
+    gw = await spawnGateway(file, made.adminPort, 2);
     browser = await launchBrowser();
   });
 
   after(async () => {
     await browser?.close();
-    if (child && child.exitCode === null) {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    }
+    await gw?.stop();
     await good?.close();
     await bad?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
