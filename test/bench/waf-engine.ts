@@ -15,9 +15,17 @@
 // is shared with the request before (a cache keyed by value then hashes and
 // compares it, as it does in the gateway). Making them is inside the timed
 // loop: about 1.7 µs per GET (its 9 strings; 11 for a POST).
+// --phases also prints the median loop's time per part of a request: the
+// head's variables, phase 1, the body's variables (POST), phase 2.
+// --rules N also prints the N top-level rules that took longest per request
+// (each evaluation timed with process.hrtime, which adds about 0.1 µs to
+// each; the loops' own figures are then not comparable to runs without it).
+// The same parts inside a running gateway: test/bench/lib/waf-phase-timer.mjs.
+import type { CompiledRule } from '../../src/filters/waf/engine.js';
+import { Transaction } from '../../src/filters/waf/engine.js';
 import { loadCrs } from '../../src/filters/waf/ruleset.js';
 import { addBodyVars, buildHeadVars } from '../../src/filters/waf/request-vars.js';
-import { argv, opt, optString } from './lib/args.js';
+import { argv, flag, opt, optString } from './lib/args.js';
 
 const N = opt('n', 2000);
 const paranoia = opt('paranoia', 1);
@@ -53,12 +61,28 @@ const rs = loadCrs({ blockingParanoiaLevel: paranoia, detectionParanoiaLevel: pa
 const renew = (s: string): string => (fresh ? Buffer.from(s, 'latin1').toString('latin1') : s);
 const headers = (list: readonly [string, string][]): [string, string][] => list.map(([n, v]) => [renew(n), renew(v)]);
 
+/** Milliseconds spent per part of the requests of the current loop (--phases): head, phase 1, body, phase 2. */
+const parts = [0, 0, 0, 0];
+const phases = flag('phases');
+let mark = 0;
+/** With --phases: adds the time since the last lap to `part`. */
+function lap(part: number): void {
+  if (!phases) return;
+  const now = performance.now();
+  parts[part]! += now - mark;
+  mark = now;
+}
+
 function get(k: number): boolean {
+  if (phases) mark = performance.now();
   const target = renew(`/api/items?page=${vary ? k : 2}&sort=-created&q=blue+running+shoes${vary ? k : ''}&category=footwear`);
   const head = buildHeadVars({ method: 'GET', target, httpVersion: 'HTTP/1.1', headers: headers(HEADERS), remoteAddr: '127.0.0.1', remotePort: 40000, uniqueId: `id${k}` });
   const tx = rs.newTransaction(head);
+  lap(0);
   tx.runPhase(1);
+  lap(1);
   tx.runPhase(2, head);
+  lap(3);
   return tx.verdict().blocked;
 }
 
@@ -66,11 +90,33 @@ const bodies = Array.from({ length: vary ? 64 : 1 }, (_, k) => Buffer.from(order
 function post(k: number): boolean {
   const body = bodies[k % bodies.length]!;
   const list: [string, string][] = [...HEADERS, ['Content-Type', 'application/json'], ['Content-Length', String(body.length)]];
+  if (phases) mark = performance.now();
   const head = buildHeadVars({ method: 'POST', target: renew('/api/orders'), httpVersion: 'HTTP/1.1', headers: headers(list), remoteAddr: '127.0.0.1', remotePort: 40000, uniqueId: `id${k}` });
   const tx = rs.newTransaction(head);
+  lap(0);
   tx.runPhase(1);
-  tx.runPhase(2, addBodyVars(head, body, { truncated: false, processor: tx.requestBodyProcessor as 'JSON' | undefined }));
+  lap(1);
+  const vars = addBodyVars(head, body, { truncated: false, processor: tx.requestBodyProcessor as 'JSON' | undefined });
+  lap(2);
+  tx.runPhase(2, vars);
+  lap(3);
   return tx.verdict().blocked;
+}
+
+/** --rules N: nanoseconds per top-level rule id over the timed loops. */
+const ruleTop = opt('rules', 0);
+const ruleNs = new Map<number, number>();
+let timingRules = false;
+if (ruleTop > 0) {
+  const proto = Transaction.prototype as unknown as { evalRule(rule: CompiledRule, top: boolean): boolean };
+  const evalRule = proto.evalRule;
+  proto.evalRule = function (this: unknown, rule: CompiledRule, top: boolean): boolean {
+    if (!top || !timingRules) return evalRule.call(this, rule, top);
+    const t0 = process.hrtime.bigint();
+    const r = evalRule.call(this, rule, top);
+    ruleNs.set(rule.id, (ruleNs.get(rule.id) ?? 0) + Number(process.hrtime.bigint() - t0));
+    return r;
+  };
 }
 
 function warmUp(name: string, fn: (k: number) => boolean): void {
@@ -89,14 +135,26 @@ const REPEAT = opt('repeat', 5);
 
 function measure(name: string, fn: (k: number) => boolean): void {
   warmUp(name, fn);
-  const us: number[] = [];
+  const loops: { us: number; parts: number[] }[] = [];
+  ruleNs.clear();
+  timingRules = true;
   for (let r = 0; r < REPEAT; r++) {
+    parts.fill(0);
     const d = timed(fn);
-    us.push((d.user + d.system) / N);
+    loops.push({ us: (d.user + d.system) / N, parts: parts.map((ms) => (ms * 1000) / N) });
   }
-  us.sort((a, b) => a - b);
-  const med = us[us.length >> 1]!;
-  console.log(`${name}: ${med.toFixed(1)} µs CPU per request (median of ${REPEAT} loops of ${N} requests, min ${us[0]!.toFixed(1)}, max ${us[us.length - 1]!.toFixed(1)}${vary ? ', every value varied' : ''}${fresh ? ', new strings' : ''})`);
+  timingRules = false;
+  loops.sort((a, b) => a.us - b.us);
+  const med = loops[loops.length >> 1]!;
+  console.log(`${name}: ${med.us.toFixed(1)} µs CPU per request (median of ${REPEAT} loops of ${N} requests, min ${loops[0]!.us.toFixed(1)}, max ${loops[loops.length - 1]!.us.toFixed(1)}${vary ? ', every value varied' : ''}${fresh ? ', new strings' : ''})`);
+  if (phases) {
+    const [h, p1, b, p2] = med.parts.map((x) => x.toFixed(1));
+    console.log(`  that loop, µs per request: head variables ${h}, phase 1 ${p1}, body variables ${b}, phase 2 ${p2}`);
+  }
+  if (ruleTop > 0) {
+    const top = [...ruleNs].sort((a, b) => b[1] - a[1]).slice(0, ruleTop);
+    console.log(`  slowest rules, µs per request: ${top.map(([id, ns]) => `${id} ${(ns / (N * REPEAT) / 1000).toFixed(2)}`).join(', ')}`);
+  }
 }
 
 const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined;

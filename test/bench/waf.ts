@@ -21,6 +21,10 @@
 // a worktree of the commit before, built), measured in the same rounds; its
 // rows read "on (base)", with their ratio to the same WAF-off runs.
 //
+// BENCH_GATEWAY_NODE_ARGS: more node flags for every gateway, e.g.
+// `--import ./test/bench/lib/waf-phase-timer.mjs` (the WAF's phases timed
+// inside the gateway) with BENCH_STDOUT_DIR to keep what they print.
+//
 // Detection (against the WAF-on gateway): CRS's own go-ftw regression tests
 // for 930-944 at the paranoia level (test/waf/ftw.ts), libinjection's SQLi and
 // XSS lists as a query value and as a form body, and the false-positive sets:
@@ -40,6 +44,7 @@ import { report } from './lib/report.js';
 const only = optString('only');
 const o = { ...runOptions(), paranoia: opt('paranoia', 1) };
 const BASE = optString('base');
+const GATEWAY_NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
 type TargetName = 'waf-off' | 'waf-on' | 'waf-on-base';
 
 /** The pid of the gateway itself (taskset execs it, so it is the child's pid). */
@@ -126,7 +131,7 @@ async function main(): Promise<void> {
         const port = await freePort();
         const file = join(dir, `${k.name}.yaml`);
         writeFileSync(file, gatewayConfig(port, await freePort(), upPort, k.waf));
-        const child = start(k.name, process.execPath, [...NODE_FLAGS, k.cli, 'start', '--config', file, '--workers', '1'], gwCpu);
+        const child = start(k.name, process.execPath, [...NODE_FLAGS, ...GATEWAY_NODE_ARGS, k.cli, 'start', '--config', file, '--workers', '1'], gwCpu);
         await waitForPort(port, k.name);
         out.push({ name: k.name, port, child });
       }
