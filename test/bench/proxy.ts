@@ -536,6 +536,8 @@ async function main(): Promise<void> {
 
   const med = (name: string, f: (r: Throughput) => number): number => median(thr.get(name)!.map(f));
   const pmed = (name: string, f: (r: Paced) => number): number => median(pac.get(name)!.map(f));
+  /** Round by round, f of target `a` over f of target `b` (the same rounds, the same order). */
+  const roundRatios = (a: string, b: string, f: (r: Throughput) => number): number[] => thr.get(a)!.map((r, i) => f(r) / f(thr.get(b)![i]!));
   const directP99 = pmed('direct', (r) => r.service.p99);
   const directDueP99 = pmed('direct', (r) => r.fromDue.p99);
   const pacedCell = (t: Target, f: () => string): string => (pac.get(t.name)!.length ? f() : '-');
@@ -567,7 +569,7 @@ async function main(): Promise<void> {
       if (thr.has('fastify')) {
         // The medians of each target's rounds, and the ratio round by round: @fastify/http-proxy's
         // own cost swings between rounds (90-200 us per request in one run), so both are shown.
-        const perRound = thr.get('meshgate')!.map((r, i) => r.rps / thr.get('fastify')![i]!.rps);
+        const perRound = roundRatios('meshgate', 'fastify', (r) => r.rps);
         ratios.push(`meshgate / @fastify/http-proxy throughput: ${f2(mg / med('fastify', (r) => r.rps))}x (target >= 2x); median of per-round ratios ${f2(median(perRound))}x (per round ${perRound.map(f2).join(', ')})`);
         ratios.push(`  CPU per request, @fastify/http-proxy / meshgate: ${f2(med('fastify', (r) => r.cpuUsPerReq) / med('meshgate', (r) => r.cpuUsPerReq))}x`);
       }
@@ -576,8 +578,7 @@ async function main(): Promise<void> {
       report({ bench: 'proxy', metric: 'meshgate CPU us/req', value: med('meshgate', (r) => r.cpuUsPerReq), unit: 'us' });
       for (const other of ['fastify', 'nginx', 'meshgate-base']) {
         if (!thr.has(other)) continue;
-        const perRound = thr.get('meshgate')!.map((r, i) => r.rps / thr.get(other)![i]!.rps);
-        report({ bench: 'proxy', metric: `meshgate req/s (vs ${other})`, value: mg, baseline: med(other, (r) => r.rps), unit: 'req/s', note: `median of per-round ratios ${f2(median(perRound))}` });
+        report({ bench: 'proxy', metric: `meshgate req/s (vs ${other})`, value: mg, baseline: med(other, (r) => r.rps), unit: 'req/s', note: `median of per-round ratios ${f2(median(roundRatios('meshgate', other, (r) => r.rps)))}` });
       }
     }
     const added = pmed('meshgate', (r) => r.service.p99) - directP99;
@@ -590,12 +591,12 @@ async function main(): Promise<void> {
     // Per core: CPU time per request, access log off on both sides (decisions: like with like).
     const mine = med('meshgate-nolog', (r) => r.cpuUsPerReq);
     const theirs = med('nginx', (r) => r.cpuUsPerReq);
-    const perRound = thr.get('meshgate-nolog')!.map((r, i) => f2(r.cpuUsPerReq / thr.get('nginx')![i]!.cpuUsPerReq));
+    const perRound = roundRatios('meshgate-nolog', 'nginx', (r) => r.cpuUsPerReq).map(f2);
     ratios.push(`CPU per request, meshgate (access log off) / nginx (access log off): ${f2(mine / theirs)}x (goal <= 3x; per round ${perRound.join(', ')})`);
     report({ bench: 'proxy', metric: 'CPU us/req, meshgate access log off (vs nginx, access log off)', value: mine, baseline: theirs, unit: 'us' });
   }
   if (!o.pacedOnly && thr.has('meshgate-10k') && thr.has('meshgate-nolog')) {
-    const perRound = thr.get('meshgate-10k')!.map((r, i) => f2(r.rps / thr.get('meshgate-nolog')![i]!.rps));
+    const perRound = roundRatios('meshgate-10k', 'meshgate-nolog', (r) => r.rps).map(f2);
     const ratio = med('meshgate-10k', (r) => r.rps) / med('meshgate-nolog', (r) => r.rps);
     ratios.push(`throughput with 10,000 more routes / with one: ${f2(ratio)}x (goal >= 0.9x; per round ${perRound.join(', ')})`);
     report({ bench: 'proxy', metric: 'meshgate req/s, 10,000 routes (vs 1 route)', value: med('meshgate-10k', (r) => r.rps), baseline: med('meshgate-nolog', (r) => r.rps), unit: 'req/s' });
