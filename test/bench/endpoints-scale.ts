@@ -58,7 +58,7 @@ import { endpointCount, startGateway, versionSum, workerViews, type GatewayProc 
 import { remoteMemory } from './lib/inspector.js';
 import { startNacosDoubleProcess, type NacosDoubleProcess } from './lib/nacos-double.js';
 import { runPaced, type PacedResult } from './lib/paced.js';
-import { cpuSeconds, freePort, HELLO_UPSTREAM_JS, machineCpu, ROOT, rssMb, runProcess, startProcess, stopAll, waitForPort } from './lib/procs.js';
+import { cpuSeconds, freePort, HELLO_UPSTREAM_JS, lastJsonLine, machineCpu, ROOT, rssMb, runProcess, startProcess, stopAll, waitForPort } from './lib/procs.js';
 import { loadAvg, median, report } from './lib/report.js';
 
 const SERVICES = opt('services', 10_000);
@@ -165,8 +165,7 @@ const LATENESS = flag('lateness');
 
 async function latenessRun(): Promise<Lateness | undefined> {
   if (!LATENESS) return undefined;
-  const out = await runProcess(process.execPath, [join(ROOT, 'test/bench/lib/timer-lateness.mjs'), String(WARMUP + SECONDS)], undefined);
-  return JSON.parse(out.trim().split('\n').pop()!) as Lateness;
+  return lastJsonLine<Lateness>(await runProcess(process.execPath, [join(ROOT, 'test/bench/lib/timer-lateness.mjs'), String(WARMUP + SECONDS)], undefined));
 }
 
 

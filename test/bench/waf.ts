@@ -37,14 +37,13 @@ import { formatCorpusReport, runCorpus } from '../waf/corpus.js';
 import { freePort } from '../helpers/upstream.js';
 import { parseWrk, type MeasuredRun } from './lib/wrk.js';
 import { formatFtwReport, runFtw } from '../waf/ftw.js';
-import { cpuSeconds, NODE_FLAGS, ROOT, stopAll, stopProcess, runProcess as run, startProcess as start, waitForPort } from './lib/procs.js';
+import { cpuSeconds, GATEWAY_NODE_ARGS, NODE_FLAGS, ROOT, stopAll, stopProcess, runProcess as run, startProcess as start, waitForPort } from './lib/procs.js';
 import { argv, flag, opt, optString, runOptions } from './lib/args.js';
 import { report } from './lib/report.js';
 
 const only = optString('only');
 const o = { ...runOptions(), paranoia: opt('paranoia', 1) };
 const BASE = optString('base');
-const GATEWAY_NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
 type TargetName = 'waf-off' | 'waf-on' | 'waf-on-base';
 
 /** The pid of the gateway itself (taskset execs it, so it is the child's pid). */

@@ -5,7 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, NODE_FLAGS, ROOT, startProcess, stopProcess, waitForPort } from './procs.js';
+import { freePort, GATEWAY_NODE_ARGS, NODE_FLAGS, ROOT, startProcess, stopProcess, waitForPort } from './procs.js';
 
 export interface GatewayProc {
   child: ChildProcess;
@@ -45,8 +45,7 @@ export async function startGateway(name: string, parts: GatewayConfigParts, o: {
   writeFileSync(configFile, JSON.stringify(gatewayConfig(port, admin, parts)));
   const cli = join(o.dist ?? join(ROOT, 'dist'), 'src/cli.js');
   // BENCH_GATEWAY_NODE_ARGS: extra node flags for the gateway (e.g. --perf-basic-prof to profile it with perf).
-  const extra = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const args = [...NODE_FLAGS, ...extra, ...(inspectPort ? [`--inspect=127.0.0.1:${inspectPort}`] : []), cli, 'start', '--config', configFile, '--workers', String(o.workers ?? 1)];
+  const args = [...NODE_FLAGS, ...GATEWAY_NODE_ARGS, ...(inspectPort ? [`--inspect=127.0.0.1:${inspectPort}`] : []), cli, 'start', '--config', configFile, '--workers', String(o.workers ?? 1)];
   const child = startProcess(name, process.execPath, args, o.cpu);
   await waitForPort(port, name, 120_000, child);
   await waitForPort(admin, `${name} admin`, 120_000, child);

@@ -3,7 +3,7 @@
 // parsed. For the benches that compare a gateway's latency quiet and under
 // something (churn, the console's reads).
 import { join } from 'node:path';
-import { ROOT, runProcess } from './procs.js';
+import { lastJsonLine, ROOT, runProcess } from './procs.js';
 
 export interface Latencies {
   p50: number;
@@ -27,5 +27,5 @@ export interface PacedResult {
 export async function runPaced(url: string, o: { rate: number; seconds: number; warmup: number; connections?: number }, cpu?: number): Promise<PacedResult> {
   const args = ['--import', 'tsx', join(ROOT, 'test/bench/lib/proxy-paced.ts'), '--rate', String(o.rate), '--seconds', String(o.seconds), '--warmup', String(o.warmup), '--connections', String(o.connections ?? 32), url];
   const out = await runProcess(process.execPath, args, cpu);
-  return JSON.parse(out.trim().split('\n').pop()!) as PacedResult;
+  return lastJsonLine<PacedResult>(out);
 }

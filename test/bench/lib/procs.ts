@@ -25,6 +25,14 @@ function pinned(cmd: string, args: readonly string[], cpu: number | undefined): 
  */
 export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64', '--min-semi-space-size=16'];
 
+/** BENCH_GATEWAY_NODE_ARGS: more node flags for every meshgate a bench starts (e.g. --trace-gc, --import a timer). */
+export const GATEWAY_NODE_ARGS: readonly string[] = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
+
+/** The JSON a child printed as its last line (the benches' child tools report that way). */
+export function lastJsonLine<T>(out: string): T {
+  return JSON.parse(out.trim().split('\n').pop()!) as T;
+}
+
 /** Waits until something listens on 127.0.0.1:port; with `child`, fails at once if it exits first. */
 export async function waitForPort(port: number, name: string, timeoutMs = 60_000, child?: ChildProcess): Promise<void> {
   const deadline = Date.now() + timeoutMs;
