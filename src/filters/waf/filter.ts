@@ -13,6 +13,7 @@ import type { Transaction, Verdict, WafMatch } from './engine.js';
 import { addBodyVars, buildHeadVars } from './request-vars.js';
 import type { RequestVars } from './types.js';
 import { DEFAULT_CRS_DIR, loadCrs, type CrsOptions, type RemoveTarget, type RuleSet } from './ruleset.js';
+import { atTurnEnd } from './turn-batch.js';
 
 const level = z.number().int().min(1).max(4);
 
@@ -140,6 +141,8 @@ function headerPairs(ex: Exchange): [string, string][] {
   return out;
 }
 
+const CLIENT_GONE: Rejection = { status: 499, flag: 'DC', message: 'client closed the request during inspection' };
+
 export interface WafStats {
   inspected: number;
   blocked: number;
@@ -174,6 +177,12 @@ class WafFilter implements FilterInstance {
   onRequest(ex: Exchange): FilterResult | Promise<FilterResult> {
     const rules = this.rules;
     if (rules === undefined || this.allowed(ex)) return undefined;
+    // With the other requests this turn read (turn-batch.ts).
+    return atTurnEnd(() => this.inspect(ex, rules));
+  }
+
+  private inspect(ex: Exchange, rules: RuleSet): FilterResult | Promise<FilterResult> {
+    if (ex.cancel.aborted) return CLIENT_GONE;
     this.stats.inspected++;
     const req = ex.req;
     const head = buildHeadVars({
@@ -198,7 +207,7 @@ class WafFilter implements FilterInstance {
     // Read from what upstreams would read (ex.body), so another reader placed earlier is kept in the chain.
     const src = ex.body;
     return readBodyPrefix(src, this.cfg.bodyLimit, ex.cancel).then((prefix): FilterResult => {
-      if (prefix.aborted) return { status: 499, flag: 'DC', message: 'client closed the request during inspection' };
+      if (prefix.aborted) return CLIENT_GONE;
       // The upstream gets every byte read here, then the rest of the request.
       ex.bodySource = new ReplayBody(prefix, src);
       return this.inspectBody(ex, head, tx, prefix.chunks.length === 1 ? prefix.chunks[0]! : Buffer.concat(prefix.chunks, prefix.size));

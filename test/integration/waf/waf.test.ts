@@ -182,6 +182,48 @@ describe('waf filter', () => {
     assert.deepEqual(seen.slice(before).map((x) => x.body), [order.toString(), second.toString()]);
   });
 
+  it('requests on many connections arriving together each get their own verdict (inspected as one batch at the end of the turn)', async () => {
+    const { port } = new URL(base);
+    const UA = 'user-agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0\r\naccept: */*\r\n';
+    const json = (i: number, evil: boolean) => JSON.stringify(evil ? { q: `x' UNION SELECT password FROM users WHERE id=${i}--` } : { sku: `SKU-${i}`, qty: i });
+    const socks = await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        const s = net.connect(Number(port), '127.0.0.1');
+        s.on('error', () => undefined);
+        await once(s, 'connect');
+        return s;
+      }),
+    );
+    // The gateway has accepted every connection before any request is sent.
+    await new Promise((r) => setTimeout(r, 50));
+    const before = seen.length;
+    const answers = socks.map((s) => {
+      const chunks: Buffer[] = [];
+      s.on('data', (c: Buffer) => chunks.push(c));
+      return new Promise<string>((r) => s.on('close', () => r(Buffer.concat(chunks).toString('latin1'))));
+    });
+    // Every request written in one synchronous loop, then this process (the
+    // gateway runs in it) held for 50 ms: by the next poll all of them have
+    // arrived, so the gateway reads them in one turn and inspects them as one batch.
+    socks.forEach((s, i) => {
+      const evil = i % 3 === 1;
+      const body = json(i, evil);
+      s.write(`POST /api/orders/${i} HTTP/1.1\r\nhost: x\r\n${UA}content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    });
+    const until = Date.now() + 50;
+    while (Date.now() < until);
+    const got = await Promise.all(answers);
+    got.forEach((raw, i) => {
+      const evil = i % 3 === 1;
+      assert.match(raw, evil ? /^HTTP\/1\.1 403 / : /^HTTP\/1\.1 200 /, `request ${i}: ${raw.slice(0, 80)}`);
+      if (evil) assert.match(raw, /x-meshgate-flag: WAF/i);
+      else assert.match(raw, new RegExp(`"path":"/api/orders/${i}"`));
+    });
+    const passed = seen.slice(before).map((x) => x.path).sort();
+    const expected = socks.map((_, i) => i).filter((i) => i % 3 !== 1).map((i) => `/api/orders/${i}`).sort();
+    assert.deepEqual(passed, expected, 'the upstream saw exactly the benign requests');
+  });
+
   it('refuses a body over bodyLimit with 413 by default', async () => {
     const r = await post('/form', `a=${'x'.repeat(70 * 1024)}`, 'application/x-www-form-urlencoded');
     assert.equal(r.status, 413);
