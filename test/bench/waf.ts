@@ -2,7 +2,7 @@
 //
 //   npx tsx test/bench/waf.ts [--rounds 3] [--seconds 8] [--warmup 3] [--connections 32]
 //                             [--paranoia 1] [--no-build] [--no-pin] [--only cost|detection]
-//                             [--base DIR]
+//                             [--base DIR] [--vary]
 //
 // Cost: two meshgate processes as users start them, started anew every round (`node dist/src/cli.js
 // start --workers 1`, access log off), identical but for one global
@@ -16,6 +16,12 @@
 // gateway process (from /proc). On a 2-core machine the gateways run on CPU 1
 // and wrk and the upstream on CPU 0 (taskset) unless --no-pin, so the
 // generator never competes with the process it measures.
+//
+// --vary: every request carries values no request before it had (a counter
+// from a random start in the GET's page and q, and in the POST's order id,
+// SKUs, customer name, e-mail, street and note), as real traffic does, where
+// the default repeats one request and the WAF's per-value caches answer
+// most of it.
 //
 // --base DIR: a third gateway, WAF on, run from another build (DIR/dist/src/cli.js:
 // a worktree of the commit before, built), measured in the same rounds; its
@@ -44,6 +50,8 @@ import { report } from './lib/report.js';
 const only = optString('only');
 const o = { ...runOptions(), paranoia: opt('paranoia', 1) };
 const BASE = optString('base');
+/** --vary: new values in every request (the query's page and q; the order's ids, names, addresses), as real traffic has, so no cache of the WAF's sees a value twice. */
+const VARY = flag('vary');
 type TargetName = 'waf-off' | 'waf-on' | 'waf-on-base';
 
 /** The pid of the gateway itself (taskset execs it, so it is the child's pid). */
@@ -55,13 +63,20 @@ type Result = MeasuredRun;
 
 const UA = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
 
-/** A realistic 2 KiB JSON order. */
+/** A realistic 2 KiB JSON order; with --vary, `{n}` in its ids, names and addresses (wrkScript puts a new number there per request). */
 function orderJson(): string {
+  const n = VARY ? '{n}' : '';
   const items = [];
   for (let i = 0; items.length < 14; i++) {
-    items.push({ sku: `SKU-${1000 + i}`, name: `Running shoe model ${i}`, qty: (i % 3) + 1, price: 59.9 + i, color: ['blue', 'black', 'white'][i % 3] });
+    items.push({ sku: `SKU-${1000 + i}${n}`, name: `Running shoe model ${i}`, qty: (i % 3) + 1, price: 59.9 + i, color: ['blue', 'black', 'white'][i % 3] });
   }
-  const body = { orderId: '9f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b', customer: { name: 'Jane Doe', email: 'jane.doe@example.com', phone: '+1 555 0100' }, shipping: { street: '12 Main Street', city: 'Springfield', zip: '12345', country: 'US' }, items, note: 'Please leave the parcel at the front door.' };
+  const body = {
+    orderId: VARY ? '9f1c2d3e-4b5a-6978-8a9b-{n}' : '9f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b',
+    customer: { name: `Jane Doe${n}`, email: `jane.doe${n}@example.com`, phone: '+1 555 0100' },
+    shipping: { street: `12${n} Main Street`, city: 'Springfield', zip: '12345', country: 'US' },
+    items,
+    note: `Please leave the parcel at the front door.${n}`,
+  };
   let s = JSON.stringify(body);
   while (Buffer.byteLength(s) < 2048) {
     body.note += ' Thanks!';
@@ -75,6 +90,15 @@ function wrkScript(dir: string, kind: 'get' | 'post'): string {
   const lines = [`wrk.headers["User-Agent"] = "${UA}"`, 'wrk.headers["Accept"] = "application/json, text/plain, */*"', 'wrk.headers["Accept-Language"] = "en-US,en;q=0.9"'];
   if (kind === 'post') {
     lines.push('wrk.method = "POST"', `wrk.body = [[${orderJson()}]]`, 'wrk.headers["Content-Type"] = "application/json"');
+  }
+  if (VARY) {
+    // A number no earlier run used (the warm-up run is another wrk process): every value below is new to the gateway.
+    lines.push('math.randomseed(os.time())', 'local n = math.random(1, 1000000000) * 1000');
+    if (kind === 'get') {
+      lines.push('request = function()', '  n = n + 1', '  local s = tostring(n)', '  return wrk.format(nil, "/api/items?page=" .. s .. "&sort=-created&q=blue+running+shoes+" .. s .. "&category=footwear")', 'end');
+    } else {
+      lines.push('local body = wrk.body', 'request = function()', '  n = n + 1', '  return wrk.format(nil, nil, nil, (body:gsub("{n}", tostring(n))))', 'end');
+    }
   }
   writeFileSync(file, lines.join('\n') + '\n');
   return file;
@@ -145,7 +169,7 @@ async function main(): Promise<void> {
       lines.push(s);
       process.stdout.write(`${s}\n`);
     };
-    say(`# WAF benchmark (${new Date().toISOString()}), paranoia ${o.paranoia}, meshgate --workers 1, access log off`);
+    say(`# WAF benchmark (${new Date().toISOString()}), paranoia ${o.paranoia}, meshgate --workers 1, access log off${VARY ? ', new values in every request (--vary)' : ''}`);
     if (only !== 'detection') {
       const scripts = { get: wrkScript(dir, 'get'), post: wrkScript(dir, 'post') };
       const res: Record<string, Record<string, Result[]>> = { get: { 'waf-off': [], 'waf-on': [], 'waf-on-base': [] }, post: { 'waf-off': [], 'waf-on': [], 'waf-on-base': [] } };
@@ -178,7 +202,7 @@ async function main(): Promise<void> {
         const offP99 = median(off.map((r) => r.p99));
         const onP99 = median(on.map((r) => r.p99));
         const ratios = on.map((r, i) => r.rps / off[i]!.rps);
-        const label = kind === 'get' ? 'GET with a 4-field query' : 'POST 2 KiB JSON';
+        const label = (kind === 'get' ? 'GET with a 4-field query' : 'POST 2 KiB JSON') + (VARY ? ', new values' : '');
         say(`| ${label} | off | ${offRps.toFixed(0)} | | ${median(off.map((r) => r.p50)).toFixed(2)} | ${offP99.toFixed(2)} | | ${median(off.map((r) => r.cpuUsPerReq)).toFixed(1)} |`);
         report({ bench: 'waf', metric: `${label} req/s, WAF on (vs off)`, value: onRps, baseline: offRps, ratio: median(ratios), unit: 'req/s', note: 'ratio: median of per-round ratios' });
         report({ bench: 'waf', metric: `${label} CPU us/req, WAF on (vs off)`, value: median(on.map((r) => r.cpuUsPerReq)), baseline: median(off.map((r) => r.cpuUsPerReq)), unit: 'us' });
