@@ -1170,14 +1170,17 @@ export class Transaction {
       const compiled = op.compiled ?? this.dynamicOperator(op);
       // ctl:ruleRemoveTarget* name rules by id or tag: chained rules have neither.
       const removals = top ? this.targetRemovals?.[rule.index] : undefined;
-      for (const t of rule.targets) {
+      const targets = rule.targets;
+      for (let i = 0; i < targets.length; i++) {
+        const t = targets[i]!;
         if (removals !== undefined && removedWhole(removals, t)) continue;
         if (this.evalTarget(rule, top, t, compiled, removals)) matched = true;
       }
     }
     if (!matched) return false;
     if (rule.chain && !this.evalRule(rule.chain, false)) return false;
-    for (const c of rule.ctls) this.runCtl(c);
+    const ctls = rule.ctls;
+    for (let i = 0; i < ctls.length; i++) this.runCtl(ctls[i]!);
     if (top) this.finish(rule);
     return true;
   }
@@ -1288,7 +1291,11 @@ export class Transaction {
     if (t.count) {
       let n = 0;
       if (!filter) n = list.length;
-      else for (const e of list) if ((!select || selects(t, e.name)) && !isExcluded(t, e.name, removals)) n++;
+      else
+        for (let i = 0; i < list.length; i++) {
+          const e = list[i]!;
+          if ((!select || selects(t, e.name)) && !isExcluded(t, e.name, removals)) n++;
+        }
       return this.test(rule, top, '', t.raw, String(n), op);
     }
     let matched = false;
@@ -1463,7 +1470,9 @@ export class Transaction {
   }
 
   private flushRejected(): void {
-    for (const kt of this.rejectedTargets) {
+    const rejectedTargets = this.rejectedTargets;
+    for (let i = 0; i < rejectedTargets.length; i++) {
+      const kt = rejectedTargets[i]!;
       const b = this.rejected[kt.id]!;
       this.rejected[kt.id] = undefined;
       const t = kt.t;
@@ -1964,7 +1973,9 @@ export class Transaction {
   }
 
   private runSetvars(rule: CompiledRule): void {
-    for (const s of rule.setvars) {
+    const setvars = rule.setvars;
+    for (let i = 0; i < setvars.length; i++) {
+      const s = setvars[i]!;
       const name = typeof s.key === 'string' ? s.key : this.expand(s.key);
       const lk = s.lkey ?? lowerAscii(name);
       switch (s.op) {
@@ -2232,7 +2243,8 @@ function mayMatchList(op: PrefilteredOperator, u: ListHits): boolean {
 }
 
 function removedWhole(removals: readonly RuntimeRemoval[], t: Target): boolean {
-  for (const r of removals) {
+  for (let i = 0; i < removals.length; i++) {
+    const r = removals[i]!;
     if (r.name !== t.name || r.keyRx !== undefined) continue;
     // `ctl:ruleRemoveTargetById=1;ARGS` drops the target; `...;ARGS:x` drops only the target `ARGS:x` as a whole if it was written so.
     if (r.key === undefined || (t.key !== undefined && r.key === t.key)) return true;
@@ -2242,14 +2254,21 @@ function removedWhole(removals: readonly RuntimeRemoval[], t: Target): boolean {
 
 /** Whether run-time removals take any value from target `t` (see isExcluded). */
 function removesFrom(removals: readonly RuntimeRemoval[], t: Target): boolean {
-  for (const r of removals) if (r.name === t.name && (r.key !== undefined || r.keyRx !== undefined)) return true;
+  for (let i = 0; i < removals.length; i++) {
+    const r = removals[i]!;
+    if (r.name === t.name && (r.key !== undefined || r.keyRx !== undefined)) return true;
+  }
   return false;
 }
 
 function isExcluded(t: Target, name: string, removals: readonly RuntimeRemoval[] | undefined): boolean {
-  if (t.excludes !== undefined) for (const x of t.excludes) if (selects(x, name)) return true;
+  const excludes = t.excludes;
+  if (excludes !== undefined) for (let i = 0; i < excludes.length; i++) if (selects(excludes[i]!, name)) return true;
   if (removals !== undefined) {
-    for (const r of removals) if (r.name === t.name && (r.key !== undefined || r.keyRx !== undefined) && selects(r, name)) return true;
+    for (let i = 0; i < removals.length; i++) {
+      const r = removals[i]!;
+      if (r.name === t.name && (r.key !== undefined || r.keyRx !== undefined) && selects(r, name)) return true;
+    }
   }
   return false;
 }
