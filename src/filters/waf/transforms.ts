@@ -549,41 +549,70 @@ export function cmdLine(input: string): string {
     if ((code === 0x20 || code === 0x2f || code === 0x28) && start > 0 && input.charCodeAt(start - 1) === 0x20) break;
   }
   if (start === n) return input;
-  let out = input.slice(0, start);
+  // The rest is built as char codes (one string at the end, not one per char).
+  const buf = codeBuffer(n);
+  let o = 0;
+  for (let i = 0; i < start; i++) buf[o++] = input.charCodeAt(i);
   let space = start > 0 && input.charCodeAt(start - 1) === 0x20;
   for (let i = start; i < n; i++) {
-    const c = input[i];
-    switch (c) {
-      case '"':
-      case "'":
-      case '\\':
-      case '^':
+    const code = input.charCodeAt(i);
+    switch (code) {
+      case 0x22: // "
+      case 0x27: // '
+      case 0x5c: // \
+      case 0x5e: // ^
         break;
-      case ' ':
-      case ',':
-      case ';':
-      case '\t':
-      case '\r':
-      case '\n':
+      case 0x20:
+      case 0x2c: // ,
+      case 0x3b: // ;
+      case 0x09:
+      case 0x0d:
+      case 0x0a:
         if (!space) {
-          out += ' ';
+          buf[o++] = 0x20;
           space = true;
         }
         break;
-      case '/':
-      case '(':
-        if (space) out = out.slice(0, -1);
+      case 0x2f: // /
+      case 0x28: // (
+        if (space) o--;
         space = false;
-        out += c;
+        buf[o++] = code;
         break;
-      default: {
-        const code = c.charCodeAt(0);
-        out += code >= 0x41 && code <= 0x5a ? String.fromCharCode(code + 32) : c;
+      default:
+        buf[o++] = code >= 0x41 && code <= 0x5a ? code + 32 : code;
         space = false;
-      }
     }
   }
-  return out === input ? input : out;
+  return codesToString(buf, o);
+}
+
+/** A scratch buffer of at least n char codes, reused (its contents are only read up to what was written). */
+let scratch = new Uint16Array(4096);
+function codeBuffer(n: number): Uint16Array {
+  if (scratch.length < n) scratch = new Uint16Array(Math.max(n, scratch.length * 2));
+  return scratch;
+}
+
+/** Latin-1 bytes for codesToString: request values are byte strings, so this is the usual path. */
+let latin1 = Buffer.allocUnsafe(4096);
+
+/** The string of the first n codes of buf. */
+function codesToString(buf: Uint16Array, n: number): string {
+  if (latin1.length < n) latin1 = Buffer.allocUnsafe(Math.max(n, latin1.length * 2));
+  for (let i = 0; i < n; i++) {
+    const c = buf[i]!;
+    if (c > 0xff) return wideToString(buf, n);
+    latin1[i] = c;
+  }
+  return latin1.toString('latin1', 0, n);
+}
+
+/** codesToString for codes above 0xff (String.fromCharCode takes a bounded argument list: 8,192 at a time). */
+function wideToString(buf: Uint16Array, n: number): string {
+  let out = '';
+  for (let i = 0; i < n; i += 8192) out += String.fromCharCode.apply(null, buf.subarray(i, Math.min(n, i + 8192)) as unknown as number[]);
+  return out;
 }
 
 // --- paths -----------------------------------------------------------------------
