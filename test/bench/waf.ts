@@ -85,6 +85,10 @@ function orderJson(): string {
   return s;
 }
 
+const PATHS = { get: '/api/items?page=2&sort=-created&q=blue+running+shoes&category=footwear', post: '/api/orders' } as const;
+/** With --vary: the same requests, `{n}` where each gets a new number. */
+const VARY_PATHS = { get: '/api/items?page={n}&sort=-created&q=blue+running+shoes+{n}&category=footwear', post: PATHS.post } as const;
+
 function wrkScript(dir: string, kind: 'get' | 'post'): string {
   const file = join(dir, `${kind}.lua`);
   const lines = [`wrk.headers["User-Agent"] = "${UA}"`, 'wrk.headers["Accept"] = "application/json, text/plain, */*"', 'wrk.headers["Accept-Language"] = "en-US,en;q=0.9"'];
@@ -92,19 +96,25 @@ function wrkScript(dir: string, kind: 'get' | 'post'): string {
     lines.push('wrk.method = "POST"', `wrk.body = [[${orderJson()}]]`, 'wrk.headers["Content-Type"] = "application/json"');
   }
   if (VARY) {
-    // A number no earlier run used (the warm-up run is another wrk process): every value below is new to the gateway.
-    lines.push('math.randomseed(os.time())', 'local n = math.random(1, 1000000000) * 1000');
-    if (kind === 'get') {
-      lines.push('request = function()', '  n = n + 1', '  local s = tostring(n)', '  return wrk.format(nil, "/api/items?page=" .. s .. "&sort=-created&q=blue+running+shoes+" .. s .. "&category=footwear")', 'end');
-    } else {
-      lines.push('local body = wrk.body', 'request = function()', '  n = n + 1', '  return wrk.format(nil, nil, nil, (body:gsub("{n}", tostring(n))))', 'end');
-    }
+    // `{n}` in the path and the body becomes a number no earlier request had
+    // (the warm-up run is another wrk process, hence the random start).
+    lines.push(
+      'math.randomseed(os.time())',
+      'local n = math.random(1, 1000000000) * 1000',
+      `local path = "${VARY_PATHS[kind]}"`,
+      'local body = wrk.body',
+      'request = function()',
+      '  n = n + 1',
+      '  local s = tostring(n)',
+      '  return wrk.format(nil, (path:gsub("{n}", s)), nil, body and (body:gsub("{n}", s)))',
+      'end',
+    );
   }
   writeFileSync(file, lines.join('\n') + '\n');
   return file;
 }
 
-const PATHS = { get: '/api/items?page=2&sort=-created&q=blue+running+shoes&category=footwear', post: '/api/orders' } as const;
+
 
 async function measure(url: string, script: string, pid: number, cpu: number | undefined): Promise<Result> {
   await run('wrk', ['-t1', `-c${o.connections}`, `-d${o.warmup}s`, '-s', script, url], cpu);
