@@ -356,7 +356,7 @@ class Slots {
   nm: Bits | undefined = undefined;
   /** How many times `nm` has gained bits (see SlotCache.knownFor): it only grows. */
   nmv = 0;
-  /** The string itself, when a SlotCache keeps it under a sample (see sampleKey). */
+  /** The string itself, when it is found under a sample of it (see slotKey). */
   long: string | undefined = undefined;
 }
 
@@ -401,6 +401,9 @@ class SlotCache {
   /** Known sets of recent value lists (see knownFor), oldest first overwritten. */
   private readonly known: (KnownList | undefined)[] = new Array<KnownList | undefined>(KNOWN_LISTS);
   private knownNext = 0;
+  /** Strings seen once and not kept (see seenBefore), in two generations like the kept ones. */
+  private seenCur = new Map<string, true>();
+  private seenOld = new Map<string, true>();
   constructor(readonly index: FactorIndex) {}
 
   /**
@@ -431,20 +434,44 @@ class SlotCache {
     this.knownNext = (this.knownNext + 1) % KNOWN_LISTS;
   }
 
-  get(v: string): Slots {
-    // A long string (a body) is found by a sample of it and then compared
-    // whole: hashing it costs its length (3.5 µs for 2 KiB in a gateway),
-    // and a body seen before is rarer than one that is not.
-    const k = v.length > LONG_STRING ? sampleKey(v) : v;
-    // What the Slots under `k` must hold to be `v`'s (another string may share a long one's sample).
+  /** The kept Slots of the string `v` whose key (see slotKey) is `k`, if any. */
+  find(k: string, v: string): Slots | undefined {
     const long = k === v ? undefined : v;
     let sl = this.cur.get(k);
     if (sl !== undefined && sl.long === long) return sl;
     sl = this.old.get(k);
-    if (sl === undefined || sl.long !== long) {
-      sl = new Slots(this);
-      sl.long = long;
+    if (sl === undefined || sl.long !== long) return undefined;
+    this.put(k, v, sl);
+    return sl;
+  }
+
+  /**
+   * Whether a string not kept (see find) is to be kept now: a string is kept
+   * from the second time it is seen (within the last SHARED_GENERATION
+   * strings or so), the first time it is only noted (a long one by its key).
+   * A value that never comes back (an order id, a search, a note) then dies
+   * with its request instead of being copied into the old generation with
+   * what was derived from it; one that comes back is kept from then on.
+   */
+  seenBefore(k: string): boolean {
+    if (this.seenCur.get(k) !== undefined || this.seenOld.get(k) !== undefined) return true;
+    if (this.seenCur.size >= SHARED_GENERATION) {
+      this.seenOld = this.seenCur;
+      this.seenCur = new Map();
     }
+    this.seenCur.set(k, true);
+    return false;
+  }
+
+  /** New kept Slots for `v` (key `k`). */
+  keep(k: string, v: string): Slots {
+    const sl = new Slots(this);
+    sl.long = k === v ? undefined : v;
+    this.put(k, v, sl);
+    return sl;
+  }
+
+  private put(k: string, v: string, sl: Slots): void {
     if (this.cur.size >= SHARED_GENERATION || this.chars >= SHARED_GENERATION_CHARS) {
       this.old = this.cur;
       this.cur = new Map();
@@ -452,8 +479,17 @@ class SlotCache {
     }
     this.cur.set(k, sl);
     this.chars += v.length;
-    return sl;
   }
+}
+
+/**
+ * A string's key in a SlotCache and in a transaction's own map: a long string
+ * (a body) is found by a sample of it and then compared whole (Slots.long):
+ * hashing it costs its length (3.5 µs for 2 KiB in a gateway), and a body
+ * seen before is rarer than one that is not.
+ */
+function slotKey(v: string): string {
+  return v.length > LONG_STRING ? sampleKey(v) : v;
 }
 
 /** Strings longer than this are keyed in a SlotCache by sampleKey. */
@@ -864,9 +900,9 @@ export class Transaction {
   private readonly tx: TxVars;
   /** Per collection list: its entries by lower-cased key (lists the body left unchanged keep theirs into phase 2). */
   private readonly keyIndex = new Map<readonly VarEntry[], Map<string, VarEntry[]>>();
-  /** Transformation results per input string: slot = transformation id. */
-  private readonly tcache = new Map<string, Slots>();
-  /** The same for short strings, kept across requests (see SlotCache); undefined without prefilters. */
+  /** This transaction's own Slots (see ownSlots), by slotKey: strings its SlotCache does not keep, and what they transform into. */
+  private readonly own = new Map<string, Slots>();
+  /** Slots of strings up to SHARED_MAX_LENGTH seen more than once, kept across requests (see SlotCache); undefined without prefilters. */
   private readonly shared: SlotCache | undefined;
   /** The same, per entry of a collection list (saves hashing the value on every rule). */
   private readonly rows = new Map<readonly VarEntry[], Slots[]>();
@@ -1930,7 +1966,8 @@ export class Transaction {
    * case-folded) is taken over instead of scanning `out` again.
    */
   private stepSlots(fn: Transform, fromSlots: Slots, from: string, out: string): Slots {
-    const sl = this.slotsOf(out);
+    // What a string not kept (see SlotCache.seenBefore) transforms into is not kept either: it would keep nothing useful.
+    const sl = fromSlots.owner === undefined ? this.ownSlots(out) : this.slotsOf(out);
     if (sl.hits !== undefined || fromSlots.hits === undefined || !this.prefilter) return sl;
     if (this.changes(transformTrigger(fn), from, fromSlots)) return sl;
     sl.hits = fromSlots.hits;
@@ -1963,13 +2000,26 @@ export class Transaction {
   }
 
   private slotsOf(v: string): Slots {
-    if (this.shared !== undefined && v.length <= SHARED_MAX_LENGTH) return this.shared.get(v);
-    let slots = this.tcache.get(v);
-    if (slots === undefined) {
-      slots = new Slots(undefined);
-      this.tcache.set(v, slots);
+    const shared = this.shared;
+    if (shared === undefined || v.length > SHARED_MAX_LENGTH) return this.ownSlots(v);
+    const k = slotKey(v);
+    const kept = shared.find(k, v);
+    if (kept !== undefined) return kept;
+    const mine = this.own.get(k);
+    if (mine !== undefined && mine.long === (k === v ? undefined : v)) return mine;
+    return shared.seenBefore(k) ? shared.keep(k, v) : this.ownSlots(v, k);
+  }
+
+  /** This transaction's own Slots of `v` (never kept across requests), by its key `k` (see slotKey). */
+  private ownSlots(v: string, k = slotKey(v)): Slots {
+    const long = k === v ? undefined : v;
+    let sl = this.own.get(k);
+    if (sl === undefined || sl.long !== long) {
+      sl = new Slots(undefined);
+      sl.long = long;
+      this.own.set(k, sl);
     }
-    return slots;
+    return sl;
   }
 
   private runSetvars(rule: CompiledRule): void {

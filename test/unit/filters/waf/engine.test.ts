@@ -529,20 +529,27 @@ test('a value known not to match under one route is still matched under another 
   }
 });
 
-test('a repeated benign request runs almost no operators the second time, with the same verdict; an attack in one of its values still blocks', () => {
+test('a benign request seen before runs almost no operators from its third sighting, with the same verdict; an attack in one of its values still blocks', () => {
   const rs = crs.derive({});
   const form = 'note=' + 'Please leave the parcel at the front door. '.repeat(12);
   const headers: [string, string][] = [...BROWSER, ['Content-Type', 'application/x-www-form-urlencoded'], ['Content-Length', String(form.length)]];
   const req: Req = { method: 'POST', target: '/api/items?page=2&sort=-created&q=blue+running+shoes&category=footwear', form, headers };
   const first = run(rs, req);
-  const again = run(rs, req);
+  const second = run(rs, req);
+  const third = run(rs, req);
   assert.equal(first.blocked, false);
-  assert.deepEqual(ids(again), ids(first));
-  assert.equal(again.inboundScore, first.inboundScore);
-  // The request's values (a 500-byte form value among them) are remembered;
-  // what still runs is mostly CRS's own TX-only control rules (paranoia
-  // skips, scoring) and rules that do match (920350's numeric Host and the like).
-  assert.ok(again.stats.operators < first.stats.operators * 0.7, `operators: first ${first.stats.operators}, again ${again.stats.operators}`);
+  for (const r of [second, third]) {
+    assert.deepEqual(ids(r), ids(first));
+    assert.equal(r.inboundScore, first.inboundScore);
+  }
+  // A value seen once is not kept (it would be copied into the old
+  // generation for nothing when it never comes back): the second sighting
+  // runs the operators again, and keeps what they answered.
+  assert.ok(second.stats.operators > first.stats.operators * 0.9, `operators: first ${first.stats.operators}, second ${second.stats.operators}`);
+  // From the third, the request's values (a 500-byte form value among them)
+  // are remembered; what still runs is mostly CRS's own TX-only control rules
+  // (paranoia skips, scoring) and rules that do match (920350's numeric Host and the like).
+  assert.ok(third.stats.operators < first.stats.operators * 0.7, `operators: first ${first.stats.operators}, third ${third.stats.operators}`);
   const attack = run(rs, { ...req, target: req.target.replace('footwear', "footwear'%20union%20select%20password%20from%20users--") });
   assert.equal(attack.blocked, true);
   assert.ok(ids(attack).some((id) => id >= 942000 && id < 943000), ids(attack).join(','));
