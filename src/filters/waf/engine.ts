@@ -2237,12 +2237,15 @@ function setBit(b: Bits, id: number): void {
 
 /** Records that the string of `sl` does not match signature `sig` (see Slots.nm). */
 function learnNoMatch(sl: Slots, sig: number): void {
+  // What a transaction's own Slots would learn is read only by later requests, which never see them (see SlotCache.seenBefore).
+  if (sl.owner === undefined) return;
   setBit((sl.nm ??= []), sig);
   sl.nmv++;
 }
 
 /** Records that the string of `sl` matches none of the signatures in `b`. */
 function learnNoMatchAll(sl: Slots, b: Bits): void {
+  if (sl.owner === undefined) return;
   sl.nm = orBits(sl.nm ?? null, b);
   sl.nmv++;
 }
