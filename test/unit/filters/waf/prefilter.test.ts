@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { AhoCorasick } from '../../../../src/filters/waf/aho-corasick.js';
-import { bytePresence, clausesOfSource, containsFactor, FactorIndex, factorsOfSource, meetsClauses, rxClauses, rxFactors, valueMeetsClauses } from '../../../../src/filters/waf/prefilter.js';
+import { bytePresence, clausesOfSource, containsFactor, FactorIndex, factorsOfSource, MAX_FACTOR_CHARS, meetsClauses, rxClauses, rxFactors, valueMeetsClauses } from '../../../../src/filters/waf/prefilter.js';
 import { translatePcre } from '../../../../src/filters/waf/regex.js';
 import { parseSecLang, type SecRuleNode } from '../../../../src/filters/waf/seclang/parse.js';
 import { CRS_RULES_DIR, CRS_TESTS_ROOT, LIBINJECTION_DIR } from '../../../helpers/waf-data.js';
@@ -86,6 +86,40 @@ test('containsFactor and FactorIndex agree, ASCII case-insensitively', () => {
     const hits = idx.scanIds(s);
     assert.equal(new Set(hits).size, hits.length, 'each set once');
     sets.forEach((set, i) => assert.equal(hits.includes(i), containsFactor(s, set), `${JSON.stringify(s)} set ${i}`));
+  }
+});
+
+test('FactorIndex matches a long factor by its first MAX_FACTOR_CHARS chars: never a miss, in both table widths', () => {
+  const prefixes = (set: readonly string[]): string[] => set.map((f) => f.slice(0, MAX_FACTOR_CHARS));
+  const small = [['processbuilder'], ['java.lang.runtime', 'getruntime'], ['union']];
+  const idx = new FactorIndex(small);
+  assert.deepEqual(idx.scanIds('new ProcessBuilder(cmd)'), [0]);
+  // Its first 8 chars are enough for a hit (the regex behind it then decides); 7 are not.
+  assert.deepEqual(idx.scanIds('processb'), [0]);
+  assert.deepEqual(idx.scanIds('process'), []);
+  assert.deepEqual([...idx.scanIds('x.getRuntime().exec; UNION')].sort(), [1, 2]);
+  // Enough random factors for more than 32,768 states: the 32-bit table.
+  const rnd = seeded(11);
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789<>/%\\'.split('');
+  const word = (n: number): string => Array.from({ length: n }, () => alphabet[rnd(alphabet.length)]).join('');
+  const sets = Array.from({ length: 1000 }, () => Array.from({ length: 8 }, () => word(3 + rnd(12))));
+  const big = new FactorIndex(sets);
+  assert.ok(big.states > 0x8000, `${big.states} states`);
+  for (const ix of [idx, big]) {
+    const ss = ix === idx ? small : sets;
+    for (let k = 0; k < 300; k++) {
+      // Values built from pieces of factors, so that some contain them.
+      let v = word(rnd(6));
+      for (let j = 0; j < 4; j++) {
+        const f = ss[rnd(ss.length)]![0]!;
+        v += f.slice(0, 4 + rnd(f.length)).toUpperCase() + word(rnd(3));
+      }
+      const hits = ix.scanIds(v);
+      ss.forEach((set, i) => {
+        assert.equal(hits.includes(i), containsFactor(v, prefixes(set)), `${JSON.stringify(v)} set ${i}`);
+        if (containsFactor(v, set)) assert.ok(hits.includes(i), `${JSON.stringify(v)} holds a factor of set ${i}`);
+      });
+    }
   }
 });
 
