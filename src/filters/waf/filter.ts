@@ -206,11 +206,13 @@ class WafFilter implements FilterInstance {
     if (whole !== undefined) return this.inspectBody(ex, head, tx, whole);
     // Read from what upstreams would read (ex.body), so another reader placed earlier is kept in the chain.
     const src = ex.body;
-    return readBodyPrefix(src, this.cfg.bodyLimit, ex.cancel).then((prefix): FilterResult => {
+    return readBodyPrefix(src, this.cfg.bodyLimit, ex.cancel).then((prefix) => {
       if (prefix.aborted) return CLIENT_GONE;
       // The upstream gets every byte read here, then the rest of the request.
       ex.bodySource = new ReplayBody(prefix, src);
-      return this.inspectBody(ex, head, tx, prefix.chunks.length === 1 ? prefix.chunks[0]! : Buffer.concat(prefix.chunks, prefix.size));
+      const read = prefix.chunks.length === 1 ? prefix.chunks[0]! : Buffer.concat(prefix.chunks, prefix.size);
+      // Phase 2 with the other inspections of the turn that read the body's end, as phase 1 was.
+      return atTurnEnd(() => (ex.cancel.aborted ? CLIENT_GONE : this.inspectBody(ex, head, tx, read)));
     });
   }
 

@@ -224,6 +224,53 @@ describe('waf filter', () => {
     assert.deepEqual(passed, expected, 'the upstream saw exactly the benign requests');
   });
 
+  it('bodies that come after their heads, on many connections in one turn, each get their own verdict; a client gone before its turn is not forwarded', async () => {
+    const { port } = new URL(base);
+    const UA = 'user-agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0\r\naccept: */*\r\n';
+    const json = (i: number, evil: boolean) => JSON.stringify(evil ? { q: `x' UNION SELECT password FROM users WHERE id=${i}--` } : { sku: `SKU-${i}`, qty: i });
+    const N = 12;
+    const GONE = 5;
+    const socks = await Promise.all(
+      Array.from({ length: N }, async () => {
+        const s = net.connect(Number(port), '127.0.0.1');
+        s.on('error', () => undefined);
+        await once(s, 'connect');
+        return s;
+      }),
+    );
+    const before = seen.length;
+    const answers = socks.map((s) => {
+      const chunks: Buffer[] = [];
+      s.on('data', (c: Buffer) => chunks.push(c));
+      return new Promise<string>((r) => s.on('close', () => r(Buffer.concat(chunks).toString('latin1'))));
+    });
+    const bodies = socks.map((_, i) => json(i, i % 3 === 1));
+    // The heads first: phase 1 runs, then each waits for its body.
+    socks.forEach((s, i) => s.write(`POST /api/late/${i} HTTP/1.1\r\nhost: x\r\n${UA}content-type: application/json\r\ncontent-length: ${Buffer.byteLength(bodies[i]!)}\r\nconnection: close\r\n\r\n`));
+    await new Promise((r) => setTimeout(r, 100));
+    // Every body in one synchronous loop, one client resetting right after
+    // its own, and this process (the gateway's) held: the bodies are read in
+    // one turn and inspected together at its end.
+    socks.forEach((s, i) => {
+      s.write(bodies[i]!);
+      if (i === GONE) s.resetAndDestroy();
+    });
+    const until = Date.now() + 50;
+    while (Date.now() < until);
+    const got = await Promise.all(answers);
+    got.forEach((raw, i) => {
+      if (i === GONE) return;
+      const evil = i % 3 === 1;
+      assert.match(raw, evil ? /^HTTP\/1\.1 403 / : /^HTTP\/1\.1 200 /, `request ${i}: ${raw.slice(0, 80)}`);
+      if (!evil) assert.match(raw, new RegExp(`"path":"/api/late/${i}"`));
+    });
+    // Give a wrongly forwarded request time to arrive.
+    await new Promise((r) => setTimeout(r, 100));
+    const passed = seen.slice(before).map((x) => x.path).sort();
+    const expected = socks.map((_, i) => i).filter((i) => i % 3 !== 1 && i !== GONE).map((i) => `/api/late/${i}`).sort();
+    assert.deepEqual(passed, expected, 'the upstream saw exactly the benign requests whose clients stayed');
+  });
+
   it('refuses a body over bodyLimit with 413 by default', async () => {
     const r = await post('/form', `a=${'x'.repeat(70 * 1024)}`, 'application/x-www-form-urlencoded');
     assert.equal(r.status, 413);
