@@ -495,11 +495,31 @@ function slotKey(v: string): string {
 /** Strings longer than this are keyed in a SlotCache by sampleKey. */
 const LONG_STRING = 256;
 
-/** Length, both ends and three chunks of the middle of `v` (longer than LONG_STRING): two strings with the same key are then compared whole. */
+/**
+ * The length of `v` (longer than LONG_STRING) and two hashes of its ends and
+ * three chunks of its middle: two strings with the same key are then
+ * compared whole. A number, not slices of `v`: a slice of 13 chars or more is
+ * a view that keeps all of `v` alive, and the keys of strings seen once are
+ * kept without them (SlotCache.seenBefore).
+ */
 function sampleKey(v: string): string {
   const n = v.length;
   const q = n >> 2;
-  return `${n}|${v.slice(0, 48)}|${v.slice(q, q + 16)}|${v.slice(2 * q, 2 * q + 16)}|${v.slice(3 * q, 3 * q + 16)}|${v.slice(n - 48)}`;
+  let h = 0x811c9dc5 ^ n;
+  let g = n;
+  const mix = (from: number, to: number): void => {
+    for (let i = from; i < to; i++) {
+      const c = v.charCodeAt(i);
+      h = Math.imul(h ^ c, 0x01000193);
+      g = (Math.imul(g, 31) + c) | 0;
+    }
+  };
+  mix(0, 48);
+  mix(q, q + 16);
+  mix(2 * q, 2 * q + 16);
+  mix(3 * q, 3 * q + 16);
+  mix(n - 48, n);
+  return `${n}:${h >>> 0}:${g >>> 0}`;
 }
 
 const slotCaches = new WeakMap<EngineRules, SlotCache>();
