@@ -436,7 +436,7 @@ class SlotCache {
 
   /** The kept Slots of the string `v` whose key (see slotKey) is `k`, if any. */
   find(k: SlotKey, v: string): Slots | undefined {
-    const long = k === v ? undefined : v;
+    const long = longOf(k, v);
     let sl = this.cur.get(k);
     if (sl !== undefined && sl.long === long) return sl;
     sl = this.old.get(k);
@@ -466,7 +466,7 @@ class SlotCache {
   /** New kept Slots for `v` (key `k`). */
   keep(k: SlotKey, v: string): Slots {
     const sl = new Slots(this);
-    sl.long = k === v ? undefined : v;
+    sl.long = longOf(k, v);
     this.put(k, v, sl);
     return sl;
   }
@@ -493,6 +493,11 @@ type SlotKey = string | number;
  */
 function slotKey(v: string): SlotKey {
   return v.length > LONG_STRING ? sampleKey(v) : v;
+}
+
+/** What Slots found under key `k` must hold as Slots.long to be those of `v` (another string may share a long one's sample). */
+function longOf(k: SlotKey, v: string): string | undefined {
+  return k === v ? undefined : v;
 }
 
 /** Strings longer than this are keyed in a SlotCache by sampleKey. */
@@ -2028,19 +2033,22 @@ export class Transaction {
     const kept = shared.find(k, v);
     if (kept !== undefined) return kept;
     const mine = this.own.get(k);
-    if (mine !== undefined && mine.long === (k === v ? undefined : v)) return mine;
-    return shared.seenBefore(k) ? shared.keep(k, v) : this.ownSlots(v, k);
+    if (mine !== undefined && mine.long === longOf(k, v)) return mine;
+    return shared.seenBefore(k) ? shared.keep(k, v) : this.newOwn(k, v);
   }
 
-  /** This transaction's own Slots of `v` (never kept across requests), by its key `k` (see slotKey). */
-  private ownSlots(v: string, k: SlotKey = slotKey(v)): Slots {
-    const long = k === v ? undefined : v;
-    let sl = this.own.get(k);
-    if (sl === undefined || sl.long !== long) {
-      sl = new Slots(undefined);
-      sl.long = long;
-      this.own.set(k, sl);
-    }
+  /** This transaction's own Slots of `v` (never kept across requests). */
+  private ownSlots(v: string): Slots {
+    const k = slotKey(v);
+    const sl = this.own.get(k);
+    return sl !== undefined && sl.long === longOf(k, v) ? sl : this.newOwn(k, v);
+  }
+
+  /** New own Slots for `v` (key `k`, see slotKey). */
+  private newOwn(k: SlotKey, v: string): Slots {
+    const sl = new Slots(undefined);
+    sl.long = longOf(k, v);
+    this.own.set(k, sl);
     return sl;
   }
 

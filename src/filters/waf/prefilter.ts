@@ -671,8 +671,8 @@ const NO_IDS: readonly number[] = Object.freeze([]);
  * Factors are matched by their first this many chars. A value that contains
  * a factor contains its prefix, so a set the value hits is still hit: the
  * prefilter stays sound and only lets a little more through (CRS at
- * paranoia 1: 35,786 states, a 7.6 MB table, with whole factors; 17,831
- * states, 3.9 MB, with 8 chars), and a smaller table stays in the caches.
+ * paranoia 1: 35,786 states, a 7.6 MB table, with whole factors; 18,058
+ * states, 3.1 MB, with 8 chars), and a smaller table stays in the caches.
  */
 export const MAX_FACTOR_CHARS = 8;
 
@@ -684,8 +684,8 @@ export class FactorIndex {
   /** outputs of state s: outIds[outStart[s] .. outStart[s+1]) (set ids). */
   private readonly outStart: Int32Array;
   private readonly outIds: Int32Array;
-  /** 1 for states with outputs. */
-  private readonly hasOut: Uint8Array;
+  /** Number of states of the DFA. */
+  readonly states: number;
   /** Set in a `delta` entry whose target state has outputs (the state is the entry without it). */
   private readonly outBit: number;
   /** scanIds' marks of the sets seen so far (all 0 between calls). */
@@ -780,11 +780,7 @@ export class FactorIndex {
     for (let i = 0; i < delta.length; i++) if (hasOut[delta[i]!] === 1) delta[i] = delta[i]! | this.outBit;
     this.outStart = outStart;
     this.outIds = outIds;
-    this.hasOut = hasOut;
-  }
-
-  get states(): number {
-    return this.hasOut.length;
+    this.states = n;
   }
 
   /** Bytes of the transition table. */
