@@ -15,6 +15,7 @@ import { watchConfigFile } from './config/watch.js';
 import { Gateway } from './gateway.js';
 import { createLogger } from './observability/logger.js';
 import { startDemoUpstreams } from './server/demo-upstream.js';
+import { installLeanAsyncResourceBind } from './upstreams/async-resource-bind.js';
 import { checkConfigText, type ConfigCheck } from './server/dry-compile.js';
 import { runPrimary, runWorker } from './workers.js';
 
@@ -250,6 +251,11 @@ v8.setFlagsFromString('--no-allocation-site-pretenuring');
 // --heap-growing-percent (node flags or NODE_OPTIONS) is kept.
 const userFlags = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`;
 if (!/heap[-_]growing[-_]percent/.test(userFlags)) v8.setFlagsFromString('--heap-growing-percent=100');
+
+// node:http2 binds every upstream request to an AsyncResource; Node 20's bind
+// costs about 12 µs a call for a deprecated accessor. The lean one behaves
+// the same (src/upstreams/async-resource-bind.ts; BENCHMARKS.md, HTTP/2).
+installLeanAsyncResourceBind();
 
 if (cluster.isWorker && process.env.MESHGATE_ROLE === 'worker') {
   runWorker();
