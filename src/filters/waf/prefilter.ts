@@ -690,6 +690,10 @@ export class FactorIndex {
   private readonly outBit: number;
   /** scanIds' marks of the sets seen so far (all 0 between calls). */
   private readonly seen: Uint8Array;
+  /** scanIds' marks of the output states reached so far (all 0 between calls). */
+  private readonly stateSeen: Uint8Array;
+  /** scanIds' list of the output states reached, in order (grown when a value reaches more). */
+  private reached = new Int32Array(64);
 
   constructor(sets: readonly (readonly string[])[]) {
     this.size = sets.length;
@@ -781,6 +785,7 @@ export class FactorIndex {
     this.outStart = outStart;
     this.outIds = outIds;
     this.states = n;
+    this.stateSeen = new Uint8Array(n);
   }
 
   /** Bytes of the transition table. */
@@ -788,31 +793,55 @@ export class FactorIndex {
     return this.delta.byteLength;
   }
 
-  /** The ids of the sets `value` contains a factor of, each once (a shared empty list when none, the usual case). */
+  /**
+   * The ids of the sets `value` contains a factor of, each once (a shared
+   * empty list when none, the usual case). Text reaches an output state at
+   * about a quarter of its chars, mostly the same few states again (the
+   * states of common short factors), and a state's output lists several
+   * sets: the scan notes each output state once and lists their sets after it.
+   */
   scanIds(value: string): readonly number[] {
     const classOf = this.classOf;
     const delta = this.delta;
     const nc = this.nClasses;
     const outBit = this.outBit;
     const mask = outBit - 1;
-    const seen = this.seen;
-    let ids: number[] | undefined;
+    const stateSeen = this.stateSeen;
+    let reached = this.reached;
+    let r = 0;
     let s = 0;
     for (let i = 0; i < value.length; i++) {
       const c = value.charCodeAt(i);
       s = delta[s * nc + (c > 0xff ? 0 : classOf[c]!)]!;
       if (s >= outBit) {
         s &= mask;
-        const end = this.outStart[s + 1]!;
-        for (let j = this.outStart[s]!; j < end; j++) {
-          const id = this.outIds[j]!;
-          if (seen[id] === 1) continue;
-          seen[id] = 1;
-          (ids ??= []).push(id);
+        if (stateSeen[s] === 0) {
+          stateSeen[s] = 1;
+          if (r === reached.length) {
+            const grown = new Int32Array(r * 2);
+            grown.set(reached);
+            reached = this.reached = grown;
+          }
+          reached[r++] = s;
         }
       }
     }
-    if (ids === undefined) return NO_IDS;
+    if (r === 0) return NO_IDS;
+    const seen = this.seen;
+    const outStart = this.outStart;
+    const outIds = this.outIds;
+    const ids: number[] = [];
+    for (let k = 0; k < r; k++) {
+      const st = reached[k]!;
+      stateSeen[st] = 0;
+      const end = outStart[st + 1]!;
+      for (let j = outStart[st]!; j < end; j++) {
+        const id = outIds[j]!;
+        if (seen[id] === 1) continue;
+        seen[id] = 1;
+        ids.push(id);
+      }
+    }
     for (let k = 0; k < ids.length; k++) seen[ids[k]!] = 0;
     return ids;
   }

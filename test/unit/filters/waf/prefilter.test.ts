@@ -226,3 +226,22 @@ test('the character clauses never rule out a value a CRS @rx pattern matches', (
   assert.ok(withClauses > 150, `only ${withClauses} patterns have clauses`);
   assert.ok(matches > 10_000, `only ${matches} matches checked`);
 });
+
+test('FactorIndex lists every set once however many output states a value reaches, and forgets them between calls', () => {
+  // 300 sets of one two-letter factor each: a value holding all of them reaches 300 output states (the scan's first buffer holds 64).
+  const letters = 'abcdefghijklmnopqrstuvwxyz';
+  const factors: string[] = [];
+  for (let i = 0; factors.length < 300; i++) factors.push(letters[i % 26]! + letters[Math.floor(i / 26)]!);
+  const idx = new FactorIndex(factors.map((f) => [f]));
+  const all = factors.join('|');
+  for (let round = 0; round < 2; round++) {
+    const hits = idx.scanIds(all);
+    assert.equal(hits.length, 300, `round ${round}`);
+    assert.deepEqual([...hits].sort((a, b) => a - b), factors.map((_, i) => i));
+    // Reaching the same states again in one value lists nothing twice.
+    assert.equal(idx.scanIds(all + all).length, 300);
+    // A value with a few of them, after one with all: only those.
+    assert.deepEqual([...idx.scanIds(`|${factors[5]}|${factors[299]}|`)].sort((a, b) => a - b), [5, 299]);
+  }
+  assert.deepEqual(idx.scanIds('|||'), []);
+});
