@@ -8,8 +8,10 @@
 // --remove leaves rules out by id or id range (the `removeIds` of the CRS
 // load): what a family costs is the difference, run by run (one process per
 // variant, pinned: `taskset -c 1`).
-// --vary changes every value of every request (a counter in the query values
-// and in each JSON string), so no per-value memo can make repeats cheap.
+// --vary changes every value of every request (a counter that never repeats,
+// in the query values and in the JSON body's ids, names and note, as
+// waf.ts --vary does through a gateway), so no per-value memo can make
+// repeats cheap. The bodies are made before the timed loops.
 // --fresh makes every string of a request a new string, read from a buffer
 // as the gateway's parser reads it: the same values, but no string object
 // is shared with the request before (a cache keyed by value then hashes and
@@ -45,7 +47,7 @@ function order(k: number): string {
   for (let i = 0; items.length < 14; i++) {
     items.push({ sku: `SKU-${1000 + i}${vary ? k : ''}`, name: `Running shoe model ${i}${vary ? ` v${k}` : ''}`, qty: (i % 3) + 1, price: 59.9 + i, color: ['blue', 'black', 'white'][i % 3] });
   }
-  const body = { orderId: '9f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b', customer: { name: `Jane Doe${vary ? k : ''}`, email: 'jane.doe@example.com', phone: '+1 555 0100' }, shipping: { street: '12 Main Street', city: 'Springfield', zip: '12345', country: 'US' }, items, note: 'Please leave the parcel at the front door.' };
+  const body = { orderId: '9f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b', customer: { name: `Jane Doe${vary ? k : ''}`, email: 'jane.doe@example.com', phone: '+1 555 0100' }, shipping: { street: '12 Main Street', city: 'Springfield', zip: '12345', country: 'US' }, items, note: `Please leave the parcel at the front door.${vary ? k : ''}` };
   let s = JSON.stringify(body);
   while (Buffer.byteLength(s) < 2048) {
     body.note += ' Thanks!';
@@ -86,9 +88,18 @@ function get(k: number): boolean {
   return tx.verdict().blocked;
 }
 
-const bodies = Array.from({ length: vary ? 64 : 1 }, (_, k) => Buffer.from(order(k)));
+/** With --vary, a number of 7 digits in every varied value: each request's body is the template with its own number there. */
+const MARK = 7777777;
+const template = order(MARK);
+const bodies: Buffer[] = [];
+/** The body of request `k` (made by prepare before the timed loops). */
+function prepare(count: number): void {
+  bodies.length = 0;
+  if (!vary) bodies.push(Buffer.from(template));
+  else for (let k = 0; k < count; k++) bodies.push(Buffer.from(template.replaceAll(String(MARK), String(MARK - 1 - seq - k))));
+}
 function post(k: number): boolean {
-  const body = bodies[k % bodies.length]!;
+  const body = vary ? bodies[k - seqBase]! : bodies[0]!;
   const list: [string, string][] = [...HEADERS, ['Content-Type', 'application/json'], ['Content-Length', String(body.length)]];
   if (phases) mark = performance.now();
   const head = buildHeadVars({ method: 'POST', target: renew('/api/orders'), httpVersion: 'HTTP/1.1', headers: headers(list), remoteAddr: '127.0.0.1', remotePort: 40000, uniqueId: `id${k}` });
@@ -119,14 +130,24 @@ if (ruleTop > 0) {
   };
 }
 
+/** Requests made so far: each gets the next number, so with --vary none repeats another's values. */
+let seq = 0;
+/** The number of the first request `prepare` made a body for. */
+let seqBase = 0;
+
 function warmUp(name: string, fn: (k: number) => boolean): void {
-  for (let k = 0; k < Math.min(500, N); k++) if (fn(k)) throw new Error(`${name} was blocked`);
+  const n = Math.min(500, N);
+  seqBase = seq;
+  prepare(n);
+  for (let i = 0; i < n; i++) if (fn(seq++)) throw new Error(`${name} was blocked`);
 }
 
 // Apart from warmUp so that a profile can be cut to the timed loop.
 function timed(fn: (k: number) => boolean): NodeJS.CpuUsage {
+  seqBase = seq;
+  prepare(N);
   const t0 = process.cpuUsage();
-  for (let k = 0; k < N; k++) fn(k);
+  for (let i = 0; i < N; i++) fn(seq++);
   return process.cpuUsage(t0);
 }
 
