@@ -39,6 +39,7 @@ function observe(bind: BindFn, fn: (...a: never[]) => unknown, thisArg?: unknown
     results,
     seen: seen.map((s) => ({ ...(s as object), self: (s as { self: unknown }).self === receiver ? 'receiver' : (s as { self: unknown }).self === thisArg && thisArg !== undefined ? 'thisArg' : typeof (s as { self: unknown }).self })),
     length: bound.length,
+    name: bound.name,
     lengthDesc: { enumerable: lengthDesc.enumerable, configurable: lengthDesc.configurable, writable: lengthDesc.writable },
     keys: Object.keys(bound),
     accessor: { enumerable: desc.enumerable, configurable: desc.configurable, get: typeof desc.get, set: typeof desc.set },
