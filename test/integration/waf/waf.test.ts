@@ -197,6 +197,7 @@ describe('waf filter', () => {
     // The gateway has accepted every connection before any request is sent.
     await new Promise((r) => setTimeout(r, 50));
     const before = seen.length;
+    const logsBefore = logs.length;
     const answers = socks.map((s) => {
       const chunks: Buffer[] = [];
       s.on('data', (c: Buffer) => chunks.push(c));
@@ -224,12 +225,13 @@ describe('waf filter', () => {
     assert.deepEqual(passed, expected, 'the upstream saw exactly the benign requests');
   });
 
-  it('bodies that come after their heads, on many connections in one turn, each get their own verdict; a client gone before its turn is not forwarded', async () => {
+  it('bodies that come after their heads, on many connections in one turn, each get their own verdict; a client gone before its turn is neither forwarded nor inspected', async () => {
     const { port } = new URL(base);
     const UA = 'user-agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0\r\naccept: */*\r\n';
     const json = (i: number, evil: boolean) => JSON.stringify(evil ? { q: `x' UNION SELECT password FROM users WHERE id=${i}--` } : { sku: `SKU-${i}`, qty: i });
     const N = 12;
-    const GONE = 5;
+    // Two clients reset right after their bodies: one benign, one an attack.
+    const GONE = new Set([5, 7]);
     const socks = await Promise.all(
       Array.from({ length: N }, async () => {
         const s = net.connect(Number(port), '127.0.0.1');
@@ -239,6 +241,7 @@ describe('waf filter', () => {
       }),
     );
     const before = seen.length;
+    const logsBefore = logs.length;
     const answers = socks.map((s) => {
       const chunks: Buffer[] = [];
       s.on('data', (c: Buffer) => chunks.push(c));
@@ -253,13 +256,13 @@ describe('waf filter', () => {
     // one turn and inspected together at its end.
     socks.forEach((s, i) => {
       s.write(bodies[i]!);
-      if (i === GONE) s.resetAndDestroy();
+      if (GONE.has(i)) s.resetAndDestroy();
     });
     const until = Date.now() + 50;
     while (Date.now() < until);
     const got = await Promise.all(answers);
     got.forEach((raw, i) => {
-      if (i === GONE) return;
+      if (GONE.has(i)) return;
       const evil = i % 3 === 1;
       assert.match(raw, evil ? /^HTTP\/1\.1 403 / : /^HTTP\/1\.1 200 /, `request ${i}: ${raw.slice(0, 80)}`);
       if (!evil) assert.match(raw, new RegExp(`"path":"/api/late/${i}"`));
@@ -267,8 +270,12 @@ describe('waf filter', () => {
     // Give a wrongly forwarded request time to arrive.
     await new Promise((r) => setTimeout(r, 100));
     const passed = seen.slice(before).map((x) => x.path).sort();
-    const expected = socks.map((_, i) => i).filter((i) => i % 3 !== 1 && i !== GONE).map((i) => `/api/late/${i}`).sort();
+    const expected = socks.map((_, i) => i).filter((i) => i % 3 !== 1 && !GONE.has(i)).map((i) => `/api/late/${i}`).sort();
     assert.deepEqual(passed, expected, 'the upstream saw exactly the benign requests whose clients stayed');
+    // The attack whose client left before its turn was not inspected: no audit line, where the others have theirs.
+    const audited = logs.slice(logsBefore).filter((l) => l.msg === 'waf: blocked').map((l) => (l.waf as { path: string }).path).sort();
+    const attacksThatStayed = socks.map((_, i) => i).filter((i) => i % 3 === 1 && !GONE.has(i)).map((i) => `/api/late/${i}`).sort();
+    assert.deepEqual(audited, attacksThatStayed);
   });
 
   it('refuses a body over bodyLimit with 413 by default', async () => {
