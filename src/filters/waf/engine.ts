@@ -2032,16 +2032,19 @@ export class Transaction {
     const k = slotKey(v);
     const kept = shared.find(k, v);
     if (kept !== undefined) return kept;
-    const mine = this.own.get(k);
-    if (mine !== undefined && mine.long === longOf(k, v)) return mine;
-    return shared.seenBefore(k) ? shared.keep(k, v) : this.newOwn(k, v);
+    return this.ownOf(k, v) ?? (shared.seenBefore(k) ? shared.keep(k, v) : this.newOwn(k, v));
   }
 
   /** This transaction's own Slots of `v` (never kept across requests). */
   private ownSlots(v: string): Slots {
     const k = slotKey(v);
+    return this.ownOf(k, v) ?? this.newOwn(k, v);
+  }
+
+  /** The own Slots this transaction already made for `v` (key `k`), if any. */
+  private ownOf(k: SlotKey, v: string): Slots | undefined {
     const sl = this.own.get(k);
-    return sl !== undefined && sl.long === longOf(k, v) ? sl : this.newOwn(k, v);
+    return sl !== undefined && sl.long === longOf(k, v) ? sl : undefined;
   }
 
   /** New own Slots for `v` (key `k`, see slotKey). */
