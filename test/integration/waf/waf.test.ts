@@ -68,6 +68,34 @@ describe('waf filter', () => {
     return { status: r.statusCode, headers: r.headers, body: await r.body.text() };
   };
 
+  /** A browser's User-Agent and Accept, as raw header lines. */
+  const UA = 'user-agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0\r\naccept: */*\r\n';
+  /** Request i's JSON body: a small order, or an SQL injection. */
+  const json = (i: number, evil: boolean) => JSON.stringify(evil ? { q: `x' UNION SELECT password FROM users WHERE id=${i}--` } : { sku: `SKU-${i}`, qty: i });
+  /** n raw connections to the gateway, connected, and for each what it received until it closed. */
+  const rawClients = async (n: number): Promise<{ socks: net.Socket[]; answers: Promise<string>[] }> => {
+    const { port } = new URL(base);
+    const socks = await Promise.all(
+      Array.from({ length: n }, async () => {
+        const s = net.connect(Number(port), '127.0.0.1');
+        s.on('error', () => undefined);
+        await once(s, 'connect');
+        return s;
+      }),
+    );
+    const answers = socks.map((s) => {
+      const chunks: Buffer[] = [];
+      s.on('data', (c: Buffer) => chunks.push(c));
+      return new Promise<string>((r) => s.on('close', () => r(Buffer.concat(chunks).toString('latin1'))));
+    });
+    return { socks, answers };
+  };
+  /** Holds this process (the gateway runs in it) for `ms`: whatever clients write meanwhile is there for its next read. */
+  const holdProcess = (ms: number): void => {
+    const until = Date.now() + ms;
+    while (Date.now() < until);
+  };
+
   it('blocks a SQL injection in the query with 403, flag WAF and the request id; the upstream never sees it', async () => {
     const before = seen.length;
     const r = await get(`/users?id=${encodeURIComponent("1' OR '1'='1")}`);
@@ -144,7 +172,6 @@ describe('waf filter', () => {
 
   it('a body sent with its head and one sent after it get the same answers; requests pipelined behind a whole body are answered in order', async () => {
     const { port } = new URL(base);
-    const UA = 'user-agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0\r\naccept: */*\r\n';
     const head = (path: string, type: string, body: Buffer) => `POST ${path} HTTP/1.1\r\nhost: x\r\n${UA}content-type: ${type}\r\ncontent-length: ${body.length}\r\n\r\n`;
     const order = Buffer.from(JSON.stringify({ sku: 'SKU-1', note: 'Leave it at the door, thanks', qty: 2, tags: ['a', 'b'] }));
     const attack = Buffer.from(JSON.stringify({ note: { text: "x' UNION SELECT password FROM users--" } }));
@@ -183,26 +210,10 @@ describe('waf filter', () => {
   });
 
   it('requests on many connections arriving together each get their own verdict (inspected as one batch at the end of the turn)', async () => {
-    const { port } = new URL(base);
-    const UA = 'user-agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0\r\naccept: */*\r\n';
-    const json = (i: number, evil: boolean) => JSON.stringify(evil ? { q: `x' UNION SELECT password FROM users WHERE id=${i}--` } : { sku: `SKU-${i}`, qty: i });
-    const socks = await Promise.all(
-      Array.from({ length: 16 }, async () => {
-        const s = net.connect(Number(port), '127.0.0.1');
-        s.on('error', () => undefined);
-        await once(s, 'connect');
-        return s;
-      }),
-    );
+    const { socks, answers } = await rawClients(16);
     // The gateway has accepted every connection before any request is sent.
     await new Promise((r) => setTimeout(r, 50));
     const before = seen.length;
-    const logsBefore = logs.length;
-    const answers = socks.map((s) => {
-      const chunks: Buffer[] = [];
-      s.on('data', (c: Buffer) => chunks.push(c));
-      return new Promise<string>((r) => s.on('close', () => r(Buffer.concat(chunks).toString('latin1'))));
-    });
     // Every request written in one synchronous loop, then this process (the
     // gateway runs in it) held for 50 ms: by the next poll all of them have
     // arrived, so the gateway reads them in one turn and inspects them as one batch.
@@ -211,8 +222,7 @@ describe('waf filter', () => {
       const body = json(i, evil);
       s.write(`POST /api/orders/${i} HTTP/1.1\r\nhost: x\r\n${UA}content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     });
-    const until = Date.now() + 50;
-    while (Date.now() < until);
+    holdProcess(50);
     const got = await Promise.all(answers);
     got.forEach((raw, i) => {
       const evil = i % 3 === 1;
@@ -226,40 +236,23 @@ describe('waf filter', () => {
   });
 
   it('bodies that come after their heads, on many connections in one turn, each get their own verdict; a client gone before its turn is neither forwarded nor inspected', async () => {
-    const { port } = new URL(base);
-    const UA = 'user-agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0\r\naccept: */*\r\n';
-    const json = (i: number, evil: boolean) => JSON.stringify(evil ? { q: `x' UNION SELECT password FROM users WHERE id=${i}--` } : { sku: `SKU-${i}`, qty: i });
-    const N = 12;
     // Two clients reset right after their bodies: one benign, one an attack.
     const GONE = new Set([5, 7]);
-    const socks = await Promise.all(
-      Array.from({ length: N }, async () => {
-        const s = net.connect(Number(port), '127.0.0.1');
-        s.on('error', () => undefined);
-        await once(s, 'connect');
-        return s;
-      }),
-    );
+    const { socks, answers } = await rawClients(12);
     const before = seen.length;
     const logsBefore = logs.length;
-    const answers = socks.map((s) => {
-      const chunks: Buffer[] = [];
-      s.on('data', (c: Buffer) => chunks.push(c));
-      return new Promise<string>((r) => s.on('close', () => r(Buffer.concat(chunks).toString('latin1'))));
-    });
     const bodies = socks.map((_, i) => json(i, i % 3 === 1));
     // The heads first: phase 1 runs, then each waits for its body.
     socks.forEach((s, i) => s.write(`POST /api/late/${i} HTTP/1.1\r\nhost: x\r\n${UA}content-type: application/json\r\ncontent-length: ${Buffer.byteLength(bodies[i]!)}\r\nconnection: close\r\n\r\n`));
     await new Promise((r) => setTimeout(r, 100));
-    // Every body in one synchronous loop, one client resetting right after
-    // its own, and this process (the gateway's) held: the bodies are read in
-    // one turn and inspected together at its end.
+    // Every body in one synchronous loop, the GONE clients resetting right
+    // after their own, and this process (the gateway's) held: the bodies are
+    // read in one turn and inspected together at its end.
     socks.forEach((s, i) => {
       s.write(bodies[i]!);
       if (GONE.has(i)) s.resetAndDestroy();
     });
-    const until = Date.now() + 50;
-    while (Date.now() < until);
+    holdProcess(50);
     const got = await Promise.all(answers);
     got.forEach((raw, i) => {
       if (GONE.has(i)) return;
