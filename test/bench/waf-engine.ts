@@ -92,11 +92,11 @@ function get(k: number): boolean {
 const MARK = 7777777;
 const template = order(MARK);
 const bodies: Buffer[] = [];
-/** The body of request `k` (made by prepare before the timed loops). */
+/** Makes the bodies of requests seqBase .. seqBase + count - 1 (outside the timing); without --vary, the one body. */
 function prepare(count: number): void {
   bodies.length = 0;
   if (!vary) bodies.push(Buffer.from(template));
-  else for (let k = 0; k < count; k++) bodies.push(Buffer.from(template.replaceAll(String(MARK), String(MARK - 1 - seq - k))));
+  else for (let k = 0; k < count; k++) bodies.push(Buffer.from(template.replaceAll(String(MARK), String(MARK - 1 - seqBase - k))));
 }
 function post(k: number): boolean {
   const body = vary ? bodies[k - seqBase]! : bodies[0]!;
